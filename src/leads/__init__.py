@@ -1,0 +1,1 @@
+"""The lead service: /leads and /leads/{lead_id}."""

@@ -1,0 +1,111 @@
+"""Audit trail: one structured record per request, secrets and personal data masked.
+
+Every record is logged (key `audit`); records of mutating requests are also stored in the audit
+table. If that write fails the record is still in the log at ERROR level, from where it can be
+replayed: the request itself is never failed by its audit.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import simplejson
+
+from shared.dynamo import Table
+from shared.observability import logger
+from shared.security import Principal
+
+MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_BODY_CHARS = 4096
+MASK = "***"
+
+SECRET_KEYS = re.compile(r"authorization|token|secret|password|passwd|api[-_]?key|cookie|credential", re.I)
+PII_KEYS = re.compile(
+    r"^(email|phone|first_name|last_name|name|ip_address|user_agent|address|street|zip|"
+    r"consent_text|trustedform_cert_url|q)$",
+    re.I,
+)
+
+
+def mask_value(key: str, value: Any) -> Any:
+    if SECRET_KEYS.search(key):
+        return MASK
+    if PII_KEYS.match(key) and isinstance(value, str) and value:
+        if "@" in value:
+            local, _, domain = value.partition("@")
+            return f"{local[:1]}{MASK}@{domain}"
+        return f"{value[:1]}{MASK}" if not value[-4:].isdigit() else f"{MASK}{value[-2:]}"
+    return sanitize(value)
+
+
+def sanitize(value: Any) -> Any:
+    """A copy of `value` with secret values replaced and personal data partly masked, by key."""
+    if isinstance(value, Mapping):
+        return {str(key): mask_value(str(key), item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [sanitize(item) for item in value[:50]]
+    return value
+
+
+def sanitize_body(body: str | None) -> Any:
+    if not body:
+        return None
+    try:
+        parsed = simplejson.loads(body, use_decimal=True)
+    except ValueError:
+        return f"<non-JSON body, {len(body)} bytes>"
+    cleaned = sanitize(parsed)
+    text = simplejson.dumps(cleaned, use_decimal=True)
+    return cleaned if len(text) <= MAX_BODY_CHARS else f"<{len(body)} bytes, truncated>"
+
+
+def build_record(
+    event: Mapping[str, Any],
+    status: int,
+    duration_ms: float,
+    principal: Principal | None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    context = event.get("requestContext") or {}
+    identity = context.get("identity") or {}
+    when = (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    method = str(event.get("httpMethod", ""))
+    return {
+        "timestamp": when,
+        "request_id": context.get("requestId") or str(uuid.uuid4()),
+        "user": principal.user_id if principal else None,
+        "role": principal.role.value if principal else None,
+        "action": f"{method} {event.get('resource') or event.get('path', '')}",
+        "path": event.get("path"),
+        "ip": identity.get("sourceIp"),
+        "request": {
+            "query": sanitize(event.get("queryStringParameters") or {}),
+            "path_parameters": event.get("pathParameters") or {},
+            "body": sanitize_body(event.get("body")) if method in MUTATING_METHODS else None,
+        },
+        "status": status,
+        "duration_ms": round(duration_ms, 2),
+    }
+
+
+class AuditLog:
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def record(self, record: dict[str, Any], method: str) -> None:
+        logger.info("audit", extra={"audit": record})
+        if method not in MUTATING_METHODS:
+            return
+        item = {
+            "day": record["timestamp"][:10],
+            "at": f"{record['timestamp']}#{record['request_id']}",
+            **record,
+        }
+        try:
+            self._table.put(item)
+        except Exception:  # the audit must never fail the request it describes
+            logger.exception("audit write failed", extra={"audit": record})

@@ -1,0 +1,171 @@
+"""The query cache: read-through, scoped by the caller's security scope, invalidated per namespace.
+
+Keys look like `crm:q:{namespace}:g{generation}:{scope}:{digest}`. Invalidating a namespace bumps
+its generation counter (one INCR, O(1) however many entries exist); entries of older generations
+are never read again and expire by TTL. The cache fails open: if Redis is unreachable the loader
+runs and the request succeeds, and Redis is not retried for a short back-off so a dead cache does
+not add a connect timeout to every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+import simplejson
+
+from shared.observability import logger
+
+T = TypeVar("T")
+
+KEY_PREFIX = "crm:q"
+GENERATION_PREFIX = "crm:gen"
+
+
+class CacheBackend(Protocol):
+    def get_many(self, keys: list[str]) -> list[str | None]: ...
+
+    def set(self, key: str, value: str, ttl_seconds: int) -> None: ...
+
+    def incr(self, key: str) -> int: ...
+
+
+class CacheUnavailable(Exception):
+    """The backend could not be reached; callers fall back to the source of truth."""
+
+
+class InProcessBackend:
+    """A bounded, thread-safe TTL map for `crm serve` and for a function with no Redis."""
+
+    def __init__(self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self._entries: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._max_entries = max_entries
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        now = self._clock()
+        values: list[str | None] = []
+        with self._lock:
+            for key in keys:
+                entry = self._entries.get(key)
+                if entry is None or entry[0] <= now:
+                    self._entries.pop(key, None)
+                    values.append(None)
+                else:
+                    self._entries.move_to_end(key)
+                    values.append(entry[1])
+        return values
+
+    def set(self, key: str, value: str, ttl_seconds: int) -> None:
+        with self._lock:
+            self._entries[key] = (self._clock() + ttl_seconds, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+
+    def incr(self, key: str) -> int:
+        with self._lock:
+            _, current = self._entries.get(key, (0.0, "0"))
+            value = int(current) + 1
+            self._entries[key] = (float("inf"), str(value))
+            return value
+
+
+class RedisBackend:
+    """Redis (ElastiCache in AWS). Short timeouts: the cache must never be slower than the table."""
+
+    def __init__(self, url: str, timeout_seconds: float = 0.25, backoff_seconds: float = 5.0) -> None:
+        import redis  # imported here so that a function running without Redis never loads it
+
+        self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+        self._client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=timeout_seconds,
+            socket_timeout=timeout_seconds,
+            decode_responses=True,
+            health_check_interval=30,
+        )
+        self._backoff_seconds = backoff_seconds
+        self._down_until = 0.0
+
+    def _call(self, operation: Callable[[], T]) -> T:
+        if time.monotonic() < self._down_until:
+            raise CacheUnavailable("redis marked down")
+        try:
+            return operation()
+        except self._errors as exc:
+            self._down_until = time.monotonic() + self._backoff_seconds
+            raise CacheUnavailable(str(exc)) from exc
+
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        return self._call(lambda: self._client.mget(keys))
+
+    def set(self, key: str, value: str, ttl_seconds: int) -> None:
+        self._call(lambda: self._client.set(key, value, ex=ttl_seconds))
+
+    def incr(self, key: str) -> int:
+        return int(self._call(lambda: self._client.incr(key)))
+
+
+class QueryCache:
+    def __init__(
+        self,
+        backend: CacheBackend,
+        ttl_seconds: int = 300,
+        on_result: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.ttl_seconds = ttl_seconds
+        # Called with (namespace, "hit" | "miss" | "error") so the caller can publish metrics.
+        self._on_result = on_result or (lambda namespace, result: None)
+
+    @staticmethod
+    def entry_key(namespace: str, generation: int, scope: str, params: Any) -> str:
+        digest = hashlib.sha256(
+            simplejson.dumps(params, sort_keys=True, use_decimal=True).encode()
+        ).hexdigest()
+        return f"{KEY_PREFIX}:{namespace}:g{generation}:{scope}:{digest[:32]}"
+
+    def get_or_load(self, namespace: str, scope: str, params: Any, loader: Callable[[], T]) -> T:
+        """Returns the cached value for (namespace, scope, params), or runs `loader` and stores
+        its JSON-serialisable result. `scope` is the caller's security scope and is always part
+        of the key, so callers that may see different rows never share an entry."""
+        if not scope:
+            raise ValueError("a cache entry must be scoped to the caller")
+        try:
+            generation = self._generation(namespace)
+            key = self.entry_key(namespace, generation, scope, params)
+            cached = self.backend.get_many([key])[0]
+        except CacheUnavailable as exc:
+            logger.warning(
+                "cache unavailable, reading through", extra={"namespace": namespace, "reason": str(exc)}
+            )
+            self._on_result(namespace, "error")
+            return loader()
+        if cached is not None:
+            self._on_result(namespace, "hit")
+            return simplejson.loads(cached, use_decimal=True)  # type: ignore[no-any-return]
+        self._on_result(namespace, "miss")
+        value = loader()
+        try:
+            self.backend.set(key, simplejson.dumps(value, use_decimal=True), self.ttl_seconds)
+        except CacheUnavailable as exc:
+            logger.warning("cache write skipped", extra={"namespace": namespace, "reason": str(exc)})
+        return value
+
+    def invalidate(self, namespace: str) -> None:
+        """Makes every entry of the namespace unreachable, for every scope, in one operation."""
+        try:
+            self.backend.incr(f"{GENERATION_PREFIX}:{namespace}")
+        except CacheUnavailable as exc:
+            # Entries written before the outage still expire by TTL; nothing else can be done here.
+            logger.error("cache invalidation failed", extra={"namespace": namespace, "reason": str(exc)})
+
+    def _generation(self, namespace: str) -> int:
+        value = self.backend.get_many([f"{GENERATION_PREFIX}:{namespace}"])[0]
+        return int(value) if value is not None else 0

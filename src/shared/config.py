@@ -1,0 +1,99 @@
+"""Configuration: one validated model, built once per cold start from the environment.
+
+The same variable names are used by the SAM template, the local runner and the CLI. Nothing here
+falls back to a default for a table or bus name: a function deployed without them fails at cold
+start instead of talking to the wrong table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+MIN_SECRET_BYTES = 32
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stage: str = "dev"
+    leads_table: str
+    users_table: str
+    vendors_table: str
+    pricing_table: str
+    audit_table: str
+    event_bus_name: str
+    cors_allow_origins: tuple[str, ...]
+    jwt_secret: SecretStr | None = None
+    jwt_secret_arn: str | None = None
+    jwt_issuer: str = "crm"
+    jwt_audience: str = "crm-api"
+    jwt_leeway_seconds: Annotated[int, Field(ge=0, le=120)] = 30
+    # Revocation must take effect within 60 s, so a cached user record may be at most that old.
+    user_cache_seconds: Annotated[int, Field(ge=0, le=60)] = 30
+    redis_url: str | None = None
+    cache_ttl_seconds: Annotated[int, Field(ge=1, le=3600)] = 300
+    business_timezone: str = "UTC"
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
+        return value
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _no_wildcard(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        if not origins:
+            raise ValueError("at least one origin is required")
+        for origin in origins:
+            if "*" in origin or not origin.startswith(("http://", "https://")):
+                raise ValueError(f"not an allowed origin: {origin!r} (list exact origins, never '*')")
+        return origins
+
+    @field_validator("redis_url", "jwt_secret_arn", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> Settings:
+        if self.jwt_secret is None and self.jwt_secret_arn is None:
+            raise ValueError("set JWT_SECRET or JWT_SECRET_ARN")
+        if (
+            self.jwt_secret is not None
+            and len(self.jwt_secret.get_secret_value().encode()) < MIN_SECRET_BYTES
+        ):
+            raise ValueError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+        return self
+
+    @property
+    def primary_origin(self) -> str:
+        return self.cors_allow_origins[0]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        fields = {name: environ[name.upper()] for name in cls.model_fields if name.upper() in environ}
+        return cls.model_validate(fields)
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings (cold start). Tests and the local runner reset it with
+    `get_settings.cache_clear()` after changing the environment."""
+    return Settings.from_env(os.environ)

@@ -1,0 +1,112 @@
+"""The process-wide objects every function uses, built lazily once per cold start from
+`Settings`. Handlers and logic ask for them here; nothing else constructs them."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from shared.audit import AuditLog
+from shared.auth import Authenticator, TokenSettings
+from shared.cache import InProcessBackend, QueryCache, RedisBackend
+from shared.config import get_settings
+from shared.dynamo import Table
+from shared.events import EventPublisher
+from shared.observability import metrics
+from shared.pagination import CursorCodec
+
+SECRET_MAX_AGE_SECONDS = 300
+
+
+def jwt_secret() -> str:
+    settings = get_settings()
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    from aws_lambda_powertools.utilities.parameters import get_secret  # only in AWS
+
+    assert settings.jwt_secret_arn is not None
+    return str(get_secret(settings.jwt_secret_arn, max_age=SECRET_MAX_AGE_SECONDS))
+
+
+def token_settings() -> TokenSettings:
+    settings = get_settings()
+    return TokenSettings(
+        secret=jwt_secret(),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway_seconds=settings.jwt_leeway_seconds,
+    )
+
+
+@cache
+def users_table() -> Table:
+    return Table(get_settings().users_table)
+
+
+@cache
+def leads_table() -> Table:
+    return Table(get_settings().leads_table)
+
+
+@cache
+def vendors_table() -> Table:
+    return Table(get_settings().vendors_table)
+
+
+@cache
+def pricing_table() -> Table:
+    return Table(get_settings().pricing_table)
+
+
+@cache
+def audit_log() -> AuditLog:
+    return AuditLog(Table(get_settings().audit_table))
+
+
+@cache
+def authenticator() -> Authenticator:
+    table = users_table()
+    return Authenticator(
+        settings_provider=token_settings,
+        load_user=lambda user_id: table.get({"user_id": user_id}),
+        cache_seconds=get_settings().user_cache_seconds,
+    )
+
+
+def _count_cache_result(namespace: str, result: str) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    metrics.add_metric(name=f"Cache{result.capitalize()}", unit=MetricUnit.Count, value=1)
+
+
+@cache
+def query_cache() -> QueryCache:
+    settings = get_settings()
+    backend = RedisBackend(settings.redis_url) if settings.redis_url else InProcessBackend()
+    return QueryCache(backend, ttl_seconds=settings.cache_ttl_seconds, on_result=_count_cache_result)
+
+
+@cache
+def cursor_codec() -> CursorCodec:
+    return CursorCodec(jwt_secret().encode())
+
+
+@cache
+def event_publisher() -> EventPublisher:
+    return EventPublisher(get_settings().event_bus_name)
+
+
+def reset() -> None:
+    """Forgets every cached object (tests and the local runner, after changing configuration)."""
+    get_settings.cache_clear()
+    for factory in (
+        users_table,
+        leads_table,
+        vendors_table,
+        pricing_table,
+        audit_log,
+        authenticator,
+        query_cache,
+        cursor_codec,
+        event_publisher,
+    ):
+        factory.cache_clear()

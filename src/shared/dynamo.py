@@ -1,0 +1,148 @@
+"""DynamoDB access helpers: the one place that builds the client and converts items.
+
+The endpoint comes from boto3's standard settings (`AWS_ENDPOINT_URL_DYNAMODB` /
+`AWS_ENDPOINT_URL`), so the same code talks to AWS, to the local moto server or to anything else
+that speaks the DynamoDB protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+Item = dict[str, Any]
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+@cache
+def dynamodb_client() -> DynamoDBClient:
+    """One client per process: it is thread-safe and its connection pool is reused across calls."""
+    config = Config(retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=32)
+    return boto3.client("dynamodb", config=config)
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Python values to DynamoDB's typed form; None values are left out (absent, not NULL)."""
+    return {key: _serializer.serialize(value) for key, value in values.items() if value is not None}
+
+
+def from_item(item: Mapping[str, Any]) -> Item:
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+@dataclass
+class Page:
+    items: list[Item]
+    last_key: dict[str, Any] | None
+    scanned_count: int = 0
+    round_trips: int = 0
+
+
+@dataclass
+class KeyCondition:
+    """A Query on one partition of a table or index, optionally bounded on the sort key."""
+
+    index: str | None
+    partition_name: str
+    partition_value: str
+    sort_name: str | None = None
+    sort_from: str | None = None
+    sort_to: str | None = None
+    newest_first: bool = True
+    filters: dict[str, str] = field(default_factory=dict)
+
+
+class Table:
+    """A DynamoDB table reached through the low-level client (faster to create and use than the
+    boto3 resource layer), speaking plain Python values."""
+
+    def __init__(self, name: str, client: DynamoDBClient | None = None) -> None:
+        self.name = name
+        self._client = client
+
+    @property
+    def client(self) -> DynamoDBClient:
+        if self._client is None:
+            self._client = dynamodb_client()
+        return self._client
+
+    def get(self, key: Mapping[str, Any], consistent: bool = False) -> Item | None:
+        response = self.client.get_item(TableName=self.name, Key=to_item(key), ConsistentRead=consistent)
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def put(self, values: Mapping[str, Any]) -> None:
+        self.client.put_item(TableName=self.name, Item=to_item(values))
+
+    def batch_put(self, rows: list[Mapping[str, Any]]) -> None:
+        """Writes rows in batches of 25, retrying what DynamoDB reports as unprocessed."""
+        for start in range(0, len(rows), 25):
+            requests: list[Any] = [{"PutRequest": {"Item": to_item(row)}} for row in rows[start : start + 25]]
+            while requests:
+                response = self.client.batch_write_item(RequestItems={self.name: requests})
+                requests = list(response.get("UnprocessedItems", {}).get(self.name, []))
+
+    def query_page(self, condition: KeyCondition, limit: int, start_key: dict[str, Any] | None) -> Page:
+        """Reads up to `limit` matching items. With no filters a single Query is exactly one page;
+        with filters, further Queries continue until the page is full or the partition ends."""
+        names = {"#pk": condition.partition_name}
+        values: dict[str, Any] = {":pk": condition.partition_value}
+        expression = "#pk = :pk"
+        if condition.sort_name and (condition.sort_from or condition.sort_to):
+            names["#sk"] = condition.sort_name
+            if condition.sort_from and condition.sort_to:
+                expression += " AND #sk BETWEEN :from AND :to"
+                values[":from"], values[":to"] = condition.sort_from, condition.sort_to
+            elif condition.sort_from:
+                expression += " AND #sk >= :from"
+                values[":from"] = condition.sort_from
+            else:
+                expression += " AND #sk <= :to"
+                values[":to"] = condition.sort_to
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": expression,
+            "ScanIndexForward": not condition.newest_first,
+        }
+        if condition.index:
+            request["IndexName"] = condition.index
+        if condition.filters:
+            clauses = []
+            for position, (attribute, value) in enumerate(sorted(condition.filters.items())):
+                names[f"#f{position}"] = attribute
+                values[f":f{position}"] = value
+                clauses.append(f"#f{position} = :f{position}")
+            request["FilterExpression"] = " AND ".join(clauses)
+        request["ExpressionAttributeNames"] = names
+        request["ExpressionAttributeValues"] = to_item(values)
+
+        page = Page(items=[], last_key=start_key)
+        while True:
+            request["Limit"] = limit - len(page.items)
+            if page.last_key:
+                request["ExclusiveStartKey"] = to_item(page.last_key)
+            response = self.client.query(**request)
+            page.round_trips += 1
+            page.scanned_count += response.get("ScannedCount", 0)
+            page.items.extend(from_item(item) for item in response.get("Items", []))
+            raw_last = response.get("LastEvaluatedKey")
+            page.last_key = from_item(raw_last) if raw_last else None
+            if page.last_key is None or len(page.items) >= limit:
+                return page
+
+    def scan_all(self) -> Iterator[Item]:
+        """Every item, page by page. For operator tooling only, never on a request path."""
+        paginator = self.client.get_paginator("scan")
+        for response in paginator.paginate(TableName=self.name):
+            yield from (from_item(item) for item in response.get("Items", []))

@@ -1,0 +1,68 @@
+"""Domain errors. Each carries its HTTP status and machine-readable code; `shared.http` turns
+any of them into the error body `{"error": {"code", "message", "details"}}` in one place."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ApiError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "BAD_REQUEST"
+
+    def __init__(
+        self,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+        self.headers = headers or {}
+
+
+class BadRequest(ApiError):
+    status = 400
+    code = "BAD_REQUEST"
+
+
+class InvalidCursor(BadRequest):
+    code = "INVALID_CURSOR"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "UNAUTHORIZED"
+
+    def __init__(self, message: str = "Authentication required") -> None:
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="crm", error="invalid_token"'})
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "FORBIDDEN"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "NOT_FOUND"
+
+
+class LeadNotFound(NotFound):
+    def __init__(self, lead_id: str) -> None:
+        super().__init__(f"Lead {lead_id} not found")
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "CONFLICT"
+
+
+class ValidationFailed(ApiError):
+    status = 422
+    code = "VALIDATION_ERROR"
+
+
+class DependencyFailed(Exception):
+    """A backing service failed in a way the caller cannot fix (mapped to a generic 500)."""

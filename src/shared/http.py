@@ -1,0 +1,213 @@
+"""HTTP plumbing shared by the API functions: the resolver factory (CORS from configuration),
+the single error-to-HTTP mapping, route declaration with roles, and the Lambda entry point
+that adds logging context, metrics and the audit record."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import Any, TypeVar
+
+import simplejson
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.logging import correlation_paths
+from pydantic import BaseModel, Field
+
+from shared import dependencies
+from shared.audit import build_record
+from shared.config import get_settings
+from shared.errors import ApiError, Forbidden
+from shared.observability import logger, metrics
+from shared.security import Role, current_principal_or_none, set_current_principal
+
+JSON = "application/json"
+ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
+EXPOSED_HEADERS = ["WWW-Authenticate", "Retry-After"]
+PREFLIGHT_MAX_AGE = 600
+BEARER_AUTH = "bearerAuth"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="Machine-readable error code, e.g. VALIDATION_ERROR")
+    message: str
+    details: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ErrorBody(BaseModel):
+    error: ErrorInfo
+
+
+def dumps(value: Any) -> str:
+    """JSON with Decimals written as-is, so money keeps its two decimals."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="python")
+    return simplejson.dumps(value, use_decimal=True, separators=(",", ":"))
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(status_code=status, content_type=JSON, body=dumps(body), headers=headers)
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
+    body = ErrorBody(error=ErrorInfo(code=code, message=message, details=details or []))
+    return json_response(body, status=status, headers=headers)
+
+
+def _handle_api_error(exc: ApiError) -> Response[Any]:
+    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+
+def _handle_validation_error(exc: RequestValidationError) -> Response[Any]:
+    details = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ())]
+        details.append(
+            {
+                "field": location[-1] if location else None,
+                "location": location[0] if location else None,
+                "message": error.get("msg", "invalid value"),
+                "type": error.get("type", "value_error"),
+            }
+        )
+    if any(detail["type"] == "json_invalid" for detail in details):
+        return error_response(400, "BAD_REQUEST", "The request body is not valid JSON", details)
+    return error_response(422, "VALIDATION_ERROR", "The request is not valid", details)
+
+
+def _handle_unexpected(exc: Exception) -> Response[Any]:
+    logger.exception("unhandled error")
+    return error_response(500, "INTERNAL_ERROR", "Internal server error")
+
+
+def _handle_not_found(exc: Exception) -> Response[Any]:
+    return error_response(404, "NOT_FOUND", "No such route")
+
+
+def cors_config() -> CORSConfig:
+    origins = get_settings().cors_allow_origins
+    # Powertools takes one origin in `allow_origin` (a list there silently disables CORS) and the
+    # rest in `extra_origins`; an Origin outside the list gets no CORS headers at all.
+    return CORSConfig(
+        allow_origin=origins[0],
+        extra_origins=list(origins[1:]),
+        allow_headers=ALLOWED_HEADERS,
+        expose_headers=EXPOSED_HEADERS,
+        max_age=PREFLIGHT_MAX_AGE,
+    )
+
+
+API_TITLE = "Lead CRM API"
+API_VERSION = "0.1.0"
+
+
+def create_app() -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(cors=cors_config(), enable_validation=True)
+    app.configure_openapi(
+        title=API_TITLE,
+        version=API_VERSION,
+        security_schemes={BEARER_AUTH: HTTPBearer(bearerFormat="JWT")},
+    )
+    app.exception_handler(ApiError)(_handle_api_error)
+    app.exception_handler(RequestValidationError)(_handle_validation_error)
+    app.exception_handler(Exception)(_handle_unexpected)
+    app.not_found(_handle_not_found)
+    return app
+
+
+def _error_responses(codes: Iterable[int]) -> dict[int, Any]:
+    return {
+        code: {"description": HTTPStatus(code).phrase, "content": {JSON: {"model": ErrorBody}}}
+        for code in codes
+    }
+
+
+def authorize(roles: frozenset[Role]) -> Callable[[APIGatewayRestResolver, NextMiddleware], Response[Any]]:
+    """Route middleware: authenticate the bearer token, then require one of `roles`."""
+
+    def middleware(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+        principal = dependencies.authenticator().authenticate(
+            app.current_event.get_header_value("Authorization")
+        )
+        set_current_principal(principal)
+        logger.append_keys(user=principal.user_id, role=principal.role.value)
+        if principal.role not in roles:
+            raise Forbidden(
+                f"Role {principal.role.value} may not {app.current_event.http_method} this resource"
+            )
+        return next_middleware(app)
+
+    return middleware
+
+
+def endpoint(
+    router: Router,
+    method: str,
+    rule: str,
+    *,
+    roles: Iterable[Role],
+    response_model: type[BaseModel],
+    summary: str,
+    status: int = 200,
+    errors: Iterable[int] = (),
+    tags: list[str] | None = None,
+) -> Callable[[F], F]:
+    """Declares an authenticated route. There is no way to declare one without roles: a route
+    is closed to everyone it does not name."""
+    allowed = frozenset(roles)
+    if not allowed:
+        raise ValueError(f"{method} {rule}: at least one role must be allowed")
+    responses: dict[int, Any] = {
+        status: {"description": HTTPStatus(status).phrase, "content": {JSON: {"model": response_model}}},
+        **_error_responses(sorted({400, 401, 403, 422, 500, *errors})),
+    }
+    return router.route(  # type: ignore[return-value]
+        rule,
+        method.upper(),
+        summary=summary,
+        description=f"Roles: {', '.join(sorted(role.value for role in allowed))}.",
+        responses=responses,
+        tags=tags,
+        security=[{BEARER_AUTH: []}],
+        middlewares=[authorize(allowed)],
+        openapi_extensions={"x-roles": sorted(role.value for role in allowed)},
+    )
+
+
+def http_entrypoint(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda handler of an API function: logging context, metrics, and one audit record."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        set_current_principal(None)
+        try:
+            response: dict[str, Any] = app.resolve(event, context)
+        finally:
+            principal = current_principal_or_none()
+            set_current_principal(None)
+        duration_ms = (time.perf_counter() - started) * 1000
+        record = build_record(event, response["statusCode"], duration_ms, principal)
+        dependencies.audit_log().record(record, str(event.get("httpMethod", "")))
+        return response
+
+    return handler
+
+
+class Pagination(BaseModel):
+    cursor: str | None = Field(description="Opaque cursor for the next page; null on the last page")
+    hasMore: bool
+    count: int = Field(description="Number of items in this page")

@@ -1,0 +1,144 @@
+"""Builders shared by every test: configuration, tokens, API Gateway events, Lambda contexts."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+TEST_ISSUER = "crm"
+TEST_AUDIENCE = "crm-api"
+ALLOWED_ORIGIN = "https://dashboard.test"
+SECOND_ORIGIN = "http://localhost:5173"
+DISALLOWED_ORIGIN = "https://evil.test"
+
+
+def base_env(stage: str = "test") -> dict[str, str]:
+    """The environment a function gets from template.yaml, with test values."""
+    return {
+        "STAGE": stage,
+        "LEADS_TABLE": f"crm-{stage}-leads",
+        "USERS_TABLE": f"crm-{stage}-users",
+        "VENDORS_TABLE": f"crm-{stage}-vendors",
+        "PRICING_TABLE": f"crm-{stage}-pricing",
+        "AUDIT_TABLE": f"crm-{stage}-audit",
+        "EVENT_BUS_NAME": f"crm-{stage}",
+        "CORS_ALLOW_ORIGINS": f"{ALLOWED_ORIGIN},{SECOND_ORIGIN}",
+        "JWT_SECRET": TEST_SECRET,
+        "JWT_ISSUER": TEST_ISSUER,
+        "JWT_AUDIENCE": TEST_AUDIENCE,
+        "USER_CACHE_SECONDS": "0",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+
+
+def make_token(
+    user_id: str = "demo-admin",
+    *,
+    secret: str = TEST_SECRET,
+    algorithm: str = "HS256",
+    ttl: int = 3600,
+    drop: tuple[str, ...] = (),
+    **claims: Any,
+) -> str:
+    """A token like `crm token` issues; `claims` override, `drop` removes claims."""
+    now = int(time.time())
+    payload: dict[str, Any] = {
+        "sub": user_id,
+        "iss": TEST_ISSUER,
+        "aud": TEST_AUDIENCE,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+        **claims,
+    }
+    for claim in drop:
+        payload.pop(claim, None)
+    return jwt.encode(payload, secret, algorithm=algorithm)
+
+
+def api_event(
+    method: str,
+    path: str,
+    *,
+    resource: str | None = None,
+    path_parameters: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    body: Any = None,
+    token: str | None = None,
+    origin: str | None = ALLOWED_ORIGIN,
+) -> dict[str, Any]:
+    """An API Gateway REST (v1) proxy event, as the local runner and API Gateway build it."""
+    all_headers = {"Accept": "application/json", **(headers or {})}
+    if token is not None:
+        all_headers["Authorization"] = f"Bearer {token}"
+    if origin is not None:
+        all_headers["Origin"] = origin
+    if body is not None and not isinstance(body, str):
+        body = json.dumps(body)
+        all_headers.setdefault("Content-Type", "application/json")
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": resource or path,
+        "path": path,
+        "httpMethod": method,
+        "headers": all_headers,
+        "multiValueHeaders": {key: [value] for key, value in all_headers.items()},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource or path,
+            "httpMethod": method,
+            "path": f"/test{path}",
+            "stage": "test",
+            "requestId": request_id,
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": "pytest"},
+            "requestTimeEpoch": int(time.time() * 1000),
+            "accountId": "123456789012",
+            "apiId": "local",
+            "protocol": "HTTP/1.1",
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "test-function"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    log_group_name: str = "/aws/lambda/test-function"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 15_000
+
+
+def response_json(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"]) if response.get("body") else None
+
+
+def header(response: dict[str, Any], name: str) -> str | None:
+    """A response header from `headers` or `multiValueHeaders`, case-insensitively."""
+    for key, value in (response.get("headers") or {}).items():
+        if key.lower() == name.lower():
+            return str(value)
+    for key, values in (response.get("multiValueHeaders") or {}).items():
+        if key.lower() == name.lower():
+            return ",".join(values)
+    return None
