@@ -63,14 +63,19 @@ def plan_query(scope: LeadScope, filters: LeadFilters) -> QueryPlan:
     ):
         if value is not None:
             wanted[attribute] = value
-    for attribute, forced in (("vendor_code", scope.vendor_code), ("assigned_agent", scope.agent_id)):
+    scope_partition: tuple[str, str] | None = None
+    for attribute, forced, index in (
+        ("vendor_code", scope.vendor_code, VENDOR_INDEX),
+        ("assigned_agent", scope.agent_id, AGENT_INDEX),
+    ):
         if forced is None:
             continue
         if wanted.get(attribute, forced) != forced:
             return QueryPlan(condition=None)
         wanted[attribute] = forced
+        scope_partition = (attribute, index)
 
-    partition_attribute, index = next(
+    partition_attribute, index = scope_partition or next(
         ((attribute, index) for attribute, index in FILTER_INDEXES if attribute in wanted),
         ("listing", TIME_INDEX),
     )

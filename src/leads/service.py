@@ -21,7 +21,7 @@ def parse_time_bound(value: str | None, field: str, end_of_day: bool) -> str | N
     if value is None:
         return None
     try:
-        if len(value) == 10:
+        if "T" not in value and " " not in value:
             day = date.fromisoformat(value)
             moment = datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
         else:

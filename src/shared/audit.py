@@ -31,14 +31,27 @@ PII_KEYS = re.compile(
 )
 
 
+def _mask_personal(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_mask_personal(item) for item in value[:50]]
+    if isinstance(value, Mapping):
+        return sanitize(value)
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value)
+    if not text:
+        return text
+    if "@" in text:
+        local, _, domain = text.partition("@")
+        return f"{local[:1]}{MASK}@{domain}"
+    return f"{MASK}{text[-2:]}" if text[-4:].isdigit() else f"{text[:1]}{MASK}"
+
+
 def mask_value(key: str, value: Any) -> Any:
     if SECRET_KEYS.search(key):
         return MASK
-    if PII_KEYS.match(key) and isinstance(value, str) and value:
-        if "@" in value:
-            local, _, domain = value.partition("@")
-            return f"{local[:1]}{MASK}@{domain}"
-        return f"{value[:1]}{MASK}" if not value[-4:].isdigit() else f"{MASK}{value[-2:]}"
+    if PII_KEYS.match(key):
+        return _mask_personal(value)
     return sanitize(value)
 
 

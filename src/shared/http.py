@@ -70,7 +70,7 @@ def _handle_api_error(exc: ApiError) -> Response[Any]:
     return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
 
-def _handle_validation_error(exc: RequestValidationError) -> Response[Any]:
+def _validation_error_response(exc: RequestValidationError) -> Response[Any]:
     details = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ())]
@@ -121,7 +121,18 @@ def create_app() -> APIGatewayRestResolver:
         security_schemes={BEARER_AUTH: HTTPBearer(bearerFormat="JWT")},
     )
     app.exception_handler(ApiError)(_handle_api_error)
-    app.exception_handler(RequestValidationError)(_handle_validation_error)
+
+    @app.exception_handler(RequestValidationError)
+    def _handle_validation_error(exc: RequestValidationError) -> Response[Any]:
+        route = app.context.get("_route")
+        try:
+            for middleware in getattr(route, "middlewares", None) or []:
+                if isinstance(middleware, Authorize):
+                    middleware.check(app)
+        except ApiError as auth_error:
+            return _handle_api_error(auth_error)
+        return _validation_error_response(exc)
+
     app.exception_handler(Exception)(_handle_unexpected)
     app.not_found(_handle_not_found)
     return app
@@ -134,22 +145,30 @@ def _error_responses(codes: Iterable[int]) -> dict[int, Any]:
     }
 
 
-def authorize(roles: frozenset[Role]) -> Callable[[APIGatewayRestResolver, NextMiddleware], Response[Any]]:
-    """Route middleware: authenticate the bearer token, then require one of `roles`."""
+class Authorize:
+    """Route middleware: authenticate the bearer token, then require one of `roles`.
 
-    def middleware(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
-        principal = dependencies.authenticator().authenticate(
-            app.current_event.get_header_value("Authorization")
-        )
+    Powertools validates request parameters before any route middleware runs; the validation
+    error handler calls `check` first, so an anonymous or unauthorised caller learns nothing
+    about a route's parameters (401/403, never 422)."""
+
+    def __init__(self, roles: frozenset[Role]) -> None:
+        self.roles = roles
+        self.__name__ = f"authorize({','.join(sorted(roles))})"  # Powertools names each middleware
+
+    def check(self, app: APIGatewayRestResolver) -> None:
+        if current_principal_or_none() is not None:
+            return
+        principal = dependencies.authenticator().authenticate(app.current_event.headers.get("Authorization"))
         set_current_principal(principal)
         logger.append_keys(user=principal.user_id, role=principal.role.value)
-        if principal.role not in roles:
-            raise Forbidden(
-                f"Role {principal.role.value} may not {app.current_event.http_method} this resource"
-            )
-        return next_middleware(app)
+        if principal.role not in self.roles:
+            method = app.current_event.http_method
+            raise Forbidden(f"Role {principal.role.value} may not {method} this resource")
 
-    return middleware
+    def __call__(self, app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+        self.check(app)
+        return next_middleware(app)
 
 
 def endpoint(
@@ -181,7 +200,7 @@ def endpoint(
         responses=responses,
         tags=tags,
         security=[{BEARER_AUTH: []}],
-        middlewares=[authorize(allowed)],
+        middlewares=[Authorize(allowed)],
         openapi_extensions={"x-roles": sorted(role.value for role in allowed)},
     )
 

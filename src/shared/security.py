@@ -34,8 +34,9 @@ class Principal:
     @property
     def lead_scope(self) -> LeadScope:
         if self.role is Role.VENDOR:
-            # `shared.auth` refuses a vendor user that has no vendor, so this is always set.
-            assert self.vendor_code, "vendor principal without a vendor_code"
+            if not self.vendor_code:
+                # `shared.auth` refuses such a user; never let one fall through to "sees all".
+                raise PermissionError("vendor principal without a vendor_code")
             return LeadScope(vendor_code=self.vendor_code, agent_id=None)
         if self.role is Role.AGENT:
             return LeadScope(vendor_code=None, agent_id=self.user_id)

@@ -1,0 +1,59 @@
+"""Delivers events from the local bus to their target functions, as EventBridge would: each rule
+of the template feeds an SQS queue; a worker thread per rule receives the matched events and
+invokes the rule's function. A failed invocation is not deleted, so it is retried after the
+visibility timeout and, after five attempts, lands in the rule's dead-letter queue."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+from crm.functions import LocalFunction
+
+log = logging.getLogger("crm.bus")
+
+
+class RuleWorker(threading.Thread):
+    def __init__(self, rule_name: str, queue_url: str, function: LocalFunction, sqs: Any) -> None:
+        super().__init__(name=f"bus-{rule_name}", daemon=True)
+        self.rule_name = rule_name
+        self.queue_url = queue_url
+        self.function = function
+        self._sqs = sqs
+        self._stopping = threading.Event()
+        self.delivered = 0
+        self.failed = 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                response = self._sqs.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                )
+            except Exception:
+                if self._stopping.is_set():
+                    return
+                log.exception("bus: receive failed for rule %s", self.rule_name)
+                self._stopping.wait(1.0)
+                continue
+            for message in response.get("Messages", []):
+                self._deliver(message)
+
+    def _deliver(self, message: dict[str, Any]) -> None:
+        try:
+            self.function.invoke(json.loads(message["Body"]))
+        except Exception:
+            self.failed += 1
+            log.exception(
+                "bus: %s failed on an event of rule %s; it will be retried",
+                self.function.logical_id,
+                self.rule_name,
+            )
+            return
+        self.delivered += 1
+        self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])

@@ -1,0 +1,196 @@
+"""The `crm` command line: run the local stack, issue tokens, print the OpenAPI document."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+from crm.stack import (
+    DEFAULT_API_PORT,
+    DEFAULT_AWS_PORT,
+    LOCAL_JWT_SECRET,
+    function_environment,
+    local_template,
+)
+
+
+def _token_settings() -> object:
+    from shared.auth import TokenSettings
+
+    template = local_template()
+    return TokenSettings(
+        secret=os.environ.get("JWT_SECRET") or LOCAL_JWT_SECRET,
+        issuer=os.environ.get("JWT_ISSUER") or template.parameters["JwtIssuer"],
+        audience=os.environ.get("JWT_AUDIENCE") or template.parameters["JwtAudience"],
+    )
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from shared.auth import TokenSettings, issue_token
+
+    settings = _token_settings()
+    assert isinstance(settings, TokenSettings)
+    print(issue_token(settings, args.user_id, ttl_seconds=args.ttl))
+    return 0
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    template = local_template()
+    for name, value in function_environment(template, "http://127.0.0.1:1", {}).items():
+        os.environ.setdefault(name, value)
+    from crm.openapi import document_json
+
+    print(document_json(template))
+    return 0
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    import boto3
+
+    from crm.bus import RuleWorker
+    from crm.functions import FunctionRegistry
+    from crm.gateway import ApiGateway, LocalHttpServer
+    from crm.openapi import document_json, swagger_asset, swagger_page
+    from crm.stack import MotoServer, provision
+
+    template = local_template()
+    moto = MotoServer(host="127.0.0.1", port=args.aws_port)
+    moto.start()
+    workers: list[RuleWorker] = []
+    server: LocalHttpServer | None = None
+    try:
+        os.environ.update(function_environment(template, moto.endpoint, os.environ))
+        from shared import dependencies
+
+        dependencies.reset()
+        queues = provision(template, moto.endpoint)
+        seeded = None
+        if not args.no_seed:
+            from crm.seed import SeedTables, seed_demo_data
+            from shared.dynamo import Table
+
+            settings = dependencies.get_settings()
+            seeded = seed_demo_data(
+                SeedTables(
+                    leads=Table(settings.leads_table),
+                    users=Table(settings.users_table),
+                    vendors=Table(settings.vendors_table),
+                    pricing=Table(settings.pricing_table),
+                )
+            )
+        functions = FunctionRegistry(template)
+        functions.load_all()
+        sqs = boto3.client("sqs")
+        for rule in template.rules():
+            worker = RuleWorker(rule.name, queues[rule.name], functions[rule.function], sqs)
+            worker.start()
+            workers.append(worker)
+
+        spec_json = document_json(template)
+        local_pages = {
+            "/openapi.json": lambda: (200, "application/json", spec_json.encode()),
+            "/docs": lambda: (200, "text/html; charset=utf-8", swagger_page(spec_json).encode()),
+            "/docs/swagger-ui-bundle.min.js": lambda: (
+                200,
+                "text/javascript",
+                swagger_asset("swagger-ui-bundle.min.js"),
+            ),
+            "/docs/swagger-ui.min.css": lambda: (200, "text/css", swagger_asset("swagger-ui.min.css")),
+        }
+        gateway = ApiGateway(
+            routes=template.routes(),
+            functions=functions,
+            gateway_responses=template.gateway_responses(),
+            stage=str(template.parameters["Stage"]),
+            local_pages=local_pages,
+        )
+        server = LocalHttpServer((args.host, args.port), gateway, log_requests=not args.quiet)
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        _print_banner(args, moto.endpoint, seeded, time.perf_counter() - started)
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server is not None:
+            server.server_close()
+        for worker in workers:
+            worker.stop()
+        moto.stop()
+    return 0
+
+
+def _print_banner(
+    args: argparse.Namespace, aws_endpoint: str, seeded: dict[str, int] | None, seconds: float
+) -> None:
+    from shared.auth import issue_token
+    from shared.dependencies import token_settings
+
+    base = f"http://{args.host}:{args.port}"
+    token = issue_token(token_settings(), "demo-admin", ttl_seconds=12 * 3600)
+    lines = [
+        f"Lead CRM API listening on {base} (ready in {seconds:.1f}s)",
+        f"  local AWS endpoint (DynamoDB, EventBridge, SQS): {aws_endpoint}",
+        f"  OpenAPI: {base}/openapi.json   Swagger UI: {base}/docs",
+    ]
+    if seeded:
+        lines.append(
+            f"  demo data: {seeded['vendors']} vendors, {seeded['users']} users, {seeded['leads']} leads"
+        )
+    lines += [
+        "",
+        "Admin token (12 h):",
+        f"  export TOKEN={token}",
+        "Try:",
+        f'  curl -s -H "Authorization: Bearer $TOKEN" "{base}/leads?limit=5"',
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crm", description="Lead CRM operator tooling")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the whole API locally (no Docker, no AWS account)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=DEFAULT_API_PORT)
+    serve.add_argument(
+        "--aws-port",
+        type=int,
+        default=DEFAULT_AWS_PORT,
+        help=f"port of the local AWS endpoint: DynamoDB, EventBridge, SQS (default {DEFAULT_AWS_PORT})",
+    )
+    serve.add_argument("--no-seed", action="store_true", help="start with empty tables")
+    serve.add_argument("--quiet", action="store_true", help="do not log each request")
+    serve.set_defaults(run=cmd_serve)
+
+    token = commands.add_parser("token", help="print a signed JWT for a user id")
+    token.add_argument("user_id")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.set_defaults(run=cmd_token)
+
+    openapi = commands.add_parser("openapi", help="print the whole API's OpenAPI 3 document")
+    openapi.set_defaults(run=cmd_openapi)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

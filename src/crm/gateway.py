@@ -1,0 +1,207 @@
+"""A local stand-in for API Gateway (REST API, Lambda proxy integration), modelled on the way
+`sam local start-api` and Chalice's local server behave:
+
+- routes come from the template's `Api` events; the path is matched without a stage prefix;
+- each request becomes a REST (v1) proxy event for the route's function, and the function's
+  `headers` and `multiValueHeaders` are merged the way API Gateway merges them;
+- an unknown path or method gets the template's MISSING_AUTHENTICATION_TOKEN gateway response,
+  a function that fails gets DEFAULT_5XX (502, as API Gateway answers a Lambda error), and a
+  body over API Gateway's 10 MB limit gets a 413 through DEFAULT_4XX.
+
+A few paths are served by the runner itself and are not API routes: /openapi.json and /docs.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from crm.functions import FunctionRegistry
+from crm.template import GatewayResponse, Route
+
+log = logging.getLogger("crm.gateway")
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+LocalPage = tuple[int, str, bytes]  # status, content type, body
+
+
+class ApiGateway:
+    def __init__(
+        self,
+        routes: list[Route],
+        functions: FunctionRegistry,
+        gateway_responses: dict[str, GatewayResponse],
+        stage: str,
+        local_pages: dict[str, Callable[[], LocalPage]] | None = None,
+    ) -> None:
+        self.routes = routes
+        self.functions = functions
+        self.gateway_responses = gateway_responses
+        self.stage = stage
+        self.local_pages = local_pages or {}
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self.routes:
+            if route.method != method:
+                continue
+            found = route.pattern.match(path)
+            if found:
+                return route, {name: unquote(value) for name, value in found.groupdict().items()}
+        return None
+
+    def build_event(
+        self,
+        route: Route,
+        path: str,
+        path_parameters: dict[str, str],
+        method: str,
+        query: str,
+        header_pairs: list[tuple[str, str]],
+        body: bytes,
+        source_ip: str,
+    ) -> dict[str, Any]:
+        headers: dict[str, str] = {}
+        multi_headers: dict[str, list[str]] = {}
+        for name, value in header_pairs:
+            headers[name] = value
+            multi_headers.setdefault(name, []).append(value)
+        query_pairs = parse_qsl(query, keep_blank_values=True)
+        multi_query: dict[str, list[str]] = {}
+        for name, value in query_pairs:
+            multi_query.setdefault(name, []).append(value)
+        try:
+            text_body: str | None = body.decode("utf-8") if body else None
+            is_base64 = False
+        except UnicodeDecodeError:
+            text_body, is_base64 = base64.b64encode(body).decode(), True
+        now = datetime.now(UTC)
+        return {
+            "resource": route.path,
+            "path": path,
+            "httpMethod": method,
+            "headers": headers or None,
+            "multiValueHeaders": multi_headers or None,
+            "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": path_parameters or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": route.path,
+                "httpMethod": method,
+                "path": f"/{self.stage}{path}",
+                "stage": self.stage,
+                "requestId": str(uuid.uuid4()),
+                "extendedRequestId": str(uuid.uuid4()),
+                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "requestTimeEpoch": int(now.timestamp() * 1000),
+                "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent")},
+                "accountId": "123456789012",
+                "apiId": "local",
+                "domainName": headers.get("Host", "localhost"),
+                "protocol": "HTTP/1.1",
+            },
+            "body": text_body,
+            "isBase64Encoded": is_base64,
+        }
+
+    @staticmethod
+    def merge_headers(response: dict[str, Any]) -> list[tuple[str, str]]:
+        """API Gateway merges `headers` and `multiValueHeaders`; for a name present in both, only
+        the multi-value entries are sent."""
+        multi = {name: list(values) for name, values in (response.get("multiValueHeaders") or {}).items()}
+        lowered = {name.lower() for name in multi}
+        pairs = [
+            (name, str(value))
+            for name, value in (response.get("headers") or {}).items()
+            if name.lower() not in lowered
+        ]
+        pairs += [(name, str(value)) for name, values in multi.items() for value in values]
+        return pairs
+
+    def gateway_response(
+        self, kind: str, default_status: int, message: str
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        fallback = "DEFAULT_5XX" if default_status >= 500 else "DEFAULT_4XX"
+        spec = self.gateway_responses.get(kind) or self.gateway_responses.get(fallback)
+        if spec is None:
+            return (
+                default_status,
+                [("Content-Type", "application/json")],
+                b'{"message": "%s"}' % message.encode(),
+            )
+        body = (spec.body or "").replace("$context.error.messageString", f'"{message}"')
+        headers = [("Content-Type", "application/json"), *spec.headers.items()]
+        return spec.status or default_status, headers, body.encode()
+
+    def handle(
+        self, method: str, raw_path: str, header_pairs: list[tuple[str, str]], body: bytes, source_ip: str
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        parts = urlsplit(raw_path)
+        path = parts.path or "/"
+        if method == "GET" and path in self.local_pages:
+            status, content_type, page = self.local_pages[path]()
+            return status, [("Content-Type", content_type)], page
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return self.gateway_response("REQUEST_TOO_LARGE", 413, "Request Too Long")
+        matched = self.match(method, path)
+        if matched is None:
+            return self.gateway_response("MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token")
+        route, path_parameters = matched
+        event = self.build_event(
+            route, path, path_parameters, method, parts.query, header_pairs, body, source_ip
+        )
+        try:
+            response = self.functions[route.function].invoke(event)
+            status = int(response["statusCode"])
+            payload = response.get("body") or ""
+            data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
+        except Exception:
+            log.exception("%s failed; answering as API Gateway does for a Lambda error", route.function)
+            return self.gateway_response("DEFAULT_5XX", 502, "Internal server error")
+        return status, self.merge_headers(response), data
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    server: LocalHttpServer
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        started = time.perf_counter()
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        status, headers, data = self.server.gateway.handle(
+            self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+        )
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        if self.server.log_requests:
+            elapsed = (time.perf_counter() - started) * 1000
+            sys.stderr.write(f"{self.command} {self.path} -> {status} ({elapsed:.1f} ms)\n")
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Replaced by the one-line log in `_serve`."""
+
+
+class LocalHttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], gateway: ApiGateway, log_requests: bool = True) -> None:
+        super().__init__(address, _RequestHandler)
+        self.gateway = gateway
+        self.log_requests = log_requests

@@ -1,0 +1,65 @@
+"""The whole API's OpenAPI document, merged from each function's resolver, and Swagger UI."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.swagger_ui import html as swagger_html
+
+from crm.template import Template
+from shared.http import API_TITLE, API_VERSION, BEARER_AUTH
+
+SWAGGER_ASSETS = Path(swagger_html.__file__).parent
+
+
+def function_apps(template: Template) -> dict[str, APIGatewayRestResolver]:
+    """The resolver of every API function in the template (their handler module's `app`)."""
+    apps = {}
+    for logical_id, properties in template.functions().items():
+        module = importlib.import_module(properties["Handler"].rpartition(".")[0])
+        app = getattr(module, "app", None)
+        if isinstance(app, APIGatewayRestResolver):
+            apps[logical_id] = app
+    return apps
+
+
+def _merger(template: Template) -> OpenAPIMerge:
+    merge = OpenAPIMerge(
+        title=API_TITLE,
+        version=API_VERSION,
+        description="Lead CRM REST API. Every route takes `Authorization: Bearer <JWT>`.",
+        security_schemes={BEARER_AUTH: HTTPBearer(bearerFormat="JWT")},
+        on_conflict="error",
+    )
+    for app in function_apps(template).values():
+        merge.add_schema(app.get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True))
+    return merge
+
+
+def document_json(template: Template) -> str:
+    return _merger(template).get_openapi_json_schema()
+
+
+def merged_document(template: Template) -> dict[str, Any]:
+    return json.loads(document_json(template))  # type: ignore[no-any-return]
+
+
+def swagger_page(spec_json: str) -> str:
+    return swagger_html.generate_swagger_html(
+        spec=spec_json,
+        swagger_js="/docs/swagger-ui-bundle.min.js",
+        swagger_css="/docs/swagger-ui.min.css",
+        swagger_base_url="",
+        oauth2_config=None,
+        persist_authorization=True,
+    )
+
+
+def swagger_asset(name: str) -> bytes:
+    return (SWAGGER_ASSETS / name).read_bytes()

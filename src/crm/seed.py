@@ -1,0 +1,253 @@
+"""Demo data for the local stack: fixed vendors and users, and a few hundred leads over 90 days.
+
+The leads come from a seeded random generator, so every run makes the same mix of vendors,
+campaigns, agents and dispositions (their ids and times are relative to the moment of seeding).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ulid import ULID
+
+from leads.models import Disposition, HistoryEntry, Lead
+from leads.repository import LeadRepository
+from shared.dynamo import Table
+
+VENDORS = [
+    ("V001", "Summit Lead Partners", Decimal("40.00")),
+    ("V002", "BlueRiver Media", Decimal("35.00")),
+    ("V003", "Keystone Digital", Decimal("45.00")),
+    ("V004", "Northwind Referrals", Decimal("30.00")),
+    ("V005", "Crescent Marketing Group", Decimal("50.00")),
+]
+AGENTS = [f"demo-agent-{n}" for n in range(1, 6)]
+CAMPAIGNS = ["google-search", "facebook-ads", "tiktok-ads", "email-newsletter", "affiliate-network"]
+FIRST_NAMES = [
+    "James",
+    "Maria",
+    "Robert",
+    "Linda",
+    "Michael",
+    "Patricia",
+    "David",
+    "Jennifer",
+    "Daniel",
+    "Elizabeth",
+    "Carlos",
+    "Aisha",
+    "Wei",
+    "Fatima",
+    "Noah",
+    "Olivia",
+    "Liam",
+    "Emma",
+]
+LAST_NAMES = [
+    "Smith",
+    "Johnson",
+    "Garcia",
+    "Brown",
+    "Miller",
+    "Davis",
+    "Martinez",
+    "Lopez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Nguyen",
+    "Patel",
+    "Kim",
+    "Clark",
+    "Lewis",
+]
+STATES = [
+    ("CA", "90012"),
+    ("TX", "73301"),
+    ("FL", "33101"),
+    ("NY", "10001"),
+    ("IL", "60601"),
+    ("AZ", "85001"),
+    ("GA", "30301"),
+    ("WA", "98101"),
+    ("CO", "80201"),
+    ("NC", "27601"),
+]
+AREA_CODES = ["212", "213", "305", "312", "404", "512", "602", "704", "720", "206"]
+DEFAULT_PRICE = Decimal("35.00")
+DEMO_LEADS = 300
+DAYS = 90
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    user_id: str
+    role: str
+    name: str
+    vendor_code: str | None = None
+
+
+def demo_users() -> list[DemoUser]:
+    users = [
+        DemoUser("demo-admin", "admin", "Avery Admin"),
+        DemoUser("demo-manager", "manager", "Morgan Manager"),
+    ]
+    users += [DemoUser(agent, "agent", f"Agent {n}") for n, agent in enumerate(AGENTS, start=1)]
+    users += [
+        DemoUser(f"demo-vendor-{n}", "vendor", f"{name} integration", code)
+        for n, (code, name, _) in enumerate(VENDORS, start=1)
+    ]
+    return users
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _history(
+    rng: random.Random, created: datetime, final: Disposition, agent: str | None, now: datetime
+) -> tuple[list[HistoryEntry], dict[str, Any]]:
+    """The disposition moves that lead from `new` to `final`, spread between creation and now."""
+    path = {
+        Disposition.NEW: [],
+        Disposition.CONTACTED: [Disposition.CONTACTED],
+        Disposition.QUALIFIED: [Disposition.CONTACTED, Disposition.QUALIFIED],
+        Disposition.CLOSED: [Disposition.CONTACTED, Disposition.QUALIFIED, Disposition.CLOSED],
+        Disposition.LOST: [Disposition.CONTACTED, Disposition.LOST],
+    }[final]
+    history = [HistoryEntry(timestamp=_iso(created), user="system", action="created")]
+    moment, previous, facts = created, Disposition.NEW, {}
+    for step in path:
+        moment = min(now, moment + timedelta(hours=rng.uniform(2, 24 * 6)))
+        history.append(
+            HistoryEntry(
+                timestamp=_iso(moment),
+                user=agent or "demo-manager",
+                action="updated",
+                changes={"disposition": {"from": previous.value, "to": step.value}},
+            )
+        )
+        previous = step
+        facts["last_contact"] = _iso(moment)
+        if step is Disposition.CLOSED:
+            facts["closed_date"] = _iso(moment)
+    facts["updated_at"] = _iso(moment)
+    return history, facts
+
+
+def demo_leads(count: int = DEMO_LEADS, now: datetime | None = None, seed: int = 42) -> list[Lead]:
+    rng = random.Random(seed)
+    now = now or datetime.now(UTC)
+    leads = []
+    for _ in range(count):
+        created = now - timedelta(days=DAYS * rng.random() ** 1.3, seconds=rng.randint(0, 3600))
+        age_days = (now - created).days
+        code, _, price = rng.choices(VENDORS, weights=[30, 25, 20, 15, 10])[0]
+        if age_days < 3:
+            final = rng.choices(list(Disposition), weights=[70, 20, 5, 2, 3])[0]
+        else:
+            final = rng.choices(list(Disposition), weights=[12, 20, 18, 28, 22])[0]
+        agent = None if final is Disposition.NEW and rng.random() < 0.5 else rng.choice(AGENTS)
+        history, facts = _history(rng, created, final, agent, now)
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        state, zip_code = rng.choice(STATES)
+        lead_id = str(ULID.from_bytes(int(created.timestamp() * 1000).to_bytes(6, "big") + rng.randbytes(10)))
+        leads.append(
+            Lead(
+                lead_id=lead_id,
+                vendor_code=code,
+                campaign_source=rng.choices(CAMPAIGNS, weights=[35, 25, 15, 10, 15])[0],
+                first_name=first,
+                last_name=last,
+                email=f"{first}.{last}.{lead_id[-6:]}@example.com".lower(),
+                phone=f"+1{rng.choice(AREA_CODES)}555{rng.randint(100, 199):04d}",
+                state=state,
+                zip=zip_code,
+                tcpa_consent=rng.random() < 0.9,
+                consent_text="I agree to be contacted by phone, text and email about my request.",
+                ip_address=f"198.51.100.{rng.randint(1, 254)}",
+                user_agent="Mozilla/5.0 (demo)",
+                landing_page_url=f"https://offers.example.com/{code.lower()}",
+                disposition=final,
+                lead_value=price,
+                quality_score=max(1, min(10, round(rng.gauss(6, 2)))),
+                assigned_agent=agent,
+                created_at=_iso(created),
+                created_by=f"demo-vendor-{int(code[1:])}",
+                sale_amount=Decimal(rng.randrange(20000, 250000)) / 100
+                if final is Disposition.CLOSED
+                else None,
+                update_history=history,
+                version=len(history),
+                **facts,
+            )
+        )
+    return leads
+
+
+@dataclass(frozen=True)
+class SeedTables:
+    leads: Table
+    users: Table
+    vendors: Table
+    pricing: Table
+
+
+def seed_demo_data(
+    tables: SeedTables, lead_count: int = DEMO_LEADS, now: datetime | None = None
+) -> dict[str, int]:
+    now = now or datetime.now(UTC)
+    leads = demo_leads(lead_count, now)
+    open_leads = {agent: 0 for agent in AGENTS}
+    for lead in leads:
+        if lead.assigned_agent and lead.disposition not in (Disposition.CLOSED, Disposition.LOST):
+            open_leads[lead.assigned_agent] += 1
+    tables.vendors.batch_put(
+        [
+            {
+                "vendor_code": code,
+                "name": name,
+                "status": "active",
+                "monthly_goal": 600,
+                "dedupe_window_days": 30,
+                "test_mode": False,
+                "contact_email": f"partners@{code.lower()}.example.com",
+                "created_at": _iso(now),
+            }
+            for code, name, _ in VENDORS
+        ]
+    )
+    tables.pricing.batch_put(
+        [
+            *({"price_key": code, "vendor_code": code, "price": price} for code, _, price in VENDORS),
+            {
+                "price_key": "SETTINGS",
+                "default_price": DEFAULT_PRICE,
+                "smart_pricing_enabled": False,
+                "min_price": Decimal("10.00"),
+                "max_price": Decimal("150.00"),
+            },
+        ]
+    )
+    users = []
+    for user in demo_users():
+        row: dict[str, Any] = {
+            "user_id": user.user_id,
+            "role": user.role,
+            "name": user.name,
+            "status": "active",
+            "email": f"{user.user_id}@crm.example.com",
+            "created_at": _iso(now),
+        }
+        if user.vendor_code:
+            row["vendor_code"] = user.vendor_code
+        if user.role == "agent":
+            row |= {"availability": "online", "capacity": 40, "open_leads": open_leads[user.user_id]}
+        users.append(row)
+    tables.users.batch_put(users)
+    LeadRepository(tables.leads).put_many(leads)
+    return {"vendors": len(VENDORS), "users": len(users), "leads": len(leads)}

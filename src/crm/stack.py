@@ -1,0 +1,194 @@
+"""The local AWS side of `crm serve`: moto in server mode (DynamoDB, EventBridge, SQS) over
+HTTP, provisioned from template.yaml, and the environment the functions get."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from crm.template import RuleSpec, TableSpec, Template
+
+LOCAL_STAGE = "local"
+DEFAULT_AWS_PORT = 8000
+DEFAULT_API_PORT = 3000
+# Only for the local stack: the functions in AWS read their secret from Secrets Manager.
+LOCAL_JWT_SECRET = "local-development-secret-not-for-aws-0123456789"  # noqa: S105
+DEFAULT_LOCAL_ORIGINS = (
+    "http://localhost:5173,http://127.0.0.1:5173,http://localhost:8080,http://127.0.0.1:8080,"
+    "http://localhost:3001,http://127.0.0.1:3001"
+)
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # noqa: S105
+
+
+def local_template(environ: Mapping[str, str] = os.environ) -> Template:
+    return Template.load(
+        {
+            "Stage": environ.get("STAGE", LOCAL_STAGE),
+            "CorsAllowOrigins": environ.get("CORS_ALLOW_ORIGINS", DEFAULT_LOCAL_ORIGINS),
+        }
+    )
+
+
+def function_environment(template: Template, aws_endpoint: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """What a function sees: the template's variables, resolved for the local stack, with the
+    operator's own settings (JWT_SECRET, REDIS_URL, CORS_ALLOW_ORIGINS, ...) taking precedence."""
+    env = template.environment()
+    env.pop("JWT_SECRET_ARN", None)  # the local stack signs with JWT_SECRET instead
+    env.update(
+        {
+            "JWT_SECRET": LOCAL_JWT_SECRET,
+            "AWS_ENDPOINT_URL": aws_endpoint,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            **FAKE_CREDENTIALS,
+        }
+    )
+    for name in (
+        "JWT_SECRET",
+        "JWT_ISSUER",
+        "JWT_AUDIENCE",
+        "REDIS_URL",
+        "POWERTOOLS_LOG_LEVEL",
+        "BUSINESS_TIMEZONE",
+        "USER_CACHE_SECONDS",
+        "CACHE_TTL_SECONDS",
+    ):
+        if environ.get(name):
+            env[name] = environ[name]
+    return env
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex((host, port)) != 0
+
+
+@dataclass
+class MotoServer:
+    """moto's server mode in a child process: one HTTP endpoint for every AWS service used."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_AWS_PORT
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        if not port_is_free(self.host, self.port):
+            raise RuntimeError(
+                f"port {self.port} is already in use; choose another with --aws-port (local DynamoDB endpoint)"
+            )
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"moto server exited with code {self.process.returncode}")
+            if not port_is_free(self.host, self.port):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"moto server did not start on port {self.port} within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+
+def _client(service: str, endpoint: str) -> Any:
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def create_table(client: Any, spec: TableSpec) -> None:
+    request: dict[str, Any] = {
+        "TableName": spec.name,
+        "AttributeDefinitions": [
+            {"AttributeName": n, "AttributeType": t} for n, t in spec.attributes.items()
+        ],
+        "KeySchema": [{"AttributeName": n, "KeyType": t} for n, t in spec.keys],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if spec.indexes:
+        request["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index.name,
+                "KeySchema": [{"AttributeName": n, "KeyType": t} for n, t in index.keys],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in spec.indexes
+        ]
+    try:
+        client.create_table(**request)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+
+
+def rule_queue_name(rule: RuleSpec) -> str:
+    return f"{rule.bus_name}-{rule.name}"
+
+
+def provision(template: Template, endpoint: str) -> dict[str, str]:
+    """Creates the template's tables, buses and rules. moto cannot invoke a Lambda target, so
+    each rule targets an SQS queue that the local bus worker drains into the rule's function.
+    Returns rule name -> queue URL."""
+    dynamodb = _client("dynamodb", endpoint)
+    for table in template.tables():
+        create_table(dynamodb, table)
+    events, sqs = _client("events", endpoint), _client("sqs", endpoint)
+    for bus in template.bus_names():
+        try:
+            events.create_event_bus(Name=bus)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+                raise
+    queues = {}
+    for rule in template.rules():
+        dead_letters = sqs.create_queue(QueueName=f"{rule_queue_name(rule)}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        queue = sqs.create_queue(
+            QueueName=rule_queue_name(rule),
+            Attributes={
+                "VisibilityTimeout": "2",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+            },
+        )["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events.put_rule(Name=rule.name, EventBusName=rule.bus_name, EventPattern=json.dumps(rule.pattern))
+        events.put_targets(
+            Rule=rule.name, EventBusName=rule.bus_name, Targets=[{"Id": "local", "Arn": queue_arn}]
+        )
+        queues[rule.name] = queue
+    return queues

@@ -1,0 +1,522 @@
+"""`shared.auth`: the JWT attack matrix, the user checks behind a valid token, and the user cache."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from shared.auth import MAX_TOKEN_BYTES, Authenticator, TokenSettings, bearer_token, issue_token, verify_token
+from shared.errors import Unauthorized
+from shared.security import LeadScope, Principal, Role
+from tests.helpers import TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, make_token
+
+SETTINGS = TokenSettings(secret=TEST_SECRET, issuer=TEST_ISSUER, audience=TEST_AUDIENCE, leeway_seconds=30)
+
+USERS: dict[str, dict[str, Any]] = {
+    "demo-admin": {
+        "user_id": "demo-admin",
+        "role": "admin",
+        "status": "active",
+        "name": "Ada",
+        "email": "a@x.io",
+    },
+    "demo-manager": {"user_id": "demo-manager", "role": "manager", "status": "active"},
+    "demo-agent-1": {"user_id": "demo-agent-1", "role": "agent", "status": "active"},
+    "demo-vendor-1": {
+        "user_id": "demo-vendor-1",
+        "role": "vendor",
+        "status": "active",
+        "vendor_code": "V001",
+    },
+    "disabled-user": {"user_id": "disabled-user", "role": "admin", "status": "disabled"},
+    "no-status-user": {"user_id": "no-status-user", "role": "admin"},
+    "odd-role-user": {"user_id": "odd-role-user", "role": "superuser", "status": "active"},
+    "vendor-without-code": {"user_id": "vendor-without-code", "role": "vendor", "status": "active"},
+    "vendor-empty-code": {
+        "user_id": "vendor-empty-code",
+        "role": "vendor",
+        "status": "active",
+        "vendor_code": "",
+    },
+    "agent-with-code": {
+        "user_id": "agent-with-code",
+        "role": "agent",
+        "status": "active",
+        "vendor_code": "V9",
+    },
+}
+
+
+class FakeClock:
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class CountingLoader:
+    """A users table stand-in: a dict lookup that counts its calls."""
+
+    def __init__(self, users: dict[str, dict[str, Any]]) -> None:
+        self.users = {user_id: dict(user) for user_id, user in users.items()}
+        self.calls: list[str] = []
+
+    def __call__(self, user_id: str) -> dict[str, Any] | None:
+        self.calls.append(user_id)
+        user = self.users.get(user_id)
+        return dict(user) if user is not None else None
+
+
+def make_authenticator(
+    loader: CountingLoader | None = None, cache_seconds: int = 0, clock: FakeClock | None = None
+) -> Authenticator:
+    return Authenticator(
+        settings_provider=lambda: SETTINGS,
+        load_user=loader or CountingLoader(USERS),
+        cache_seconds=cache_seconds,
+        clock=clock or FakeClock(),
+    )
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _hand_made_token(header: dict[str, Any], payload: dict[str, Any], signature: bytes = b"") -> str:
+    return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}.{_b64(signature)}"
+
+
+def _claims(user_id: str = "demo-vendor-1", **overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    return {
+        "sub": user_id,
+        "iss": TEST_ISSUER,
+        "aud": TEST_AUDIENCE,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 3600,
+        **overrides,
+    }
+
+
+def _rsa_private_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+# --- The Authorization header -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        pytest.param(None, id="missing-header"),
+        pytest.param("", id="empty-header"),
+        pytest.param("Basic dXNlcjpwYXNz", id="basic-scheme"),
+        pytest.param(f"Token {make_token()}", id="token-scheme"),
+        pytest.param(make_token(), id="no-scheme"),
+        pytest.param("Bearer", id="bearer-without-token"),
+        pytest.param("Bearer    ", id="bearer-blank-token"),
+        pytest.param("Bearer abc.def", id="malformed-two-segments"),
+        pytest.param("Bearer not-a-jwt", id="garbage"),
+        pytest.param("Bearer a.b.c", id="three-garbage-segments"),
+    ],
+)
+def test_request_without_a_usable_bearer_token_is_rejected(authorization: str | None) -> None:
+    # Given
+    authenticator = make_authenticator()
+
+    # When / Then
+    with pytest.raises(Unauthorized) as raised:
+        authenticator.authenticate(authorization)
+    assert raised.value.status == 401
+    assert raised.value.code == "UNAUTHORIZED"
+    assert "WWW-Authenticate" in raised.value.headers
+
+
+def test_bearer_scheme_is_case_insensitive_and_surrounding_space_is_ignored() -> None:
+    # Given
+    token = make_token()
+
+    # When
+    extracted = bearer_token(f"  bearer   {token}  ")
+
+    # Then
+    assert extracted == token
+
+
+# --- Token verification: the attack matrix ------------------------------------------------------
+
+
+def test_vendor_token_with_alg_none_is_rejected() -> None:
+    # Given: an unsigned token, once from PyJWT and once by hand with an empty signature
+    library_token = jwt.encode(_claims(), None, algorithm="none")
+    hand_token = _hand_made_token({"alg": "none", "typ": "JWT"}, _claims())
+
+    # When / Then
+    for token in (library_token, hand_token):
+        with pytest.raises(Unauthorized):
+            verify_token(SETTINGS, token)
+
+
+def test_alg_none_token_carrying_a_valid_signature_is_rejected() -> None:
+    # Given: the header says none, but a real HS256 signature is attached
+    valid = make_token("demo-vendor-1")
+    _, payload, signature = valid.split(".")
+    header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+
+    # When / Then
+    with pytest.raises(Unauthorized):
+        verify_token(SETTINGS, f"{header}.{payload}.{signature}")
+
+
+def test_token_signed_with_the_wrong_key_is_rejected() -> None:
+    # Given
+    token = make_token("demo-admin", secret="another-secret-0123456789abcdef0123456789")
+
+    # When / Then
+    with pytest.raises(Unauthorized, match="Invalid token"):
+        verify_token(SETTINGS, token)
+
+
+def test_token_with_tampered_payload_is_rejected() -> None:
+    # Given: a vendor's valid token whose payload is swapped for an admin's
+    header, _, signature = make_token("demo-vendor-1").split(".")
+    forged_payload = _b64(json.dumps(_claims("demo-admin")).encode())
+
+    # When / Then
+    with pytest.raises(Unauthorized):
+        verify_token(SETTINGS, f"{header}.{forged_payload}.{signature}")
+
+
+def test_rs256_token_is_rejected() -> None:
+    # Given: a properly signed RS256 token (the algorithm is pinned to HS256)
+    token = jwt.encode(_claims("demo-admin"), _rsa_private_key(), algorithm="RS256")
+
+    # When / Then
+    with pytest.raises(Unauthorized):
+        verify_token(SETTINGS, token)
+
+
+def test_hs256_token_keyed_with_an_rsa_public_key_is_rejected() -> None:
+    # Given: the classic RS/HS confusion, HMAC-signed with the public key PEM as the secret
+    public_pem = (
+        _rsa_private_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    signing_input = (
+        f"{_b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}."
+        f"{_b64(json.dumps(_claims('demo-admin')).encode())}"
+    )
+    signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+
+    # When / Then
+    with pytest.raises(Unauthorized):
+        verify_token(SETTINGS, f"{signing_input}.{_b64(signature)}")
+
+
+def test_token_expired_beyond_the_leeway_is_rejected() -> None:
+    # Given
+    now = int(time.time())
+    token = make_token(iat=now - 7200, nbf=now - 7200, exp=now - 31 - 5)
+
+    # When / Then
+    with pytest.raises(Unauthorized, match="Token expired"):
+        verify_token(SETTINGS, token)
+
+
+def test_token_expired_within_the_leeway_is_accepted() -> None:
+    # Given
+    now = int(time.time())
+    token = make_token(iat=now - 3600, nbf=now - 3600, exp=now - 10)
+
+    # When
+    claims = verify_token(SETTINGS, token)
+
+    # Then
+    assert claims["sub"] == "demo-admin"
+
+
+@pytest.mark.parametrize("claim", ["nbf", "iat"])
+def test_token_not_yet_valid_beyond_the_leeway_is_rejected(claim: str) -> None:
+    # Given
+    future = int(time.time()) + 120
+    token = make_token(**{claim: future})
+
+    # When / Then
+    with pytest.raises(Unauthorized):
+        verify_token(SETTINGS, token)
+
+
+def test_token_issued_slightly_in_the_future_within_the_leeway_is_accepted() -> None:
+    # Given: clock skew of 10 s between issuer and verifier
+    future = int(time.time()) + 10
+    token = make_token(iat=future, nbf=future)
+
+    # When
+    claims = verify_token(SETTINGS, token)
+
+    # Then
+    assert claims["iat"] == future
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "sub", "iss", "aud"])
+def test_token_missing_a_required_claim_is_rejected(claim: str) -> None:
+    # Given
+    token = make_token(drop=(claim,))
+
+    # When / Then
+    with pytest.raises(Unauthorized):
+        verify_token(SETTINGS, token)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        pytest.param({"iss": "someone-else"}, id="wrong-issuer"),
+        pytest.param({"aud": "other-api"}, id="wrong-audience"),
+        pytest.param({"aud": ["other-api", "another-api"]}, id="wrong-audience-list"),
+        pytest.param({"sub": 42}, id="non-string-subject"),
+        pytest.param({"exp": "tomorrow"}, id="non-numeric-exp"),
+    ],
+)
+def test_token_with_wrong_claims_is_rejected(claims: dict[str, Any]) -> None:
+    # Given
+    token = make_token(**claims)
+
+    # When / Then
+    with pytest.raises(Unauthorized):
+        verify_token(SETTINGS, token)
+
+
+def test_token_larger_than_8_kb_is_rejected() -> None:
+    # Given: a correctly signed token padded with a large claim
+    token = make_token(padding="x" * MAX_TOKEN_BYTES)
+    assert len(token) > MAX_TOKEN_BYTES
+
+    # When / Then
+    with pytest.raises(Unauthorized, match="too large"):
+        verify_token(SETTINGS, token)
+
+
+def test_issued_token_round_trips_through_verify_token() -> None:
+    # Given
+    now = time.time()
+    token = issue_token(SETTINGS, "demo-agent-1", ttl_seconds=600, now=now)
+
+    # When
+    claims = verify_token(SETTINGS, token)
+
+    # Then
+    assert claims["sub"] == "demo-agent-1"
+    assert claims["iss"] == TEST_ISSUER
+    assert claims["aud"] == TEST_AUDIENCE
+    assert claims["exp"] - claims["iat"] == 600
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+
+
+def test_issued_token_is_rejected_under_another_secret() -> None:
+    # Given
+    token = issue_token(SETTINGS, "demo-admin")
+    other = TokenSettings(secret="x" * 40, issuer=TEST_ISSUER, audience=TEST_AUDIENCE)
+
+    # When / Then
+    with pytest.raises(Unauthorized):
+        verify_token(other, token)
+
+
+# --- The user behind the token ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "user_id",
+    [
+        pytest.param("nobody", id="unknown-user"),
+        pytest.param("disabled-user", id="disabled-user"),
+        pytest.param("no-status-user", id="user-without-status"),
+        pytest.param("odd-role-user", id="unknown-role"),
+        pytest.param("vendor-without-code", id="vendor-without-vendor-code"),
+        pytest.param("vendor-empty-code", id="vendor-with-empty-vendor-code"),
+        pytest.param("", id="empty-subject"),
+    ],
+)
+def test_valid_token_for_an_unusable_user_is_rejected(user_id: str) -> None:
+    # Given
+    authenticator = make_authenticator()
+
+    # When / Then
+    with pytest.raises(Unauthorized):
+        authenticator.authenticate(f"Bearer {make_token(user_id)}")
+
+
+@pytest.mark.parametrize(
+    ("user_id", "role", "vendor_code", "scope", "cache_key"),
+    [
+        ("demo-admin", Role.ADMIN, None, LeadScope(None, None), "all"),
+        ("demo-manager", Role.MANAGER, None, LeadScope(None, None), "all"),
+        ("demo-vendor-1", Role.VENDOR, "V001", LeadScope("V001", None), "vendor:V001"),
+        ("demo-agent-1", Role.AGENT, None, LeadScope(None, "demo-agent-1"), "agent:demo-agent-1"),
+        ("agent-with-code", Role.AGENT, None, LeadScope(None, "agent-with-code"), "agent:agent-with-code"),
+    ],
+)
+def test_each_role_yields_its_principal_and_lead_scope(
+    user_id: str, role: Role, vendor_code: str | None, scope: LeadScope, cache_key: str
+) -> None:
+    # Given
+    authenticator = make_authenticator()
+
+    # When
+    principal = authenticator.authenticate(f"Bearer {make_token(user_id)}")
+
+    # Then
+    assert principal.user_id == user_id
+    assert principal.role is role
+    assert principal.vendor_code == vendor_code
+    assert principal.lead_scope == scope
+    assert principal.lead_scope.cache_key == cache_key
+    assert principal.lead_scope.sees_all is (cache_key == "all")
+
+
+def test_principal_carries_name_and_email_from_the_user_record() -> None:
+    # Given
+    authenticator = make_authenticator()
+
+    # When
+    principal = authenticator.authenticate(f"Bearer {make_token('demo-admin')}")
+
+    # Then
+    assert principal == Principal(user_id="demo-admin", role=Role.ADMIN, name="Ada", email="a@x.io")
+
+
+def test_token_expired_within_the_leeway_authenticates() -> None:
+    # Given
+    now = int(time.time())
+    token = make_token("demo-admin", iat=now - 3600, nbf=now - 3600, exp=now - 5)
+
+    # When
+    principal = make_authenticator().authenticate(f"Bearer {token}")
+
+    # Then
+    assert principal.role is Role.ADMIN
+
+
+# --- The user cache: revocation within 60 s -----------------------------------------------------
+
+
+def test_disabled_user_is_accepted_while_cached_and_rejected_once_the_cache_expires() -> None:
+    # Given: an active vendor authenticated once, then disabled in the users table
+    clock = FakeClock()
+    loader = CountingLoader(USERS)
+    authenticator = make_authenticator(loader, cache_seconds=30, clock=clock)
+    header = f"Bearer {make_token('demo-vendor-1')}"
+    authenticator.authenticate(header)
+    loader.users["demo-vendor-1"]["status"] = "disabled"
+
+    # When: still inside the 30 s cache window
+    clock.advance(29.9)
+    principal = authenticator.authenticate(header)
+
+    # Then: the cached record is used and the loader was called only once
+    assert principal.user_id == "demo-vendor-1"
+    assert loader.calls == ["demo-vendor-1"]
+
+    # When: the clock passes 30 s
+    clock.advance(0.2)
+
+    # Then: the record is reloaded and the user is refused
+    with pytest.raises(Unauthorized):
+        authenticator.authenticate(header)
+    assert loader.calls == ["demo-vendor-1", "demo-vendor-1"]
+
+
+def test_disabled_user_is_rejected_at_exactly_the_cache_lifetime() -> None:
+    # Given
+    clock = FakeClock()
+    loader = CountingLoader(USERS)
+    authenticator = make_authenticator(loader, cache_seconds=30, clock=clock)
+    header = f"Bearer {make_token('demo-agent-1')}"
+    authenticator.authenticate(header)
+    loader.users["demo-agent-1"]["status"] = "disabled"
+
+    # When
+    clock.advance(30)
+
+    # Then
+    with pytest.raises(Unauthorized):
+        authenticator.authenticate(header)
+
+
+def test_loader_is_called_once_per_user_while_cached() -> None:
+    # Given
+    clock = FakeClock()
+    loader = CountingLoader(USERS)
+    authenticator = make_authenticator(loader, cache_seconds=30, clock=clock)
+
+    # When
+    for _ in range(5):
+        authenticator.authenticate(f"Bearer {make_token('demo-admin')}")
+        authenticator.authenticate(f"Bearer {make_token('demo-agent-1')}")
+        clock.advance(1)
+
+    # Then
+    assert sorted(loader.calls) == ["demo-admin", "demo-agent-1"]
+
+
+def test_cache_disabled_loads_the_user_on_every_request() -> None:
+    # Given
+    loader = CountingLoader(USERS)
+    authenticator = make_authenticator(loader, cache_seconds=0)
+    header = f"Bearer {make_token('demo-admin')}"
+
+    # When
+    authenticator.authenticate(header)
+    loader.users["demo-admin"]["status"] = "disabled"
+
+    # Then
+    with pytest.raises(Unauthorized):
+        authenticator.authenticate(header)
+    assert loader.calls == ["demo-admin", "demo-admin"]
+
+
+def test_user_enabled_after_an_unknown_lookup_is_accepted_once_the_cache_expires() -> None:
+    # Given: a lookup of a user that did not exist yet (the miss is cached too)
+    clock = FakeClock()
+    loader = CountingLoader(USERS)
+    authenticator = make_authenticator(loader, cache_seconds=30, clock=clock)
+    header = f"Bearer {make_token('new-user')}"
+    with pytest.raises(Unauthorized):
+        authenticator.authenticate(header)
+    loader.users["new-user"] = {"user_id": "new-user", "role": "agent", "status": "active"}
+
+    # When
+    clock.advance(31)
+    principal = authenticator.authenticate(header)
+
+    # Then
+    assert principal.role is Role.AGENT
+
+
+def test_bad_token_never_reaches_the_user_loader() -> None:
+    # Given
+    loader = CountingLoader(USERS)
+    authenticator = make_authenticator(loader)
+
+    # When
+    with pytest.raises(Unauthorized):
+        authenticator.authenticate(f"Bearer {make_token('demo-admin', secret='y' * 40)}")
+
+    # Then
+    assert loader.calls == []
