@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +33,22 @@ def dynamodb_client() -> DynamoDBClient:
     return boto3.client("dynamodb", config=config)
 
 
+def _numbers_as_decimal(value: Any) -> Any:
+    """DynamoDB numbers are decimals; a float is converted through its shortest repr."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, Mapping):
+        return {key: _numbers_as_decimal(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_numbers_as_decimal(item) for item in value]
+    return value
+
+
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
     """Python values to DynamoDB's typed form; None values are left out (absent, not NULL)."""
-    return {key: _serializer.serialize(value) for key, value in values.items() if value is not None}
+    return {
+        key: _serializer.serialize(_numbers_as_decimal(value)) for key, value in values.items() if value is not None
+    }
 
 
 def from_item(item: Mapping[str, Any]) -> Item:

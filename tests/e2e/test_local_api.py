@@ -1,0 +1,286 @@
+"""The local API over real HTTP, as a dashboard or a vendor's server reaches it: `crm serve`
+started like `make run`, demo data, the printed token, auth, row-level security and CORS."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.e2e.conftest import PROJECT_ROOT, LocalServer, banner_token
+from tests.helpers import ALLOWED_ORIGIN, DISALLOWED_ORIGIN, SECOND_ORIGIN, TEST_SECRET, make_token
+
+ULID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
+
+
+def list_all(server: LocalServer, token: str, **params: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    query: dict[str, str] = {"limit": "200", **params}
+    while True:
+        response = server.get("/leads", token, params=query)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        items += body["data"]
+        if not body["pagination"]["hasMore"]:
+            return items
+        query["cursor"] = body["pagination"]["cursor"]
+
+
+def assert_error(response: Any, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["details"], list)
+
+
+def test_server_is_ready_within_30_seconds_and_prints_a_token_and_curl_line(server: LocalServer) -> None:
+    assert server.startup_seconds < 30
+    assert any(
+        "curl" in line and "/leads" in line and "Authorization: Bearer" in line for line in server.banner
+    )
+    claims = jwt.decode(
+        banner_token(server), TEST_SECRET, algorithms=["HS256"], audience="crm-api", issuer="crm"
+    )
+    assert claims["sub"] == "demo-admin"
+
+
+def test_printed_token_lists_demo_leads_in_the_list_shape(server: LocalServer) -> None:
+    # When
+    response = server.get("/leads", banner_token(server), params={"limit": "5"})
+    # Then
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"data", "pagination"}
+    assert set(body["pagination"]) == {"cursor", "hasMore", "count"}
+    assert body["pagination"]["count"] == len(body["data"]) == 5
+    assert body["pagination"]["hasMore"] is True
+    lead = body["data"][0]
+    for name in (
+        "lead_id",
+        "vendor_code",
+        "campaign_source",
+        "email",
+        "phone",
+        "disposition",
+        "lead_value",
+        "quality_score",
+        "created_at",
+        "update_history",
+        "version",
+    ):
+        assert name in lead
+    assert lead["created_at"].endswith("Z")
+
+
+def test_demo_data_covers_90_days_of_every_vendor_campaign_agent_and_disposition(server: LocalServer) -> None:
+    leads = list_all(server, make_token("demo-admin"))
+    assert 200 <= len(leads) <= 500
+    assert {lead["vendor_code"] for lead in leads} == {"V001", "V002", "V003", "V004", "V005"}
+    assert {lead["disposition"] for lead in leads} == {"new", "contacted", "qualified", "closed", "lost"}
+    assert len({lead["campaign_source"] for lead in leads}) >= 5
+    assert {lead["assigned_agent"] for lead in leads} >= {f"demo-agent-{n}" for n in range(1, 6)}
+    days = sorted(lead["created_at"][:10] for lead in leads)
+    assert days[0] < days[-1]
+
+
+def test_get_one_lead_returns_the_lead_shape(server: LocalServer) -> None:
+    token = make_token("demo-admin")
+    lead = server.get("/leads", token, params={"limit": "1"}).json()["data"][0]
+    response = server.get(f"/leads/{lead['lead_id']}", token)
+    assert response.status_code == 200
+    assert response.json() == lead
+
+
+@pytest.mark.parametrize(
+    ("user", "expected"),
+    [
+        ("demo-admin", lambda lead: True),
+        ("demo-manager", lambda lead: True),
+        ("demo-agent-2", lambda lead: lead["assigned_agent"] == "demo-agent-2"),
+        ("demo-vendor-3", lambda lead: lead["vendor_code"] == "V003"),
+    ],
+)
+def test_each_role_sees_exactly_the_leads_it_may(server: LocalServer, user: str, expected: Any) -> None:
+    everything = list_all(server, make_token("demo-admin"))
+    visible = list_all(server, make_token(user))
+    wanted = sorted(lead["lead_id"] for lead in everything if expected(lead))
+    assert wanted
+    assert sorted(lead["lead_id"] for lead in visible) == wanted
+
+
+def test_vendor_gets_404_for_another_vendors_lead(server: LocalServer) -> None:
+    other = list_all(server, make_token("demo-admin"), vendor="V002")[0]
+    response = server.get(f"/leads/{other['lead_id']}", make_token("demo-vendor-1"))
+    assert_error(response, 404, "NOT_FOUND")
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
+
+
+def _rs256_token() -> str:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return make_token("demo-admin", secret=key, algorithm="RS256")  # type: ignore[arg-type]
+
+
+def _alg_none_token() -> str:
+    return jwt.encode(
+        {"sub": "demo-admin", "iss": "crm", "aud": "crm-api", "iat": 1, "exp": 4102444800},
+        None,
+        algorithm="none",
+    )
+
+
+AUTH_FAILURES = {
+    "missing": None,
+    "malformed": "not-a-jwt",
+    "alg-none": _alg_none_token(),
+    "rs256-confusion": _rs256_token(),
+    "wrong-key": make_token("demo-admin", secret="another-secret-0123456789abcdef0123456789"),
+    "expired": make_token("demo-admin", ttl=-3600),
+    "no-exp": make_token("demo-admin", drop=("exp",)),
+    "no-sub": make_token("demo-admin", drop=("sub",)),
+    "wrong-issuer": make_token("demo-admin", iss="someone-else"),
+    "wrong-audience": make_token("demo-admin", aud="another-api"),
+    "unknown-user": make_token("nobody"),
+    "huge": make_token("demo-admin", padding="x" * 9000),
+}
+
+
+@pytest.mark.parametrize("case", sorted(AUTH_FAILURES))
+def test_bad_credentials_get_401_with_the_error_body_and_cors(server: LocalServer, case: str) -> None:
+    response = server.get("/leads", AUTH_FAILURES[case])
+    assert_error(response, 401, "UNAUTHORIZED")
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_disabled_user_is_rejected(server: LocalServer) -> None:
+    # Given a disabled user written straight into the local table through the documented endpoint
+    server.dynamodb().put_item(  # type: ignore[attr-defined]
+        TableName="crm-local-users",
+        Item={"user_id": {"S": "e2e-disabled"}, "role": {"S": "admin"}, "status": {"S": "disabled"}},
+    )
+    # When / Then
+    assert_error(server.get("/leads", make_token("e2e-disabled")), 401, "UNAUTHORIZED")
+
+
+def test_preflight_needs_no_token_and_grants_the_allowed_origin(server: LocalServer) -> None:
+    for path in ("/leads", "/leads/01ARZ3NDEKTSV4RRFFQ69G5FAV"):
+        response = server.request(
+            "OPTIONS",
+            path,
+            origin=SECOND_ORIGIN,
+            headers={
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization,content-type,idempotency-key",
+            },
+        )
+        assert 200 <= response.status_code < 300
+        assert response.headers["Access-Control-Allow-Origin"] == SECOND_ORIGIN
+        assert "GET" in response.headers["Access-Control-Allow-Methods"]
+        allowed = {
+            name.strip().lower() for name in response.headers["Access-Control-Allow-Headers"].split(",")
+        }
+        assert {"authorization", "content-type", "idempotency-key"} <= allowed
+
+
+@pytest.mark.parametrize(
+    ("path", "token", "status"),
+    [
+        ("/leads", "admin", 200),
+        ("/leads", None, 401),
+        ("/leads/01ARZ3NDEKTSV4RRFFQ69G5FAV", "admin", 404),
+        ("/no-such-route", None, 404),
+        ("/leads", "bad-limit", 422),
+    ],
+)
+def test_every_response_to_an_allowed_origin_carries_cors_headers(
+    server: LocalServer, path: str, token: str | None, status: int
+) -> None:
+    params = {"limit": "0"} if token == "bad-limit" else None
+    response = server.get(path, make_token("demo-admin") if token else None, params=params)
+    assert response.status_code == status
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
+
+
+def test_disallowed_origin_is_never_granted(server: LocalServer) -> None:
+    preflight = server.request(
+        "OPTIONS", "/leads", origin=DISALLOWED_ORIGIN, headers={"Access-Control-Request-Method": "GET"}
+    )
+    for response in (
+        preflight,
+        server.get("/leads", make_token("demo-admin"), origin=DISALLOWED_ORIGIN),
+        server.get("/leads", None, origin=DISALLOWED_ORIGIN),
+    ):
+        assert response.headers.get("Access-Control-Allow-Origin") in (None, "")
+        assert DISALLOWED_ORIGIN not in json.dumps(dict(response.headers))
+
+
+def test_unknown_route_is_a_json_404(server: LocalServer) -> None:
+    assert_error(server.get("/no-such-route"), 404, "NOT_FOUND")
+    assert_error(server.request("DELETE", "/leads", token=make_token("demo-admin")), 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("limit", ["0", "201", "-1", "ten"])
+def test_limit_out_of_range_is_a_4xx_with_the_error_body(server: LocalServer, limit: str) -> None:
+    response = server.get("/leads", make_token("demo-admin"), params={"limit": limit})
+    assert_error(response, 422, "VALIDATION_ERROR")
+    assert response.json()["error"]["details"][0]["field"] == "limit"
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "a.b", "eyJsZWFkX2lkIjoieCJ9.AAAA", "x" * 3000])
+def test_garbage_cursor_is_a_4xx_with_the_error_body(server: LocalServer, cursor: str) -> None:
+    response = server.get("/leads", make_token("demo-admin"), params={"cursor": cursor})
+    assert 400 <= response.status_code < 500
+    assert response.json()["error"]["code"] in {"INVALID_CURSOR", "VALIDATION_ERROR"}
+
+
+def test_openapi_document_and_swagger_ui_are_served(server: LocalServer) -> None:
+    document = server.get("/openapi.json").json()
+    assert document["openapi"].startswith("3.")
+    assert {"/leads", "/leads/{lead_id}"} <= set(document["paths"])
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    page = server.get("/docs")
+    assert page.status_code == 200
+    assert "swagger-ui" in page.text
+    assert server.get("/docs/swagger-ui-bundle.min.js").status_code == 200
+
+
+def test_crm_openapi_prints_the_served_document(server: LocalServer) -> None:
+    printed = subprocess.run(
+        [sys.executable, "-m", "crm.cli", "openapi"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(printed.stdout)["paths"] == server.get("/openapi.json").json()["paths"]
+
+
+def test_crm_token_prints_only_a_token_the_server_accepts(server: LocalServer) -> None:
+    import os
+
+    env = {**os.environ, "JWT_SECRET": TEST_SECRET}
+    printed = subprocess.run(
+        [sys.executable, "-m", "crm.cli", "token", "demo-manager", "--ttl", "120"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=60,
+    )
+    token = printed.stdout.strip()
+    assert printed.stdout.count("\n") == 1
+    assert token.count(".") == 2
+    claims = jwt.decode(token, TEST_SECRET, algorithms=["HS256"], audience="crm-api", issuer="crm")
+    assert claims["exp"] - claims["iat"] == 120
+    assert server.get("/leads", token, params={"limit": "1"}).status_code == 200

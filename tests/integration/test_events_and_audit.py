@@ -1,0 +1,123 @@
+"""The event bus and the audit table against moto over HTTP: events published by the shared
+publisher reach the stats consumer through the template's rule, and mutating requests are stored
+in the audit table."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+
+from crm.bus import RuleWorker
+from crm.functions import FunctionRegistry
+from shared import dependencies
+from shared.audit import AuditLog, build_record
+from shared.cache import GENERATION_PREFIX
+from shared.dynamo import Table
+from shared.events import EventPublisher, PublishFailed
+from shared.security import Principal, Role
+from stats.consumer import STATS_CACHE_NAMESPACE
+from tests.helpers import api_event
+from tests.integration.conftest import test_template
+
+RULE = "StatsConsumerFunction-LeadChanges"
+
+
+def stats_generation() -> int:
+    value = dependencies.query_cache().backend.get_many([f"{GENERATION_PREFIX}:{STATS_CACHE_NAMESPACE}"])[0]
+    return int(value) if value else 0
+
+
+def drain(queue_url: str, seconds: float = 2.0) -> list[dict[str, object]]:
+    sqs = boto3.client("sqs")
+    messages: list[dict[str, object]] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        for message in received.get("Messages", []):
+            messages.append(message)
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        if messages:
+            return messages
+        time.sleep(0.05)
+    return messages
+
+
+def test_lead_events_match_the_template_rule_and_others_do_not(aws: dict[str, str]) -> None:
+    # Given the publisher on the template's bus
+    publisher = dependencies.event_publisher()
+    # When a lead event and an event of another source are published
+    publisher.publish("LeadCreated", {"lead_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "version": 1})
+    publisher.publish("LeadCreated", {"lead_id": "x", "version": 1}, source="crm.other")
+    # Then only the lead event reaches the rule's target
+    messages = drain(aws[RULE])
+    assert len(messages) == 1
+    assert '"source": "crm.leads"' in str(messages[0]["Body"])
+
+
+def test_consumer_receives_events_through_the_bus_and_invalidates_stats(aws: dict[str, str]) -> None:
+    # Given the stats consumer wired to its rule as `crm serve` wires it
+    functions = FunctionRegistry(test_template())
+    worker = RuleWorker(RULE, aws[RULE], functions["StatsConsumerFunction"], boto3.client("sqs"))
+    worker.start()
+    before = stats_generation()
+    try:
+        # When a lead change is published
+        dependencies.event_publisher().publish(
+            "LeadUpdated", {"lead_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "version": 2}
+        )
+        deadline = time.monotonic() + 10
+        while worker.delivered == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+        worker.join(timeout=5)
+    # Then the consumer ran once and the stats cache namespace moved on
+    assert worker.delivered == 1
+    assert worker.failed == 0
+    assert stats_generation() == before + 1
+
+
+def test_publishing_to_a_missing_bus_raises_after_retries(aws: dict[str, str]) -> None:
+    publisher = EventPublisher("no-such-bus", attempts=2)
+    with pytest.raises(PublishFailed):
+        publisher.publish("LeadCreated", {"lead_id": "x", "version": 1})
+
+
+def test_mutating_requests_are_stored_in_the_audit_table(aws: dict[str, str]) -> None:
+    # Given
+    table = Table(dependencies.get_settings().audit_table)
+    audit = AuditLog(table)
+    principal = Principal("demo-admin", Role.ADMIN)
+    post = api_event("POST", "/leads", body={"email": "jane@example.com", "phone": "+12025550123"})
+    get = api_event("GET", "/leads")
+    now = datetime.now(UTC)
+    # When
+    audit.record(build_record(post, 201, 12.5, principal, now=now), "POST")
+    audit.record(build_record(get, 200, 3.0, principal, now=now), "GET")
+    # Then only the POST is stored, masked
+    stored = list(table.scan_all())
+    assert len(stored) == 1
+    item = stored[0]
+    assert item["day"] == now.strftime("%Y-%m-%d")
+    assert item["user"] == "demo-admin"
+    assert item["action"] == "POST /leads"
+    assert item["status"] == 201
+    assert item["request"]["body"]["email"] == "j***@example.com"
+    assert "0123" not in str(item)
+
+
+def test_local_stack_has_exactly_the_template_tables_and_indexes(aws: dict[str, str]) -> None:
+    client = boto3.client("dynamodb")
+    template_tables = {table.name: table for table in test_template().tables()}
+    assert set(client.list_tables()["TableNames"]) == set(template_tables)
+    for name, spec in template_tables.items():
+        described = client.describe_table(TableName=name)["Table"]
+        assert [(k["AttributeName"], k["KeyType"]) for k in described["KeySchema"]] == list(spec.keys)
+        indexes = {
+            index["IndexName"]: tuple((k["AttributeName"], k["KeyType"]) for k in index["KeySchema"])
+            for index in described.get("GlobalSecondaryIndexes", [])
+        }
+        assert indexes == {index.name: index.keys for index in spec.indexes}
