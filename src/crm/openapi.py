@@ -47,7 +47,7 @@ def document_json(template: Template) -> str:
 
 
 def merged_document(template: Template) -> dict[str, Any]:
-    return json.loads(document_json(template))  # type: ignore[no-any-return]
+    return json.loads(document_json(template))
 
 
 def swagger_page(spec_json: str) -> str:

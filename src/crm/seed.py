@@ -202,7 +202,7 @@ def seed_demo_data(
 ) -> dict[str, int]:
     now = now or datetime.now(UTC)
     leads = demo_leads(lead_count, now)
-    open_leads = {agent: 0 for agent in AGENTS}
+    open_leads = dict.fromkeys(AGENTS, 0)
     for lead in leads:
         if lead.assigned_agent and lead.disposition not in (Disposition.CLOSED, Disposition.LOST):
             open_leads[lead.assigned_agent] += 1

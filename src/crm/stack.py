@@ -27,7 +27,7 @@ DEFAULT_LOCAL_ORIGINS = (
     "http://localhost:5173,http://127.0.0.1:5173,http://localhost:8080,http://127.0.0.1:8080,"
     "http://localhost:3001,http://127.0.0.1:3001"
 )
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # noqa: S105
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
 
 def local_template(environ: Mapping[str, str] = os.environ) -> Template:
@@ -90,7 +90,8 @@ class MotoServer:
     def start(self, timeout: float = 20.0) -> None:
         if not port_is_free(self.host, self.port):
             raise RuntimeError(
-                f"port {self.port} is already in use; choose another with --aws-port (local DynamoDB endpoint)"
+                f"port {self.port} is already in use; choose another with --aws-port "
+                "(the local DynamoDB endpoint)"
             )
         self.process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],

@@ -113,7 +113,7 @@ class Template:
 
     @property
     def resources(self) -> dict[str, Any]:
-        return self.raw["Resources"]  # type: ignore[no-any-return]
+        return self.raw["Resources"]
 
     def of_type(self, resource_type: str) -> dict[str, Any]:
         return {key: res for key, res in self.resources.items() if res["Type"] == resource_type}

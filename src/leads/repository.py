@@ -103,7 +103,7 @@ class LeadRepository:
             raise LeadNotFound(lead_id)
         return Lead.model_validate(item)
 
-    def list(
+    def list_page(
         self, scope: LeadScope, filters: LeadFilters, limit: int, start_key: dict[str, Any] | None
     ) -> Page:
         plan = plan_query(scope, filters)

@@ -54,7 +54,7 @@ class LeadService:
         start_key = self._cursors.decode(cursor, query_id)
 
         def load() -> dict[str, Any]:
-            page = self._repository.list(scope, filters, limit, start_key)
+            page = self._repository.list_page(scope, filters, limit, start_key)
             pagination = Pagination(
                 cursor=self._cursors.encode(page.last_key, query_id),
                 hasMore=page.last_key is not None,

@@ -107,7 +107,7 @@ class Authenticator:
         if user is None or user.get("status") != "active":
             raise Unauthorized("Unknown or disabled user")
         try:
-            role = Role(user.get("role"))
+            role = Role(str(user.get("role")))
         except ValueError as exc:
             raise Unauthorized("Unknown or disabled user") from exc
         vendor_code = user.get("vendor_code") or None

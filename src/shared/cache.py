@@ -14,7 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import simplejson
 
@@ -103,7 +103,7 @@ class RedisBackend:
             raise CacheUnavailable(str(exc)) from exc
 
     def get_many(self, keys: list[str]) -> list[str | None]:
-        return self._call(lambda: self._client.mget(keys))
+        return self._call(lambda: cast(list[str | None], self._client.mget(keys)))
 
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
         self._call(lambda: self._client.set(key, value, ex=ttl_seconds))
@@ -149,7 +149,7 @@ class QueryCache:
             return loader()
         if cached is not None:
             self._on_result(namespace, "hit")
-            return simplejson.loads(cached, use_decimal=True)  # type: ignore[no-any-return]
+            return simplejson.loads(cached, use_decimal=True)
         self._on_result(namespace, "miss")
         value = loader()
         try:

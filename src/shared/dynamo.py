@@ -7,7 +7,7 @@ that speaks the DynamoDB protocol.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -46,9 +46,8 @@ def _numbers_as_decimal(value: Any) -> Any:
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
     """Python values to DynamoDB's typed form; None values are left out (absent, not NULL)."""
-    return {
-        key: _serializer.serialize(_numbers_as_decimal(value)) for key, value in values.items() if value is not None
-    }
+    present = {key: value for key, value in values.items() if value is not None}
+    return {key: _serializer.serialize(_numbers_as_decimal(value)) for key, value in present.items()}
 
 
 def from_item(item: Mapping[str, Any]) -> Item:
@@ -99,7 +98,7 @@ class Table:
     def put(self, values: Mapping[str, Any]) -> None:
         self.client.put_item(TableName=self.name, Item=to_item(values))
 
-    def batch_put(self, rows: list[Mapping[str, Any]]) -> None:
+    def batch_put(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Writes rows in batches of 25, retrying what DynamoDB reports as unprocessed."""
         for start in range(0, len(rows), 25):
             requests: list[Any] = [{"PutRequest": {"Item": to_item(row)}} for row in rows[start : start + 25]]

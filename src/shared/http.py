@@ -192,7 +192,7 @@ def endpoint(
         status: {"description": HTTPStatus(status).phrase, "content": {JSON: {"model": response_model}}},
         **_error_responses(sorted({400, 401, 403, 422, 500, *errors})),
     }
-    return router.route(  # type: ignore[return-value]
+    return router.route(
         rule,
         method.upper(),
         summary=summary,

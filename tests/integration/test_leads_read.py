@@ -34,7 +34,7 @@ def demo(aws: dict[str, str]) -> Iterator[list[Lead]]:
         ),
         now=NOW,
     )
-    yield DEMO
+    return DEMO
 
 
 def call(method: str, path: str, user: str | None = "demo-admin", **kwargs: Any) -> tuple[int, Any]:
@@ -191,7 +191,7 @@ def test_single_filters_read_only_what_they_return(demo: list[Lead], filters: Le
     # Given the repository over the real (moto) table
     repository = LeadRepository(dependencies.leads_table())
     # When
-    page = repository.list(LeadScope(vendor_code=None, agent_id=None), filters, limit=50, start_key=None)
+    page = repository.list_page(LeadScope(vendor_code=None, agent_id=None), filters, limit=50, start_key=None)
     # Then: one Query on an index, and every item it read is returned (ScannedCount == Count)
     assert page.items
     assert page.round_trips == 1

@@ -30,9 +30,13 @@ function_dir, layer_dir, handler_path, event_path = sys.argv[1:5]
 sys.path[:0] = [function_dir, layer_dir]
 module_name, _, attribute = handler_path.rpartition(".")
 handler = getattr(importlib.import_module(module_name), attribute)
-origins = {name: getattr(sys.modules.get(name), "__file__", None) for name in ("shared", module_name.split(".")[0])}
-context = types.SimpleNamespace(function_name="f", memory_limit_in_mb=512, aws_request_id="r",
-    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:f", get_remaining_time_in_millis=lambda: 9000)
+packages = ("shared", module_name.split(".")[0])
+origins = {name: getattr(sys.modules.get(name), "__file__", None) for name in packages}
+context = types.SimpleNamespace(
+    function_name="f", memory_limit_in_mb=512, aws_request_id="r",
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:f",
+    get_remaining_time_in_millis=lambda: 9000,
+)
 with open(event_path) as handle:
     event = json.load(handle)
 print(json.dumps({"response": handler(event, context), "origins": origins}))
