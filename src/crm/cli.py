@@ -58,24 +58,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
+    from crm.stack import MotoServer, provision
+
+    template = local_template()
+    moto = MotoServer(host="127.0.0.1", port=args.aws_port)
+    # Function code reads its configuration when first imported (a cold start), so the
+    # environment is complete before anything from src/shared is imported.
+    os.environ.update(function_environment(template, moto.endpoint, os.environ))
     import boto3
 
     from crm.bus import RuleWorker
     from crm.functions import FunctionRegistry
     from crm.gateway import ApiGateway, LocalHttpServer
     from crm.openapi import document_json, swagger_asset, swagger_page
-    from crm.stack import MotoServer, provision
+    from shared import dependencies
 
-    template = local_template()
-    moto = MotoServer(host="127.0.0.1", port=args.aws_port)
     moto.start()
     workers: list[RuleWorker] = []
     server: LocalHttpServer | None = None
     try:
-        os.environ.update(function_environment(template, moto.endpoint, os.environ))
-        from shared import dependencies
-
-        dependencies.reset()
         queues = provision(template, moto.endpoint)
         seeded = None
         if not args.no_seed:
@@ -160,6 +161,13 @@ def _print_banner(
     print("\n".join(lines), flush=True)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from crm import bench
+
+    sizes = [int(size) for size in args.sizes.split(",")]
+    return bench.main(sizes, args.requests)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm", description="Lead CRM operator tooling")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -184,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     openapi = commands.add_parser("openapi", help="print the whole API's OpenAPI 3 document")
     openapi.set_defaults(run=cmd_openapi)
+
+    bench = commands.add_parser("bench", help="measure the read path at fixed data sizes and print a table")
+    bench.add_argument(
+        "--sizes", default="1000,10000", help="comma-separated lead counts (default 1000,10000)"
+    )
+    bench.add_argument("--requests", type=int, default=50, help="requests per scenario (default 50)")
+    bench.set_defaults(run=cmd_bench)
     return parser
 
 

@@ -43,6 +43,9 @@ class InProcessBackend:
 
     def __init__(self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
         self._entries: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        # Generation counters live apart from the entries and are never evicted: losing one would
+        # restart it and make entries of an old generation readable again.
+        self._counters: dict[str, int] = {}
         self._max_entries = max_entries
         self._clock = clock
         self._lock = threading.Lock()
@@ -52,6 +55,9 @@ class InProcessBackend:
         values: list[str | None] = []
         with self._lock:
             for key in keys:
+                if key in self._counters:
+                    values.append(str(self._counters[key]))
+                    continue
                 entry = self._entries.get(key)
                 if entry is None or entry[0] <= now:
                     self._entries.pop(key, None)
@@ -70,10 +76,8 @@ class InProcessBackend:
 
     def incr(self, key: str) -> int:
         with self._lock:
-            _, current = self._entries.get(key, (0.0, "0"))
-            value = int(current) + 1
-            self._entries[key] = (float("inf"), str(value))
-            return value
+            self._counters[key] = self._counters.get(key, 0) + 1
+            return self._counters[key]
 
 
 class RedisBackend:
@@ -83,6 +87,8 @@ class RedisBackend:
         import redis  # imported here so that a function running without Redis never loads it
 
         self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+        # Only an unreachable server starts the back-off; a command error says nothing about it.
+        self._outages: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError, OSError)
         self._client = redis.Redis.from_url(
             url,
             socket_connect_timeout=timeout_seconds,
@@ -93,13 +99,14 @@ class RedisBackend:
         self._backoff_seconds = backoff_seconds
         self._down_until = 0.0
 
-    def _call(self, operation: Callable[[], T]) -> T:
-        if time.monotonic() < self._down_until:
+    def _call(self, operation: Callable[[], T], during_backoff: bool = False) -> T:
+        if not during_backoff and time.monotonic() < self._down_until:
             raise CacheUnavailable("redis marked down")
         try:
             return operation()
         except self._errors as exc:
-            self._down_until = time.monotonic() + self._backoff_seconds
+            if isinstance(exc, self._outages):
+                self._down_until = time.monotonic() + self._backoff_seconds
             raise CacheUnavailable(str(exc)) from exc
 
     def get_many(self, keys: list[str]) -> list[str | None]:
@@ -109,7 +116,8 @@ class RedisBackend:
         self._call(lambda: self._client.set(key, value, ex=ttl_seconds))
 
     def incr(self, key: str) -> int:
-        return int(self._call(lambda: self._client.incr(key)))
+        # Invalidations are always attempted: skipping one would leave stale entries elsewhere.
+        return int(self._call(lambda: self._client.incr(key), during_backoff=True))
 
 
 class QueryCache:
@@ -149,14 +157,23 @@ class QueryCache:
             return loader()
         if cached is not None:
             self._on_result(namespace, "hit")
-            return simplejson.loads(cached, use_decimal=True)
-        self._on_result(namespace, "miss")
+            return simplejson.loads(cached, use_decimal=True)  # type: ignore[no-any-return]
         value = loader()
         try:
-            self.backend.set(key, simplejson.dumps(value, use_decimal=True), self.ttl_seconds)
+            serialised = simplejson.dumps(value, use_decimal=True)
+        except TypeError:
+            logger.exception("cache value is not JSON; not cached", extra={"namespace": namespace})
+            self._on_result(namespace, "error")
+            return value
+        try:
+            self.backend.set(key, serialised, self.ttl_seconds)
         except CacheUnavailable as exc:
             logger.warning("cache write skipped", extra={"namespace": namespace, "reason": str(exc)})
-        return value
+            self._on_result(namespace, "error")
+        else:
+            self._on_result(namespace, "miss")
+        # A miss returns what a hit would, so callers never see two shapes of one value.
+        return simplejson.loads(serialised, use_decimal=True)  # type: ignore[no-any-return]
 
     def invalidate(self, namespace: str) -> None:
         """Makes every entry of the namespace unreachable, for every scope, in one operation."""
@@ -168,4 +185,7 @@ class QueryCache:
 
     def _generation(self, namespace: str) -> int:
         value = self.backend.get_many([f"{GENERATION_PREFIX}:{namespace}"])[0]
-        return int(value) if value is not None else 0
+        try:
+            return int(value) if value is not None else 0
+        except ValueError as exc:
+            raise CacheUnavailable(f"corrupt generation counter for {namespace!r}") from exc

@@ -1,0 +1,317 @@
+"""`crm bench`: measures the read path at fixed data sizes and prints a table.
+
+For each size it starts a private local stack (moto server, tables from the template), seeds that
+many demo leads, and times each scenario in-process (the handler called directly) and through the
+local HTTP gateway, with the query cache missed (invalidated before each call) and hit. It also
+counts DynamoDB round trips and items read per request, times `crm serve` start-up, and measures
+each handler module's import time in a fresh interpreter (`python -X importtime`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crm.stack import MotoServer, function_environment, local_template, provision
+from crm.template import Template
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Row:
+    size: int
+    scenario: str
+    cache: str
+    median_ms: float
+    p95_ms: float
+    http_median_ms: float
+    round_trips: float
+    items_read: float
+
+    @property
+    def overhead_ms(self) -> float:
+        return self.http_median_ms - self.median_ms
+
+
+class DynamoCounter:
+    """Counts DynamoDB calls and the items they read, through botocore's event hooks."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.items = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, http_response: Any = None, parsed: dict[str, Any] | None = None, **_: Any) -> None:
+        with self._lock:
+            self.calls += 1
+            parsed = parsed or {}
+            self.items += int(parsed.get("ScannedCount", 1 if "Item" in parsed else 0))
+
+    def reset(self) -> tuple[int, int]:
+        with self._lock:
+            calls, items = self.calls, self.items
+            self.calls = self.items = 0
+            return calls, items
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def import_times(template: Template) -> tuple[str, list[tuple[str, float, float]]]:
+    """(module, cumulative import ms from -X importtime, wall ms), each in a fresh interpreter.
+    With a `sam build` output present, the module is imported as Lambda would: only the function
+    artifact and the layer on sys.path; otherwise from the development environment."""
+    build = PROJECT_ROOT / ".aws-sam" / "build"
+    where = "sam build artifact + layer" if build.is_dir() else "development virtualenv"
+    results = []
+    for logical_id, properties in template.functions().items():
+        module = properties["Handler"].rpartition(".")[0]
+        prefix = ""
+        if build.is_dir():
+            paths = [str(build / logical_id), str(build / "SharedLayer" / "python")]
+            prefix = f"import sys; sys.path[:0] = {paths!r}; "
+        code = (
+            prefix + f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+        )
+        done = subprocess.run(
+            [sys.executable, *(["-I", "-S"] if build.is_dir() else []), "-X", "importtime", "-c", code],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+            check=True,
+            timeout=120,
+        )
+        cumulative = 0.0
+        for line in done.stderr.splitlines():
+            found = re.match(r"import time:\s+\d+ \|\s+(\d+) \| (\s*)(\S+)", line)
+            if found and found.group(3) == module:
+                cumulative = int(found.group(1)) / 1000
+        results.append((module, cumulative, float(done.stdout.strip()) * 1000))
+    return where, results
+
+
+def serve_startup_seconds(seed: bool) -> float:
+    port, aws_port = _free_port(), _free_port()
+    args = [
+        sys.executable,
+        "-m",
+        "crm.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--aws-port",
+        str(aws_port),
+        "--quiet",
+    ]
+    if not seed:
+        args.append("--no-seed")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LEADS_", "USERS_"))}
+    started = time.monotonic()
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("  curl "):
+                return time.monotonic() - started
+        raise RuntimeError("crm serve exited before it was ready")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+ImportTimes = tuple[str, list[tuple[str, float, float]]]
+
+
+def run(sizes: list[int], requests_per_scenario: int) -> tuple[list[Row], ImportTimes]:
+    template = local_template()
+    moto = MotoServer(port=_free_port())
+    # The functions' configuration must be in place before their code is first imported.
+    os.environ.update(function_environment(template, moto.endpoint, os.environ))
+    os.environ["REDIS_URL"] = ""
+    import requests as http
+
+    from crm.functions import FunctionRegistry
+    from crm.gateway import ApiGateway, LocalHttpServer
+    from crm.seed import SeedTables, demo_leads, seed_demo_data
+    from leads.repository import LeadRepository
+    from shared import dependencies
+    from shared.auth import issue_token
+    from shared.dynamo import Table, dynamodb_client
+
+    moto.start()
+    times = import_times(template)
+    counter = DynamoCounter()
+    dynamodb_client().meta.events.register("after-call.dynamodb", counter)
+    functions = FunctionRegistry(template)
+    leads_function = functions["LeadsFunction"]
+    gateway = ApiGateway(template.routes(), functions, template.gateway_responses(), "local")
+    server = LocalHttpServer(("127.0.0.1", _free_port()), gateway, log_requests=False)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    rows: list[Row] = []
+    try:
+        for size in sizes:
+            http.post(f"{moto.endpoint}/moto-api/reset", timeout=30)
+            provision(template, moto.endpoint)
+            settings = dependencies.get_settings()
+            tables = SeedTables(
+                *(
+                    Table(n)
+                    for n in (
+                        settings.leads_table,
+                        settings.users_table,
+                        settings.vendors_table,
+                        settings.pricing_table,
+                    )
+                )
+            )
+            seed_demo_data(tables, lead_count=0)
+            sample = demo_leads(size)
+            LeadRepository(tables.leads).put_many(sample)
+            token = issue_token(dependencies.token_settings(), "demo-admin")
+            scenarios: dict[str, tuple[str, str, dict[str, str]]] = {
+                "GET /leads?limit=50": ("/leads", "/leads", {"limit": "50"}),
+                "GET /leads?vendor=V001&limit=50": ("/leads", "/leads", {"vendor": "V001", "limit": "50"}),
+                "GET /leads/{lead_id}": ("/leads/{lead_id}", f"/leads/{sample[size // 2].lead_id}", {}),
+            }
+            for name, (resource, path, query) in scenarios.items():
+                for cache in ("miss", "hit"):
+                    rows.append(
+                        _measure(
+                            size,
+                            name,
+                            cache,
+                            resource,
+                            path,
+                            query,
+                            token,
+                            leads_function,
+                            base,
+                            counter,
+                            requests_per_scenario,
+                            dependencies.query_cache().invalidate,
+                        )
+                    )
+    finally:
+        server.shutdown()
+        server.server_close()
+        moto.stop()
+    return rows, times
+
+
+def _measure(
+    size: int,
+    name: str,
+    cache: str,
+    resource: str,
+    path: str,
+    query: dict[str, str],
+    token: str,
+    function: Any,
+    base: str,
+    counter: DynamoCounter,
+    count: int,
+    invalidate: Callable[[str], None],
+) -> Row:
+    import requests as http
+
+    headers = {"Authorization": f"Bearer {token}", "Origin": "http://localhost:5173"}
+    path_parameters = {"lead_id": path.rsplit("/", 1)[1]} if "{" in resource else None
+    event = {
+        "resource": resource,
+        "path": path,
+        "httpMethod": "GET",
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} or None,
+        "pathParameters": path_parameters,
+        "body": None,
+        "isBase64Encoded": False,
+        "requestContext": {"requestId": "bench", "identity": {"sourceIp": "127.0.0.1"}, "stage": "local"},
+    }
+    session = http.Session()
+
+    def prepare() -> None:
+        if cache == "miss":
+            invalidate("leads")
+
+    function.invoke(event)  # warm
+    in_process, over_http, trips, items = [], [], [], []
+    for _ in range(count):
+        prepare()
+        counter.reset()
+        started = time.perf_counter()
+        response = function.invoke(event)
+        in_process.append((time.perf_counter() - started) * 1000)
+        calls, read = counter.reset()
+        trips.append(calls)
+        items.append(read)
+        assert response["statusCode"] == 200, response
+        prepare()
+        started = time.perf_counter()
+        answer = session.get(base + path, params=query, headers=headers, timeout=30)
+        over_http.append((time.perf_counter() - started) * 1000)
+        assert answer.status_code == 200, answer.text
+    return Row(
+        size,
+        name,
+        cache,
+        statistics.median(in_process),
+        _percentile(in_process, 0.95),
+        statistics.median(over_http),
+        statistics.mean(trips),
+        statistics.mean(items),
+    )
+
+
+def render(rows: list[Row], times: ImportTimes, startup: dict[str, float]) -> str:
+    lines = [
+        "| leads | request | cache | in-process median ms | in-process p95 ms | over HTTP median ms "
+        "| runner overhead ms | DynamoDB calls | items read |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {r.size:,} | `{r.scenario}` | {r.cache} | {r.median_ms:.1f} | {r.p95_ms:.1f} "
+        f"| {r.http_median_ms:.1f} | {r.overhead_ms:.1f} | {r.round_trips:g} | {r.items_read:g} |"
+        for r in rows
+    ]
+    where, modules = times
+    lines += [
+        "",
+        f"| handler module ({where}) | import (importtime, cumulative) ms | import wall ms |",
+        "| --- | ---: | ---: |",
+    ]
+    lines += [f"| `{module}` | {cumulative:.0f} | {wall:.0f} |" for module, cumulative, wall in modules]
+    lines += ["", "| `crm serve` start-up | seconds |", "| --- | ---: |"]
+    lines += [f"| {label} | {seconds:.1f} |" for label, seconds in startup.items()]
+    return "\n".join(lines)
+
+
+def main(sizes: list[int], requests_per_scenario: int) -> int:
+    startup = {
+        "with demo data (300 leads)": serve_startup_seconds(seed=True),
+        "--no-seed": serve_startup_seconds(seed=False),
+    }
+    rows, times = run(sizes, requests_per_scenario)
+    print(render(rows, times, startup))
+    return 0
