@@ -157,7 +157,7 @@ class QueryCache:
             return loader()
         if cached is not None:
             self._on_result(namespace, "hit")
-            return simplejson.loads(cached, use_decimal=True)  # type: ignore[no-any-return]
+            return simplejson.loads(cached, use_decimal=True)
         value = loader()
         try:
             serialised = simplejson.dumps(value, use_decimal=True)
@@ -173,7 +173,7 @@ class QueryCache:
         else:
             self._on_result(namespace, "miss")
         # A miss returns what a hit would, so callers never see two shapes of one value.
-        return simplejson.loads(serialised, use_decimal=True)  # type: ignore[no-any-return]
+        return simplejson.loads(serialised, use_decimal=True)
 
     def invalidate(self, namespace: str) -> None:
         """Makes every entry of the namespace unreachable, for every scope, in one operation."""
