@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -25,8 +24,8 @@ CODE_PATTERN = r"^[A-Za-z0-9_.:@-]{1,64}$"
 TEXT_FILTER = r"^[^\x00-\x1f]{1,128}$"
 
 
-@cache
 def lead_service() -> LeadService:
+    """Cheap to build: the table, cache and codec it wraps are the process-wide ones."""
     return LeadService(
         LeadRepository(dependencies.leads_table()),
         dependencies.query_cache(),

@@ -47,12 +47,17 @@ def moto_server() -> Iterator[MotoServer]:
     dependencies.reset()
 
 
-@pytest.fixture
-def aws(moto_server: MotoServer) -> Iterator[dict[str, str]]:
-    """A freshly reset moto with the template's tables, bus and rules; returns rule -> queue URL."""
+def fresh_stack(moto_server: MotoServer) -> dict[str, str]:
+    """Resets moto and provisions the template's tables, bus and rules; returns rule -> queue URL."""
     requests.post(f"{moto_server.endpoint}/moto-api/reset", timeout=10).raise_for_status()
     dependencies.reset()
-    yield provision(test_template(), moto_server.endpoint)
+    return provision(test_template(), moto_server.endpoint)
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer) -> Iterator[dict[str, str]]:
+    """A fresh local stack for one test."""
+    yield fresh_stack(moto_server)
     dependencies.reset()
 
 

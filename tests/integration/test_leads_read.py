@@ -11,19 +11,23 @@ import pytest
 
 import leads.app
 from crm.seed import SeedTables, demo_leads, seed_demo_data
+from crm.stack import MotoServer
 from leads.models import Disposition, Lead, LeadFilters
 from leads.repository import LeadRepository
 from shared import dependencies
 from shared.dynamo import Table
 from shared.security import LeadScope
 from tests.helpers import FakeLambdaContext, api_event, make_token, response_json
+from tests.integration.conftest import fresh_stack
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 DEMO = demo_leads(now=NOW)
 
 
-@pytest.fixture
-def demo(aws: dict[str, str]) -> Iterator[list[Lead]]:
+@pytest.fixture(scope="module")
+def seeded(moto_server: MotoServer) -> Iterator[list[Lead]]:
+    """One seeded stack for the whole module: these tests only read (or add unrelated users)."""
+    fresh_stack(moto_server)
     settings = dependencies.get_settings()
     seed_demo_data(
         SeedTables(
@@ -34,7 +38,15 @@ def demo(aws: dict[str, str]) -> Iterator[list[Lead]]:
         ),
         now=NOW,
     )
-    return DEMO
+    yield DEMO
+    dependencies.reset()
+
+
+@pytest.fixture
+def demo(seeded: list[Lead]) -> list[Lead]:
+    """The seeded leads, with a cold query cache for each test."""
+    dependencies.query_cache.cache_clear()
+    return seeded
 
 
 def call(method: str, path: str, user: str | None = "demo-admin", **kwargs: Any) -> tuple[int, Any]:
