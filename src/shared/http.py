@@ -157,8 +157,6 @@ class Authorize:
         self.__name__ = f"authorize({','.join(sorted(roles))})"  # Powertools names each middleware
 
     def check(self, app: APIGatewayRestResolver) -> None:
-        if current_principal_or_none() is not None:
-            return
         principal = dependencies.authenticator().authenticate(app.current_event.headers.get("Authorization"))
         set_current_principal(principal)
         logger.append_keys(user=principal.user_id, role=principal.role.value)

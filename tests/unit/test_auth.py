@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from shared.auth import MAX_TOKEN_BYTES, Authenticator, TokenSettings, bearer_token, issue_token, verify_token
 from shared.errors import Unauthorized
 from shared.security import LeadScope, Principal, Role
-from tests.helpers import TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, make_token
+from tests.helpers import TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, FakeClock, make_token
 
 SETTINGS = TokenSettings(secret=TEST_SECRET, issuer=TEST_ISSUER, audience=TEST_AUDIENCE, leeway_seconds=30)
 
@@ -54,17 +54,6 @@ USERS: dict[str, dict[str, Any]] = {
         "vendor_code": "V9",
     },
 }
-
-
-class FakeClock:
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class CountingLoader:

@@ -15,23 +15,11 @@ from shared.cache import (
     InProcessBackend,
     QueryCache,
 )
+from tests.helpers import FakeClock
 
 NAMESPACE = "leads"
 SCOPE = "vendor:ACME"
 PARAMS: dict[str, Any] = {"filters": {"state": "TX"}, "limit": 25, "cursor": None}
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self, start: float = 1_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class CountingLoader:
