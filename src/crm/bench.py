@@ -44,6 +44,7 @@ class Row:
     http_median_ms: float
     round_trips: float
     items_read: float
+    dynamodb_ms: float
 
     @property
     def overhead_ms(self) -> float:
@@ -51,24 +52,33 @@ class Row:
 
 
 class DynamoCounter:
-    """Counts DynamoDB calls and the items they read, through botocore's event hooks."""
+    """Counts DynamoDB calls, the items they read and the time spent in them, through botocore's
+    event hooks (register `started` on before-call and `finished` on after-call)."""
 
     def __init__(self) -> None:
         self.calls = 0
         self.items = 0
+        self.seconds = 0.0
+        self._started = threading.local()
         self._lock = threading.Lock()
 
-    def __call__(self, http_response: Any = None, parsed: dict[str, Any] | None = None, **_: Any) -> None:
+    def started(self, **_: Any) -> None:
+        self._started.at = time.perf_counter()
+
+    def finished(self, parsed: dict[str, Any] | None = None, **_: Any) -> None:
+        elapsed = time.perf_counter() - getattr(self._started, "at", time.perf_counter())
         with self._lock:
             self.calls += 1
+            self.seconds += elapsed
             parsed = parsed or {}
             self.items += int(parsed.get("ScannedCount", 1 if "Item" in parsed else 0))
 
-    def reset(self) -> tuple[int, int]:
+    def reset(self) -> tuple[int, int, float]:
         with self._lock:
-            calls, items = self.calls, self.items
+            totals = self.calls, self.items, self.seconds * 1000
             self.calls = self.items = 0
-            return calls, items
+            self.seconds = 0.0
+            return totals
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -160,7 +170,8 @@ def run(sizes: list[int], requests_per_scenario: int) -> tuple[list[Row], Import
     moto.start()
     times = import_times(template)
     counter = DynamoCounter()
-    dynamodb_client().meta.events.register("after-call.dynamodb", counter)
+    dynamodb_client().meta.events.register("before-call.dynamodb", counter.started)
+    dynamodb_client().meta.events.register("after-call.dynamodb", counter.finished)
     functions = FunctionRegistry(template)
     leads_function = functions["LeadsFunction"]
     gateway = ApiGateway(template.routes(), functions, template.gateway_responses(), "local")
@@ -256,16 +267,17 @@ def _measure(
             invalidate("leads")
 
     function.invoke(event)  # warm
-    in_process, over_http, trips, items = [], [], [], []
+    in_process, over_http, trips, items, dynamo_ms = [], [], [], [], []
     for _ in range(count):
         prepare()
         counter.reset()
         started = time.perf_counter()
         response = function.invoke(event)
         in_process.append((time.perf_counter() - started) * 1000)
-        calls, read = counter.reset()
+        calls, read, spent = counter.reset()
         trips.append(calls)
         items.append(read)
+        dynamo_ms.append(spent)
         assert response["statusCode"] == 200, response
         prepare()
         started = time.perf_counter()
@@ -281,17 +293,18 @@ def _measure(
         statistics.median(over_http),
         statistics.mean(trips),
         statistics.mean(items),
+        statistics.median(dynamo_ms),
     )
 
 
 def render(rows: list[Row], times: ImportTimes, startup: dict[str, float]) -> str:
     lines = [
-        "| leads | request | cache | in-process median ms | in-process p95 ms | over HTTP median ms "
-        "| runner overhead ms | DynamoDB calls | items read |",
-        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| leads | request | cache | in-process median ms | of which DynamoDB ms | in-process p95 ms "
+        "| over HTTP median ms | runner overhead ms | DynamoDB calls | items read |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [
-        f"| {r.size:,} | `{r.scenario}` | {r.cache} | {r.median_ms:.1f} | {r.p95_ms:.1f} "
+        f"| {r.size:,} | `{r.scenario}` | {r.cache} | {r.median_ms:.1f} | {r.dynamodb_ms:.1f} | {r.p95_ms:.1f} "
         f"| {r.http_median_ms:.1f} | {r.overhead_ms:.1f} | {r.round_trips:g} | {r.items_read:g} |"
         for r in rows
     ]

@@ -74,8 +74,11 @@ def authenticator() -> Authenticator:
 
 def _count_cache_result(namespace: str, result: str) -> None:
     from aws_lambda_powertools.metrics import MetricUnit
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-    metrics.add_metric(name=f"Cache{result.capitalize()}", unit=MetricUnit.Count, value=1)
+    # Powertools keeps (and at 100 values prints) metrics even when disabled, so skip them here.
+    if not is_metrics_disabled():
+        metrics.add_metric(name=f"Cache{result.capitalize()}", unit=MetricUnit.Count, value=1)
 
 
 @cache
