@@ -304,8 +304,9 @@ def render(rows: list[Row], times: ImportTimes, startup: dict[str, float]) -> st
         "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [
-        f"| {r.size:,} | `{r.scenario}` | {r.cache} | {r.median_ms:.1f} | {r.dynamodb_ms:.1f} | {r.p95_ms:.1f} "
-        f"| {r.http_median_ms:.1f} | {r.overhead_ms:.1f} | {r.round_trips:g} | {r.items_read:g} |"
+        f"| {r.size:,} | `{r.scenario}` | {r.cache} | {r.median_ms:.1f} | {r.dynamodb_ms:.1f} "
+        f"| {r.p95_ms:.1f} | {r.http_median_ms:.1f} | {r.overhead_ms:.1f} "
+        f"| {r.round_trips:g} | {r.items_read:g} |"
         for r in rows
     ]
     where, modules = times
