@@ -14,31 +14,40 @@ from shared.dynamo import KeyCondition, Page, Table
 from shared.errors import LeadNotFound
 from shared.security import LeadScope
 
-# Index name -> partition attribute; all are sorted by created_at.
-TIME_INDEX = "TimeIndex"
-VENDOR_INDEX = "VendorIndex"
-DISPOSITION_INDEX = "DispositionIndex"
-CAMPAIGN_INDEX = "CampaignIndex"
-AGENT_INDEX = "AgentIndex"
-INDEX_PARTITIONS = {
-    TIME_INDEX: "listing",
-    VENDOR_INDEX: "vendor_code",
-    DISPOSITION_INDEX: "disposition",
-    CAMPAIGN_INDEX: "campaign_source",
-    AGENT_INDEX: "assigned_agent",
-}
-SORT_ATTRIBUTE = "created_at"
-# Every visible lead carries listing=LEAD, so TimeIndex lists all leads newest first. A single
-# partition takes about 1,000 writes a second, far above any lead-posting rate this serves.
-LISTED = "LEAD"
 
-# Filter attribute name on the lead -> the index that serves it, most selective first.
-FILTER_INDEXES = (
-    ("vendor_code", VENDOR_INDEX),
-    ("assigned_agent", AGENT_INDEX),
-    ("campaign_source", CAMPAIGN_INDEX),
-    ("disposition", DISPOSITION_INDEX),
-)
+@dataclass(frozen=True)
+class LeadIndex:
+    """A global secondary index of the leads table, sorted by created_at. Its partition key is an
+    attribute of its own (`key`), copied from a lead field (`source`) only while the lead is
+    visible: a soft-deleted lead drops out of every index, so list queries never read it."""
+
+    name: str
+    key: str
+    source: str | None  # None: the constant LISTED, so the index holds every visible lead
+
+
+VENDOR_INDEX = LeadIndex("VendorIndex", "ix_vendor", "vendor_code")
+AGENT_INDEX = LeadIndex("AgentIndex", "ix_agent", "assigned_agent")
+CAMPAIGN_INDEX = LeadIndex("CampaignIndex", "ix_campaign", "campaign_source")
+DISPOSITION_INDEX = LeadIndex("DispositionIndex", "ix_disposition", "disposition")
+# One partition takes about 1,000 writes a second, far above any lead-posting rate this serves.
+TIME_INDEX = LeadIndex("TimeIndex", "ix_all", None)
+LISTED = "LEAD"
+SORT_ATTRIBUTE = "created_at"
+# The order in which a filter picks its index: most selective first.
+INDEXES = (VENDOR_INDEX, AGENT_INDEX, CAMPAIGN_INDEX, DISPOSITION_INDEX, TIME_INDEX)
+
+
+def index_attributes(lead: Lead) -> dict[str, str]:
+    """The index keys a stored lead carries: one per index whose source field is set."""
+    values = lead.model_dump(
+        mode="json", include={"vendor_code", "assigned_agent", "campaign_source", "disposition"}
+    )
+    return {
+        index.key: values[index.source] if index.source else LISTED
+        for index in INDEXES
+        if index.source is None or values.get(index.source)
+    }
 
 
 @dataclass(frozen=True)
@@ -63,27 +72,22 @@ def plan_query(scope: LeadScope, filters: LeadFilters) -> QueryPlan:
     ):
         if value is not None:
             wanted[attribute] = value
-    scope_partition: tuple[str, str] | None = None
-    for attribute, forced, index in (
-        ("vendor_code", scope.vendor_code, VENDOR_INDEX),
-        ("assigned_agent", scope.agent_id, AGENT_INDEX),
-    ):
+    scope_index: LeadIndex | None = None
+    for index, forced in ((VENDOR_INDEX, scope.vendor_code), (AGENT_INDEX, scope.agent_id)):
         if forced is None:
             continue
-        if wanted.get(attribute, forced) != forced:
+        assert index.source is not None
+        if wanted.get(index.source, forced) != forced:
             return QueryPlan(condition=None)
-        wanted[attribute] = forced
-        scope_partition = (attribute, index)
+        wanted[index.source] = forced
+        scope_index = index
 
-    partition_attribute, index = scope_partition or next(
-        ((attribute, index) for attribute, index in FILTER_INDEXES if attribute in wanted),
-        ("listing", TIME_INDEX),
-    )
-    partition_value = wanted.pop(partition_attribute, LISTED)
+    chosen = scope_index or next(index for index in INDEXES if index.source is None or index.source in wanted)
+    partition_value = wanted.pop(chosen.source) if chosen.source else LISTED
     return QueryPlan(
         condition=KeyCondition(
-            index=index,
-            partition_name=partition_attribute,
+            index=chosen.name,
+            partition_name=chosen.key,
             partition_value=partition_value,
             sort_name=SORT_ATTRIBUTE,
             sort_from=filters.created_from,
@@ -119,4 +123,4 @@ class LeadRepository:
 
     @staticmethod
     def to_item(lead: Lead) -> dict[str, Any]:
-        return {**lead.model_dump(mode="python"), "listing": LISTED}
+        return {**lead.model_dump(mode="python"), **index_attributes(lead)}

@@ -16,6 +16,7 @@ from leads.repository import (
     AGENT_INDEX,
     CAMPAIGN_INDEX,
     DISPOSITION_INDEX,
+    INDEXES,
     LISTED,
     SORT_ATTRIBUTE,
     TIME_INDEX,
@@ -386,20 +387,20 @@ NEW = Disposition.NEW
     ("scope", "filters", "index", "partition", "remaining"),
     [
         # Callers that see every lead
-        pytest.param(ALL, {}, TIME_INDEX, ("listing", LISTED), {}, id="all-no-filters"),
-        pytest.param(ALL, {"vendor": "V002"}, VENDOR_INDEX, ("vendor_code", "V002"), {}, id="all-vendor"),
+        pytest.param(ALL, {}, TIME_INDEX, ("ix_all", LISTED), {}, id="all-no-filters"),
+        pytest.param(ALL, {"vendor": "V002"}, VENDOR_INDEX, ("ix_vendor", "V002"), {}, id="all-vendor"),
         pytest.param(
-            ALL, {"disposition": NEW}, DISPOSITION_INDEX, ("disposition", "new"), {}, id="all-disposition"
+            ALL, {"disposition": NEW}, DISPOSITION_INDEX, ("ix_disposition", "new"), {}, id="all-disposition"
         ),
         pytest.param(
-            ALL, {"campaign": "spring"}, CAMPAIGN_INDEX, ("campaign_source", "spring"), {}, id="all-campaign"
+            ALL, {"campaign": "spring"}, CAMPAIGN_INDEX, ("ix_campaign", "spring"), {}, id="all-campaign"
         ),
-        pytest.param(ALL, {"agent": "a2"}, AGENT_INDEX, ("assigned_agent", "a2"), {}, id="all-agent"),
+        pytest.param(ALL, {"agent": "a2"}, AGENT_INDEX, ("ix_agent", "a2"), {}, id="all-agent"),
         pytest.param(
             ALL,
             {"vendor": "V002", "disposition": NEW},
             VENDOR_INDEX,
-            ("vendor_code", "V002"),
+            ("ix_vendor", "V002"),
             {"disposition": "new"},
             id="all-vendor-disposition",
         ),
@@ -407,7 +408,7 @@ NEW = Disposition.NEW
             ALL,
             {"agent": "a2", "campaign": "spring", "disposition": NEW},
             AGENT_INDEX,
-            ("assigned_agent", "a2"),
+            ("ix_agent", "a2"),
             {"campaign_source": "spring", "disposition": "new"},
             id="all-agent-campaign-disposition",
         ),
@@ -415,7 +416,7 @@ NEW = Disposition.NEW
             ALL,
             {"campaign": "spring", "disposition": NEW},
             CAMPAIGN_INDEX,
-            ("campaign_source", "spring"),
+            ("ix_campaign", "spring"),
             {"disposition": "new"},
             id="all-campaign-disposition",
         ),
@@ -423,17 +424,17 @@ NEW = Disposition.NEW
             ALL,
             {"vendor": "V002", "agent": "a2", "campaign": "spring", "disposition": NEW},
             VENDOR_INDEX,
-            ("vendor_code", "V002"),
+            ("ix_vendor", "V002"),
             {"assigned_agent": "a2", "campaign_source": "spring", "disposition": "new"},
             id="all-every-filter",
         ),
         # A vendor: always its own partition
-        pytest.param(VENDOR_V001, {}, VENDOR_INDEX, ("vendor_code", "V001"), {}, id="vendor-no-filters"),
+        pytest.param(VENDOR_V001, {}, VENDOR_INDEX, ("ix_vendor", "V001"), {}, id="vendor-no-filters"),
         pytest.param(
             VENDOR_V001,
             {"disposition": NEW},
             VENDOR_INDEX,
-            ("vendor_code", "V001"),
+            ("ix_vendor", "V001"),
             {"disposition": "new"},
             id="vendor-disposition",
         ),
@@ -441,7 +442,7 @@ NEW = Disposition.NEW
             VENDOR_V001,
             {"vendor": "V001"},
             VENDOR_INDEX,
-            ("vendor_code", "V001"),
+            ("ix_vendor", "V001"),
             {},
             id="vendor-own-vendor-filter",
         ),
@@ -449,7 +450,7 @@ NEW = Disposition.NEW
             VENDOR_V001,
             {"campaign": "spring"},
             VENDOR_INDEX,
-            ("vendor_code", "V001"),
+            ("ix_vendor", "V001"),
             {"campaign_source": "spring"},
             id="vendor-campaign",
         ),
@@ -457,20 +458,20 @@ NEW = Disposition.NEW
             VENDOR_V001,
             {"agent": "a2"},
             VENDOR_INDEX,
-            ("vendor_code", "V001"),
+            ("ix_vendor", "V001"),
             {"assigned_agent": "a2"},
             id="vendor-agent",
         ),
         # An agent: always its own partition
-        pytest.param(AGENT_A1, {}, AGENT_INDEX, ("assigned_agent", "a1"), {}, id="agent-no-filters"),
+        pytest.param(AGENT_A1, {}, AGENT_INDEX, ("ix_agent", "a1"), {}, id="agent-no-filters"),
         pytest.param(
-            AGENT_A1, {"agent": "a1"}, AGENT_INDEX, ("assigned_agent", "a1"), {}, id="agent-own-agent-filter"
+            AGENT_A1, {"agent": "a1"}, AGENT_INDEX, ("ix_agent", "a1"), {}, id="agent-own-agent-filter"
         ),
         pytest.param(
             AGENT_A1,
             {"disposition": NEW},
             AGENT_INDEX,
-            ("assigned_agent", "a1"),
+            ("ix_agent", "a1"),
             {"disposition": "new"},
             id="agent-disposition",
         ),
@@ -478,7 +479,7 @@ NEW = Disposition.NEW
             AGENT_A1,
             {"campaign": "spring"},
             AGENT_INDEX,
-            ("assigned_agent", "a1"),
+            ("ix_agent", "a1"),
             {"campaign_source": "spring"},
             id="agent-campaign",
         ),
@@ -486,7 +487,7 @@ NEW = Disposition.NEW
             AGENT_A1,
             {"vendor": "V001"},
             AGENT_INDEX,
-            ("assigned_agent", "a1"),
+            ("ix_agent", "a1"),
             {"vendor_code": "V001"},
             id="agent-vendor",
         ),
@@ -507,7 +508,7 @@ def test_query_plan_chooses_the_index_partition_and_remaining_filters(
 
     # Then
     assert plan.condition is not None
-    assert plan.index == index
+    assert plan.index == index.name
     assert (plan.condition.partition_name, plan.condition.partition_value) == partition
     assert plan.condition.filters == remaining
     assert plan.condition.sort_name == SORT_ATTRIBUTE
@@ -602,8 +603,10 @@ def test_every_plan_enforces_the_scope_and_every_filter(scope: LeadScope) -> Non
             assert plan.condition is None, filters
             continue
         assert plan.condition is not None, filters
-        enforced = {plan.condition.partition_name: plan.condition.partition_value, **plan.condition.filters}
-        enforced.pop("listing", None)
+        index = next(index for index in INDEXES if index.name == plan.condition.index)
+        enforced = dict(plan.condition.filters)
+        if index.source is not None:
+            enforced[index.source] = plan.condition.partition_value
         if scope.vendor_code is not None:
             wanted["vendor_code"] = scope.vendor_code
         if scope.agent_id is not None:

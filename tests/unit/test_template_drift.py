@@ -69,10 +69,10 @@ def test_a_path_is_served_by_one_function_only() -> None:
 def test_lead_indexes_in_the_template_are_the_indexes_the_repository_queries() -> None:
     leads_table = next(table for table in TEMPLATE.tables() if table.logical_id == "LeadsTable")
     declared = {index.name: index.keys for index in leads_table.indexes}
-    assert set(declared) == set(repository.INDEX_PARTITIONS)
-    for name, partition in repository.INDEX_PARTITIONS.items():
-        assert declared[name] == ((partition, "HASH"), (repository.SORT_ATTRIBUTE, "RANGE"))
-    for attribute in {*repository.INDEX_PARTITIONS.values(), repository.SORT_ATTRIBUTE, "lead_id"}:
+    assert set(declared) == {index.name for index in repository.INDEXES}
+    for index in repository.INDEXES:
+        assert declared[index.name] == ((index.key, "HASH"), (repository.SORT_ATTRIBUTE, "RANGE"))
+    for attribute in {*(index.key for index in repository.INDEXES), repository.SORT_ATTRIBUTE, "lead_id"}:
         assert leads_table.attributes[attribute] == "S"
 
 

@@ -1,0 +1,56 @@
+"""How leads are stored: index keys derived from the lead, and DynamoDB number conversion."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from leads.models import Disposition, Lead
+from leads.repository import LISTED, LeadRepository, index_attributes
+from shared.dynamo import from_item, to_item
+
+
+def make_lead(**overrides: object) -> Lead:
+    values: dict[str, object] = {
+        "lead_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        "vendor_code": "V001",
+        "created_at": "2026-11-01T12:00:00.000Z",
+        "created_by": "demo-vendor-1",
+        "updated_at": "2026-11-01T12:00:00.000Z",
+        **overrides,
+    }
+    return Lead.model_validate(values)
+
+
+def test_a_lead_carries_one_index_key_per_field_it_has() -> None:
+    # Given a new lead with no campaign and no agent
+    lead = make_lead()
+    # When / Then it is listed, by vendor and by disposition only
+    assert index_attributes(lead) == {"ix_all": LISTED, "ix_vendor": "V001", "ix_disposition": "new"}
+
+
+def test_an_assigned_campaign_lead_is_in_every_index() -> None:
+    lead = make_lead(
+        assigned_agent="demo-agent-1", campaign_source="tiktok-ads", disposition=Disposition.CLOSED
+    )
+    assert index_attributes(lead) == {
+        "ix_all": LISTED,
+        "ix_vendor": "V001",
+        "ix_agent": "demo-agent-1",
+        "ix_campaign": "tiktok-ads",
+        "ix_disposition": "closed",
+    }
+
+
+def test_a_stored_lead_round_trips_with_its_money_exact() -> None:
+    lead = make_lead(lead_value=Decimal("40.00"), sale_amount=Decimal("1234.50"))
+    item = from_item(to_item(LeadRepository.to_item(lead)))
+    assert Lead.model_validate(item) == lead
+    assert item["lead_value"] == Decimal("40.00")
+
+
+def test_floats_become_exact_decimals_at_any_depth() -> None:
+    item = to_item({"duration_ms": 12.5, "nested": {"values": [0.1, 2]}, "absent": None})
+    assert item == {
+        "duration_ms": {"N": "12.5"},
+        "nested": {"M": {"values": {"L": [{"N": "0.1"}, {"N": "2"}]}}},
+    }
