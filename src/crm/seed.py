@@ -246,7 +246,12 @@ def seed_demo_data(
         if user.vendor_code:
             row["vendor_code"] = user.vendor_code
         if user.role == "agent":
-            row |= {"availability": "online", "capacity": 40, "open_leads": open_leads[user.user_id]}
+            row |= {
+                "availability": "online",
+                "assignable": "online",
+                "capacity": 40,
+                "open_leads": open_leads[user.user_id],
+            }
         users.append(row)
     tables.users.batch_put(users)
     LeadRepository(tables.leads).put_many(leads)

@@ -77,7 +77,8 @@ def port_is_free(host: str, port: int) -> bool:
 
 @dataclass
 class MotoServer:
-    """moto's server mode in a child process: one HTTP endpoint for every AWS service used."""
+    """moto's server mode in a child process (`crm.local_aws`): one HTTP endpoint for every AWS
+    service used, applying one request at a time as DynamoDB applies each write atomically."""
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_AWS_PORT
@@ -94,7 +95,7 @@ class MotoServer:
                 "(the local DynamoDB endpoint)"
             )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            [sys.executable, "-m", "crm.local_aws", "--host", self.host, "--port", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

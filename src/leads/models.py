@@ -6,9 +6,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.http import Pagination
+from shared.http import ErrorInfo, Pagination
 
 Money = Annotated[Decimal, Field(max_digits=12, decimal_places=2)]
 
@@ -78,3 +78,90 @@ class LeadFilters(BaseModel):
     agent: str | None = None
     created_from: str | None = None
     created_to: str | None = None
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+class ReasonCode(StrEnum):
+    DUPLICATE = "DUPLICATE"
+    DATA_ERROR = "DATA_ERROR"
+    VENDOR_PAUSED = "VENDOR_PAUSED"
+    OVER_CAP = "OVER_CAP"
+
+
+# Fields a lead submission may carry, and who may set them. Everything else the lead holds is
+# computed by the service (value, score, assignment, history, times, version).
+SUBMISSION_FIELDS = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "state",
+        "zip",
+        "campaign_source",
+        "tcpa_consent",
+        "consent_text",
+        "ip_address",
+        "user_agent",
+        "trustedform_cert_url",
+        "landing_page_url",
+    }
+)
+STAFF_SUBMISSION_FIELDS = frozenset({"vendor_code", "notes"})
+
+
+class LeadSubmission(BaseModel):
+    """The body of POST /leads after normalisation (see `leads.intake`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vendor_code: str | None = Field(default=None, description="Staff only; a vendor posts as its own vendor")
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    email: str | None = Field(default=None, max_length=254, description="At least one of email or phone")
+    phone: str | None = Field(
+        default=None, max_length=32, description="Any format; stored as E.164 (US default)"
+    )
+    state: str | None = Field(default=None, max_length=32)
+    zip: str | None = Field(default=None, max_length=10)
+    campaign_source: str | None = Field(default=None, max_length=128)
+    tcpa_consent: bool = False
+    consent_text: str | None = Field(default=None, max_length=4000)
+    ip_address: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=512)
+    trustedform_cert_url: str | None = Field(default=None, max_length=2048)
+    landing_page_url: str | None = Field(default=None, max_length=2048)
+    notes: str | None = Field(default=None, max_length=4000, description="Staff only")
+
+
+class PostResult(BaseModel):
+    """The answer to POST /leads, whatever the outcome."""
+
+    outcome: Outcome
+    reason_code: ReasonCode | None
+    reason: str | None
+    lead_id: str | None = Field(description="The new lead; for an admin's duplicate, the existing lead")
+    price: Money | None
+    lead: Lead | None = None
+    details: list[dict[str, Any]] = Field(default_factory=list)
+    error: ErrorInfo | None = Field(
+        default=None, description="For every outcome but accepted: the error body"
+    )
+
+
+class LeadChanges(BaseModel):
+    """The body of PATCH /leads/{lead_id}: the version read, and the fields to change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = Field(ge=1, description="The lead's version as last read (optimistic locking)")
+    disposition: Disposition | None = None
+    notes: str | None = Field(default=None, max_length=4000)
+    last_contact: AwareDatetime | None = Field(default=None, description="ISO 8601 time with zone")
+    sale_amount: Money | None = Field(default=None, ge=0)
+    assigned_agent: str | None = Field(default=None, max_length=64, description="Admin and manager only")

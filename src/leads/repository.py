@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leads.models import Lead, LeadFilters
-from shared.dynamo import KeyCondition, Page, Table
+from shared.dynamo import KeyCondition, Page, Table, Write
 from shared.errors import LeadNotFound
 from shared.security import LeadScope
 
@@ -101,11 +101,54 @@ class LeadRepository:
     def __init__(self, table: Table) -> None:
         self._table = table
 
-    def get(self, scope: LeadScope, lead_id: str) -> Lead:
-        item = self._table.get({"lead_id": lead_id})
-        if item is None or not scope.allows(item):
+    @property
+    def table_name(self) -> str:
+        return self._table.name
+
+    def get(self, scope: LeadScope, lead_id: str, consistent: bool = False) -> Lead:
+        item = self._table.get({"lead_id": lead_id}, consistent=consistent)
+        if item is None or item.get("deleted_at") or not scope.allows(item):
             raise LeadNotFound(lead_id)
         return Lead.model_validate(item)
+
+    def put_new(self, lead: Lead) -> Write:
+        """The transaction item that stores a new lead."""
+        return Write(
+            "Put", self._table.name, item=self.to_item(lead), condition="attribute_not_exists(lead_id)"
+        )
+
+    def replace(self, lead: Lead, expected_version: int) -> Write:
+        """The transaction item that stores `lead` over the version the caller read."""
+        return Write(
+            "Put",
+            self._table.name,
+            item=self.to_item(lead),
+            condition="#version = :expected AND attribute_not_exists(deleted_at)",
+            names={"#version": "version"},
+            values={":expected": expected_version},
+        )
+
+    def soft_delete(self, lead: Lead, deleted_at: str, deleted_by: str, history: dict[str, Any]) -> Write:
+        """Keeps the lead, marked deleted and out of every index."""
+        removed = ", ".join(index.key for index in INDEXES)
+        return Write(
+            "Update",
+            self._table.name,
+            key={"lead_id": lead.lead_id},
+            update=(
+                "SET deleted_at = :at, deleted_by = :by, updated_at = :at, #version = #version + :one, "
+                f"update_history = list_append(update_history, :entry) REMOVE {removed}"
+            ),
+            condition="#version = :expected AND attribute_not_exists(deleted_at)",
+            names={"#version": "version"},
+            values={
+                ":at": deleted_at,
+                ":by": deleted_by,
+                ":one": 1,
+                ":expected": lead.version,
+                ":entry": [history],
+            },
+        )
 
     def list_page(
         self, scope: LeadScope, filters: LeadFilters, limit: int, start_key: dict[str, Any] | None

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from leads.models import Disposition, Lead, LeadFilters, LeadPage
+from leads.directory import AgentPool, VendorDirectory
+from leads.intake import parse_submission
+from leads.models import Disposition, Lead, LeadChanges, LeadFilters, LeadPage, PostResult
 from leads.repository import LeadRepository
 from leads.service import LeadService, parse_time_bound
+from leads.writes import LeadWriter, rejected_for
 from shared import dependencies
+from shared.dynamo import Table, dynamodb_client
+from shared.errors import ApiError, BadRequest
 from shared.http import endpoint, json_response
-from shared.security import ALL_ROLES, current_principal
+from shared.security import ALL_ROLES, Principal, Role, current_principal
 
 router = Router()
 
+POSTERS = (Role.ADMIN, Role.MANAGER, Role.VENDOR)
+WORKERS = (Role.ADMIN, Role.MANAGER, Role.AGENT)
+IDEMPOTENCY_SECONDS = 24 * 3600
+MAX_IDEMPOTENCY_KEY = 128
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 LEAD_ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
@@ -73,3 +84,138 @@ def list_leads(
 )
 def get_lead(lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)]) -> Response[Any]:
     return json_response(lead_service().get_lead(current_principal(), lead_id))
+
+
+def lead_writer() -> LeadWriter:
+    settings = dependencies.get_settings()
+    return LeadWriter(
+        leads=LeadRepository(dependencies.leads_table()),
+        directory=VendorDirectory(dependencies.vendors_table(), dependencies.pricing_table()),
+        agents=AgentPool(dependencies.users_table()),
+        dedupe=Table(settings.dedupe_table),
+        usage=Table(settings.usage_table),
+        outbox=dependencies.outbox(),
+        cache=dependencies.query_cache(),
+        business_timezone=settings.business_timezone,
+    )
+
+
+def post(principal: Principal, raw_body: str | None) -> dict[str, Any]:
+    """One lead post, as the status and body the poster receives (what a retry replays)."""
+    try:
+        submission = parse_submission(raw_body, principal)
+    except ApiError as exc:
+        response = rejected_for(exc)
+    else:
+        response = lead_writer().create(principal, submission)
+    return {"status": response.status, "body": response.body()}
+
+
+@cache
+def _idempotent_post() -> tuple[Callable[..., dict[str, Any]], Any]:
+    """Powertools idempotency, set up on first use rather than at import."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    config = IdempotencyConfig(
+        event_key_jmespath="[caller, key]",
+        payload_validation_jmespath="body",
+        expires_after_seconds=IDEMPOTENCY_SECONDS,
+    )
+    persistence = DynamoDBPersistenceLayer(
+        table_name=dependencies.get_settings().idempotency_table, boto3_client=dynamodb_client()
+    )
+
+    @idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=config)
+    def run(request: dict[str, Any]) -> dict[str, Any]:
+        return post(current_principal(), request["body"])
+
+    return run, config
+
+
+def post_with_key(principal: Principal, key: str, raw_body: str | None) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    run, config = _idempotent_post()
+    # The in-flight marker expires with the invocation, so a crashed attempt does not block retries.
+    config.register_lambda_context(router.lambda_context)
+    try:
+        return run(request={"caller": principal.user_id, "key": key, "body": raw_body or ""})
+    except IdempotencyValidationError:
+        error: ApiError = IdempotencyKeyReused("This Idempotency-Key was used with a different body")
+    except IdempotencyAlreadyInProgressError:
+        error = IdempotencyInProgress(
+            "A request with this Idempotency-Key is still being processed; retry shortly"
+        )
+    response = rejected_for(error, reason_code=None)
+    return {"status": response.status, "body": response.body()}
+
+
+class IdempotencyKeyReused(ApiError):
+    status = 422
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class IdempotencyInProgress(ApiError):
+    status = 409
+    code = "IDEMPOTENCY_IN_PROGRESS"
+
+
+@endpoint(
+    router,
+    "POST",
+    "/leads",
+    roles=POSTERS,
+    response_model=PostResult,
+    status=201,
+    errors=[403, 409, 413, 429],
+    summary="Post a lead",
+    tags=["leads"],
+)
+def post_lead() -> Response[Any]:
+    principal = current_principal()
+    key = (router.current_event.headers.get("Idempotency-Key") or "").strip()
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise BadRequest("Idempotency-Key is too long", details=[{"field": "Idempotency-Key"}])
+    body = router.current_event.body
+    result = post_with_key(principal, key, body) if key else post(principal, body)
+    return json_response(result["body"], status=result["status"])
+
+
+@endpoint(
+    router,
+    "PATCH",
+    "/leads/<lead_id>",
+    roles=WORKERS,
+    response_model=Lead,
+    errors=[404, 409],
+    summary="Update a lead: disposition, notes, contact, sale, assignment",
+    tags=["leads"],
+)
+def update_lead(
+    lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)], changes: Annotated[LeadChanges, Body()]
+) -> Response[Any]:
+    updated = lead_writer().update(current_principal(), lead_id, changes)
+    return json_response(updated.model_dump(mode="python"))
+
+
+@endpoint(
+    router,
+    "DELETE",
+    "/leads/<lead_id>",
+    roles=[Role.ADMIN],
+    response_model=None,
+    status=204,
+    errors=[404, 409],
+    summary="Delete a lead (soft: kept, hidden, removed from stats)",
+    tags=["leads"],
+)
+def delete_lead(lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)]) -> Response[Any]:
+    lead_writer().delete(current_principal(), lead_id)
+    return Response(status_code=204, body="")

@@ -27,6 +27,10 @@ class Settings(BaseModel):
     vendors_table: str
     pricing_table: str
     audit_table: str
+    dedupe_table: str
+    usage_table: str
+    outbox_table: str
+    idempotency_table: str
     event_bus_name: str
     cors_allow_origins: tuple[str, ...]
     jwt_secret: SecretStr | None = None

@@ -12,6 +12,7 @@ from shared.config import get_settings
 from shared.dynamo import Table
 from shared.events import EventPublisher
 from shared.observability import metrics
+from shared.outbox import Outbox
 from shared.pagination import CursorCodec
 
 SECRET_MAX_AGE_SECONDS = 300
@@ -111,5 +112,11 @@ def reset() -> None:
         query_cache,
         cursor_codec,
         event_publisher,
+        outbox,
     ):
         factory.cache_clear()
+
+
+@cache
+def outbox() -> Outbox:
+    return Outbox(Table(get_settings().outbox_table), event_publisher())

@@ -159,3 +159,80 @@ class Table:
         paginator = self.client.get_paginator("scan")
         for response in paginator.paginate(TableName=self.name):
             yield from (from_item(item) for item in response.get("Items", []))
+
+
+class TransactionCancelled(Exception):
+    """A TransactWriteItems was cancelled; `reasons[i]` is the code for item i
+    ("ConditionalCheckFailed", "TransactionConflict", "None", ...)."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__(", ".join(reasons))
+        self.reasons = reasons
+
+    def failed(self, index: int) -> bool:
+        return self.reasons[index] == "ConditionalCheckFailed"
+
+    @property
+    def conflicted(self) -> bool:
+        return "TransactionConflict" in self.reasons
+
+
+@dataclass
+class Write:
+    """One item of a transaction, in plain Python values (converted by `transact`)."""
+
+    kind: str  # Put | Update | Delete | ConditionCheck
+    table: str
+    key: dict[str, Any] | None = None
+    item: dict[str, Any] | None = None
+    update: str | None = None
+    condition: str | None = None
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def request(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"TableName": self.table}
+        if self.item is not None:
+            body["Item"] = to_item(self.item)
+        if self.key is not None:
+            body["Key"] = to_item(self.key)
+        if self.update:
+            body["UpdateExpression"] = self.update
+        if self.condition:
+            body["ConditionExpression"] = self.condition
+        if self.names:
+            body["ExpressionAttributeNames"] = self.names
+        if self.values:
+            body["ExpressionAttributeValues"] = {
+                name: _serializer.serialize(_numbers_as_decimal(value)) for name, value in self.values.items()
+            }
+        return {self.kind: body}
+
+
+def transact(writes: Sequence[Write], client: DynamoDBClient | None = None) -> None:
+    """All of `writes` or none of them. Raises `TransactionCancelled` with a reason per write."""
+    dynamodb = client or dynamodb_client()
+    try:
+        dynamodb.transact_write_items(TransactItems=[write.request() for write in writes])  # type: ignore[misc]
+    except dynamodb.exceptions.TransactionCanceledException as exc:
+        reasons = [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
+        raise TransactionCancelled(reasons or ["Unknown"] * len(writes)) from exc
+
+
+def batch_get(
+    keys: dict[str, list[dict[str, Any]]], client: DynamoDBClient | None = None
+) -> dict[str, list[Item]]:
+    """Reads items of several tables in one round trip (retrying unprocessed keys)."""
+    dynamodb = client or dynamodb_client()
+    found: dict[str, list[Item]] = {table: [] for table in keys}
+    pending: dict[str, Any] = {
+        table: {"Keys": [to_item(key) for key in table_keys]}
+        for table, table_keys in keys.items()
+        if table_keys
+    }
+    while pending:
+        response = dynamodb.batch_get_item(RequestItems=pending)
+        for table, items in response.get("Responses", {}).items():
+            found[table].extend(from_item(item) for item in items)
+        pending = dict(response.get("UnprocessedKeys") or {})
+    return found

@@ -175,7 +175,7 @@ def endpoint(
     rule: str,
     *,
     roles: Iterable[Role],
-    response_model: type[BaseModel],
+    response_model: type[BaseModel] | None,
     summary: str,
     status: int = 200,
     errors: Iterable[int] = (),
@@ -186,8 +186,11 @@ def endpoint(
     allowed = frozenset(roles)
     if not allowed:
         raise ValueError(f"{method} {rule}: at least one role must be allowed")
+    success: dict[str, Any] = {"description": HTTPStatus(status).phrase}
+    if response_model is not None:
+        success["content"] = {JSON: {"model": response_model}}
     responses: dict[int, Any] = {
-        status: {"description": HTTPStatus(status).phrase, "content": {JSON: {"model": response_model}}},
+        status: success,
         **_error_responses(sorted({400, 401, 403, 422, 500, *errors})),
     }
     return router.route(

@@ -1,0 +1,148 @@
+"""What the lead service reads about vendors, prices and agents (data access only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from shared.dynamo import KeyCondition, Table, Write, batch_get
+
+SETTINGS_KEY = "SETTINGS"
+DEFAULT_PRICE = Decimal("35.00")
+DEFAULT_DEDUPE_WINDOW_DAYS = 30
+ASSIGNMENT_INDEX = "AssignmentIndex"
+ASSIGNABLE = "online"
+CANDIDATES_PER_QUERY = 25
+
+
+@dataclass(frozen=True)
+class Vendor:
+    vendor_code: str
+    status: str
+    test_mode: bool
+    dedupe_window_days: int
+    daily_cap: int | None
+    monthly_cap: int | None
+    conversion_rate: float | None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Vendor:
+        def optional_int(name: str) -> int | None:
+            value = item.get(name)
+            return int(value) if value is not None else None
+
+        rate = item.get("conversion_rate")
+        return cls(
+            vendor_code=item["vendor_code"],
+            status=str(item.get("status", "active")),
+            test_mode=bool(item.get("test_mode", False)),
+            dedupe_window_days=int(item.get("dedupe_window_days", DEFAULT_DEDUPE_WINDOW_DAYS)),
+            daily_cap=optional_int("daily_cap"),
+            monthly_cap=optional_int("monthly_cap"),
+            conversion_rate=float(rate) if rate is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class PriceList:
+    vendor_price: Decimal | None
+    default_price: Decimal
+    overall_conversion_rate: float | None
+
+
+class VendorDirectory:
+    def __init__(self, vendors: Table, pricing: Table) -> None:
+        self._vendors = vendors
+        self._pricing = pricing
+
+    def vendor_and_prices(self, vendor_code: str) -> tuple[Vendor | None, PriceList]:
+        """The vendor and its price list, in one round trip."""
+        found = batch_get(
+            {
+                self._vendors.name: [{"vendor_code": vendor_code}],
+                self._pricing.name: [{"price_key": vendor_code}, {"price_key": SETTINGS_KEY}],
+            }
+        )
+        vendor_items = found[self._vendors.name]
+        prices = {item["price_key"]: item for item in found[self._pricing.name]}
+        settings = prices.get(SETTINGS_KEY, {})
+        vendor_price = prices.get(vendor_code, {}).get("price")
+        overall = settings.get("overall_conversion_rate")
+        return (
+            Vendor.from_item(vendor_items[0]) if vendor_items else None,
+            PriceList(
+                vendor_price=Decimal(vendor_price) if vendor_price is not None else None,
+                default_price=Decimal(settings.get("default_price", DEFAULT_PRICE)),
+                overall_conversion_rate=float(overall) if overall is not None else None,
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Agent:
+    user_id: str
+    open_leads: int
+    capacity: int
+
+
+class AgentPool:
+    """Agents that can take a lead, and the conditional writes that move their load."""
+
+    def __init__(self, users: Table) -> None:
+        self._users = users
+
+    def candidates(self) -> list[Agent]:
+        """Online agents under capacity, least loaded first (eventually consistent: the write
+        that assigns re-checks the load atomically)."""
+        page = self._users.query_page(
+            KeyCondition(
+                index=ASSIGNMENT_INDEX,
+                partition_name="assignable",
+                partition_value=ASSIGNABLE,
+                newest_first=False,
+            ),
+            limit=CANDIDATES_PER_QUERY,
+            start_key=None,
+        )
+        agents = [
+            Agent(item["user_id"], int(item.get("open_leads", 0)), int(item.get("capacity", 0)))
+            for item in page.items
+        ]
+        return [agent for agent in agents if agent.open_leads < agent.capacity]
+
+    def take(self, agent_id: str) -> Write:
+        """One more open lead for `agent_id`, only while it is online and under capacity."""
+        return Write(
+            "Update",
+            self._users.name,
+            key={"user_id": agent_id},
+            update="SET open_leads = open_leads + :one",
+            condition="assignable = :online AND open_leads < #capacity",
+            names={"#capacity": "capacity"},
+            values={":one": 1, ":online": ASSIGNABLE},
+        )
+
+    def release(self, agent_id: str) -> Write:
+        """One open lead fewer (a lead closed, lost, deleted or moved away)."""
+        return Write(
+            "Update",
+            self._users.name,
+            key={"user_id": agent_id},
+            update="SET open_leads = open_leads - :one",
+            condition="attribute_exists(user_id)",
+            values={":one": 1},
+        )
+
+    def add(self, agent_id: str) -> Write:
+        """One more open lead for an agent chosen by a person (reassignment, reopening): it must
+        exist and be an agent, but a manager may go past its capacity."""
+        return Write(
+            "Update",
+            self._users.name,
+            key={"user_id": agent_id},
+            update="SET open_leads = if_not_exists(open_leads, :zero) + :one",
+            condition="attribute_exists(user_id) AND #role = :agent",
+            names={"#role": "role"},
+            values={":one": 1, ":zero": 0, ":agent": "agent"},
+        )
