@@ -222,6 +222,8 @@ def run(sizes: list[int], requests_per_scenario: int) -> tuple[list[Row], Import
                             dependencies.query_cache().invalidate,
                         )
                     )
+            vendor_token = issue_token(dependencies.token_settings(), "demo-vendor-1")
+            rows += _measure_writes(size, token, vendor_token, leads_function, counter, requests_per_scenario)
     finally:
         server.shutdown()
         server.server_close()
@@ -297,6 +299,91 @@ def _measure(
     )
 
 
+def _measure_writes(
+    size: int, admin_token: str, vendor_token: str, function: Any, counter: DynamoCounter, count: int
+) -> list[Row]:
+    """POST, PATCH and DELETE in-process: each call a real change (new person, new note)."""
+    import json
+    import uuid
+
+    def event(
+        method: str, path: str, token: str, body: dict[str, Any] | None, resource: str
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        lead_id = path.rsplit("/", 1)[1] if "{" in resource else None
+        return {
+            "resource": resource,
+            "path": path,
+            "httpMethod": method,
+            "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": None,
+            "multiValueQueryStringParameters": None,
+            "pathParameters": {"lead_id": lead_id} if lead_id else None,
+            "body": json.dumps(body) if body is not None else None,
+            "isBase64Encoded": False,
+            "requestContext": {"requestId": "bench", "identity": {"sourceIp": "127.0.0.1"}, "stage": "local"},
+        }
+
+    Sample = tuple[float, int, int, float]
+
+    def timed(request: dict[str, Any], expected: int) -> tuple[Sample, Any]:
+        counter.reset()
+        started = time.perf_counter()
+        response = function.invoke(request)
+        elapsed = (time.perf_counter() - started) * 1000
+        assert response["statusCode"] == expected, response
+        calls, read, spent = counter.reset()
+        return (elapsed, calls, read, spent), json.loads(response["body"]) if response.get("body") else None
+
+    post, patch, delete = "POST /leads", "PATCH /leads/{lead_id}", "DELETE /leads/{lead_id}"
+    samples: dict[str, list[Sample]] = {post: [], patch: [], delete: []}
+    created: list[dict[str, Any]] = []
+    for _ in range(count + 1):
+        body = {
+            "email": f"bench-{uuid.uuid4().hex[:12]}@example.com",
+            "first_name": "Bench",
+            "tcpa_consent": True,
+            "consent_text": "I agree",
+        }
+        sample, answer = timed(event("POST", "/leads", vendor_token, body, "/leads"), 201)
+        samples[post].append(sample)
+        created.append(answer["lead"])
+    for lead in created:
+        change = {"version": lead["version"], "notes": "called back"}
+        sample, _ = timed(
+            event("PATCH", f"/leads/{lead['lead_id']}", admin_token, change, "/leads/{lead_id}"), 200
+        )
+        samples[patch].append(sample)
+    for lead in created:
+        sample, _ = timed(
+            event("DELETE", f"/leads/{lead['lead_id']}", admin_token, None, "/leads/{lead_id}"), 204
+        )
+        samples[delete].append(sample)
+    rows: list[Row] = []
+    for name, values in samples.items():
+        values = values[1:]  # the first call of each warms code paths
+        times_ms = [v[0] for v in values]
+        rows.append(
+            Row(
+                size,
+                name,
+                "n/a",
+                statistics.median(times_ms),
+                _percentile(times_ms, 0.95),
+                float("nan"),
+                statistics.mean(v[1] for v in values),
+                statistics.mean(v[2] for v in values),
+                statistics.median(v[3] for v in values),
+            )
+        )
+    return rows
+
+
+def _ms(value: float) -> str:
+    return "—" if value != value else f"{value:.1f}"  # NaN: not measured over HTTP
+
+
 def render(rows: list[Row], times: ImportTimes, startup: dict[str, float]) -> str:
     lines = [
         "| leads | request | cache | in-process median ms | of which DynamoDB ms | in-process p95 ms "
@@ -305,7 +392,7 @@ def render(rows: list[Row], times: ImportTimes, startup: dict[str, float]) -> st
     ]
     lines += [
         f"| {r.size:,} | `{r.scenario}` | {r.cache} | {r.median_ms:.1f} | {r.dynamodb_ms:.1f} "
-        f"| {r.p95_ms:.1f} | {r.http_median_ms:.1f} | {r.overhead_ms:.1f} "
+        f"| {r.p95_ms:.1f} | {_ms(r.http_median_ms)} | {_ms(r.overhead_ms)} "
         f"| {r.round_trips:g} | {r.items_read:g} |"
         for r in rows
     ]

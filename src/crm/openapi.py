@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.swagger_ui import html as swagger_html
 
 from crm.template import Template
-from shared.http import API_TITLE, API_VERSION, BEARER_AUTH
+from shared.http import API_TITLE, API_VERSION, BEARER_AUTH, REQUEST_SCHEMA_EXTENSION
 
 SWAGGER_ASSETS = Path(swagger_html.__file__).parent
 
@@ -42,12 +42,31 @@ def _merger(template: Template) -> OpenAPIMerge:
     return merge
 
 
-def document_json(template: Template) -> str:
-    return _merger(template).get_openapi_json_schema()
+def _publish_request_bodies(document: dict[str, Any]) -> dict[str, Any]:
+    """A route that parses its own body (to answer in its own error shape) declares the body's
+    model in an extension; publish it as a proper requestBody with a named schema."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            schema = operation.pop(REQUEST_SCHEMA_EXTENSION, None) if isinstance(operation, dict) else None
+            if schema is None:
+                continue
+            schemas[schema["title"]] = schema
+            operation["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{schema['title']}"}}
+                },
+            }
+    return document
 
 
 def merged_document(template: Template) -> dict[str, Any]:
-    return json.loads(document_json(template))
+    return _publish_request_bodies(json.loads(_merger(template).get_openapi_json_schema()))
+
+
+def document_json(template: Template) -> str:
+    return json.dumps(merged_document(template), indent=2)
 
 
 def swagger_page(spec_json: str) -> str:

@@ -12,14 +12,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from leads.directory import AgentPool, VendorDirectory
 from leads.intake import parse_submission
-from leads.models import Disposition, Lead, LeadChanges, LeadFilters, LeadPage, PostResult
+from leads.models import Disposition, Lead, LeadChanges, LeadFilters, LeadPage, LeadSubmission, PostResult
 from leads.repository import LeadRepository
 from leads.service import LeadService, parse_time_bound
 from leads.writes import LeadWriter, rejected_for
 from shared import dependencies
 from shared.dynamo import Table, dynamodb_client
 from shared.errors import ApiError, BadRequest
-from shared.http import endpoint, json_response
+from shared.http import JSON, dumps, endpoint, json_response
 from shared.security import ALL_ROLES, Principal, Role, current_principal
 
 router = Router()
@@ -101,14 +101,14 @@ def lead_writer() -> LeadWriter:
 
 
 def post(principal: Principal, raw_body: str | None) -> dict[str, Any]:
-    """One lead post, as the status and body the poster receives (what a retry replays)."""
+    """One lead post: the status and the JSON text the poster receives (what a retry replays)."""
     try:
         submission = parse_submission(raw_body, principal)
     except ApiError as exc:
         response = rejected_for(exc)
     else:
         response = lead_writer().create(principal, submission)
-    return {"status": response.status, "body": response.body()}
+    return {"status": response.status, "body": dumps(response.body())}
 
 
 @cache
@@ -154,7 +154,7 @@ def post_with_key(principal: Principal, key: str, raw_body: str | None) -> dict[
             "A request with this Idempotency-Key is still being processed; retry shortly"
         )
     response = rejected_for(error, reason_code=None)
-    return {"status": response.status, "body": response.body()}
+    return {"status": response.status, "body": dumps(response.body())}
 
 
 class IdempotencyKeyReused(ApiError):
@@ -174,6 +174,7 @@ class IdempotencyInProgress(ApiError):
     roles=POSTERS,
     response_model=PostResult,
     status=201,
+    request_model=LeadSubmission,
     errors=[403, 409, 413, 429],
     summary="Post a lead",
     tags=["leads"],
@@ -185,7 +186,8 @@ def post_lead() -> Response[Any]:
         raise BadRequest("Idempotency-Key is too long", details=[{"field": "Idempotency-Key"}])
     body = router.current_event.body
     result = post_with_key(principal, key, body) if key else post(principal, body)
-    return json_response(result["body"], status=result["status"])
+    # The body is kept as the exact text first sent, so a replayed retry is byte-for-byte the same.
+    return Response(status_code=result["status"], content_type=JSON, body=result["body"])
 
 
 @endpoint(

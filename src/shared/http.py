@@ -30,6 +30,7 @@ ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
 EXPOSED_HEADERS = ["WWW-Authenticate", "Retry-After"]
 PREFLIGHT_MAX_AGE = 600
 BEARER_AUTH = "bearerAuth"
+REQUEST_SCHEMA_EXTENSION = "x-request-schema"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -180,9 +181,11 @@ def endpoint(
     status: int = 200,
     errors: Iterable[int] = (),
     tags: list[str] | None = None,
+    request_model: type[BaseModel] | None = None,
 ) -> Callable[[F], F]:
     """Declares an authenticated route. There is no way to declare one without roles: a route
-    is closed to everyone it does not name."""
+    is closed to everyone it does not name. `request_model` documents a body the route parses
+    itself (published as the operation's requestBody by `crm openapi`)."""
     allowed = frozenset(roles)
     if not allowed:
         raise ValueError(f"{method} {rule}: at least one role must be allowed")
@@ -202,7 +205,10 @@ def endpoint(
         tags=tags,
         security=[{BEARER_AUTH: []}],
         middlewares=[Authorize(allowed)],
-        openapi_extensions={"x-roles": sorted(role.value for role in allowed)},
+        openapi_extensions={
+            "x-roles": sorted(role.value for role in allowed),
+            **({REQUEST_SCHEMA_EXTENSION: request_model.model_json_schema()} if request_model else {}),
+        },
     )
 
 

@@ -1,0 +1,623 @@
+"""Lead changes through `LeadWriter` against moto over HTTP: race-free dedupe, agent capacity and
+vendor caps under concurrent posts, the dedupe window and test-mode namespace, the transactional
+outbox and its events, disposition moves with agents' load, and soft deletion."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import boto3
+import pytest
+
+from leads.directory import AgentPool, VendorDirectory
+from leads.lifecycle import ALLOWED_MOVES, DispositionConflict, is_open
+from leads.models import Disposition, Lead, LeadChanges, LeadFilters, LeadSubmission, Outcome, ReasonCode
+from leads.repository import LeadRepository
+from leads.routes import lead_writer
+from leads.writes import LeadWriter, PostResponse, VersionConflict
+from shared import dependencies
+from shared.dynamo import Item, Table, dynamodb_client
+from shared.errors import Forbidden, LeadNotFound
+from shared.events import EventPublisher, events_client
+from shared.outbox import Outbox
+from shared.security import LeadScope, Principal, Role
+
+RULE = "StatsConsumerFunction-LeadChanges"
+ADMIN = Principal("admin-1", Role.ADMIN)
+MANAGER = Principal("manager-1", Role.MANAGER)
+ALL_LEADS = LeadScope(vendor_code=None, agent_id=None)
+DEFAULT_PRICE = Decimal("42.50")
+# How a lead reaches each disposition from `new`, through allowed moves only.
+WALKS: dict[Disposition, list[Disposition]] = {
+    Disposition.NEW: [],
+    Disposition.CONTACTED: [Disposition.CONTACTED],
+    Disposition.QUALIFIED: [Disposition.CONTACTED, Disposition.QUALIFIED],
+    Disposition.CLOSED: [Disposition.CONTACTED, Disposition.QUALIFIED, Disposition.CLOSED],
+    Disposition.LOST: [Disposition.LOST],
+}
+
+T = TypeVar("T")
+
+
+def vendor(code: str) -> Principal:
+    return Principal(f"vendor-{code}", Role.VENDOR, vendor_code=code)
+
+
+def person(n: int, vendor_code: str, **overrides: Any) -> LeadSubmission:
+    """Person `n`, already normalised: a lower-case email and an E.164 phone."""
+    values: dict[str, Any] = {
+        "vendor_code": vendor_code,
+        "email": f"person{n}@example.com",
+        "phone": f"+1202555{n:04d}",
+        **overrides,
+    }
+    return LeadSubmission(**values)
+
+
+def accepted(response: PostResponse) -> Lead:
+    assert response.status == 201, response.body()
+    assert response.result.outcome is Outcome.ACCEPTED
+    assert response.result.lead is not None
+    return response.result.lead
+
+
+def concurrently(calls: list[Callable[[], T]]) -> list[T]:
+    """Runs every call on its own thread, all released together by a barrier."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], T]) -> T:
+        barrier.wait(timeout=30)
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The fresh local stack of one test, and the tables it seeds and inspects."""
+
+    queue_url: str
+    leads: Table
+    users: Table
+    vendors: Table
+    pricing: Table
+    dedupe: Table
+    usage: Table
+    outbox: Table
+
+    def add_vendors(self, *codes: str, **fields: Any) -> None:
+        self.vendors.batch_put(
+            [
+                {
+                    "vendor_code": code,
+                    "name": f"Vendor {code}",
+                    "status": "active",
+                    "test_mode": False,
+                    "dedupe_window_days": 30,
+                    **fields,
+                }
+                for code in codes
+            ]
+        )
+
+    def add_agents(self, *user_ids: str, capacity: int) -> None:
+        self.users.batch_put(
+            [
+                {
+                    "user_id": user_id,
+                    "role": "agent",
+                    "status": "active",
+                    "name": user_id,
+                    "assignable": "online",
+                    "capacity": capacity,
+                    "open_leads": 0,
+                }
+                for user_id in user_ids
+            ]
+        )
+
+    def open_leads(self, user_id: str) -> int:
+        item = self.users.get({"user_id": user_id}, consistent=True)
+        assert item is not None
+        return int(item["open_leads"])
+
+    def stored_leads(self) -> list[Item]:
+        return list(self.leads.scan_all())
+
+    def stored(self, lead_id: str) -> Item:
+        item = self.leads.get({"lead_id": lead_id}, consistent=True)
+        assert item is not None
+        return item
+
+    def events(self, seconds: float = 2.0) -> list[dict[str, Any]]:
+        """Every EventBridge event the rule's queue holds (deleted as read)."""
+        sqs = boto3.client("sqs")
+        events: list[dict[str, Any]] = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            received = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            messages = received.get("Messages", [])
+            for message in messages:
+                events.append(json.loads(message["Body"], parse_float=Decimal))
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            if events and not messages:
+                return events
+            if not messages:
+                time.sleep(0.05)
+        return events
+
+
+@pytest.fixture
+def stack(aws: dict[str, str]) -> Iterator[Stack]:
+    settings = dependencies.get_settings()
+    # Build the process-wide clients before any thread uses them (boto3 client creation is not
+    # thread-safe).
+    dynamodb_client()
+    events_client()
+    stack = Stack(
+        queue_url=aws[RULE],
+        leads=Table(settings.leads_table),
+        users=Table(settings.users_table),
+        vendors=Table(settings.vendors_table),
+        pricing=Table(settings.pricing_table),
+        dedupe=Table(settings.dedupe_table),
+        usage=Table(settings.usage_table),
+        outbox=Table(settings.outbox_table),
+    )
+    stack.pricing.put({"price_key": "SETTINGS", "default_price": DEFAULT_PRICE})
+    yield stack
+
+
+def writer_with(outbox: Outbox) -> LeadWriter:
+    """A writer wired like `leads.routes.lead_writer`, with its own outbox."""
+    settings = dependencies.get_settings()
+    return LeadWriter(
+        leads=LeadRepository(dependencies.leads_table()),
+        directory=VendorDirectory(dependencies.vendors_table(), dependencies.pricing_table()),
+        agents=AgentPool(dependencies.users_table()),
+        dedupe=Table(settings.dedupe_table),
+        usage=Table(settings.usage_table),
+        outbox=outbox,
+        cache=dependencies.query_cache(),
+        business_timezone=settings.business_timezone,
+    )
+
+
+# -- dedupe --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "shared_field",
+    [pytest.param("email", id="same-email"), pytest.param("phone", id="same-phone")],
+)
+def test_concurrent_posts_of_one_person_from_many_vendors_store_exactly_one_lead(
+    stack: Stack, shared_field: str
+) -> None:
+    # Given 20 vendors, each about to post the same person (same email, or same phone)
+    codes = [f"V{n:02d}" for n in range(1, 21)]
+    stack.add_vendors(*codes)
+    shared = {"email": "jane.doe@example.com"} if shared_field == "email" else {"phone": "+12025550143"}
+    submissions = [person(n, code, **shared) for n, code in enumerate(codes, start=1)]
+    writer = lead_writer()
+    # When all 20 post at once
+    responses = concurrently(
+        [
+            lambda code=code, submission=submission: writer.create(vendor(code), submission)
+            for code, submission in zip(codes, submissions, strict=True)
+        ]
+    )
+    # Then exactly one is accepted and every other one is a duplicate
+    assert Counter(response.status for response in responses) == {201: 1, 409: 19}
+    winner = next(response for response in responses if response.status == 201)
+    for response in responses:
+        if response.status == 409:
+            assert response.result.outcome is Outcome.DUPLICATE
+            assert response.result.reason_code is ReasonCode.DUPLICATE
+            assert response.result.lead_id is None  # a vendor never learns another vendor's lead
+    # And exactly one lead is stored for that person
+    value = shared[shared_field]
+    stored = [item for item in stack.stored_leads() if item[shared_field] == value]
+    assert [item["lead_id"] for item in stored] == [winner.result.lead_id]
+    assert len(stack.stored_leads()) == 1
+
+
+def test_staff_posting_a_duplicate_learn_the_existing_lead(stack: Stack) -> None:
+    # Given a stored lead
+    stack.add_vendors("V1", "V2")
+    first = accepted(lead_writer().create(vendor("V1"), person(1, "V1")))
+    # When an admin posts the same person for another vendor
+    response = lead_writer().create(ADMIN, person(1, "V2"))
+    # Then
+    assert response.status == 409
+    assert response.result.outcome is Outcome.DUPLICATE
+    assert response.result.lead_id == first.lead_id
+
+
+@pytest.mark.parametrize(
+    ("window_days", "expected_status"),
+    [pytest.param(30, 201, id="outside-a-30-day-window"), pytest.param(60, 409, id="inside-a-60-day-window")],
+)
+def test_an_earlier_lead_blocks_a_post_only_within_the_posting_vendors_window(
+    stack: Stack, window_days: int, expected_status: int
+) -> None:
+    # Given a lead of the same person stored 40 days ago
+    now = datetime.now(UTC)
+    stack.add_vendors("OLD")
+    stack.add_vendors("NEW", dedupe_window_days=window_days)
+    old = accepted(lead_writer().create(vendor("OLD"), person(1, "OLD"), now=now - timedelta(days=40)))
+    # When a vendor with a `window_days` window posts that person now
+    response = lead_writer().create(vendor("NEW"), person(1, "NEW"), now=now)
+    # Then
+    assert response.status == expected_status, response.body()
+    stored = sorted(item["lead_id"] for item in stack.stored_leads())
+    if expected_status == 201:
+        assert response.result.outcome is Outcome.ACCEPTED
+        assert stored == sorted([old.lead_id, str(response.result.lead_id)])
+        # the uniqueness items now point at the new lead, so its own window starts now
+        assert {item["lead_id"] for item in stack.dedupe.scan_all()} == {response.result.lead_id}
+    else:
+        assert response.result.outcome is Outcome.DUPLICATE
+        assert stored == [old.lead_id]
+
+
+def test_test_mode_leads_are_unassigned_uncounted_and_dedupe_only_among_themselves(stack: Stack) -> None:
+    # Given a test-mode vendor with a daily cap of 1, a real vendor and an online agent
+    stack.add_vendors("TEST", test_mode=True, daily_cap=1)
+    stack.add_vendors("REAL")
+    stack.add_agents("agent-1", capacity=5)
+    writer = lead_writer()
+    # When the test vendor posts two people (past its cap) and then one of them again
+    first = accepted(writer.create(vendor("TEST"), person(1, "TEST")))
+    second = accepted(writer.create(vendor("TEST"), person(2, "TEST")))
+    again = writer.create(vendor("TEST"), person(1, "TEST"))
+    # Then the test leads are stored as tests, never assigned, and never counted
+    for lead in (first, second):
+        assert lead.is_test is True
+        assert lead.assigned_agent is None
+        assert stack.stored(lead.lead_id)["is_test"] is True
+    assert again.status == 409
+    assert again.result.outcome is Outcome.DUPLICATE
+    assert stack.open_leads("agent-1") == 0
+    assert list(stack.usage.scan_all()) == []
+    # And the same person posted for real afterwards is accepted (and assigned)
+    real = accepted(writer.create(vendor("REAL"), person(1, "REAL")))
+    assert real.is_test is False
+    assert real.assigned_agent == "agent-1"
+
+
+# -- capacity and caps under concurrency ---------------------------------------------------------
+
+
+def test_concurrent_posts_never_load_an_agent_past_its_capacity(stack: Stack) -> None:
+    # Given 3 online agents with capacity 10 each
+    agents = ["agent-1", "agent-2", "agent-3"]
+    stack.add_vendors("V1")
+    stack.add_agents(*agents, capacity=10)
+    writer = lead_writer()
+    now = datetime.now(UTC)
+    # When 100 distinct people are posted at once
+    responses = concurrently(
+        [lambda n=n: writer.create(vendor("V1"), person(n, "V1"), now=now) for n in range(100)]
+    )
+    # Then every post is accepted
+    assert Counter(response.status for response in responses) == {201: 100}
+    # And exactly 30 leads are assigned, 10 per agent, the other 70 unassigned
+    stored = stack.stored_leads()
+    assert len(stored) == 100
+    assignments = Counter(item.get("assigned_agent") for item in stored)
+    assert assignments == {"agent-1": 10, "agent-2": 10, "agent-3": 10, None: 70}
+    assert {r.result.lead_id: r.result.lead.assigned_agent for r in responses if r.result.lead} == {
+        item["lead_id"]: item.get("assigned_agent") for item in stored
+    }
+    # And each agent's load is exactly its capacity
+    assert [stack.open_leads(agent) for agent in agents] == [10, 10, 10]
+
+
+@pytest.mark.parametrize(
+    ("cap_field", "period"),
+    [
+        pytest.param("daily_cap", "day", id="daily-cap"),
+        pytest.param("monthly_cap", "month", id="monthly-cap"),
+    ],
+)
+def test_concurrent_posts_stop_exactly_at_the_vendors_cap(stack: Stack, cap_field: str, period: str) -> None:
+    # Given a vendor with a cap of 5
+    stack.add_vendors("CAPPED", **{cap_field: 5})
+    writer = lead_writer()
+    now = datetime.now(UTC)
+    # When 15 distinct people are posted at once
+    responses = concurrently(
+        [lambda n=n: writer.create(vendor("CAPPED"), person(n, "CAPPED"), now=now) for n in range(15)]
+    )
+    # Then 5 are accepted and 10 refused as over the cap
+    assert Counter(response.status for response in responses) == {201: 5, 429: 10}
+    for response in responses:
+        if response.status == 429:
+            assert response.result.outcome is Outcome.REJECTED
+            assert response.result.reason_code is ReasonCode.OVER_CAP
+    assert sorted(item["lead_id"] for item in stack.stored_leads()) == sorted(
+        str(r.result.lead_id) for r in responses if r.status == 201
+    )
+    counters = {item["usage_key"].split("#")[1]: item["lead_count"] for item in stack.usage.scan_all()}
+    assert counters[period] == 5
+
+
+# -- events and the outbox -----------------------------------------------------------------------
+
+
+def test_a_created_lead_is_published_once_and_leaves_no_outbox_item(stack: Stack) -> None:
+    # Given
+    stack.add_vendors("V1")
+    # When
+    lead = accepted(lead_writer().create(vendor("V1"), person(1, "V1")))
+    # Then the outbox is empty and the rule's queue holds exactly one LeadCreated
+    assert list(stack.outbox.scan_all()) == []
+    events = stack.events()
+    assert [event["detail-type"] for event in events] == ["LeadCreated"]
+    event = events[0]
+    assert event["source"] == "crm.leads"
+    detail = event["detail"]
+    assert detail["lead_id"] == lead.lead_id
+    assert detail["version"] == 1
+    assert detail["before"] is None
+    assert detail["after"]["vendor_code"] == "V1"
+    assert detail["after"]["disposition"] == "new"
+    assert Decimal(detail["after"]["lead_value"]) == DEFAULT_PRICE == lead.lead_value
+    assert detail["after"]["deleted"] is False
+
+
+def test_a_lead_whose_event_cannot_be_published_is_kept_and_its_event_sent_later(stack: Stack) -> None:
+    # Given a writer whose publisher targets a bus that does not exist
+    stack.add_vendors("V1")
+    outbox_table = Table(dependencies.get_settings().outbox_table)
+    broken = writer_with(Outbox(outbox_table, EventPublisher("no-such-bus", attempts=1)))
+    # When a lead is posted
+    lead = accepted(broken.create(vendor("V1"), person(1, "V1")))
+    # Then the post is accepted, the lead stored, and its event kept in the outbox
+    assert stack.stored(lead.lead_id)["version"] == 1
+    pending = list(Outbox(outbox_table, dependencies.event_publisher()).pending())
+    assert [(event.detail_type, event.detail["lead_id"]) for event in pending] == [
+        ("LeadCreated", lead.lead_id)
+    ]
+    assert stack.events(seconds=0.3) == []
+    # When the event is sent later with a working publisher
+    working = Outbox(outbox_table, dependencies.event_publisher())
+    assert working.send(pending[0]) is True
+    # Then it is delivered once and the outbox is empty
+    events = stack.events()
+    assert [(event["detail-type"], event["detail"]["lead_id"]) for event in events] == [
+        ("LeadCreated", lead.lead_id)
+    ]
+    assert events[0]["detail"]["event_id"] == pending[0].event_id
+    assert list(working.pending()) == []
+
+
+# -- lifecycle -----------------------------------------------------------------------------------
+
+
+def assigned_lead(stack: Stack, writer: LeadWriter, n: int = 1) -> Lead:
+    """A new lead of vendor V1, assigned to agent-1 (seeded here with capacity 5)."""
+    stack.add_vendors("V1")
+    stack.add_agents("agent-1", capacity=5)
+    lead = accepted(writer.create(vendor("V1"), person(n, "V1", campaign_source="google-search")))
+    assert lead.assigned_agent == "agent-1"
+    assert stack.open_leads("agent-1") == 1
+    return lead
+
+
+def move(writer: LeadWriter, lead: Lead, disposition: Disposition, principal: Principal = MANAGER) -> Lead:
+    return writer.update(principal, lead.lead_id, LeadChanges(version=lead.version, disposition=disposition))
+
+
+@pytest.mark.parametrize(
+    ("start", "target"),
+    [
+        pytest.param(start, target, id=f"{start.value}-to-{target.value}")
+        for start in Disposition
+        for target in Disposition
+    ],
+)
+def test_a_disposition_move_is_applied_only_when_the_state_machine_allows_it(
+    stack: Stack, start: Disposition, target: Disposition
+) -> None:
+    # Given an assigned lead walked to `start` through allowed moves
+    writer = lead_writer()
+    lead = assigned_lead(stack, writer)
+    for step in WALKS[start]:
+        lead = move(writer, lead, step)
+    assert lead.disposition is start
+    assert stack.open_leads("agent-1") == (1 if is_open(start) else 0)
+    stack.events()  # what the walk published
+    # When / Then
+    if target is start:
+        # repeating the current disposition is a no-op: no new version, no event
+        assert move(writer, lead, target) == lead
+        assert stack.stored(lead.lead_id)["version"] == lead.version
+        assert stack.events(seconds=0.3) == []
+    elif target in ALLOWED_MOVES[start]:
+        moved = move(writer, lead, target)
+        assert moved.disposition is target
+        assert moved.version == lead.version + 1
+        assert (moved.closed_date is not None) is (target is Disposition.CLOSED)
+        assert LeadRepository(stack.leads).get(ALL_LEADS, lead.lead_id, consistent=True) == moved
+        # an agent carries exactly the open leads assigned to it
+        assert stack.open_leads("agent-1") == (1 if is_open(target) else 0)
+    else:
+        with pytest.raises(DispositionConflict) as raised:
+            move(writer, lead, target)
+        assert raised.value.code == "INVALID_TRANSITION"
+        assert raised.value.status == 409
+        assert raised.value.details[0]["allowed"] == sorted(d.value for d in ALLOWED_MOVES[start])
+        assert stack.stored(lead.lead_id)["version"] == lead.version
+        assert stack.open_leads("agent-1") == (1 if is_open(start) else 0)
+
+
+def test_closing_records_the_closed_date_and_a_sale(stack: Stack) -> None:
+    # Given a qualified lead
+    writer = lead_writer()
+    lead = assigned_lead(stack, writer)
+    for step in WALKS[Disposition.QUALIFIED]:
+        lead = move(writer, lead, step)
+    closed_at = datetime(2026, 11, 2, 15, 30, tzinfo=UTC)
+    # When it is closed with a sale
+    closed = writer.update(
+        MANAGER,
+        lead.lead_id,
+        LeadChanges(version=lead.version, disposition=Disposition.CLOSED, sale_amount=Decimal("1250.00")),
+        now=closed_at,
+    )
+    # Then
+    assert closed.closed_date == "2026-11-02T15:30:00.000Z"
+    stored = stack.stored(lead.lead_id)
+    assert stored["closed_date"] == "2026-11-02T15:30:00.000Z"
+    assert stored["sale_amount"] == Decimal("1250.00")
+    assert stored["ix_disposition"] == "closed"
+
+
+def test_an_update_from_a_stale_version_is_refused(stack: Stack) -> None:
+    # Given a lead read at version 1, then changed by someone else
+    writer = lead_writer()
+    lead = assigned_lead(stack, writer)
+    move(writer, lead, Disposition.CONTACTED)
+    # When the first reader writes from version 1
+    with pytest.raises(VersionConflict) as raised:
+        writer.update(MANAGER, lead.lead_id, LeadChanges(version=1, notes="called back"))
+    # Then
+    assert raised.value.code == "VERSION_CONFLICT"
+    assert raised.value.status == 409
+    assert raised.value.details == [{"field": "version", "current": 2}]
+    stored = stack.stored(lead.lead_id)
+    assert stored["version"] == 2
+    assert "notes" not in stored
+
+
+def test_losing_frees_the_agent_reopening_loads_it_and_closing_frees_it(stack: Stack) -> None:
+    # Given an assigned lead (agent-1 carries 1)
+    writer = lead_writer()
+    lead = assigned_lead(stack, writer)
+    loads = []
+    # When it is lost, reopened, qualified and closed
+    for step in (Disposition.LOST, Disposition.CONTACTED, Disposition.QUALIFIED, Disposition.CLOSED):
+        lead = move(writer, lead, step)
+        loads.append(stack.open_leads("agent-1"))
+    # Then
+    assert loads == [0, 1, 1, 0]
+    assert lead.version == 5
+
+
+def test_reassignment_moves_the_load_to_the_new_agent(stack: Stack) -> None:
+    # Given a lead of agent-1 and a second agent
+    writer = lead_writer()
+    lead = assigned_lead(stack, writer)
+    stack.add_agents("agent-2", capacity=5)
+    # When an agent tries to reassign it, then a manager does
+    with pytest.raises(Forbidden):
+        writer.update(
+            Principal("agent-1", Role.AGENT),
+            lead.lead_id,
+            LeadChanges(version=lead.version, assigned_agent="agent-2"),
+        )
+    moved = writer.update(MANAGER, lead.lead_id, LeadChanges(version=lead.version, assigned_agent="agent-2"))
+    # Then the lead and its load moved to agent-2
+    assert moved.assigned_agent == "agent-2"
+    assert stack.stored(lead.lead_id)["ix_agent"] == "agent-2"
+    assert (stack.open_leads("agent-1"), stack.open_leads("agent-2")) == (0, 1)
+    # And agent-2 now sees it, agent-1 no longer does
+    repository = LeadRepository(stack.leads)
+    assert repository.get(Principal("agent-2", Role.AGENT).lead_scope, lead.lead_id).lead_id == lead.lead_id
+    with pytest.raises(LeadNotFound):
+        repository.get(Principal("agent-1", Role.AGENT).lead_scope, lead.lead_id)
+
+
+def test_an_update_publishes_lead_updated_with_before_and_after(stack: Stack) -> None:
+    # Given a new lead, its creation event already consumed
+    writer = lead_writer()
+    lead = assigned_lead(stack, writer)
+    assert [event["detail-type"] for event in stack.events()] == ["LeadCreated"]
+    # When
+    moved = move(writer, lead, Disposition.CONTACTED)
+    # Then
+    events = stack.events()
+    assert [event["detail-type"] for event in events] == ["LeadUpdated"]
+    detail = events[0]["detail"]
+    assert detail["lead_id"] == lead.lead_id
+    assert detail["version"] == moved.version == 2
+    assert detail["before"]["disposition"] == "new"
+    assert detail["after"]["disposition"] == "contacted"
+    assert detail["before"]["assigned_agent"] == detail["after"]["assigned_agent"] == "agent-1"
+    assert list(stack.outbox.scan_all()) == []
+
+
+# -- delete --------------------------------------------------------------------------------------
+
+
+def listing_filters(lead: Lead) -> list[LeadFilters]:
+    """One list query per index of the leads table that holds `lead`."""
+    return [
+        LeadFilters(vendor=lead.vendor_code),
+        LeadFilters(agent=lead.assigned_agent),
+        LeadFilters(campaign=lead.campaign_source),
+        LeadFilters(disposition=lead.disposition),
+        LeadFilters(),  # the time index
+    ]
+
+
+def listed(repository: LeadRepository, filters: LeadFilters) -> list[str]:
+    page = repository.list_page(ALL_LEADS, filters, limit=50, start_key=None)
+    return [item["lead_id"] for item in page.items]
+
+
+def test_delete_hides_the_lead_everywhere_frees_its_agent_and_publishes_lead_deleted(stack: Stack) -> None:
+    # Given an assigned lead listed on every index, its creation event consumed
+    writer = lead_writer()
+    lead = assigned_lead(stack, writer)
+    repository = LeadRepository(stack.leads)
+    assert all(listed(repository, filters) == [lead.lead_id] for filters in listing_filters(lead))
+    stack.events()
+    # When an admin deletes it
+    writer.delete(ADMIN, lead.lead_id)
+    # Then the item is kept, marked deleted, and out of every index
+    item = stack.stored(lead.lead_id)
+    assert item["deleted_at"]
+    assert item["deleted_by"] == ADMIN.user_id
+    assert item["version"] == 2
+    assert item["update_history"][-1]["action"] == "deleted"
+    assert [name for name in item if name.startswith("ix_")] == []
+    assert all(listed(repository, filters) == [] for filters in listing_filters(lead))
+    with pytest.raises(LeadNotFound):
+        repository.get(ALL_LEADS, lead.lead_id, consistent=True)
+    # And the agent's load is freed
+    assert stack.open_leads("agent-1") == 0
+    # And LeadDeleted is published
+    events = stack.events()
+    assert [event["detail-type"] for event in events] == ["LeadDeleted"]
+    detail = events[0]["detail"]
+    assert detail["lead_id"] == lead.lead_id
+    assert detail["version"] == 2
+    assert detail["before"]["deleted"] is False
+    assert detail["after"]["deleted"] is True
+    assert list(stack.outbox.scan_all()) == []
+
+
+def test_a_deleted_lead_cannot_be_deleted_or_updated_again(stack: Stack) -> None:
+    # Given a deleted lead
+    writer = lead_writer()
+    lead = assigned_lead(stack, writer)
+    writer.delete(ADMIN, lead.lead_id)
+    # When / Then
+    with pytest.raises(LeadNotFound):
+        writer.delete(ADMIN, lead.lead_id)
+    with pytest.raises(LeadNotFound):
+        move(writer, lead.model_copy(update={"version": 2}), Disposition.CONTACTED)
+    assert stack.stored(lead.lead_id)["version"] == 2
+    assert stack.open_leads("agent-1") == 0
