@@ -108,8 +108,11 @@ def _normalise(submission: LeadSubmission, staff: bool) -> tuple[dict[str, Any],
             values["state"] = values["state"].strip().upper()
         else:
             problems.append(_detail("state", "expected a two-letter state code"))
-    if values.get("zip") is not None and not ZIP_PATTERN.match(values["zip"].strip()):
-        problems.append(_detail("zip", "expected a 5-digit ZIP code or ZIP+4"))
+    if values.get("zip") is not None:
+        if ZIP_PATTERN.match(values["zip"].strip()):
+            values["zip"] = values["zip"].strip()
+        else:
+            problems.append(_detail("zip", "expected a 5-digit ZIP code or ZIP+4"))
     for field in ("trustedform_cert_url", "landing_page_url"):
         if values.get(field) is not None and not URL_PATTERN.match(values[field]):
             problems.append(_detail(field, "expected an http(s) URL"))

@@ -78,6 +78,7 @@ class LeadFilters(BaseModel):
     agent: str | None = None
     created_from: str | None = None
     created_to: str | None = None
+    q: str | None = None
 
 
 class Outcome(StrEnum):

@@ -6,6 +6,7 @@ scope is reported exactly like a missing one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ class LeadIndex:
     name: str
     key: str
     source: str | None  # None: the constant LISTED, so the index holds every visible lead
+    sort: str = "created_at"
 
 
 VENDOR_INDEX = LeadIndex("VendorIndex", "ix_vendor", "vendor_code")
@@ -36,6 +38,14 @@ LISTED = "LEAD"
 SORT_ATTRIBUTE = "created_at"
 # The order in which a filter picks its index: most selective first.
 INDEXES = (VENDOR_INDEX, AGENT_INDEX, CAMPAIGN_INDEX, DISPOSITION_INDEX, TIME_INDEX)
+# `q` searches by prefix: of the email, of the phone (E.164), or of the last name (lower case).
+SEARCH_INDEXES = {
+    "email": LeadIndex("EmailSearchIndex", "ix_all", None, sort="ix_email"),
+    "phone": LeadIndex("PhoneSearchIndex", "ix_all", None, sort="ix_phone"),
+    "name": LeadIndex("NameSearchIndex", "ix_all", None, sort="ix_name"),
+}
+ALL_INDEXES = (*INDEXES, *SEARCH_INDEXES.values())
+PHONE_SEARCH = re.compile(r"^\+?[\d\s().-]+$")
 
 
 def index_attributes(lead: Lead) -> dict[str, str]:
@@ -43,11 +53,33 @@ def index_attributes(lead: Lead) -> dict[str, str]:
     values = lead.model_dump(
         mode="json", include={"vendor_code", "assigned_agent", "campaign_source", "disposition"}
     )
-    return {
+    keys = {
         index.key: values[index.source] if index.source else LISTED
         for index in INDEXES
         if index.source is None or values.get(index.source)
     }
+    search = {
+        "ix_email": lead.email,
+        "ix_phone": lead.phone,
+        "ix_name": (lead.last_name or "").lower() or None,
+    }
+    return keys | {name: value for name, value in search.items() if value}
+
+
+def search_term(q: str) -> tuple[str, str]:
+    """What `q` searches and the stored form of its prefix: an email when it has an "@" (or a dot
+    and no space), a phone when it is digits and phone punctuation, else a last name."""
+    text = " ".join(q.split())
+    if "@" in text or ("." in text and " " not in text):
+        return "email", text.lower()
+    digits = re.sub(r"\D", "", text)
+    if PHONE_SEARCH.match(text) and len(digits) >= 3:
+        # Numbers are stored as E.164. A bare number is taken as US; no US area code starts
+        # with 1, so a leading 1 is the country code.
+        if text.startswith("+") or digits.startswith("1"):
+            return "phone", f"+{digits}"
+        return "phone", f"+1{digits}"
+    return "name", text.lower()
 
 
 @dataclass(frozen=True)
@@ -72,6 +104,8 @@ def plan_query(scope: LeadScope, filters: LeadFilters) -> QueryPlan:
     ):
         if value is not None:
             wanted[attribute] = value
+    if filters.q:
+        return _search_plan(scope, filters, wanted)
     scope_index: LeadIndex | None = None
     for index, forced in ((VENDOR_INDEX, scope.vendor_code), (AGENT_INDEX, scope.agent_id)):
         if forced is None:
@@ -93,6 +127,35 @@ def plan_query(scope: LeadScope, filters: LeadFilters) -> QueryPlan:
             sort_from=filters.created_from,
             sort_to=filters.created_to,
             filters=wanted,
+        )
+    )
+
+
+def _search_plan(scope: LeadScope, filters: LeadFilters, wanted: dict[str, str]) -> QueryPlan:
+    """A prefix search: the search index bounds what is read to the matching prefix, and every
+    other condition (the caller's scope included) filters those matches."""
+    assert filters.q is not None
+    for attribute, forced in (("vendor_code", scope.vendor_code), ("assigned_agent", scope.agent_id)):
+        if forced is None:
+            continue
+        if wanted.get(attribute, forced) != forced:
+            return QueryPlan(condition=None)
+        wanted[attribute] = forced
+    kind, prefix = search_term(filters.q)
+    index = SEARCH_INDEXES[kind]
+    ranges: dict[str, tuple[str | None, str | None]] = {}
+    if filters.created_from or filters.created_to:
+        ranges[SORT_ATTRIBUTE] = (filters.created_from, filters.created_to)
+    return QueryPlan(
+        condition=KeyCondition(
+            index=index.name,
+            partition_name=index.key,
+            partition_value=LISTED,
+            sort_name=index.sort,
+            sort_prefix=prefix,
+            newest_first=False,
+            filters=wanted,
+            filter_ranges=ranges,
         )
     )
 

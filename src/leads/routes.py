@@ -60,6 +60,15 @@ def list_leads(
     created_to: Annotated[
         str | None, Query(alias="to", max_length=40, description="Date or ISO time")
     ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=2,
+            max_length=100,
+            pattern=TEXT_FILTER,
+            description="Prefix of email, phone or last name",
+        ),
+    ] = None,
 ) -> Response[Any]:
     filters = LeadFilters(
         vendor=vendor,
@@ -68,6 +77,7 @@ def list_leads(
         agent=agent,
         created_from=parse_time_bound(created_from, "from", end_of_day=False),
         created_to=parse_time_bound(created_to, "to", end_of_day=True),
+        q=" ".join(q.split()) if q else None,
     )
     return json_response(lead_service().list_leads(current_principal(), filters, limit, cursor))
 

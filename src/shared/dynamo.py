@@ -72,8 +72,11 @@ class KeyCondition:
     sort_name: str | None = None
     sort_from: str | None = None
     sort_to: str | None = None
+    sort_prefix: str | None = None
     newest_first: bool = True
     filters: dict[str, str] = field(default_factory=dict)
+    # attribute -> (lowest, highest) inclusive, either may be None: a range on a non-key attribute
+    filter_ranges: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
 class Table:
@@ -123,6 +126,10 @@ class Table:
             else:
                 expression += " AND #sk <= :to"
                 values[":to"] = condition.sort_to
+        elif condition.sort_name and condition.sort_prefix:
+            names["#sk"] = condition.sort_name
+            expression += " AND begins_with(#sk, :prefix)"
+            values[":prefix"] = condition.sort_prefix
         request: dict[str, Any] = {
             "TableName": self.name,
             "KeyConditionExpression": expression,
@@ -130,12 +137,20 @@ class Table:
         }
         if condition.index:
             request["IndexName"] = condition.index
-        if condition.filters:
-            clauses = []
-            for position, (attribute, value) in enumerate(sorted(condition.filters.items())):
-                names[f"#f{position}"] = attribute
-                values[f":f{position}"] = value
-                clauses.append(f"#f{position} = :f{position}")
+        clauses = []
+        for position, (attribute, value) in enumerate(sorted(condition.filters.items())):
+            names[f"#f{position}"] = attribute
+            values[f":f{position}"] = value
+            clauses.append(f"#f{position} = :f{position}")
+        for position, (attribute, (low, high)) in enumerate(sorted(condition.filter_ranges.items())):
+            names[f"#r{position}"] = attribute
+            if low is not None:
+                values[f":rl{position}"] = low
+                clauses.append(f"#r{position} >= :rl{position}")
+            if high is not None:
+                values[f":rh{position}"] = high
+                clauses.append(f"#r{position} <= :rh{position}")
+        if clauses:
             request["FilterExpression"] = " AND ".join(clauses)
         request["ExpressionAttributeNames"] = names
         request["ExpressionAttributeValues"] = to_item(values)

@@ -262,3 +262,40 @@ def test_unknown_and_disabled_users_are_rejected(demo: list[Lead]) -> None:
         status, body = call("GET", "/leads", user)
         assert status == 401
         assert body["error"]["code"] == "UNAUTHORIZED"
+
+
+@pytest.mark.parametrize(
+    ("q", "predicate"),
+    [
+        ("james.", lambda lead: lead.email.startswith("james.")),
+        ("JAMES.", lambda lead: lead.email.startswith("james.")),
+        ("smi", lambda lead: (lead.last_name or "").lower().startswith("smi")),
+        ("(212) 555", lambda lead: lead.phone.startswith("+1212555")),
+        ("+1305", lambda lead: lead.phone.startswith("+1305")),
+    ],
+)
+def test_q_finds_leads_by_email_phone_or_last_name_prefix(demo: list[Lead], q: str, predicate: Any) -> None:
+    # Given
+    expected = [lead for lead in demo if predicate(lead)]
+    # When
+    listed = all_pages("demo-admin", {"q": q})
+    # Then
+    assert expected
+    assert sorted(ids(listed)) == sorted(ids(expected))
+
+
+def test_q_reads_only_the_matching_prefix(demo: list[Lead]) -> None:
+    repository = LeadRepository(dependencies.leads_table())
+    page = repository.list_page(LeadScope(vendor_code=None, agent_id=None), LeadFilters(q="smi"), 200, None)
+    assert page.items
+    assert page.scanned_count == len(page.items)
+
+
+def test_q_keeps_to_the_callers_scope(demo: list[Lead]) -> None:
+    # Given a prefix that matches leads of several vendors
+    matching = [lead for lead in demo if (lead.last_name or "").lower().startswith("smi")]
+    assert {lead.vendor_code for lead in matching} > {"V001"}
+    # When a vendor searches
+    listed = all_pages("demo-vendor-1", {"q": "smi"})
+    # Then it finds only its own
+    assert sorted(ids(listed)) == sorted(ids(lead for lead in matching if lead.vendor_code == "V001"))

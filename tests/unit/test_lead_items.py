@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from leads.models import Disposition, Lead
-from leads.repository import LISTED, LeadRepository, index_attributes
+from leads.repository import LISTED, LeadRepository, index_attributes, search_term
 from shared.dynamo import from_item, to_item
 
 
@@ -25,7 +27,9 @@ def test_a_lead_carries_one_index_key_per_field_it_has() -> None:
     # Given a new lead with no campaign and no agent
     lead = make_lead()
     # When / Then it is listed, by vendor and by disposition only
-    assert index_attributes(lead) == {"ix_all": LISTED, "ix_vendor": "V001", "ix_disposition": "new"}
+    assert index_attributes(lead) == {"ix_all": LISTED, "ix_vendor": "V001", "ix_disposition": "new"}, (
+        "no email, phone or last name either: no search keys"
+    )
 
 
 def test_an_assigned_campaign_lead_is_in_every_index() -> None:
@@ -54,3 +58,27 @@ def test_floats_become_exact_decimals_at_any_depth() -> None:
         "duration_ms": {"N": "12.5"},
         "nested": {"M": {"values": {"L": [{"N": "0.1"}, {"N": "2"}]}}},
     }
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("Jane.Doe@", ("email", "jane.doe@")),
+        ("(202) 555-01", ("phone", "+120255501")),
+        ("202555", ("phone", "+1202555")),
+        ("1 202 555", ("phone", "+1202555")),
+        ("+44 20 79", ("phone", "+442079")),
+        ("  Van  Der ", ("name", "van der")),
+        ("o'neil", ("name", "o'neil")),
+    ],
+)
+def test_q_is_read_as_the_stored_form_of_its_kind(q: str, expected: tuple[str, str]) -> None:
+    assert search_term(q) == expected
+
+
+def test_a_lead_is_searchable_by_email_phone_and_last_name() -> None:
+    lead = make_lead(email="jane@example.com", phone="+12025550143", last_name="Van Der Berg")
+    attributes = index_attributes(lead)
+    assert attributes["ix_email"] == "jane@example.com"
+    assert attributes["ix_phone"] == "+12025550143"
+    assert attributes["ix_name"] == "van der berg"

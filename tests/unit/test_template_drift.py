@@ -69,10 +69,13 @@ def test_a_path_is_served_by_one_function_only() -> None:
 def test_lead_indexes_in_the_template_are_the_indexes_the_repository_queries() -> None:
     leads_table = next(table for table in TEMPLATE.tables() if table.logical_id == "LeadsTable")
     declared = {index.name: index.keys for index in leads_table.indexes}
-    assert set(declared) == {index.name for index in repository.INDEXES}
-    for index in repository.INDEXES:
-        assert declared[index.name] == ((index.key, "HASH"), (repository.SORT_ATTRIBUTE, "RANGE"))
-    for attribute in {*(index.key for index in repository.INDEXES), repository.SORT_ATTRIBUTE, "lead_id"}:
+    assert set(declared) == {index.name for index in repository.ALL_INDEXES}
+    for index in repository.ALL_INDEXES:
+        assert declared[index.name] == ((index.key, "HASH"), (index.sort, "RANGE"))
+    for attribute in {
+        *(index.key for index in repository.ALL_INDEXES),
+        *(index.sort for index in repository.ALL_INDEXES),
+    }:
         assert leads_table.attributes[attribute] == "S"
 
 
