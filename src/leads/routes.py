@@ -141,12 +141,15 @@ def _idempotent_post() -> tuple[Callable[..., dict[str, Any]], Any]:
 
     @idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=config)
     def run(request: dict[str, Any]) -> dict[str, Any]:
-        return post(current_principal(), request["body"])
+        caller = Principal(request["caller"], Role(request["role"]), vendor_code=request["vendor_code"])
+        return post(caller, request["body"])
 
     return run, config
 
 
-def post_with_key(principal: Principal, key: str, raw_body: str | None) -> dict[str, Any]:
+def post_with_key(
+    principal: Principal, key: str, raw_body: str | None, lambda_context: Any
+) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
         IdempotencyValidationError,
@@ -154,9 +157,16 @@ def post_with_key(principal: Principal, key: str, raw_body: str | None) -> dict[
 
     run, config = _idempotent_post()
     # The in-flight marker expires with the invocation, so a crashed attempt does not block retries.
-    config.register_lambda_context(router.lambda_context)
+    config.register_lambda_context(lambda_context)
     try:
-        return run(request={"caller": principal.user_id, "key": key, "body": raw_body or ""})
+        request = {
+            "caller": principal.user_id,
+            "role": principal.role.value,
+            "vendor_code": principal.vendor_code,
+            "key": key,
+            "body": raw_body or "",
+        }
+        return run(request=request)
     except IdempotencyValidationError:
         error: ApiError = IdempotencyKeyReused("This Idempotency-Key was used with a different body")
     except IdempotencyAlreadyInProgressError:
@@ -195,7 +205,7 @@ def post_lead() -> Response[Any]:
     if len(key) > MAX_IDEMPOTENCY_KEY:
         raise BadRequest("Idempotency-Key is too long", details=[{"field": "Idempotency-Key"}])
     body = router.current_event.body
-    result = post_with_key(principal, key, body) if key else post(principal, body)
+    result = post_with_key(principal, key, body, router.lambda_context) if key else post(principal, body)
     # The body is kept as the exact text first sent, so a replayed retry is byte-for-byte the same.
     return Response(status_code=result["status"], content_type=JSON, body=result["body"])
 
