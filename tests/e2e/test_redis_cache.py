@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -92,3 +93,10 @@ def test_api_keeps_answering_when_redis_stops(
         assert one.status_code == 200
         assert one.json()["lead_id"] == lead_id
     assert cached_server.get("/leads", make_token("demo-vendor-1")).status_code == 200
+    # And a vendor can still post, and the new lead is listed at once
+    email = f"redis-down-{uuid.uuid4().hex[:8]}@example.com"
+    posted = cached_server.request("POST", "/leads", token=make_token("demo-vendor-1"), json={"email": email})
+    assert posted.status_code == 201, posted.text
+    listed = cached_server.get("/leads", make_token("demo-vendor-1"), params={"q": email})
+    assert listed.status_code == 200
+    assert [lead["lead_id"] for lead in listed.json()["data"]] == [posted.json()["lead_id"]]
