@@ -33,7 +33,7 @@ from leads.repository import LeadRepository
 from leads.scoring import ScoringInput, score_lead
 from shared.cache import QueryCache
 from shared.dynamo import Table, TransactionCancelled, Write, transact
-from shared.errors import ApiError, Conflict, Forbidden, LeadNotFound, ValidationFailed
+from shared.errors import ApiError, Conflict, LeadNotFound, ValidationFailed
 from shared.http import ErrorInfo
 from shared.observability import logger
 from shared.outbox import Outbox, OutboxEvent
@@ -348,7 +348,9 @@ class LeadWriter:
             )
         requested = changes.model_dump(exclude={"version"}, exclude_unset=True)
         if "assigned_agent" in requested and principal.role not in (Role.ADMIN, Role.MANAGER):
-            raise Forbidden("Only a manager or an admin may reassign a lead")
+            # A field the role may not write is refused by name (422), like a vendor's mass assignment.
+            refusal = {"field": "assigned_agent", "message": f"may not be set by an {principal.role.value}"}
+            raise ValidationFailed("Only a manager or an admin may reassign a lead", details=[refusal])
         if not requested:
             raise ValidationFailed(
                 "Nothing to change", details=[{"field": "body", "message": "no fields given"}]
