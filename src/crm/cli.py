@@ -161,6 +161,24 @@ def _print_banner(
     print("\n".join(lines), flush=True)
 
 
+def cmd_outbox_send(args: argparse.Namespace) -> int:
+    """Sends the events the bus refused earlier (they stay in the outbox until it accepts them)."""
+    from crm.stack import use_configured_or_local_stack
+
+    where = use_configured_or_local_stack()
+    from shared import dependencies
+
+    outbox = dependencies.outbox()
+    sent = kept = 0
+    for event in outbox.pending():
+        if outbox.send(event):
+            sent += 1
+        else:
+            kept += 1
+    print(f"{where}: sent {sent} pending event(s), {kept} still refused by the bus")
+    return 0 if kept == 0 else 1
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from crm import bench
 
@@ -192,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     openapi = commands.add_parser("openapi", help="print the whole API's OpenAPI 3 document")
     openapi.set_defaults(run=cmd_openapi)
+
+    outbox = commands.add_parser("outbox", help="lead events recorded but not yet accepted by the bus")
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
+    send = outbox_commands.add_parser("send", help="put every pending event on the bus")
+    send.set_defaults(run=cmd_outbox_send)
 
     bench = commands.add_parser("bench", help="measure the read path at fixed data sizes and print a table")
     bench.add_argument(

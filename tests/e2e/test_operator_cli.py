@@ -1,0 +1,49 @@
+"""Operator commands against a running local stack, configured the way the functions are."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from crm.stack import function_environment, local_template
+from tests.e2e.conftest import PROJECT_ROOT, LocalServer
+from tests.helpers import ALLOWED_ORIGIN, SECOND_ORIGIN
+
+
+def test_outbox_send_delivers_events_the_bus_refused_earlier(server: LocalServer) -> None:
+    # Given an event left in the outbox (as when the bus was down after a lead was stored)
+    dynamodb = server.dynamodb()
+    detail = {
+        "lead_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        "version": 1,
+        "before": None,
+        "after": None,
+        "event_id": "01ARZ3NDEKTSV4RRFFQ69G5FEV",
+    }
+    dynamodb.put_item(  # type: ignore[attr-defined]
+        TableName="crm-local-outbox",
+        Item={
+            "event_id": {"S": "01ARZ3NDEKTSV4RRFFQ69G5FEV"},
+            "detail_type": {"S": "LeadCreated"},
+            "source": {"S": "crm.leads"},
+            "detail": {"S": json.dumps(detail)},
+            "created_at": {"S": "2026-11-01T12:00:00.000Z"},
+        },
+    )
+    environ = {"CORS_ALLOW_ORIGINS": f"{ALLOWED_ORIGIN},{SECOND_ORIGIN}"}
+    env = {**os.environ, **function_environment(local_template(environ), server.aws_endpoint, environ)}
+    # When the operator sends what is pending
+    done = subprocess.run(
+        [sys.executable, "-m", "crm.cli", "outbox", "send"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # Then it went out and the outbox is empty
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "sent 1 pending event(s), 0 still refused" in done.stdout
+    assert dynamodb.scan(TableName="crm-local-outbox")["Count"] == 0  # type: ignore[attr-defined]
