@@ -178,7 +178,7 @@ def demo_leads(count: int = DEMO_LEADS, now: datetime | None = None, seed: int =
                 assigned_agent=agent,
                 created_at=_iso(created),
                 created_by=f"demo-vendor-{int(code[1:])}",
-                sale_amount=Decimal(rng.randrange(20000, 250000)) / 100
+                sale_amount=Decimal(rng.randrange(20000, 250000)).scaleb(-2)
                 if final is Disposition.CLOSED
                 else None,
                 update_history=history,

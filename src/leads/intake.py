@@ -135,8 +135,12 @@ def parse_submission(raw: str | None, principal: Principal) -> LeadSubmission:
     is too large or not JSON)."""
     body = read_body(raw)
     problems = check_fields(body, principal)
+    # A blank optional field is an absent one: many posting systems send "" for what they lack.
     known = {
-        name: value for name, value in body.items() if name in SUBMISSION_FIELDS | STAFF_SUBMISSION_FIELDS
+        name: value
+        for name, value in body.items()
+        if name in SUBMISSION_FIELDS | STAFF_SUBMISSION_FIELDS
+        and not (isinstance(value, str) and not value.strip())
     }
     try:
         submission = LeadSubmission.model_validate(known)

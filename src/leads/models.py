@@ -6,7 +6,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from shared.http import ErrorInfo, Pagination
 
@@ -166,3 +166,8 @@ class LeadChanges(BaseModel):
     last_contact: AwareDatetime | None = Field(default=None, description="ISO 8601 time with zone")
     sale_amount: Money | None = Field(default=None, ge=0)
     assigned_agent: str | None = Field(default=None, max_length=64, description="Admin and manager only")
+
+    @field_validator("sale_amount")
+    @classmethod
+    def _in_cents(cls, value: Decimal | None) -> Decimal | None:
+        return value.quantize(Decimal("0.01")) if value is not None else None

@@ -75,9 +75,10 @@ def _validation_error_response(exc: RequestValidationError) -> Response[Any]:
     details = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ())]
+        json_error = error.get("type") == "json_invalid"
         details.append(
             {
-                "field": location[-1] if location else None,
+                "field": "body" if json_error else (location[-1] if location else None),
                 "location": location[0] if location else None,
                 "message": error.get("msg", "invalid value"),
                 "type": error.get("type", "value_error"),

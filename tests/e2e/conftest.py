@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -32,7 +33,7 @@ class LocalServer:
     startup_seconds: float = 0.0
 
     def get(
-        self, path: str, token: str | None = None, origin: str | None = ALLOWED_ORIGIN, **kwargs: object
+        self, path: str, token: str | None = None, origin: str | None = ALLOWED_ORIGIN, **kwargs: Any
     ) -> requests.Response:
         return self.request("GET", path, token=token, origin=origin, **kwargs)
 
@@ -43,7 +44,7 @@ class LocalServer:
         token: str | None = None,
         origin: str | None = ALLOWED_ORIGIN,
         headers: dict[str, str] | None = None,
-        **kwargs: object,
+        **kwargs: Any,
     ) -> requests.Response:
         all_headers = dict(headers or {})
         if token:
