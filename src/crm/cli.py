@@ -90,6 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     users=Table(settings.users_table),
                     vendors=Table(settings.vendors_table),
                     pricing=Table(settings.pricing_table),
+                    dedupe=Table(settings.dedupe_table),
                 )
             )
         functions = FunctionRegistry(template)

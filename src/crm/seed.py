@@ -16,6 +16,7 @@ from ulid import ULID
 
 from leads.models import Disposition, HistoryEntry, Lead
 from leads.repository import LeadRepository
+from leads.writes import dedupe_keys
 from shared.dynamo import Table
 
 VENDORS = [
@@ -195,6 +196,24 @@ class SeedTables:
     users: Table
     vendors: Table
     pricing: Table
+    dedupe: Table | None = None  # when given, demo leads block duplicates like posted ones
+
+
+def dedupe_items(leads: list[Lead]) -> list[dict[str, Any]]:
+    """The uniqueness items posting would have written (the newest lead wins a shared phone)."""
+    items: dict[str, dict[str, Any]] = {}
+    for lead in sorted(leads, key=lambda lead: lead.created_at):
+        expires = (
+            int(datetime.fromisoformat(lead.created_at.replace("Z", "+00:00")).timestamp()) + 400 * 86400
+        )
+        for key in dedupe_keys(lead, lead.is_test):
+            items[key] = {
+                "dedupe_key": key,
+                "lead_id": lead.lead_id,
+                "created_at": lead.created_at,
+                "expires_at": expires,
+            }
+    return list(items.values())
 
 
 def seed_demo_data(
@@ -255,4 +274,6 @@ def seed_demo_data(
         users.append(row)
     tables.users.batch_put(users)
     LeadRepository(tables.leads).put_many(leads)
+    if tables.dedupe is not None:
+        tables.dedupe.batch_put(dedupe_items(leads))
     return {"vendors": len(VENDORS), "users": len(users), "leads": len(leads)}

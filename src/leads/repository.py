@@ -192,8 +192,10 @@ class LeadRepository:
         )
 
     def soft_delete(self, lead: Lead, deleted_at: str, deleted_by: str, history: dict[str, Any]) -> Write:
-        """Keeps the lead, marked deleted and out of every index."""
-        removed = ", ".join(index.key for index in INDEXES)
+        """Keeps the lead, marked deleted and out of every index (list and search keys alike)."""
+        removed = ", ".join(
+            sorted({index.key for index in ALL_INDEXES} | {index.sort for index in SEARCH_INDEXES.values()})
+        )
         return Write(
             "Update",
             self._table.name,

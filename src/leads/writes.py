@@ -33,7 +33,7 @@ from leads.repository import LeadRepository
 from leads.scoring import ScoringInput, score_lead
 from shared.cache import QueryCache
 from shared.dynamo import Table, TransactionCancelled, Write, transact
-from shared.errors import ApiError, Conflict, LeadNotFound, ValidationFailed
+from shared.errors import ApiError, Conflict, ValidationFailed
 from shared.http import ErrorInfo
 from shared.observability import logger
 from shared.outbox import Outbox, OutboxEvent
@@ -85,12 +85,12 @@ def lead_event(detail_type: str, lead: Lead, before: Lead | None, deleted: bool 
     )
 
 
-def dedupe_keys(submission: LeadSubmission, test: bool) -> list[str]:
+def dedupe_keys(person: LeadSubmission | Lead, test: bool) -> list[str]:
     """One uniqueness key per normalised email and phone; test leads dedupe among themselves."""
     prefix = "test:" if test else ""
     keys = []
     for kind in ("email", "phone"):
-        value = getattr(submission, kind)
+        value = getattr(person, kind)
         if value:
             keys.append(f"{prefix}{kind}:{hashlib.sha256(value.encode()).hexdigest()}")
     return keys
@@ -233,6 +233,7 @@ class LeadWriter:
         fixed += counted
 
         candidates = [] if vendor.test_mode else self._agents.candidates()
+        full: set[str] = set()  # agents found at capacity by this request (the index may lag)
         for attempt in range(MAX_ATTEMPTS):
             agent = candidates[0].user_id if candidates else None
             placed = lead.model_copy(update={"assigned_agent": agent})
@@ -254,7 +255,8 @@ class LeadWriter:
                         price=price,
                     )
                 if agent and cancelled.failed(len(writes) - 1):
-                    candidates = self._agents.candidates()  # that agent filled up meanwhile
+                    full.add(agent)  # it filled up meanwhile
+                    candidates = [a for a in self._agents.candidates() if a.user_id not in full]
                 elif not cancelled.conflicted:
                     raise
                 time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311 - jitter, not crypto
@@ -402,6 +404,8 @@ class LeadWriter:
             self._transact_tolerating(writes, optional=len(release))
         except TransactionCancelled as cancelled:
             if cancelled.failed(0) or cancelled.conflicted:
+                # Deleted meanwhile (LeadNotFound), or changed: a version conflict.
+                self._leads.get(principal.lead_scope, lead_id, consistent=True)
                 raise VersionConflict("The lead changed meanwhile; read it again") from cancelled
             raise Conflict(
                 "The assigned agent does not exist or is not an agent", details=[{"field": "assigned_agent"}]
@@ -410,22 +414,20 @@ class LeadWriter:
         return updated
 
     def _transact_tolerating(self, writes: list[Write], optional: int) -> None:
-        """Runs `writes`; if only the last `optional` ones (releasing an agent's load) failed
-        because that agent no longer exists, the change goes through without them: bookkeeping
-        on a removed agent must never block a lead."""
+        """Runs `writes`. The last `optional` ones are bookkeeping (releasing a removed agent's
+        load, freeing a dedupe key another lead has taken since): if only some of those failed,
+        the change goes through without them, because bookkeeping must never block a lead."""
         try:
             transact(writes)
         except TransactionCancelled as cancelled:
             required = len(writes) - optional
-            if (
-                optional
-                and not cancelled.conflicted
-                and not any(cancelled.failed(i) for i in range(required))
-            ):
-                logger.warning("agent load not released: agent no longer exists")
-                transact(writes[:required])
-                return
-            raise
+            if not optional or cancelled.conflicted or any(cancelled.failed(i) for i in range(required)):
+                raise
+            kept = [write for index, write in enumerate(writes) if not cancelled.failed(index)]
+            logger.warning(
+                "lead change applied without stale bookkeeping", extra={"skipped": len(writes) - len(kept)}
+            )
+            transact(kept)
 
     def _load_moves(self, before: Lead, after: Lead) -> tuple[list[Write], list[Write]]:
         """(releases, loads) of agents' open-lead counts: closing or losing a lead frees its agent,
@@ -450,17 +452,30 @@ class LeadWriter:
             self._leads.soft_delete(current, stamp, principal.user_id, history),
             self._outbox.write(event),
         ]
-        releases = 0
+        bookkeeping = [
+            self._free_dedupe_key(key, current.lead_id) for key in dedupe_keys(current, current.is_test)
+        ]
         if current.assigned_agent and is_open(current.disposition):
-            writes.append(self._agents.release(current.assigned_agent))
-            releases = 1
+            bookkeeping.append(self._agents.release(current.assigned_agent))
         try:
-            self._transact_tolerating(writes, optional=releases)
+            self._transact_tolerating([*writes, *bookkeeping], optional=len(bookkeeping))
         except TransactionCancelled as cancelled:
             if cancelled.failed(0):
-                raise LeadNotFound(lead_id) from cancelled
+                # Deleted meanwhile (LeadNotFound), or only changed: then it is a version conflict.
+                self._leads.get(principal.lead_scope, lead_id, consistent=True)
             raise VersionConflict("The lead changed meanwhile; try again") from cancelled
         self._after_change(event)
+
+    def _free_dedupe_key(self, key: str, lead_id: str) -> Write:
+        """A deleted lead no longer blocks the same person being posted again (only while the
+        key is still this lead's)."""
+        return Write(
+            "Delete",
+            self._dedupe.name,
+            key={"dedupe_key": key},
+            condition="lead_id = :lead",
+            values={":lead": lead_id},
+        )
 
     def _after_change(self, event: OutboxEvent) -> None:
         self._cache.invalidate(LEADS_CACHE)

@@ -3,7 +3,8 @@
 A change and its event are written in one DynamoDB transaction (`Outbox.write`); the event is
 then put on the bus and its outbox item removed (`Outbox.send`). If the bus is down the item
 stays, so no change is ever lost to a failed publish: `pending` lists what still has to go and
-`send` is safe to call again (consumers are idempotent by event id).
+`send` is safe to call again: consumers are idempotent by event id, so an event sent twice (its
+item could not be removed after sending) changes nothing.
 """
 
 from __future__ import annotations
@@ -76,7 +77,12 @@ class Outbox:
                 extra={"event_id": event.event_id, "detail_type": event.detail_type, "reason": str(exc)},
             )
             return False
-        self._table.client.delete_item(TableName=self._table.name, Key={"event_id": {"S": event.event_id}})
+        try:
+            self._table.client.delete_item(
+                TableName=self._table.name, Key={"event_id": {"S": event.event_id}}
+            )
+        except Exception:  # the change and its event are out; a leftover item is only re-sent later
+            logger.exception("sent event left in the outbox", extra={"event_id": event.event_id})
         return True
 
     def pending(self) -> Iterator[OutboxEvent]:

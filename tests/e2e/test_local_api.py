@@ -285,3 +285,19 @@ def test_crm_token_prints_only_a_token_the_server_accepts(server: LocalServer) -
     claims = jwt.decode(token, TEST_SECRET, algorithms=["HS256"], audience="crm-api", issuer="crm")
     assert claims["exp"] - claims["iat"] == 120
     assert server.get("/leads", token, params={"limit": "1"}).status_code == 200
+
+
+def test_demo_leads_block_duplicates_like_posted_ones(server: LocalServer) -> None:
+    # Given a recent demo lead of another vendor
+    demo = list_all(server, make_token("demo-admin"), vendor="V002")[0]
+    # When a vendor posts the same person
+    response = server.request(
+        "POST", "/leads", token=make_token("demo-vendor-1"), json={"email": demo["email"]}
+    )
+    # Then it is a duplicate, and staff learn which lead it matched
+    assert response.status_code == 409
+    assert response.json()["reason_code"] == "DUPLICATE"
+    staff = server.request(
+        "POST", "/leads", token=make_token("demo-admin"), json={"email": demo["email"], "vendor_code": "V003"}
+    )
+    assert staff.json()["lead_id"] == demo["lead_id"]

@@ -13,23 +13,27 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
+from crm.stack import MotoServer
 from leads.directory import AgentPool, VendorDirectory
 from leads.lifecycle import ALLOWED_MOVES, DispositionConflict, is_open
 from leads.models import Disposition, Lead, LeadChanges, LeadFilters, LeadSubmission, Outcome, ReasonCode
-from leads.repository import LeadRepository
+from leads.repository import INDEXES, LeadRepository
 from leads.routes import lead_writer
 from leads.writes import LeadWriter, PostResponse, VersionConflict
 from shared import dependencies
 from shared.dynamo import Item, Table, dynamodb_client
-from shared.errors import Forbidden, LeadNotFound
+from shared.errors import Conflict, LeadNotFound, ValidationFailed
 from shared.events import EventPublisher, events_client
 from shared.outbox import Outbox
 from shared.security import LeadScope, Principal, Role
+from tests.integration.conftest import fresh_stack
 
 RULE = "StatsConsumerFunction-LeadChanges"
 ADMIN = Principal("admin-1", Role.ADMIN)
@@ -110,7 +114,7 @@ class Stack:
             ]
         )
 
-    def add_agents(self, *user_ids: str, capacity: int) -> None:
+    def add_agents(self, *user_ids: str, capacity: int, online: bool = True) -> None:
         self.users.batch_put(
             [
                 {
@@ -118,7 +122,7 @@ class Stack:
                     "role": "agent",
                     "status": "active",
                     "name": user_id,
-                    "assignable": "online",
+                    "assignable": "online" if online else None,
                     "capacity": capacity,
                     "open_leads": 0,
                 }
@@ -157,15 +161,14 @@ class Stack:
         return events
 
 
-@pytest.fixture
-def stack(aws: dict[str, str]) -> Iterator[Stack]:
+def local_stack(queue_url: str) -> Stack:
     settings = dependencies.get_settings()
-    # Build the process-wide clients before any thread uses them (boto3 client creation is not
+    # Build the process-wide clients before any thread uses them (creating a boto3 client is not
     # thread-safe).
     dynamodb_client()
     events_client()
-    stack = Stack(
-        queue_url=aws[RULE],
+    return Stack(
+        queue_url=queue_url,
         leads=Table(settings.leads_table),
         users=Table(settings.users_table),
         vendors=Table(settings.vendors_table),
@@ -174,20 +177,45 @@ def stack(aws: dict[str, str]) -> Iterator[Stack]:
         usage=Table(settings.usage_table),
         outbox=Table(settings.outbox_table),
     )
+
+
+@pytest.fixture
+def stack(aws: dict[str, str]) -> Stack:
+    """A fresh stack with a default price of 42.50."""
+    stack = local_stack(aws[RULE])
     stack.pricing.put({"price_key": "SETTINGS", "default_price": DEFAULT_PRICE})
-    yield stack
+    return stack
 
 
-def writer_with(outbox: Outbox) -> LeadWriter:
-    """A writer wired like `leads.routes.lead_writer`, with its own outbox."""
+MATRIX_VENDOR = "MATRIX"
+_matrix_queues: dict[str, str] = {}
+
+
+@pytest.fixture
+def matrix_stack(moto_server: MotoServer) -> Iterator[Stack]:
+    """One stack shared by the cases of the disposition matrix (each case has its own lead and
+    agent), provisioned again whenever another test has reset moto since."""
+    try:
+        current = dependencies.vendors_table().get({"vendor_code": MATRIX_VENDOR}) is not None
+    except ClientError:
+        current = False
+    if not current or RULE not in _matrix_queues:
+        _matrix_queues.update(fresh_stack(moto_server))
+        local_stack(_matrix_queues[RULE]).add_vendors(MATRIX_VENDOR)
+    yield local_stack(_matrix_queues[RULE])
+    dependencies.reset()
+
+
+def writer_with(outbox: Outbox | None = None, leads: LeadRepository | None = None) -> LeadWriter:
+    """A writer wired like `leads.routes.lead_writer`, with its own outbox or repository."""
     settings = dependencies.get_settings()
     return LeadWriter(
-        leads=LeadRepository(dependencies.leads_table()),
+        leads=leads or LeadRepository(dependencies.leads_table()),
         directory=VendorDirectory(dependencies.vendors_table(), dependencies.pricing_table()),
         agents=AgentPool(dependencies.users_table()),
         dedupe=Table(settings.dedupe_table),
         usage=Table(settings.usage_table),
-        outbox=outbox,
+        outbox=outbox or dependencies.outbox(),
         cache=dependencies.query_cache(),
         business_timezone=settings.business_timezone,
     )
@@ -212,7 +240,7 @@ def test_concurrent_posts_of_one_person_from_many_vendors_store_exactly_one_lead
     # When all 20 post at once
     responses = concurrently(
         [
-            lambda code=code, submission=submission: writer.create(vendor(code), submission)
+            partial(writer.create, vendor(code), submission)
             for code, submission in zip(codes, submissions, strict=True)
         ]
     )
@@ -307,7 +335,7 @@ def test_concurrent_posts_never_load_an_agent_past_its_capacity(stack: Stack) ->
     now = datetime.now(UTC)
     # When 100 distinct people are posted at once
     responses = concurrently(
-        [lambda n=n: writer.create(vendor("V1"), person(n, "V1"), now=now) for n in range(100)]
+        [partial(writer.create, vendor("V1"), person(n, "V1"), now=now) for n in range(100)]
     )
     # Then every post is accepted
     assert Counter(response.status for response in responses) == {201: 100}
@@ -337,7 +365,7 @@ def test_concurrent_posts_stop_exactly_at_the_vendors_cap(stack: Stack, cap_fiel
     now = datetime.now(UTC)
     # When 15 distinct people are posted at once
     responses = concurrently(
-        [lambda n=n: writer.create(vendor("CAPPED"), person(n, "CAPPED"), now=now) for n in range(15)]
+        [partial(writer.create, vendor("CAPPED"), person(n, "CAPPED"), now=now) for n in range(15)]
     )
     # Then 5 are accepted and 10 refused as over the cap
     assert Counter(response.status for response in responses) == {201: 5, 429: 10}
@@ -409,7 +437,8 @@ def assigned_lead(stack: Stack, writer: LeadWriter, n: int = 1) -> Lead:
     """A new lead of vendor V1, assigned to agent-1 (seeded here with capacity 5)."""
     stack.add_vendors("V1")
     stack.add_agents("agent-1", capacity=5)
-    lead = accepted(writer.create(vendor("V1"), person(n, "V1", campaign_source="google-search")))
+    submission = person(n, "V1", campaign_source="google-search", last_name="Doe")
+    lead = accepted(writer.create(vendor("V1"), submission))
     assert lead.assigned_agent == "agent-1"
     assert stack.open_leads("agent-1") == 1
     return lead
@@ -419,39 +448,46 @@ def move(writer: LeadWriter, lead: Lead, disposition: Disposition, principal: Pr
     return writer.update(principal, lead.lead_id, LeadChanges(version=lead.version, disposition=disposition))
 
 
+MATRIX = [(start, target) for start in Disposition for target in Disposition]
+
+
 @pytest.mark.parametrize(
     ("start", "target"),
-    [
-        pytest.param(start, target, id=f"{start.value}-to-{target.value}")
-        for start in Disposition
-        for target in Disposition
-    ],
+    [pytest.param(start, target, id=f"{start.value}-to-{target.value}") for start, target in MATRIX],
 )
 def test_a_disposition_move_is_applied_only_when_the_state_machine_allows_it(
-    stack: Stack, start: Disposition, target: Disposition
+    matrix_stack: Stack, start: Disposition, target: Disposition
 ) -> None:
-    # Given an assigned lead walked to `start` through allowed moves
+    # Given a lead of this case's own agent, walked to `start` through allowed moves
+    stack = matrix_stack
+    agent = f"agent-{start.value}-{target.value}"
+    stack.add_agents(agent, capacity=5, online=False)  # only ever assigned by hand
     writer = lead_writer()
-    lead = assigned_lead(stack, writer)
+    lead = accepted(writer.create(ADMIN, person(1000 + MATRIX.index((start, target)), MATRIX_VENDOR)))
+    lead = writer.update(MANAGER, lead.lead_id, LeadChanges(version=lead.version, assigned_agent=agent))
     for step in WALKS[start]:
         lead = move(writer, lead, step)
     assert lead.disposition is start
-    assert stack.open_leads("agent-1") == (1 if is_open(start) else 0)
-    stack.events()  # what the walk published
+    assert stack.open_leads(agent) == (1 if is_open(start) else 0)
     # When / Then
     if target is start:
         # repeating the current disposition is a no-op: no new version, no event
         assert move(writer, lead, target) == lead
         assert stack.stored(lead.lead_id)["version"] == lead.version
-        assert stack.events(seconds=0.3) == []
+        later = [
+            event["detail"]
+            for event in stack.events(seconds=0.3)
+            if event["detail"]["lead_id"] == lead.lead_id and event["detail"]["version"] > lead.version
+        ]
+        assert later == []
     elif target in ALLOWED_MOVES[start]:
         moved = move(writer, lead, target)
         assert moved.disposition is target
         assert moved.version == lead.version + 1
         assert (moved.closed_date is not None) is (target is Disposition.CLOSED)
         assert LeadRepository(stack.leads).get(ALL_LEADS, lead.lead_id, consistent=True) == moved
-        # an agent carries exactly the open leads assigned to it
-        assert stack.open_leads("agent-1") == (1 if is_open(target) else 0)
+        # an agent carries exactly its open leads: losing or closing frees it, reopening loads it
+        assert stack.open_leads(agent) == (1 if is_open(target) else 0)
     else:
         with pytest.raises(DispositionConflict) as raised:
             move(writer, lead, target)
@@ -459,7 +495,7 @@ def test_a_disposition_move_is_applied_only_when_the_state_machine_allows_it(
         assert raised.value.status == 409
         assert raised.value.details[0]["allowed"] == sorted(d.value for d in ALLOWED_MOVES[start])
         assert stack.stored(lead.lead_id)["version"] == lead.version
-        assert stack.open_leads("agent-1") == (1 if is_open(start) else 0)
+        assert stack.open_leads(agent) == (1 if is_open(start) else 0)
 
 
 def test_closing_records_the_closed_date_and_a_sale(stack: Stack) -> None:
@@ -521,12 +557,14 @@ def test_reassignment_moves_the_load_to_the_new_agent(stack: Stack) -> None:
     lead = assigned_lead(stack, writer)
     stack.add_agents("agent-2", capacity=5)
     # When an agent tries to reassign it, then a manager does
-    with pytest.raises(Forbidden):
+    with pytest.raises(ValidationFailed) as refused:
         writer.update(
             Principal("agent-1", Role.AGENT),
             lead.lead_id,
             LeadChanges(version=lead.version, assigned_agent="agent-2"),
         )
+    assert refused.value.status == 422
+    assert [detail["field"] for detail in refused.value.details] == ["assigned_agent"]
     moved = writer.update(MANAGER, lead.lead_id, LeadChanges(version=lead.version, assigned_agent="agent-2"))
     # Then the lead and its load moved to agent-2
     assert moved.assigned_agent == "agent-2"
@@ -537,6 +575,41 @@ def test_reassignment_moves_the_load_to_the_new_agent(stack: Stack) -> None:
     assert repository.get(Principal("agent-2", Role.AGENT).lead_scope, lead.lead_id).lead_id == lead.lead_id
     with pytest.raises(LeadNotFound):
         repository.get(Principal("agent-1", Role.AGENT).lead_scope, lead.lead_id)
+
+
+def test_concurrent_moves_from_one_version_apply_once_and_free_the_agent_once(stack: Stack) -> None:
+    # Given an assigned lead read at version 1 by 10 callers
+    writer = lead_writer()
+    lead = assigned_lead(stack, writer)
+
+    def lose() -> str:
+        try:
+            move(writer, lead, Disposition.LOST)
+        except VersionConflict:
+            return "conflict"
+        return "moved"
+
+    # When all of them mark it lost at once
+    outcomes = concurrently([lose] * 10)
+    # Then one move is applied and the agent's load is released exactly once
+    assert Counter(outcomes) == {"moved": 1, "conflict": 9}
+    assert stack.stored(lead.lead_id)["version"] == 2
+    assert stack.open_leads("agent-1") == 0
+
+
+def test_reassigning_to_someone_who_is_not_an_agent_changes_nothing(stack: Stack) -> None:
+    # Given an assigned lead and a manager user
+    writer = lead_writer()
+    lead = assigned_lead(stack, writer)
+    stack.users.put({"user_id": "manager-1", "role": "manager", "status": "active", "name": "M"})
+    # When / Then
+    for someone in ("manager-1", "nobody"):
+        with pytest.raises(Conflict) as raised:
+            writer.update(MANAGER, lead.lead_id, LeadChanges(version=1, assigned_agent=someone))
+        assert raised.value.status == 409
+    assert stack.stored(lead.lead_id)["assigned_agent"] == "agent-1"
+    assert stack.stored(lead.lead_id)["version"] == 1
+    assert stack.open_leads("agent-1") == 1
 
 
 def test_an_update_publishes_lead_updated_with_before_and_after(stack: Stack) -> None:
@@ -563,13 +636,23 @@ def test_an_update_publishes_lead_updated_with_before_and_after(stack: Stack) ->
 
 def listing_filters(lead: Lead) -> list[LeadFilters]:
     """One list query per index of the leads table that holds `lead`."""
+    assert lead.email
+    assert lead.phone
+    assert lead.last_name
     return [
         LeadFilters(vendor=lead.vendor_code),
         LeadFilters(agent=lead.assigned_agent),
         LeadFilters(campaign=lead.campaign_source),
         LeadFilters(disposition=lead.disposition),
         LeadFilters(),  # the time index
+        LeadFilters(q=lead.email),  # the search indexes
+        LeadFilters(q=lead.phone),
+        LeadFilters(q=lead.last_name),
     ]
+
+
+# The partition keys of the list indexes; the search indexes are also keyed on ix_all.
+LISTING_KEYS = {index.key for index in INDEXES}
 
 
 def listed(repository: LeadRepository, filters: LeadFilters) -> list[str]:
@@ -592,7 +675,7 @@ def test_delete_hides_the_lead_everywhere_frees_its_agent_and_publishes_lead_del
     assert item["deleted_by"] == ADMIN.user_id
     assert item["version"] == 2
     assert item["update_history"][-1]["action"] == "deleted"
-    assert [name for name in item if name.startswith("ix_")] == []
+    assert [name for name in item if name in LISTING_KEYS] == []
     assert all(listed(repository, filters) == [] for filters in listing_filters(lead))
     with pytest.raises(LeadNotFound):
         repository.get(ALL_LEADS, lead.lead_id, consistent=True)
@@ -621,3 +704,92 @@ def test_a_deleted_lead_cannot_be_deleted_or_updated_again(stack: Stack) -> None
         move(writer, lead.model_copy(update={"version": 2}), Disposition.CONTACTED)
     assert stack.stored(lead.lead_id)["version"] == 2
     assert stack.open_leads("agent-1") == 0
+
+
+def test_concurrent_deletes_delete_once_and_free_the_agent_once(stack: Stack) -> None:
+    # Given an assigned lead
+    writer = lead_writer()
+    lead = assigned_lead(stack, writer)
+
+    def delete() -> str:
+        try:
+            writer.delete(ADMIN, lead.lead_id)
+        except LeadNotFound:
+            return "not found"
+        return "deleted"
+
+    # When 10 admins delete it at once
+    outcomes = concurrently([delete] * 10)
+    # Then
+    assert Counter(outcomes) == {"deleted": 1, "not found": 9}
+    assert stack.stored(lead.lead_id)["version"] == 2
+    assert stack.open_leads("agent-1") == 0
+
+
+class ChangedAfterRead(LeadRepository):
+    """A repository whose first read is followed by another caller's change of the lead: the race
+    between a read and the conditional write."""
+
+    def __init__(self, table: Table, meanwhile: Callable[[Lead], object]) -> None:
+        super().__init__(table)
+        self._meanwhile: Callable[[Lead], object] | None = meanwhile
+
+    def get(self, scope: LeadScope, lead_id: str, consistent: bool = False) -> Lead:
+        lead = super().get(scope, lead_id, consistent=consistent)
+        if self._meanwhile is not None:
+            meanwhile, self._meanwhile = self._meanwhile, None
+            meanwhile(lead)
+        return lead
+
+
+def test_a_delete_racing_an_update_is_a_version_conflict_and_keeps_the_lead(stack: Stack) -> None:
+    # Given an assigned lead that a manager moves on right after the deleting admin read it
+    lead = assigned_lead(stack, lead_writer())
+    racing = writer_with(
+        leads=ChangedAfterRead(stack.leads, lambda read: move(lead_writer(), read, Disposition.CONTACTED))
+    )
+    # When
+    with pytest.raises(VersionConflict):
+        racing.delete(ADMIN, lead.lead_id)
+    # Then the lead is still there, as the manager left it, and still loads its agent
+    item = stack.stored(lead.lead_id)
+    assert "deleted_at" not in item
+    assert (item["version"], item["disposition"]) == (2, "contacted")
+    assert stack.open_leads("agent-1") == 1
+    assert list(stack.outbox.scan_all()) == []
+
+
+def test_a_deleted_lead_keeps_no_index_attribute_at_all(stack: Stack) -> None:
+    # Given
+    writer = lead_writer()
+    lead = assigned_lead(stack, writer)
+    # When
+    writer.delete(ADMIN, lead.lead_id)
+    # Then
+    assert sorted(name for name in stack.stored(lead.lead_id) if name.startswith("ix_")) == []
+
+
+def test_deleting_a_lead_lets_the_same_person_be_posted_again(stack: Stack) -> None:
+    # Given a lead, and a second vendor whose post of the same person is a duplicate
+    stack.add_vendors("V1", "V2")
+    writer = lead_writer()
+    lead = accepted(writer.create(vendor("V1"), person(7, "V1")))
+    assert writer.create(vendor("V2"), person(7, "V2")).status == 409
+    # When an admin deletes the lead
+    writer.delete(ADMIN, lead.lead_id)
+    # Then the person may be posted again, and the new lead now holds the dedupe keys
+    again = accepted(writer.create(vendor("V2"), person(7, "V2")))
+    assert again.lead_id != lead.lead_id
+    assert writer.create(vendor("V1"), person(7, "V1")).status == 409
+
+
+def test_deleting_a_lead_whose_dedupe_keys_were_taken_over_keeps_the_new_owners_keys(stack: Stack) -> None:
+    # Given an old lead whose window passed and a new lead of the same person that took its keys
+    stack.add_vendors("V1")
+    writer = lead_writer()
+    old = accepted(writer.create(vendor("V1"), person(8, "V1"), now=datetime.now(UTC) - timedelta(days=40)))
+    accepted(writer.create(vendor("V1"), person(8, "V1")))
+    # When the old lead is deleted
+    writer.delete(ADMIN, old.lead_id)
+    # Then the new lead still blocks duplicates
+    assert writer.create(vendor("V1"), person(8, "V1")).status == 409
