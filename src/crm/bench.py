@@ -165,7 +165,7 @@ def run(sizes: list[int], requests_per_scenario: int) -> tuple[list[Row], Import
     from leads.repository import LeadRepository
     from shared import dependencies
     from shared.auth import issue_token
-    from shared.dynamo import Table, dynamodb_client
+    from shared.dynamo import dynamodb_client
 
     moto.start()
     times = import_times(template)
@@ -183,18 +183,7 @@ def run(sizes: list[int], requests_per_scenario: int) -> tuple[list[Row], Import
         for size in sizes:
             http.post(f"{moto.endpoint}/moto-api/reset", timeout=30)
             provision(template, moto.endpoint)
-            settings = dependencies.get_settings()
-            tables = SeedTables(
-                *(
-                    Table(n)
-                    for n in (
-                        settings.leads_table,
-                        settings.users_table,
-                        settings.vendors_table,
-                        settings.pricing_table,
-                    )
-                )
-            )
+            tables = SeedTables.configured()
             seed_demo_data(tables, lead_count=0)
             sample = demo_leads(size)
             LeadRepository(tables.leads).put_many(sample)

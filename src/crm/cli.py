@@ -71,7 +71,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from crm.functions import FunctionRegistry
     from crm.gateway import ApiGateway, LocalHttpServer
     from crm.openapi import document_json, swagger_asset, swagger_page
-    from shared import dependencies
 
     moto.start()
     workers: list[RuleWorker] = []
@@ -81,18 +80,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         seeded = None
         if not args.no_seed:
             from crm.seed import SeedTables, seed_demo_data
-            from shared.dynamo import Table
 
-            settings = dependencies.get_settings()
-            seeded = seed_demo_data(
-                SeedTables(
-                    leads=Table(settings.leads_table),
-                    users=Table(settings.users_table),
-                    vendors=Table(settings.vendors_table),
-                    pricing=Table(settings.pricing_table),
-                    dedupe=Table(settings.dedupe_table),
-                )
-            )
+            seeded = seed_demo_data(SeedTables.configured())
         functions = FunctionRegistry(template)
         functions.load_all()
         sqs = boto3.client("sqs")

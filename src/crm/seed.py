@@ -17,6 +17,7 @@ from ulid import ULID
 from leads.models import Disposition, HistoryEntry, Lead
 from leads.repository import LeadRepository
 from leads.writes import dedupe_keys
+from shared.config import get_settings
 from shared.dynamo import Table
 
 VENDORS = [
@@ -197,6 +198,18 @@ class SeedTables:
     vendors: Table
     pricing: Table
     dedupe: Table | None = None  # when given, demo leads block duplicates like posted ones
+
+    @classmethod
+    def configured(cls) -> SeedTables:
+        """The tables named by the functions' configuration."""
+        settings = get_settings()
+        return cls(
+            leads=Table(settings.leads_table),
+            users=Table(settings.users_table),
+            vendors=Table(settings.vendors_table),
+            pricing=Table(settings.pricing_table),
+            dedupe=Table(settings.dedupe_table),
+        )
 
 
 def dedupe_items(leads: list[Lead]) -> list[dict[str, Any]]:

@@ -13,7 +13,6 @@ import pytest
 import leads.routes
 from crm.seed import SeedTables, seed_demo_data
 from shared import dependencies
-from shared.dynamo import Table
 from shared.security import Principal, Role
 from tests.helpers import FakeLambdaContext
 
@@ -23,21 +22,7 @@ OTHER_VENDOR = Principal("demo-vendor-2", Role.VENDOR, vendor_code="V002")
 
 @pytest.fixture
 def seeded(aws: dict[str, str]) -> None:
-    settings = dependencies.get_settings()
-    seed_demo_data(
-        SeedTables(
-            *(
-                Table(n)
-                for n in (
-                    settings.leads_table,
-                    settings.users_table,
-                    settings.vendors_table,
-                    settings.pricing_table,
-                )
-            )
-        ),
-        lead_count=0,
-    )
+    seed_demo_data(SeedTables.configured(), lead_count=0)
     leads.routes._idempotent_post.cache_clear()
 
 

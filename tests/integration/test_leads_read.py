@@ -28,16 +28,7 @@ DEMO = demo_leads(now=NOW)
 def seeded(moto_server: MotoServer) -> Iterator[list[Lead]]:
     """One seeded stack for the whole module: these tests only read (or add unrelated users)."""
     fresh_stack(moto_server)
-    settings = dependencies.get_settings()
-    seed_demo_data(
-        SeedTables(
-            leads=Table(settings.leads_table),
-            users=Table(settings.users_table),
-            vendors=Table(settings.vendors_table),
-            pricing=Table(settings.pricing_table),
-        ),
-        now=NOW,
-    )
+    seed_demo_data(SeedTables.configured(), now=NOW)
     yield DEMO
     dependencies.reset()
 
