@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import unicodedata
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
+# email_validator and phonenumbers (~90 ms of imports together) are loaded by the functions that
+# use them: a cold start that only reads leads never pays for them.
 
 __all__ = [
     "DISPOSABLE_DOMAINS",
@@ -73,6 +73,8 @@ def normalize_email(value: str) -> str:
     # Checked before parsing so the message is ours and huge inputs never reach the parser.
     if len(candidate) > EMAIL_MAX_LENGTH:
         raise FieldError("email", f"must be at most {EMAIL_MAX_LENGTH} characters")
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         validated = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
@@ -95,6 +97,8 @@ def normalize_phone(value: str, default_region: str = "US") -> str:
     Raises a plain `ValueError` if `default_region` is unknown, since that is a bug of the caller,
     not of the lead.
     """
+    import phonenumbers
+
     if default_region not in phonenumbers.SUPPORTED_REGIONS:
         raise ValueError(f"unsupported default region {default_region!r}")
     if not isinstance(value, str):
