@@ -31,6 +31,7 @@ def base_env(stage: str = "test") -> dict[str, str]:
         "USAGE_TABLE": f"crm-{stage}-vendor-usage",
         "OUTBOX_TABLE": f"crm-{stage}-outbox",
         "IDEMPOTENCY_TABLE": f"crm-{stage}-idempotency",
+        "STATS_TABLE": f"crm-{stage}-stats",
         "EVENT_BUS_NAME": f"crm-{stage}",
         "CORS_ALLOW_ORIGINS": f"{ALLOWED_ORIGIN},{SECOND_ORIGIN}",
         "JWT_SECRET": TEST_SECRET,

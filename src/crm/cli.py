@@ -55,6 +55,8 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
     started = time.perf_counter()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
@@ -71,6 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from crm.functions import FunctionRegistry
     from crm.gateway import ApiGateway, LocalHttpServer
     from crm.openapi import document_json, swagger_asset, swagger_page
+    from shared import dependencies
 
     moto.start()
     workers: list[RuleWorker] = []
@@ -82,6 +85,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             from crm.seed import SeedTables, seed_demo_data
 
             seeded = seed_demo_data(SeedTables.configured())
+            from stats.consumer import stats_store
+            from stats.rebuild import rebuild
+
+            # Demo leads are written directly, not posted: their stats come from a rebuild.
+            settings = dependencies.get_settings()
+            rebuild(
+                dependencies.leads_table().scan_all(), stats_store(), ZoneInfo(settings.business_timezone)
+            )
         functions = FunctionRegistry(template)
         functions.load_all()
         sqs = boto3.client("sqs")
@@ -169,6 +180,41 @@ def cmd_outbox_send(args: argparse.Namespace) -> int:
     return 0 if kept == 0 else 1
 
 
+def cmd_stats_rebuild(args: argparse.Namespace) -> int:
+    """Recomputes the stats buckets from the leads table, then sends the events still pending."""
+    from zoneinfo import ZoneInfo
+
+    from crm.stack import use_configured_or_local_stack
+
+    where = use_configured_or_local_stack()
+    from shared import dependencies
+    from stats.consumer import stats_store
+    from stats.rebuild import rebuild
+
+    settings = dependencies.get_settings()
+    report = rebuild(
+        dependencies.leads_table().scan_all(),
+        stats_store(),
+        ZoneInfo(settings.business_timezone),
+        first_day=args.first_day,
+        last_day=args.last_day,
+    )
+    dependencies.query_cache().invalidate("stats")
+    print(
+        f"{where}: {report.leads} leads read; {len(report.days_rewritten)} day bucket(s) rewritten, "
+        f"{len(report.days_removed)} removed, {report.states_rewritten} lead state(s) reset"
+    )
+    for day in report.days_rewritten:
+        print(f"  rewritten {day}")
+    for day in report.days_removed:
+        print(f"  removed {day}")
+    outbox = dependencies.outbox()
+    pending = list(outbox.pending())
+    sent = sum(outbox.send(event) for event in pending)
+    print(f"outbox: {sent} of {len(pending)} pending event(s) sent")
+    return 0 if sent == len(pending) else 1
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from crm import bench
 
@@ -200,6 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     openapi = commands.add_parser("openapi", help="print the whole API's OpenAPI 3 document")
     openapi.set_defaults(run=cmd_openapi)
+
+    stats = commands.add_parser("stats", help="the stats buckets kept from lead events")
+    stats_commands = stats.add_subparsers(dest="stats_command", required=True)
+    rebuild = stats_commands.add_parser("rebuild", help="recompute the buckets from the leads table")
+    rebuild.add_argument("--from", dest="first_day", help="first day to rewrite (YYYY-MM-DD); default all")
+    rebuild.add_argument("--to", dest="last_day", help="last day to rewrite (YYYY-MM-DD); default all")
+    rebuild.set_defaults(run=cmd_stats_rebuild)
 
     outbox = commands.add_parser("outbox", help="lead events recorded but not yet accepted by the bus")
     outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)

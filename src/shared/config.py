@@ -31,6 +31,7 @@ class Settings(BaseModel):
     usage_table: str
     outbox_table: str
     idempotency_table: str
+    stats_table: str
     event_bus_name: str
     cors_allow_origins: tuple[str, ...]
     jwt_secret: SecretStr | None = None

@@ -1,19 +1,26 @@
 """Lambda entry point of the stats consumer (StatsConsumerFunction in template.yaml).
 
-Receives lead change events from the bus (rule `LeadChanges`). Every change makes the cached
-stats stale, so the stats namespace of the query cache is invalidated.
+Receives lead change events from the bus (rule `LeadChanges`) and moves the day buckets from the
+lead's last applied state to the state the event carries (`stats.store`). A redelivered,
+duplicated or out-of-order (older) event changes nothing. Each applied change makes cached stats
+stale, so the stats namespace of the query cache is invalidated.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import dependencies
+from shared.dynamo import Table
 from shared.observability import logger
+from stats.aggregation import LeadView
+from stats.store import StatsStore
 
 STATS_CACHE_NAMESPACE = "stats"
 LEAD_EVENT_TYPES = frozenset({"LeadCreated", "LeadUpdated", "LeadDeleted"})
@@ -24,6 +31,13 @@ class LeadChange(BaseModel):
 
     lead_id: str = Field(min_length=1)
     version: int = Field(ge=1)
+    after: dict[str, Any] | None = None
+
+
+@cache
+def stats_store() -> StatsStore:
+    settings = dependencies.get_settings()
+    return StatsStore(Table(settings.stats_table), ZoneInfo(settings.business_timezone))
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -35,6 +49,8 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str,
     # A malformed event raises: EventBridge retries it and then moves it to the dead-letter queue.
     change = LeadChange.model_validate(event.detail)
     logger.append_keys(lead_id=change.lead_id, detail_type=event.detail_type, event_id=event.get_id)
-    dependencies.query_cache().invalidate(STATS_CACHE_NAMESPACE)
-    logger.info("lead change applied")
-    return {"applied": True, "lead_id": change.lead_id}
+    applied = stats_store().apply(change.lead_id, change.version, LeadView.from_values(change.after))
+    if applied:
+        dependencies.query_cache().invalidate(STATS_CACHE_NAMESPACE)
+    logger.info("lead change applied" if applied else "lead change already applied")
+    return {"applied": applied, "lead_id": change.lead_id}

@@ -164,9 +164,10 @@ def test_built_api_functions_answer_sample_events(
     assert headers.get("Access-Control-Allow-Origin") == ["https://dashboard.example.com"]
 
 
-def test_built_stats_consumer_answers_a_lead_event(build_dir: Path) -> None:
-    env = {**base_env(), "PATH": os.environ["PATH"], "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
-    result = invoke_built(
-        build_dir, "StatsConsumerFunction", "stats.consumer.lambda_handler", EVENTS / "lead-created.json", env
-    )
-    assert result["response"] == {"applied": True, "lead_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
+def test_built_stats_consumer_applies_a_lead_event_once(build_dir: Path, aws: dict[str, str]) -> None:
+    env = {**base_env(), "PATH": os.environ["PATH"], "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"]}
+    event = EVENTS / "lead-created.json"
+    first = invoke_built(build_dir, "StatsConsumerFunction", "stats.consumer.lambda_handler", event, env)
+    again = invoke_built(build_dir, "StatsConsumerFunction", "stats.consumer.lambda_handler", event, env)
+    assert first["response"] == {"applied": True, "lead_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
+    assert again["response"] == {"applied": False, "lead_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}

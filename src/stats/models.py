@@ -1,0 +1,81 @@
+"""Response shapes of the stats routes (the dashboard's field names)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+
+class PeriodInfo(BaseModel):
+    from_: str = Field(alias="from", serialization_alias="from")
+    to: str
+    days: int
+
+    model_config = {"populate_by_name": True}
+
+
+class TrendPoint(BaseModel):
+    date: str
+    revenue: Decimal
+
+
+class Revenue(BaseModel):
+    total: Decimal
+    change: Decimal | None = Field(description="Percent change against the previous period")
+    trend: list[TrendPoint]
+    forecast: Decimal = Field(
+        description="Least-squares projection of revenue over the next period of equal length"
+    )
+
+
+class CampaignCost(BaseModel):
+    campaign: str | None
+    leads: int
+    revenue: Decimal
+    conversions: int
+    cpa: Decimal | None
+
+
+class Cpa(BaseModel):
+    average: Decimal | None
+    change: Decimal | None
+    breakdown: list[CampaignCost]
+
+
+class Performer(BaseModel):
+    agent: str
+    name: str
+    conversions: int
+    sales: Decimal
+    leads: int
+
+
+class Agents(BaseModel):
+    total: int
+    online: int
+    utilization: Decimal = Field(description="Open leads over capacity of online and busy agents, in percent")
+    topPerformers: list[Performer]
+
+
+class Funnel(BaseModel):
+    new: int
+    contacted: int
+    qualified: int
+    closed: int
+    lost: int
+
+
+class Conversion(BaseModel):
+    rate: Decimal = Field(description="Conversions over leads, in percent")
+    change: Decimal | None
+    funnel: Funnel
+    velocity: Decimal | None = Field(description="Mean days from creation to close")
+
+
+class DashboardStats(BaseModel):
+    period: PeriodInfo
+    revenue: Revenue
+    cpa: Cpa
+    agents: Agents
+    conversion: Conversion

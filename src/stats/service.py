@@ -1,0 +1,75 @@
+"""Stats use cases: the dashboard, from the day buckets and the agent roster, through the cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from shared.cache import QueryCache
+from shared.dynamo import KeyCondition, Table
+from stats.dashboard import PERIOD_DAYS, AgentRecord, Period, dashboard
+from stats.store import StatsStore
+
+STATS_CACHE = "stats"
+STAFF_SCOPE = "all"  # only admins and managers read stats, and they see everything
+ROLE_INDEX = "RoleIndex"
+
+
+class AgentRoster:
+    def __init__(self, users: Table) -> None:
+        self._users = users
+
+    def agents(self) -> list[AgentRecord]:
+        """Every active agent (one Query on the users' role index)."""
+        records: list[AgentRecord] = []
+        start: dict[str, Any] | None = None
+        while True:
+            page = self._users.query_page(
+                KeyCondition(
+                    index=ROLE_INDEX, partition_name="role", partition_value="agent", newest_first=False
+                ),
+                limit=500,
+                start_key=start,
+            )
+            records += [
+                AgentRecord(
+                    user_id=item["user_id"],
+                    name=str(item.get("name", item["user_id"])),
+                    availability=str(item.get("availability", "offline")),
+                    open_leads=int(item.get("open_leads", 0)),
+                    capacity=int(item.get("capacity", 0)),
+                )
+                for item in page.items
+                if item.get("status", "active") == "active"
+            ]
+            if page.last_key is None:
+                return records
+            start = page.last_key
+
+
+class StatsService:
+    def __init__(
+        self,
+        store: StatsStore,
+        roster: AgentRoster,
+        cache: QueryCache,
+        zone: ZoneInfo,
+        today: Callable[[], date] | None = None,
+    ) -> None:
+        self._store = store
+        self._roster = roster
+        self._cache = cache
+        self._zone = zone
+        self._today = today or (lambda: datetime.now(UTC).astimezone(zone).date())
+
+    def dashboard(self, period_name: str) -> dict[str, Any]:
+        period = Period.ending(self._today(), PERIOD_DAYS[period_name])
+
+        def load() -> dict[str, Any]:
+            buckets = self._store.buckets(period.previous().first.isoformat(), period.last.isoformat())
+            return dashboard(buckets, period, self._roster.agents()).model_dump(mode="python", by_alias=True)
+
+        params = {"view": "dashboard", "period": period_name, "to": period.last.isoformat()}
+        return self._cache.get_or_load(STATS_CACHE, STAFF_SCOPE, params, load)

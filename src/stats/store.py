@@ -1,0 +1,138 @@
+"""The stats table: day buckets of counters, and the state of each lead they were built from.
+
+Items: `pk="all", sk=<day>` holds that day's counters (see `stats.aggregation`);
+`pk="lead#<lead_id>", sk="state"` holds the newest version of the lead applied to the buckets and
+its stats view. Applying a change is one transaction: the state moves to the new version (only if
+it is newer) and every bucket moves by the difference. A redelivered, duplicated or older event
+finds a state at least as new and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from shared.dynamo import KeyCondition, Table, TransactionCancelled, Write, transact
+from stats.aggregation import Buckets, LeadView, difference
+
+ALL = "all"
+STATE = "state"
+MAX_ATTEMPTS = 10
+
+
+def lead_key(lead_id: str) -> dict[str, str]:
+    return {"pk": f"lead#{lead_id}", "sk": STATE}
+
+
+@dataclass(frozen=True)
+class LeadState:
+    version: int
+    view: LeadView | None
+
+
+class StatsStore:
+    def __init__(self, table: Table, zone: ZoneInfo) -> None:
+        self._table = table
+        self._zone = zone
+
+    def state(self, lead_id: str) -> LeadState | None:
+        item = self._table.get(lead_key(lead_id), consistent=True)
+        if item is None:
+            return None
+        return LeadState(int(item["version"]), LeadView.from_values(item.get("view")))
+
+    def apply(self, lead_id: str, version: int, view: LeadView | None) -> bool:
+        """Moves the buckets from the lead's applied state to `view` at `version`. False (and
+        nothing written) when an equal or newer version was applied already."""
+        for _ in range(MAX_ATTEMPTS):
+            current = self.state(lead_id)
+            if current is not None and current.version >= version:
+                return False
+            deltas = difference(current.view if current else None, view, self._zone)
+            writes = [self._state_write(lead_id, version, view, current), *self._bucket_writes(deltas)]
+            try:
+                transact(writes)
+            except TransactionCancelled as cancelled:
+                if cancelled.failed(0) or cancelled.conflicted:
+                    continue  # another delivery of this lead moved first: look again
+                raise
+            return True
+        raise RuntimeError(f"stats for lead {lead_id} not applied after {MAX_ATTEMPTS} attempts")
+
+    def _state_write(
+        self, lead_id: str, version: int, view: LeadView | None, current: LeadState | None
+    ) -> Write:
+        item = {**lead_key(lead_id), "version": version, "view": view.to_values() if view else None}
+        if current is None:
+            return Write("Put", self._table.name, item=item, condition="attribute_not_exists(pk)")
+        return Write(
+            "Put",
+            self._table.name,
+            item=item,
+            condition="#version = :seen",
+            names={"#version": "version"},
+            values={":seen": current.version},
+        )
+
+    def _bucket_writes(self, deltas: Buckets) -> list[Write]:
+        writes = []
+        for day, counters in sorted(deltas.items()):
+            names = {f"#c{i}": name for i, name in enumerate(sorted(counters))}
+            values = {f":c{i}": counters[name] for i, name in enumerate(sorted(counters))}
+            update = "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters)))
+            writes.append(
+                Write(
+                    "Update",
+                    self._table.name,
+                    key={"pk": ALL, "sk": day},
+                    update=update,
+                    names=names,
+                    values=values,
+                )
+            )
+        return writes
+
+    def buckets(self, first_day: str, last_day: str) -> Buckets:
+        """The day buckets from `first_day` to `last_day` inclusive (days without leads absent)."""
+        found: Buckets = {}
+        start: dict[str, Any] | None = None
+        while True:
+            page = self._table.query_page(
+                KeyCondition(
+                    index=None,
+                    partition_name="pk",
+                    partition_value=ALL,
+                    sort_name="sk",
+                    sort_from=first_day,
+                    sort_to=last_day,
+                    newest_first=False,
+                ),
+                limit=1000,
+                start_key=start,
+            )
+            for item in page.items:
+                counters = {
+                    name: Decimal(value)
+                    for name, value in item.items()
+                    if name not in ("pk", "sk") and Decimal(value) != 0
+                }
+                if counters:  # a day whose leads all moved away leaves an item of zeros
+                    found[item["sk"]] = counters
+            if page.last_key is None:
+                return found
+            start = page.last_key
+
+    def all_items(self) -> Iterator[dict[str, Any]]:
+        return self._table.scan_all()
+
+    def put_raw(self, items: list[dict[str, Any]]) -> None:
+        self._table.batch_put(items)
+
+    def delete_raw(self, keys: list[dict[str, str]]) -> None:
+        for key in keys:
+            self._table.client.delete_item(
+                TableName=self._table.name, Key={name: {"S": value} for name, value in key.items()}
+            )

@@ -1,0 +1,105 @@
+"""The executive dashboard over HTTP: who may read it, and that it follows lead changes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import LocalServer
+from tests.helpers import ALLOWED_ORIGIN, make_token
+
+
+@pytest.mark.parametrize(
+    ("user", "status"),
+    [("demo-admin", 200), ("demo-manager", 200), ("demo-agent-1", 403), ("demo-vendor-1", 403), (None, 401)],
+)
+def test_only_staff_read_the_dashboard(server: LocalServer, user: str | None, status: int) -> None:
+    response = server.get("/admin/stats", make_token(user) if user else None)
+    assert response.status_code == status
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
+
+
+def test_dashboard_has_the_seed_shape_over_the_demo_data(server: LocalServer) -> None:
+    body = server.get("/admin/stats", make_token("demo-manager"), params={"period": "90d"}).json()
+    assert set(body) >= {"revenue", "cpa", "agents", "conversion"}
+    assert set(body["revenue"]) == {"total", "change", "trend", "forecast"}
+    assert set(body["cpa"]) == {"average", "change", "breakdown"}
+    assert set(body["agents"]) == {"total", "online", "utilization", "topPerformers"}
+    assert set(body["conversion"]) == {"rate", "change", "funnel", "velocity"}
+    assert body["revenue"]["total"] > 0
+    assert len(body["revenue"]["trend"]) == 90
+    assert body["agents"]["total"] == 5
+    assert sum(body["conversion"]["funnel"].values()) > 0
+
+
+def test_an_unknown_period_is_a_422(server: LocalServer) -> None:
+    assert server.get("/admin/stats", make_token("demo-admin"), params={"period": "5y"}).status_code == 422
+
+
+def stats(server: LocalServer) -> dict[str, Any]:
+    response = server.get("/admin/stats", make_token("demo-admin"), params={"period": "7d"})
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+def eventually(
+    server: LocalServer, check: Callable[[dict[str, Any]], bool], seconds: float = 15
+) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while True:
+        current = stats(server)
+        if check(current) or time.monotonic() > deadline:
+            return current
+        time.sleep(0.2)
+
+
+def test_posting_and_closing_a_lead_moves_revenue_funnel_and_conversions(server: LocalServer) -> None:
+    # Given the dashboard now
+    before = stats(server)
+    # When a vendor posts a lead
+    posted = server.request(
+        "POST",
+        "/leads",
+        token=make_token("demo-vendor-1"),
+        json={"email": f"dash-{uuid.uuid4().hex[:10]}@example.com"},
+    )
+    assert posted.status_code == 201
+    lead = posted.json()["lead"]
+    price = Decimal(str(posted.json()["price"]))
+    # Then revenue and the funnel's "new" grow
+    after_post = eventually(
+        server, lambda s: Decimal(str(s["revenue"]["total"])) > Decimal(str(before["revenue"]["total"]))
+    )
+    assert Decimal(str(after_post["revenue"]["total"])) - Decimal(str(before["revenue"]["total"])) == price
+    assert after_post["conversion"]["funnel"]["new"] == before["conversion"]["funnel"]["new"] + 1
+    # When it is worked to a sale
+    version = lead["version"]
+    for disposition in ("contacted", "qualified", "closed"):
+        changed = server.request(
+            "PATCH",
+            f"/leads/{lead['lead_id']}",
+            token=make_token("demo-admin"),
+            json={
+                "version": version,
+                "disposition": disposition,
+                **({"sale_amount": 1500} if disposition == "closed" else {}),
+            },
+        )
+        assert changed.status_code == 200, changed.text
+        version = changed.json()["version"]
+    # Then conversions, the funnel and velocity follow
+    closed = eventually(
+        server, lambda s: s["conversion"]["funnel"]["closed"] > after_post["conversion"]["funnel"]["closed"]
+    )
+    assert closed["conversion"]["funnel"]["closed"] == after_post["conversion"]["funnel"]["closed"] + 1
+    assert closed["conversion"]["funnel"]["new"] == after_post["conversion"]["funnel"]["new"] - 1
+    assert (
+        closed["conversion"]["rate"] > after_post["conversion"]["rate"]
+        or after_post["conversion"]["rate"] == 100
+    )
+    assert closed["conversion"]["velocity"] is not None

@@ -1,0 +1,165 @@
+"""The stats consumer against moto: buckets kept from lead events equal a rebuild from the leads,
+whatever the delivery order, with duplicates; and the rebuild repairs what events missed."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crm.stack import create_table
+from leads.lifecycle import ALLOWED_MOVES
+from leads.models import Disposition
+from shared.dynamo import Table
+from stats.aggregation import LeadView
+from stats.rebuild import expected_buckets, rebuild
+from stats.store import StatsStore
+from tests.integration.conftest import test_template
+
+ZONE = ZoneInfo("America/New_York")
+START = datetime(2026, 10, 1, 15, 0, tzinfo=UTC)
+AGENTS = ["agent-1", "agent-2", "agent-3"]
+ACTIONS = ["advance", "lose", "reopen", "reassign", "delete"]
+
+
+def fresh_store() -> StatsStore:
+    """A stats table of its own (same keys as the template's) for one example."""
+    spec = next(table for table in test_template().tables() if table.logical_id == "StatsTable")
+    name = f"stats-{uuid.uuid4().hex[:12]}"
+    create_table(boto3.client("dynamodb"), dataclasses.replace(spec, name=name))
+    return StatsStore(Table(name), ZONE)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def history_of(lead_index: int, actions: list[str], rng: random.Random) -> list[tuple[int, dict[str, Any]]]:
+    """The versions a lead goes through: (version, lead item) for each, as the lead service would
+    store them; invalid moves are skipped like the service refuses them."""
+    created = START + timedelta(days=lead_index * 3, hours=rng.randint(0, 20))
+    item: dict[str, Any] = {
+        "lead_id": f"L{lead_index}",
+        "vendor_code": rng.choice(["V001", "V002"]),
+        "campaign_source": rng.choice(["google", "tiktok", None]),
+        "assigned_agent": rng.choice([*AGENTS, None]),
+        "disposition": "new",
+        "lead_value": Decimal(rng.choice(["35.00", "40.00", "45.50"])),
+        "quality_score": rng.randint(1, 10),
+        "created_at": iso(created),
+        "version": 1,
+        "is_test": rng.random() < 0.15,
+    }
+    versions = [(1, dict(item))]
+    moment = created
+    for action in actions:
+        if item.get("deleted_at"):
+            break
+        moment += timedelta(hours=rng.randint(1, 72))
+        current = Disposition(item["disposition"])
+        if action == "advance":
+            following = [
+                d
+                for d in (Disposition.CONTACTED, Disposition.QUALIFIED, Disposition.CLOSED)
+                if d in ALLOWED_MOVES[current]
+            ]
+            if not following:
+                continue
+            item["disposition"] = following[0].value
+            if following[0] is Disposition.CLOSED:
+                item["closed_date"] = iso(moment)
+                item["sale_amount"] = Decimal(rng.randint(100, 5000))
+        elif action == "lose" and Disposition.LOST in ALLOWED_MOVES[current]:
+            item["disposition"] = "lost"
+        elif action == "reopen" and current is Disposition.LOST:
+            item["disposition"] = "contacted"
+        elif action == "reassign":
+            item["assigned_agent"] = rng.choice(AGENTS)
+        elif action == "delete":
+            item["deleted_at"] = iso(moment)
+        else:
+            continue
+        item["version"] += 1
+        versions.append((item["version"], dict(item)))
+    return versions
+
+
+def event_view(item: dict[str, Any]) -> LeadView | None:
+    return LeadView.from_values({**item, "deleted": bool(item.get("deleted_at"))})
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    plans=st.lists(st.lists(st.sampled_from(ACTIONS), max_size=5), min_size=1, max_size=3),
+    seed=st.integers(0, 2**32),
+    duplicates=st.integers(0, 6),
+)
+def test_any_delivery_order_with_duplicates_gives_the_buckets_a_rebuild_gives(
+    aws: dict[str, str], plans: list[list[str]], seed: int, duplicates: int
+) -> None:
+    # Given every version of a few leads, as events delivered in any order with duplicates
+    rng = random.Random(seed)
+    histories = [history_of(index, actions, rng) for index, actions in enumerate(plans)]
+    events = [
+        (item["lead_id"], version, event_view(item)) for history in histories for version, item in history
+    ]
+    events += [rng.choice(events) for _ in range(duplicates)]
+    rng.shuffle(events)
+    store = fresh_store()
+    # When the consumer applies them
+    for lead_id, version, view in events:
+        store.apply(lead_id, version, view)
+    # Then the buckets are what the final leads contribute, and a rebuild finds nothing to change
+    final_items = [history[-1][1] for history in histories]
+    assert store.buckets("0000-00-00", "9999-12-31") == expected_buckets(final_items, ZONE)
+    assert not rebuild(final_items, store, ZONE).changed
+
+
+def test_a_redelivered_or_older_event_changes_nothing(aws: dict[str, str]) -> None:
+    store = fresh_store()
+    history = history_of(0, ["advance", "advance", "advance"], random.Random(1))
+    for version, item in history:
+        assert store.apply("L0", version, event_view(item))
+    before = store.buckets("0000", "9999")
+    for version, item in history:
+        assert not store.apply("L0", version, event_view(item))
+    assert store.buckets("0000", "9999") == before
+
+
+def test_rebuild_repairs_buckets_that_missed_events_and_reports_the_days(aws: dict[str, str]) -> None:
+    # Given leads whose events were partly lost
+    store = fresh_store()
+    rng = random.Random(7)
+    histories = [history_of(index, ["advance", "advance", "advance"], rng) for index in range(3)]
+    for version, item in histories[0]:
+        store.apply(item["lead_id"], version, event_view(item))
+    final_items = [history[-1][1] for history in histories]
+    # When the stats are rebuilt from the leads
+    report = rebuild(final_items, store, ZONE)
+    # Then the buckets are right, the repaired days are named, and a second rebuild is a no-op
+    assert report.changed
+    assert report.days_rewritten
+    assert store.buckets("0000", "9999") == expected_buckets(final_items, ZONE)
+    assert not rebuild(final_items, store, ZONE).changed
+    # And the late events, now older than the rebuilt states, change nothing
+    for version, item in histories[1]:
+        assert not store.apply(item["lead_id"], version, event_view(item))
+
+
+@pytest.mark.parametrize("window", [("2026-10-01", "2026-10-05"), ("2026-10-06", "2026-12-31")])
+def test_rebuild_within_dates_rewrites_only_those_days(aws: dict[str, str], window: tuple[str, str]) -> None:
+    store = fresh_store()
+    rng = random.Random(3)
+    final_items = [history_of(index, ["advance"], rng)[-1][1] for index in range(4)]
+    report = rebuild(final_items, store, ZONE, first_day=window[0], last_day=window[1])
+    assert report.days_rewritten
+    assert all(window[0] <= day <= window[1] for day in report.days_rewritten)
