@@ -177,6 +177,8 @@ def dashboard(buckets: Buckets, period: Period, agents: list[AgentRecord]) -> Da
             topPerformers=performers[:TOP_PERFORMERS],
         ),
         conversion=Conversion(
+            leads=int(leads),
+            conversions=int(conversions),
             rate=(rate * 100).quantize(TENTH) if rate is not None else zero,
             change=percent_change(rate, previous_rate),
             funnel=Funnel(**{name: int(now.get(f"d#{name}", 0)) for name in DISPOSITIONS}),

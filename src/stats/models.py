@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel, Field
+
+from shared.http import Pagination
 
 
 class PeriodInfo(BaseModel):
@@ -67,6 +70,8 @@ class Funnel(BaseModel):
 
 
 class Conversion(BaseModel):
+    leads: int = Field(description="Leads created in the period")
+    conversions: int = Field(description="Leads closed (won) in the period")
     rate: Decimal = Field(description="Conversions over leads, in percent")
     change: Decimal | None
     funnel: Funnel
@@ -79,3 +84,35 @@ class DashboardStats(BaseModel):
     cpa: Cpa
     agents: Agents
     conversion: Conversion
+
+
+class Analytics(BaseModel):
+    period: str
+    granularity: str = Field(description="day, week (ISO) or month")
+    labels: list[str]
+    leads: list[int]
+    revenue: list[Decimal]
+    conversions: list[int]
+    insights: list[str] = Field(description="Sentences computed from the numbers")
+
+
+class AuditRecord(BaseModel):
+    model_config = {"extra": "allow"}
+
+    timestamp: str
+    request_id: str
+    user: str | None = None
+    role: str | None = None
+    action: str = Field(description="METHOD and route, e.g. 'PATCH /leads/{lead_id}'")
+    path: str | None = None
+    ip: str | None = None
+    request: dict[str, Any] = Field(
+        default_factory=dict, description="Sanitised: secrets and personal data masked"
+    )
+    status: int
+    duration_ms: Decimal
+
+
+class AuditPage(BaseModel):
+    data: list[AuditRecord]
+    pagination: Pagination

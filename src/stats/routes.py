@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -11,13 +12,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from shared import dependencies
 from shared.dynamo import Table
+from shared.errors import BadRequest
 from shared.http import endpoint, json_response
-from shared.security import STAFF
-from stats.models import DashboardStats
+from shared.security import STAFF, Role
+from stats.audit_trail import AuditQuery, AuditTrail
+from stats.models import Analytics, AuditPage, DashboardStats
 from stats.service import AgentRoster, StatsService
 from stats.store import StatsStore
 
 router = Router()
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 
 
 def stats_service() -> StatsService:
@@ -45,3 +49,58 @@ def get_stats(
     period: Annotated[Literal["7d", "30d", "90d", "12m"], Query(description="Period ending today")] = "30d",
 ) -> Response[Any]:
     return json_response(stats_service().dashboard(period))
+
+
+@endpoint(
+    router,
+    "GET",
+    "/admin/analytics",
+    roles=STAFF,
+    response_model=Analytics,
+    tags=["stats"],
+    summary="Leads, revenue and conversions over time, with insights",
+)
+def get_analytics(
+    period: Annotated[
+        Literal["7d", "30d", "90d", "12m"], Query(description="7d and 30d by day, 90d by week, 12m by month")
+    ] = "30d",
+) -> Response[Any]:
+    return json_response(stats_service().analytics(period))
+
+
+def audit_trail() -> AuditTrail:
+    return AuditTrail(Table(dependencies.get_settings().audit_table), dependencies.cursor_codec())
+
+
+def _day(value: str | None, field: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise BadRequest(f"'{field}' must be a date (YYYY-MM-DD)", details=[{"field": field}]) from exc
+
+
+@endpoint(
+    router,
+    "GET",
+    "/admin/audit",
+    roles=[Role.ADMIN],
+    response_model=AuditPage,
+    tags=["stats"],
+    summary="Audit records of mutating requests, newest first",
+)
+def get_audit(
+    user: Annotated[
+        str | None, Query(pattern=r"^[A-Za-z0-9_.:@-]{1,64}$", description="Only this user's")
+    ] = None,
+    first: Annotated[str | None, Query(alias="from", pattern=DATE_PATTERN, description="First day")] = None,
+    last: Annotated[
+        str | None, Query(alias="to", pattern=DATE_PATTERN, description="Last day (default today)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[Any]:
+    today = datetime.now(UTC).date()
+    query = AuditQuery.of(user, _day(first, "from"), _day(last, "to"), today)
+    return json_response(audit_trail().page(query, limit, cursor))

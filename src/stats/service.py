@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from shared.cache import QueryCache
 from shared.dynamo import KeyCondition, Table
+from stats.analytics import analytics, first_day
 from stats.dashboard import PERIOD_DAYS, AgentRecord, Period, dashboard
 from stats.store import StatsStore
 
@@ -72,4 +73,14 @@ class StatsService:
             return dashboard(buckets, period, self._roster.agents()).model_dump(mode="python", by_alias=True)
 
         params = {"view": "dashboard", "period": period_name, "to": period.last.isoformat()}
+        return self._cache.get_or_load(STATS_CACHE, STAFF_SCOPE, params, load)
+
+    def analytics(self, period_name: str) -> dict[str, Any]:
+        today = self._today()
+
+        def load() -> dict[str, Any]:
+            buckets = self._store.buckets(first_day(period_name, today).isoformat(), today.isoformat())
+            return analytics(buckets, period_name, today).model_dump(mode="python")
+
+        params = {"view": "analytics", "period": period_name, "to": today.isoformat()}
         return self._cache.get_or_load(STATS_CACHE, STAFF_SCOPE, params, load)

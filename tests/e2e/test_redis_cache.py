@@ -79,6 +79,7 @@ def test_api_keeps_answering_when_redis_stops(
     # Given a warm cache
     token = make_token("demo-admin")
     before = cached_server.get("/leads", token, params={"limit": "7"}).json()
+    stats_before = cached_server.get("/admin/stats", token).json()
     lead_id = before["data"][0]["lead_id"]
     # When Redis goes away
     process, _ = private_redis
@@ -93,6 +94,9 @@ def test_api_keeps_answering_when_redis_stops(
         assert one.status_code == 200
         assert one.json()["lead_id"] == lead_id
     assert cached_server.get("/leads", make_token("demo-vendor-1")).status_code == 200
+    stats_after = cached_server.get("/admin/stats", token)
+    assert stats_after.status_code == 200
+    assert stats_after.json() == stats_before
     # And a vendor can still post, and the new lead is listed at once
     email = f"redis-down-{uuid.uuid4().hex[:8]}@example.com"
     posted = cached_server.request("POST", "/leads", token=make_token("demo-vendor-1"), json={"email": email})

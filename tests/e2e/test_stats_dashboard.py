@@ -30,7 +30,7 @@ def test_dashboard_has_the_seed_shape_over_the_demo_data(server: LocalServer) ->
     assert set(body["revenue"]) == {"total", "change", "trend", "forecast"}
     assert set(body["cpa"]) == {"average", "change", "breakdown"}
     assert set(body["agents"]) == {"total", "online", "utilization", "topPerformers"}
-    assert set(body["conversion"]) == {"rate", "change", "funnel", "velocity"}
+    assert set(body["conversion"]) == {"leads", "conversions", "rate", "change", "funnel", "velocity"}
     assert body["revenue"]["total"] > 0
     assert len(body["revenue"]["trend"]) == 90
     assert body["agents"]["total"] == 5
@@ -77,6 +77,7 @@ def test_posting_and_closing_a_lead_moves_revenue_funnel_and_conversions(server:
     )
     assert Decimal(str(after_post["revenue"]["total"])) - Decimal(str(before["revenue"]["total"])) == price
     assert after_post["conversion"]["funnel"]["new"] == before["conversion"]["funnel"]["new"] + 1
+    assert after_post["conversion"]["leads"] == before["conversion"]["leads"] + 1
     # When it is worked to a sale
     version = lead["version"]
     for disposition in ("contacted", "qualified", "closed"):
@@ -97,9 +98,57 @@ def test_posting_and_closing_a_lead_moves_revenue_funnel_and_conversions(server:
         server, lambda s: s["conversion"]["funnel"]["closed"] > after_post["conversion"]["funnel"]["closed"]
     )
     assert closed["conversion"]["funnel"]["closed"] == after_post["conversion"]["funnel"]["closed"] + 1
+    assert closed["conversion"]["conversions"] == after_post["conversion"]["conversions"] + 1
     assert closed["conversion"]["funnel"]["new"] == after_post["conversion"]["funnel"]["new"] - 1
     assert (
         closed["conversion"]["rate"] > after_post["conversion"]["rate"]
         or after_post["conversion"]["rate"] == 100
     )
     assert closed["conversion"]["velocity"] is not None
+
+
+@pytest.mark.parametrize(("period", "buckets"), [("7d", 7), ("30d", 30), ("90d", 14), ("12m", 13)])
+def test_analytics_has_a_point_per_bucket_and_insights(
+    server: LocalServer, period: str, buckets: int
+) -> None:
+    response = server.get("/admin/analytics", make_token("demo-manager"), params={"period": period})
+    assert response.status_code == 200
+    body = response.json()
+    assert (
+        len(body["labels"])
+        == len(body["leads"])
+        == len(body["revenue"])
+        == len(body["conversions"])
+        == buckets
+    )
+    assert sum(body["leads"]) > 0
+    assert body["insights"]
+    assert all(isinstance(line, str) and line.endswith(".") for line in body["insights"])
+
+
+@pytest.mark.parametrize(("user", "status"), [("demo-agent-2", 403), ("demo-vendor-2", 403), (None, 401)])
+def test_only_staff_read_analytics(server: LocalServer, user: str | None, status: int) -> None:
+    assert server.get("/admin/analytics", make_token(user) if user else None).status_code == status
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "schema"),
+    [
+        ("/admin/stats", {"period": "30d"}, "DashboardStats"),
+        ("/admin/analytics", {"period": "90d"}, "Analytics"),
+        ("/admin/audit", {"limit": "5"}, "AuditPage"),
+    ],
+)
+def test_admin_responses_validate_against_the_published_schema(
+    server: LocalServer, path: str, params: dict[str, str], schema: str
+) -> None:
+    import jsonschema
+
+    # Given the OpenAPI document the server publishes
+    document = server.get("/openapi.json").json()
+    assert path in document["paths"]
+    # When / Then the response validates against the schema it names
+    body = server.get(path, make_token("demo-admin"), params=params).json()
+    jsonschema.validate(
+        body, {**document, "$ref": f"#/components/schemas/{schema}"}, cls=jsonschema.Draft202012Validator
+    )

@@ -142,3 +142,10 @@ def test_user_indexes_in_the_template_are_the_indexes_the_code_queries() -> None
 
     users = next(table for table in TEMPLATE.tables() if table.logical_id == "UsersTable")
     assert {index.name for index in users.indexes} == {ASSIGNMENT_INDEX, ROLE_INDEX}
+
+
+def test_audit_indexes_in_the_template_are_the_indexes_the_code_queries() -> None:
+    from stats.audit_trail import USER_INDEX
+
+    audit = next(table for table in TEMPLATE.tables() if table.logical_id == "AuditTable")
+    assert {index.name for index in audit.indexes} == {USER_INDEX}
