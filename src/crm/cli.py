@@ -261,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="measure the read path at fixed data sizes and print a table")
     bench.add_argument(
-        "--sizes", default="1000,10000", help="comma-separated lead counts (default 1000,10000)"
+        "--sizes", default="1000,10000,100000", help="comma-separated lead counts (default 1000,10000,100000)"
     )
     bench.add_argument("--requests", type=int, default=50, help="requests per scenario (default 50)")
     bench.set_defaults(run=cmd_bench)
