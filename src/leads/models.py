@@ -9,8 +9,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from shared.http import ErrorInfo, Pagination
-
-Money = Annotated[Decimal, Field(max_digits=12, decimal_places=2)]
+from shared.types import Money
 
 
 class Disposition(StrEnum):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from shared.http import Pagination
+from shared.types import Number
 
 
 class PeriodInfo(BaseModel):
@@ -20,14 +20,14 @@ class PeriodInfo(BaseModel):
 
 class TrendPoint(BaseModel):
     date: str
-    revenue: Decimal
+    revenue: Number
 
 
 class Revenue(BaseModel):
-    total: Decimal
-    change: Decimal | None = Field(description="Percent change against the previous period")
+    total: Number
+    change: Number | None = Field(description="Percent change against the previous period")
     trend: list[TrendPoint]
-    forecast: Decimal = Field(
+    forecast: Number = Field(
         description="Least-squares projection of revenue over the next period of equal length"
     )
 
@@ -35,14 +35,14 @@ class Revenue(BaseModel):
 class CampaignCost(BaseModel):
     campaign: str | None
     leads: int
-    revenue: Decimal
+    revenue: Number
     conversions: int
-    cpa: Decimal | None
+    cpa: Number | None
 
 
 class Cpa(BaseModel):
-    average: Decimal | None
-    change: Decimal | None
+    average: Number | None
+    change: Number | None
     breakdown: list[CampaignCost]
 
 
@@ -50,14 +50,14 @@ class Performer(BaseModel):
     agent: str
     name: str
     conversions: int
-    sales: Decimal
+    sales: Number
     leads: int
 
 
 class Agents(BaseModel):
     total: int
     online: int
-    utilization: Decimal = Field(description="Open leads over capacity of online and busy agents, in percent")
+    utilization: Number = Field(description="Open leads over capacity of online and busy agents, in percent")
     topPerformers: list[Performer]
 
 
@@ -72,10 +72,10 @@ class Funnel(BaseModel):
 class Conversion(BaseModel):
     leads: int = Field(description="Leads created in the period")
     conversions: int = Field(description="Leads closed (won) in the period")
-    rate: Decimal = Field(description="Conversions over leads, in percent")
-    change: Decimal | None
+    rate: Number = Field(description="Conversions over leads, in percent")
+    change: Number | None
     funnel: Funnel
-    velocity: Decimal | None = Field(description="Mean days from creation to close")
+    velocity: Number | None = Field(description="Mean days from creation to close")
 
 
 class DashboardStats(BaseModel):
@@ -91,7 +91,7 @@ class Analytics(BaseModel):
     granularity: str = Field(description="day, week (ISO) or month")
     labels: list[str]
     leads: list[int]
-    revenue: list[Decimal]
+    revenue: list[Number]
     conversions: list[int]
     insights: list[str] = Field(description="Sentences computed from the numbers")
 
@@ -110,7 +110,7 @@ class AuditRecord(BaseModel):
         default_factory=dict, description="Sanitised: secrets and personal data masked"
     )
     status: int
-    duration_ms: Decimal
+    duration_ms: Number
 
 
 class AuditPage(BaseModel):

@@ -137,6 +137,7 @@ def test_only_staff_read_analytics(server: LocalServer, user: str | None, status
         ("/admin/stats", {"period": "30d"}, "DashboardStats"),
         ("/admin/analytics", {"period": "90d"}, "Analytics"),
         ("/admin/audit", {"limit": "5"}, "AuditPage"),
+        ("/leads", {"limit": "20"}, "LeadPage"),
     ],
 )
 def test_admin_responses_validate_against_the_published_schema(
