@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from leads.directory import AgentPool, VendorDirectory
-from leads.intake import parse_submission
 from leads.models import Disposition, Lead, LeadChanges, LeadFilters, LeadPage, LeadSubmission, PostResult
+from leads.posting import lead_writer, post, post_with_key
 from leads.repository import LeadRepository
 from leads.service import LeadService, parse_time_bound
-from leads.writes import LeadWriter, rejected_for
 from shared import dependencies
-from shared.dynamo import Table, dynamodb_client
-from shared.errors import ApiError, BadRequest
-from shared.http import JSON, dumps, endpoint, json_response
-from shared.security import ALL_ROLES, Principal, Role, current_principal
+from shared.errors import BadRequest
+from shared.http import JSON, endpoint, json_response
+from shared.security import ALL_ROLES, Role, current_principal
 
 router = Router()
 
 POSTERS = (Role.ADMIN, Role.MANAGER, Role.VENDOR)
 WORKERS = (Role.ADMIN, Role.MANAGER, Role.AGENT)
-IDEMPOTENCY_SECONDS = 24 * 3600
 MAX_IDEMPOTENCY_KEY = 128
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -94,97 +88,6 @@ def list_leads(
 )
 def get_lead(lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)]) -> Response[Any]:
     return json_response(lead_service().get_lead(current_principal(), lead_id))
-
-
-def lead_writer() -> LeadWriter:
-    settings = dependencies.get_settings()
-    return LeadWriter(
-        leads=LeadRepository(dependencies.leads_table()),
-        directory=VendorDirectory(dependencies.vendors_table(), dependencies.pricing_table()),
-        agents=AgentPool(dependencies.users_table()),
-        dedupe=Table(settings.dedupe_table),
-        usage=Table(settings.usage_table),
-        outbox=dependencies.outbox(),
-        cache=dependencies.query_cache(),
-        business_timezone=settings.business_timezone,
-    )
-
-
-def post(principal: Principal, raw_body: str | None) -> dict[str, Any]:
-    """One lead post: the status and the JSON text the poster receives (what a retry replays)."""
-    try:
-        submission = parse_submission(raw_body, principal)
-    except ApiError as exc:
-        response = rejected_for(exc)
-    else:
-        response = lead_writer().create(principal, submission)
-    return {"status": response.status, "body": dumps(response.body())}
-
-
-@cache
-def _idempotent_post() -> tuple[Callable[..., dict[str, Any]], Any]:
-    """Powertools idempotency, set up on first use rather than at import."""
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
-
-    config = IdempotencyConfig(
-        event_key_jmespath="[caller, key]",
-        payload_validation_jmespath="body",
-        expires_after_seconds=IDEMPOTENCY_SECONDS,
-    )
-    persistence = DynamoDBPersistenceLayer(
-        table_name=dependencies.get_settings().idempotency_table, boto3_client=dynamodb_client()
-    )
-
-    @idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=config)
-    def run(request: dict[str, Any]) -> dict[str, Any]:
-        caller = Principal(request["caller"], Role(request["role"]), vendor_code=request["vendor_code"])
-        return post(caller, request["body"])
-
-    return run, config
-
-
-def post_with_key(
-    principal: Principal, key: str, raw_body: str | None, lambda_context: Any
-) -> dict[str, Any]:
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
-    )
-
-    run, config = _idempotent_post()
-    # The in-flight marker expires with the invocation, so a crashed attempt does not block retries.
-    config.register_lambda_context(lambda_context)
-    try:
-        request = {
-            "caller": principal.user_id,
-            "role": principal.role.value,
-            "vendor_code": principal.vendor_code,
-            "key": key,
-            "body": raw_body or "",
-        }
-        return run(request=request)
-    except IdempotencyValidationError:
-        error: ApiError = IdempotencyKeyReused("This Idempotency-Key was used with a different body")
-    except IdempotencyAlreadyInProgressError:
-        error = IdempotencyInProgress(
-            "A request with this Idempotency-Key is still being processed; retry shortly"
-        )
-    response = rejected_for(error, reason_code=None)
-    return {"status": response.status, "body": dumps(response.body())}
-
-
-class IdempotencyKeyReused(ApiError):
-    status = 422
-    code = "IDEMPOTENCY_KEY_REUSED"
-
-
-class IdempotencyInProgress(ApiError):
-    status = 409
-    code = "IDEMPOTENCY_IN_PROGRESS"
 
 
 @endpoint(

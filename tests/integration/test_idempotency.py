@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import leads.routes
+import leads.posting
 from crm.seed import SeedTables, seed_demo_data
 from shared import dependencies
 from shared.security import Principal, Role
@@ -23,7 +23,7 @@ OTHER_VENDOR = Principal("demo-vendor-2", Role.VENDOR, vendor_code="V002")
 @pytest.fixture
 def seeded(aws: dict[str, str]) -> None:
     seed_demo_data(SeedTables.configured(), lead_count=0)
-    leads.routes._idempotent_post.cache_clear()
+    leads.posting._idempotent_post.cache_clear()
 
 
 def body(email: str) -> str:
@@ -32,8 +32,8 @@ def body(email: str) -> str:
 
 def test_a_retry_replays_the_first_answer_byte_for_byte(seeded: None) -> None:
     # When the same key and body are sent twice
-    first = leads.routes.post_with_key(VENDOR, "key-1", body("ida@example.com"), FakeLambdaContext())
-    second = leads.routes.post_with_key(VENDOR, "key-1", body("ida@example.com"), FakeLambdaContext())
+    first = leads.posting.post_with_key(VENDOR, "key-1", body("ida@example.com"), FakeLambdaContext())
+    second = leads.posting.post_with_key(VENDOR, "key-1", body("ida@example.com"), FakeLambdaContext())
     # Then the second is the first, and one lead exists
     assert first["status"] == 201
     assert second == first
@@ -44,15 +44,15 @@ def test_a_retry_replays_the_first_answer_byte_for_byte(seeded: None) -> None:
 
 
 def test_a_key_reused_with_another_body_is_refused(seeded: None) -> None:
-    leads.routes.post_with_key(VENDOR, "key-2", body("ann@example.com"), FakeLambdaContext())
-    reused = leads.routes.post_with_key(VENDOR, "key-2", body("bob@example.com"), FakeLambdaContext())
+    leads.posting.post_with_key(VENDOR, "key-2", body("ann@example.com"), FakeLambdaContext())
+    reused = leads.posting.post_with_key(VENDOR, "key-2", body("bob@example.com"), FakeLambdaContext())
     assert reused["status"] == 422
     assert json.loads(reused["body"])["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
 
 
 def test_keys_belong_to_their_caller(seeded: None) -> None:
-    mine = leads.routes.post_with_key(VENDOR, "shared-key", body("cy@example.com"), FakeLambdaContext())
-    theirs = leads.routes.post_with_key(
+    mine = leads.posting.post_with_key(VENDOR, "shared-key", body("cy@example.com"), FakeLambdaContext())
+    theirs = leads.posting.post_with_key(
         OTHER_VENDOR, "shared-key", body("dee@example.com"), FakeLambdaContext()
     )
     assert mine["status"] == theirs["status"] == 201
@@ -62,24 +62,24 @@ def test_keys_belong_to_their_caller(seeded: None) -> None:
 def test_a_retry_while_the_first_is_in_flight_is_a_409(seeded: None, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a first request that is still being processed
     started, release = threading.Event(), threading.Event()
-    real_post = leads.routes.post
+    real_post = leads.posting.post
 
     def slow_post(principal: Principal, raw: str | None) -> dict[str, Any]:
         started.set()
         release.wait(10)
         return real_post(principal, raw)
 
-    monkeypatch.setattr(leads.routes, "post", slow_post)
+    monkeypatch.setattr(leads.posting, "post", slow_post)
     results: list[dict[str, Any]] = []
     first = threading.Thread(
         target=lambda: results.append(
-            leads.routes.post_with_key(VENDOR, "key-3", body("eve@example.com"), FakeLambdaContext())
+            leads.posting.post_with_key(VENDOR, "key-3", body("eve@example.com"), FakeLambdaContext())
         )
     )
     first.start()
     assert started.wait(10)
     # When the retry arrives
-    retry = leads.routes.post_with_key(VENDOR, "key-3", body("eve@example.com"), FakeLambdaContext())
+    retry = leads.posting.post_with_key(VENDOR, "key-3", body("eve@example.com"), FakeLambdaContext())
     release.set()
     first.join(10)
     # Then it is told the first is in flight, and the first still succeeds
@@ -88,6 +88,6 @@ def test_a_retry_while_the_first_is_in_flight_is_a_409(seeded: None, monkeypatch
     assert results[0]["status"] == 201
     # And once the first is complete, a later retry replays it
     assert (
-        leads.routes.post_with_key(VENDOR, "key-3", body("eve@example.com"), FakeLambdaContext())
+        leads.posting.post_with_key(VENDOR, "key-3", body("eve@example.com"), FakeLambdaContext())
         == results[0]
     )

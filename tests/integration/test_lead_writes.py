@@ -24,8 +24,8 @@ from crm.stack import MotoServer
 from leads.directory import AgentPool, VendorDirectory
 from leads.lifecycle import ALLOWED_MOVES, DispositionConflict, is_open
 from leads.models import Disposition, Lead, LeadChanges, LeadFilters, LeadSubmission, Outcome, ReasonCode
+from leads.posting import lead_writer
 from leads.repository import INDEXES, LeadRepository
-from leads.routes import lead_writer
 from leads.writes import LeadWriter, PostResponse, VersionConflict
 from shared import dependencies
 from shared.dynamo import Item, Table, dynamodb_client
@@ -207,7 +207,7 @@ def matrix_stack(moto_server: MotoServer) -> Iterator[Stack]:
 
 
 def writer_with(outbox: Outbox | None = None, leads: LeadRepository | None = None) -> LeadWriter:
-    """A writer wired like `leads.routes.lead_writer`, with its own outbox or repository."""
+    """A writer wired like `leads.posting.lead_writer`, with its own outbox or repository."""
     settings = dependencies.get_settings()
     return LeadWriter(
         leads=leads or LeadRepository(dependencies.leads_table()),
