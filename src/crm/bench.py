@@ -349,17 +349,22 @@ def _measure_scan_baseline(size: int, leads: Any, zone: ZoneInfo, counter: Dynam
         dashboard(expected_buckets(leads.scan_all(), zone), Period.ending(today, 30), [])
         elapsed = (time.perf_counter() - started) * 1000
         samples.append((elapsed, *counter.reset()))
+    return _in_process_row(size, "scan-and-aggregate baseline (30d dashboard)", samples)
+
+
+def _in_process_row(size: int, name: str, samples: list[tuple[float, int, int, float]]) -> Row:
+    """A row from (ms, DynamoDB calls, items read, DynamoDB ms) samples measured in-process only."""
     times_ms = [sample[0] for sample in samples]
     return Row(
         size,
-        "scan-and-aggregate baseline (30d dashboard)",
+        name,
         "n/a",
         statistics.median(times_ms),
         _percentile(times_ms, 0.95),
         float("nan"),
-        statistics.mean(s[1] for s in samples),
-        statistics.mean(s[2] for s in samples),
-        statistics.median(s[3] for s in samples),
+        statistics.mean(sample[1] for sample in samples),
+        statistics.mean(sample[2] for sample in samples),
+        statistics.median(sample[3] for sample in samples),
     )
 
 
@@ -424,24 +429,8 @@ def _measure_writes(
             event("DELETE", f"/leads/{lead['lead_id']}", admin_token, None, "/leads/{lead_id}"), 204
         )
         samples[delete].append(sample)
-    rows: list[Row] = []
-    for name, values in samples.items():
-        values = values[1:]  # the first call of each warms code paths
-        times_ms = [v[0] for v in values]
-        rows.append(
-            Row(
-                size,
-                name,
-                "n/a",
-                statistics.median(times_ms),
-                _percentile(times_ms, 0.95),
-                float("nan"),
-                statistics.mean(v[1] for v in values),
-                statistics.mean(v[2] for v in values),
-                statistics.median(v[3] for v in values),
-            )
-        )
-    return rows
+    # The first call of each warms code paths.
+    return [_in_process_row(size, name, values[1:]) for name, values in samples.items()]
 
 
 def _ms(value: float) -> str:

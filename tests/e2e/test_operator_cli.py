@@ -83,3 +83,28 @@ def test_stats_rebuild_restores_a_lost_bucket_and_says_which(server: LocalServer
     # And a second rebuild has nothing to change
     again = run_cli(server, "stats", "rebuild")
     assert "0 day bucket(s) rewritten, 0 removed" in again.stdout
+
+
+def test_bench_prints_a_row_per_request_at_each_size() -> None:
+    # When the benchmark runs at a tiny size, one request per scenario
+    done = subprocess.run(
+        [sys.executable, "-m", "crm.cli", "bench", "--sizes", "40", "--requests", "2"],
+        cwd=PROJECT_ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    # Then it prints the table, with the stats reads and the scan baseline side by side
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| 40 |")]
+    names = {row.split("|")[2].strip().strip("`") for row in rows}
+    assert {
+        "GET /admin/stats?period=30d",
+        "GET /admin/analytics?period=12m",
+        "GET /leads?limit=50",
+        "scan-and-aggregate baseline (30d dashboard)",
+        "POST /leads",
+    } <= names
+    assert "| handler module" in done.stdout
+    assert "| `crm serve` start-up | seconds |" in done.stdout
