@@ -1,13 +1,18 @@
 """Delivers events from the local bus to their target functions, as EventBridge would: each rule
 of the template feeds an SQS queue; a worker thread per rule receives the matched events and
 invokes the rule's function. A failed invocation is not deleted, so it is retried after the
-visibility timeout and, after five attempts, lands in the rule's dead-letter queue."""
+visibility timeout and, after five attempts, lands in the rule's dead-letter queue.
+
+The local gateway waits for the workers to go idle before it answers a mutating request, so the
+change has reached its consumers when the response arrives: the next read is fresh, as it is
+within seconds in AWS."""
 
 from __future__ import annotations
 
 import json
 import logging
 import threading
+import time
 from typing import Any
 
 from crm.functions import LocalFunction
@@ -28,6 +33,19 @@ class RuleWorker(threading.Thread):
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def wait_until_idle(self, timeout: float = 3.0) -> bool:
+        """Waits until the rule's queue holds no message, waiting or in delivery (False on timeout)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            attributes = self._sqs.get_queue_attributes(
+                QueueUrl=self.queue_url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            if not any(int(attributes.get(name, 0)) for name in attributes):
+                return True
+            time.sleep(0.02)
+        return False
 
     def run(self) -> None:
         while not self._stopping.is_set():

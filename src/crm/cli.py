@@ -118,6 +118,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             gateway_responses=template.gateway_responses(),
             stage=str(template.parameters["Stage"]),
             local_pages=local_pages,
+            settle=lambda: all(worker.wait_until_idle() for worker in workers),
         )
         server = LocalHttpServer((args.host, args.port), gateway, log_requests=not args.quiet)
         signal.signal(signal.SIGTERM, _stop_on_sigterm)

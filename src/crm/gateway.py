@@ -31,6 +31,7 @@ from crm.template import GatewayResponse, Route
 log = logging.getLogger("crm.gateway")
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LocalPage = tuple[int, str, bytes]  # status, content type, body
 
 
@@ -42,12 +43,15 @@ class ApiGateway:
         gateway_responses: dict[str, GatewayResponse],
         stage: str,
         local_pages: dict[str, Callable[[], LocalPage]] | None = None,
+        settle: Callable[[], object] | None = None,
     ) -> None:
         self.routes = routes
         self.functions = functions
         self.gateway_responses = gateway_responses
         self.stage = stage
         self.local_pages = local_pages or {}
+        # Called after a mutating request, before answering: lets the event bus deliver first.
+        self.settle: Callable[[], object] = settle or (lambda: None)
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
@@ -167,6 +171,8 @@ class ApiGateway:
         except Exception:
             log.exception("%s failed; answering as API Gateway does for a Lambda error", route.function)
             return self.gateway_response("DEFAULT_5XX", 502, "Internal server error")
+        if method in MUTATING_METHODS:
+            self.settle()
         return status, self.merge_headers(response), data
 
 
