@@ -83,6 +83,14 @@ class DynamoCounter:
             return totals
 
 
+_started = time.monotonic()
+
+
+def progress(message: str) -> None:
+    """A line on stderr with the elapsed time: the table goes to stdout once everything is measured."""
+    print(f"[{time.monotonic() - _started:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -191,10 +199,13 @@ def run(sizes: list[int], requests_per_scenario: int) -> tuple[list[Row], Import
             provision(template, moto.endpoint)
             tables = SeedTables.configured()
             seed_demo_data(tables, lead_count=0)
+            progress(f"{size:,} leads: seeding")
             sample = demo_leads(size)
             LeadRepository(tables.leads).put_many(sample)
             zone = ZoneInfo(dependencies.get_settings().business_timezone)
-            rebuild(tables.leads.scan_all(), stats_store(), zone)  # the buckets the events would have built
+            # The buckets the lead events would have built, from the leads just written.
+            rebuild((LeadRepository.to_item(lead) for lead in sample), stats_store(), zone)
+            progress(f"{size:,} leads: measuring requests")
             token = issue_token(dependencies.token_settings(), "demo-admin")
             # (name, function, cache namespace, resource, path, query)
             scenarios = [
@@ -236,6 +247,7 @@ def run(sizes: list[int], requests_per_scenario: int) -> tuple[list[Row], Import
             lead_samples = requests_per_scenario if size <= 10_000 else max(3, requests_per_scenario // 3)
             for name, function, namespace, resource, path, query in scenarios:
                 count = lead_samples if namespace == "leads" else requests_per_scenario
+                progress(f"{size:,} leads: {name}")
                 for cache in ("miss", "hit"):
                     rows.append(
                         _measure(
@@ -253,6 +265,7 @@ def run(sizes: list[int], requests_per_scenario: int) -> tuple[list[Row], Import
                             partial(dependencies.query_cache().invalidate, str(namespace)),
                         )
                     )
+            progress(f"{size:,} leads: measuring the scan baseline")
             rows.append(_measure_scan_baseline(size, tables.leads, zone, counter, requests_per_scenario))
             if size == sizes[0]:  # moto's transactions copy every table: writes are measured once
                 vendor_token = issue_token(dependencies.token_settings(), "demo-vendor-1")

@@ -7,9 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from shared.dynamo import KeyCondition, Table, Write, batch_get
+from shared.pricing import SETTINGS_KEY, PricingSettings
 
-SETTINGS_KEY = "SETTINGS"
-DEFAULT_PRICE = Decimal("35.00")
 DEFAULT_DEDUPE_WINDOW_DAYS = 30
 ASSIGNMENT_INDEX = "AssignmentIndex"
 ASSIGNABLE = "online"
@@ -47,7 +46,7 @@ class Vendor:
 @dataclass(frozen=True)
 class PriceList:
     vendor_price: Decimal | None
-    default_price: Decimal
+    settings: PricingSettings
     overall_conversion_rate: float | None
 
 
@@ -73,7 +72,7 @@ class VendorDirectory:
             Vendor.from_item(vendor_items[0]) if vendor_items else None,
             PriceList(
                 vendor_price=Decimal(vendor_price) if vendor_price is not None else None,
-                default_price=Decimal(settings.get("default_price", DEFAULT_PRICE)),
+                settings=PricingSettings.from_item(settings),
                 overall_conversion_rate=float(overall) if overall is not None else None,
             ),
         )

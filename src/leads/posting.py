@@ -6,30 +6,36 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from leads.directory import AgentPool, VendorDirectory
 from leads.intake import parse_submission
 from leads.repository import LeadRepository
 from leads.writes import LeadWriter, rejected_for
 from shared import dependencies
+from shared.buckets import DayBuckets
 from shared.dynamo import Table, dynamodb_client
 from shared.errors import ApiError
 from shared.http import dumps
+from shared.outbox import Outbox
+from shared.pricing import Pricer
 from shared.security import Principal, Role
 
 IDEMPOTENCY_SECONDS = 24 * 3600
 
 
-def lead_writer() -> LeadWriter:
+def lead_writer(outbox: Outbox | None = None, leads: LeadRepository | None = None) -> LeadWriter:
+    """The writer on the process-wide tables (tests may give their own outbox or repository)."""
     settings = dependencies.get_settings()
     return LeadWriter(
-        leads=LeadRepository(dependencies.leads_table()),
+        leads=leads or LeadRepository(dependencies.leads_table()),
         directory=VendorDirectory(dependencies.vendors_table(), dependencies.pricing_table()),
         agents=AgentPool(dependencies.users_table()),
         dedupe=Table(settings.dedupe_table),
         usage=Table(settings.usage_table),
-        outbox=dependencies.outbox(),
+        outbox=outbox or dependencies.outbox(),
         cache=dependencies.query_cache(),
+        pricer=Pricer(DayBuckets(Table(settings.stats_table)), ZoneInfo(settings.business_timezone)),
         business_timezone=settings.business_timezone,
     )
 

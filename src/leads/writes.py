@@ -28,7 +28,6 @@ from leads.models import (
     PostResult,
     ReasonCode,
 )
-from leads.pricing import lead_price
 from leads.repository import LeadRepository
 from leads.scoring import ScoringInput, score_lead
 from shared.cache import QueryCache
@@ -37,6 +36,7 @@ from shared.errors import ApiError, Conflict, ValidationFailed
 from shared.http import ErrorInfo
 from shared.observability import logger
 from shared.outbox import Outbox, OutboxEvent
+from shared.pricing import Pricer
 from shared.security import Principal, Role
 
 LEADS_CACHE = "leads"
@@ -155,8 +155,10 @@ class LeadWriter:
         usage: Table,
         outbox: Outbox,
         cache: QueryCache,
+        pricer: Pricer,
         business_timezone: str = "UTC",
     ) -> None:
+        self._pricer = pricer
         self._leads = leads
         self._directory = directory
         self._agents = agents
@@ -200,7 +202,7 @@ class LeadWriter:
                 overall_conversion_rate=prices.overall_conversion_rate,
             )
         )
-        price = lead_price(prices, score.score)
+        price = self._pricer.quote(prices.settings, vendor_code, prices.vendor_price, score.score, now).price
         created = iso(now)
         lead = Lead(
             lead_id=str(ULID.from_datetime(now)),

@@ -101,6 +101,19 @@ class Table:
     def put(self, values: Mapping[str, Any]) -> None:
         self.client.put_item(TableName=self.name, Item=to_item(values))
 
+    def write(self, write: Write) -> Item | None:
+        """One conditional Put or Update (`write.table` must be this table). Returns the item as
+        it is after an Update; raises `ConditionFailed` when the condition does not hold."""
+        kind, body = next(iter(write.request().items()))
+        try:
+            if kind == "Put":
+                self.client.put_item(**body)
+                return None
+            response = self.client.update_item(**body, ReturnValues="ALL_NEW")
+        except self.client.exceptions.ConditionalCheckFailedException as exc:
+            raise ConditionFailed(self.name) from exc
+        return from_item(response.get("Attributes", {}))
+
     def batch_put(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Writes rows in batches of 25, retrying what DynamoDB reports as unprocessed."""
         for start in range(0, len(rows), 25):
@@ -176,6 +189,10 @@ class Table:
             yield from (from_item(item) for item in response.get("Items", []))
 
 
+class ConditionFailed(Exception):
+    """A conditional write found the item not as the condition required."""
+
+
 class TransactionCancelled(Exception):
     """A TransactWriteItems was cancelled; `reasons[i]` is the code for item i
     ("ConditionalCheckFailed", "TransactionConflict", "None", ...)."""
@@ -222,6 +239,41 @@ class Write:
                 name: _serializer.serialize(_numbers_as_decimal(value)) for name, value in self.values.items()
             }
         return {self.kind: body}
+
+
+def changes_write(
+    table: str,
+    key: dict[str, Any],
+    changes: Mapping[str, Any],
+    condition: str = "",
+    names: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+) -> Write:
+    """An Update that sets each of `changes` (removing those whose value is None) under
+    `condition`, which may use its own `names` and `values`."""
+    names, values = dict(names or {}), dict(values or {})
+    assignments, removals = [], []
+    for position, (attribute, value) in enumerate(sorted(changes.items())):
+        names[f"#u{position}"] = attribute
+        if value is None:
+            removals.append(f"#u{position}")
+        else:
+            values[f":u{position}"] = value
+            assignments.append(f"#u{position} = :u{position}")
+    clauses = []
+    if assignments:
+        clauses.append("SET " + ", ".join(assignments))
+    if removals:
+        clauses.append("REMOVE " + ", ".join(removals))
+    return Write(
+        "Update",
+        table,
+        key=key,
+        update=" ".join(clauses),
+        condition=condition or None,
+        names=names,
+        values=values,
+    )
 
 
 def transact(writes: Sequence[Write], client: DynamoDBClient | None = None) -> None:

@@ -18,12 +18,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shared.buckets import Buckets
+
 NO_CAMPAIGN = "(none)"
 DAY_SECONDS = Decimal(86400)
 DAYS_PRECISION = Decimal("0.001")
-
-Counters = dict[str, Decimal]
-Buckets = dict[str, Counters]  # day (YYYY-MM-DD) -> counter name -> value
 
 
 @dataclass(frozen=True)
@@ -79,8 +78,9 @@ def contribution(view: LeadView | None, zone: ZoneInfo) -> Buckets:
     buckets: Buckets = defaultdict(lambda: defaultdict(Decimal))
     created = buckets[day_of(view.created_at, zone)]
     campaign = view.campaign_source or NO_CAMPAIGN
-    # Totals, then the same counters per campaign, vendor and agent ("c#x#leads", "v#V001#revenue").
-    scopes = ["", f"c#{campaign}#", f"v#{view.vendor_code}#"]
+    # Totals, then the same counters per campaign, vendor, vendor and campaign, and agent
+    # ("c#x#leads", "v#V001#revenue", "vc#V001#x#sales"; see `shared.buckets`).
+    scopes = ["", f"c#{campaign}#", f"v#{view.vendor_code}#", f"vc#{view.vendor_code}#{campaign}#"]
     if view.assigned_agent:
         scopes.append(f"a#{view.assigned_agent}#")
     for prefix in scopes:

@@ -2,8 +2,8 @@
 
 Receives lead change events from the bus (rule `LeadChanges`) and moves the day buckets from the
 lead's last applied state to the state the event carries (`stats.store`). A redelivered,
-duplicated or out-of-order (older) event changes nothing. Each applied change makes cached stats
-stale, so the stats namespace of the query cache is invalidated.
+duplicated or out-of-order (older) event changes nothing. Each applied change makes cached reads
+of the buckets stale, so their namespaces of the query cache are invalidated.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from shared.observability import logger
 from stats.aggregation import LeadView
 from stats.store import StatsStore
 
-STATS_CACHE_NAMESPACE = "stats"
+# Every cached read computed from the buckets: the dashboard and analytics, agency performance,
+# agents' conversions (and their open leads, which the same lead changes move).
+BUCKET_CACHE_NAMESPACES = ("stats", "agencies", "agents")
 LEAD_EVENT_TYPES = frozenset({"LeadCreated", "LeadUpdated", "LeadDeleted"})
 
 
@@ -51,6 +53,7 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str,
     logger.append_keys(lead_id=change.lead_id, detail_type=event.detail_type, event_id=event.get_id)
     applied = stats_store().apply(change.lead_id, change.version, LeadView.from_values(change.after))
     if applied:
-        dependencies.query_cache().invalidate(STATS_CACHE_NAMESPACE)
+        for namespace in BUCKET_CACHE_NAMESPACES:
+            dependencies.query_cache().invalidate(namespace)
     logger.info("lead change applied" if applied else "lead change already applied")
     return {"applied": applied, "lead_id": change.lead_id}

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from stats.aggregation import NO_CAMPAIGN, Buckets, Counters
+from shared.buckets import Buckets, Counters, grouped, summed
+from stats.aggregation import NO_CAMPAIGN
 from stats.models import (
     Agents,
     CampaignCost,
@@ -79,21 +80,7 @@ def percent_change(current: Decimal | None, previous: Decimal | None) -> Decimal
 
 
 def totals(buckets: Buckets, period: Period) -> Counters:
-    summed: Counters = {}
-    for day in period.days:
-        for name, value in buckets.get(day, {}).items():
-            summed[name] = summed.get(name, Decimal(0)) + value
-    return summed
-
-
-def grouped(counters: Counters, prefix: str) -> dict[str, Counters]:
-    """{"tiktok": {"leads": 3, ...}} from counters named "c#tiktok#leads" (prefix "c")."""
-    groups: dict[str, Counters] = {}
-    for name, value in counters.items():
-        if name.startswith(f"{prefix}#"):
-            key, _, measure = name[len(prefix) + 1 :].rpartition("#")
-            groups.setdefault(key, {})[measure] = value
-    return groups
+    return summed(buckets, period.days)
 
 
 def least_squares_forecast(series: list[Decimal], horizon: int) -> Decimal:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.dynamo import KeyCondition, Table, TransactionCancelled, Write, transact
-from stats.aggregation import Buckets, LeadView, difference
+from shared.buckets import ALL, Buckets, DayBuckets
+from shared.dynamo import Table, TransactionCancelled, Write, transact
+from stats.aggregation import LeadView, difference
 
-ALL = "all"
 STATE = "state"
 MAX_ATTEMPTS = 10
 
@@ -97,33 +96,7 @@ class StatsStore:
 
     def buckets(self, first_day: str, last_day: str) -> Buckets:
         """The day buckets from `first_day` to `last_day` inclusive (days without leads absent)."""
-        found: Buckets = {}
-        start: dict[str, Any] | None = None
-        while True:
-            page = self._table.query_page(
-                KeyCondition(
-                    index=None,
-                    partition_name="pk",
-                    partition_value=ALL,
-                    sort_name="sk",
-                    sort_from=first_day,
-                    sort_to=last_day,
-                    newest_first=False,
-                ),
-                limit=1000,
-                start_key=start,
-            )
-            for item in page.items:
-                counters = {
-                    name: Decimal(value)
-                    for name, value in item.items()
-                    if name not in ("pk", "sk") and Decimal(value) != 0
-                }
-                if counters:  # a day whose leads all moved away leaves an item of zeros
-                    found[item["sk"]] = counters
-            if page.last_key is None:
-                return found
-            start = page.last_key
+        return DayBuckets(self._table).between(first_day, last_day)
 
     def all_items(self) -> Iterator[dict[str, Any]]:
         return self._table.scan_all()

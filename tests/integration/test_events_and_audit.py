@@ -18,7 +18,7 @@ from shared.cache import GENERATION_PREFIX
 from shared.dynamo import Table
 from shared.events import EventPublisher, PublishFailed
 from shared.security import Principal, Role
-from stats.consumer import STATS_CACHE_NAMESPACE
+from stats.service import STATS_CACHE as STATS_CACHE_NAMESPACE
 from tests.helpers import api_event
 from tests.integration.conftest import test_template
 

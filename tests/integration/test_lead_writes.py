@@ -21,7 +21,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from crm.stack import MotoServer
-from leads.directory import AgentPool, VendorDirectory
 from leads.lifecycle import ALLOWED_MOVES, DispositionConflict, is_open
 from leads.models import Disposition, Lead, LeadChanges, LeadFilters, LeadSubmission, Outcome, ReasonCode
 from leads.posting import lead_writer
@@ -207,18 +206,7 @@ def matrix_stack(moto_server: MotoServer) -> Iterator[Stack]:
 
 
 def writer_with(outbox: Outbox | None = None, leads: LeadRepository | None = None) -> LeadWriter:
-    """A writer wired like `leads.posting.lead_writer`, with its own outbox or repository."""
-    settings = dependencies.get_settings()
-    return LeadWriter(
-        leads=leads or LeadRepository(dependencies.leads_table()),
-        directory=VendorDirectory(dependencies.vendors_table(), dependencies.pricing_table()),
-        agents=AgentPool(dependencies.users_table()),
-        dedupe=Table(settings.dedupe_table),
-        usage=Table(settings.usage_table),
-        outbox=outbox or dependencies.outbox(),
-        cache=dependencies.query_cache(),
-        business_timezone=settings.business_timezone,
-    )
+    return lead_writer(outbox=outbox, leads=leads)
 
 
 # -- dedupe --------------------------------------------------------------------------------------

@@ -1,0 +1,236 @@
+"""Request and response shapes of the agencies service (the dashboard's field names)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from shared.http import Pagination
+from shared.pricing import HourMultiplier
+from shared.types import Email, Money, Number
+
+VENDOR_CODE_PATTERN = r"^[A-Z0-9]{2,12}$"
+USER_ID_PATTERN = r"^[A-Za-z0-9_.:@-]{1,64}$"
+Name = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=r"^[^\x00-\x1f]+$")]
+MAX_GOAL = 1_000_000
+MAX_CAP = 1_000_000
+
+
+class AgencyStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+class Availability(StrEnum):
+    ONLINE = "online"
+    BUSY = "busy"
+    OFFLINE = "offline"
+
+
+class UserStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+# -- agencies -------------------------------------------------------------------------------------
+class AgencyFields(BaseModel):
+    """What an admin may set on an agency (all optional: PATCH sends only what changes; a cap set
+    to null is removed)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Name | None = None
+    status: AgencyStatus | None = None
+    monthly_goal: int | None = Field(default=None, ge=1, le=MAX_GOAL)
+    daily_cap: int | None = Field(default=None, ge=1, le=MAX_CAP, description="null removes the cap")
+    monthly_cap: int | None = Field(default=None, ge=1, le=MAX_CAP, description="null removes the cap")
+    dedupe_window_days: int | None = Field(default=None, ge=1, le=365)
+    test_mode: bool | None = None
+    contact_name: str | None = Field(default=None, max_length=120, pattern=r"^[^\x00-\x1f]*$")
+    contact_email: Email | None = None
+    contact_phone: str | None = Field(default=None, max_length=32, pattern=r"^[0-9+() .-]*$")
+
+
+class AgencyCreate(AgencyFields):
+    vendor_code: str = Field(pattern=VENDOR_CODE_PATTERN, description="e.g. V006")
+    name: Name
+
+
+class Agency(BaseModel):
+    vendor_code: str
+    name: str
+    status: AgencyStatus
+    monthly_goal: int
+    daily_cap: int | None = None
+    monthly_cap: int | None = None
+    dedupe_window_days: int
+    test_mode: bool
+    contact_name: str | None = None
+    contact_email: str | None = None
+    contact_phone: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class Trend(BaseModel):
+    direction: str = Field(description="up, down or flat: leads of the last 30 days against the 30 before")
+    change: Number | None = Field(description="Percent change of those leads (null without earlier leads)")
+    daily: list[int] = Field(description="Leads per day over the last 30 days, oldest first")
+
+
+class Performance(BaseModel):
+    leads: int = Field(description="Leads in the last 90 days")
+    leadsThisMonth: int
+    monthlyGoal: int
+    goalProgress: Number = Field(description="leadsThisMonth / monthlyGoal, percent")
+    revenue: Number = Field(description="Lead value of the last 90 days")
+    avgCPA: Number | None = Field(description="Revenue / conversions over the last 90 days")
+    topCampaign: str | None = Field(description="The campaign with the most leads in the last 90 days")
+    campaignROI: Number | None = Field(
+        description="Top campaign: (sale amount - lead cost) / lead cost, percent"
+    )
+    conversionRate: Number = Field(description="Conversions / leads over the last 90 days, percent")
+    averageQuality: Number | None
+    grade: str | None = Field(description="A-F from the documented rules; null without leads")
+    trend: Trend
+
+
+class Insights(BaseModel):
+    strengths: list[str]
+    opportunities: list[str]
+    recommendations: list[str]
+
+
+class AgencyWithPerformance(Agency):
+    performance: Performance
+    insights: Insights
+
+
+class AgencyPage(BaseModel):
+    data: list[AgencyWithPerformance]
+    pagination: Pagination
+
+
+class Credential(BaseModel):
+    user_id: str
+    vendor_code: str
+    token: str = Field(description="Bearer token for the agency's integration; shown only once")
+    expires_at: str
+
+
+# -- pricing --------------------------------------------------------------------------------------
+class SettingsChanges(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_price: Money | None = Field(default=None, gt=0, le=10_000)
+    smart_pricing_enabled: bool | None = None
+    min_price: Money | None = Field(default=None, gt=0, le=10_000)
+    max_price: Money | None = Field(default=None, gt=0, le=10_000)
+    time_of_day_multipliers: list[HourMultiplier] | None = Field(default=None, max_length=24)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> SettingsChanges:
+        if not self.model_fields_set:
+            raise ValueError("nothing to change")
+        return self
+
+
+class VendorPriceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    price: Money = Field(gt=0, le=10_000)
+
+
+class VendorPrice(BaseModel):
+    vendor_code: str
+    price: Number
+
+
+class PricingSettingsView(BaseModel):
+    default_price: Number
+    smart_pricing_enabled: bool
+    min_price: Number
+    max_price: Number
+    time_of_day_multipliers: list[HourMultiplier]
+
+
+class PricingView(BaseModel):
+    settings: PricingSettingsView
+    vendors: list[VendorPrice]
+
+
+class QuoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vendor_code: str = Field(pattern=VENDOR_CODE_PATTERN)
+    quality_score: int = Field(ge=1, le=10)
+
+
+class Factors(BaseModel):
+    demand: Number
+    quality: Number
+    vendorPerformance: Number
+    timeOfDay: Number
+
+
+class QuoteResponse(BaseModel):
+    vendor_code: str
+    quality_score: int
+    price: Number
+    base: Number
+    smart_pricing_enabled: bool
+    factors: Factors | None = Field(description="Each factor's value; null with smart pricing off")
+
+
+# -- agents ---------------------------------------------------------------------------------------
+class AgentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Name
+    email: Email
+    capacity: int = Field(default=20, ge=0, le=1000, description="Most open leads at once")
+    availability: Availability = Availability.OFFLINE
+
+
+class AgentChanges(BaseModel):
+    """An agent may set only its own availability; a manager or admin may set everything."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    availability: Availability | None = None
+    capacity: int | None = Field(default=None, ge=0, le=1000)
+    status: UserStatus | None = None
+    name: Name | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> AgentChanges:
+        if not self.model_fields_set:
+            raise ValueError("nothing to change")
+        return self
+
+
+class Agent(BaseModel):
+    user_id: str
+    name: str
+    email: str | None = None
+    status: UserStatus
+    availability: Availability
+    capacity: int
+    open_leads: int
+    utilization: Number = Field(description="open_leads / capacity, percent")
+    leads: int = Field(description="Leads assigned in the last 30 days")
+    conversions: int = Field(description="Conversions in the last 30 days")
+    conversion_rate: Number = Field(description="conversions / leads over the last 30 days, percent")
+    sales: Number = Field(description="Sale amount closed in the last 30 days")
+
+
+class AgentPage(BaseModel):
+    data: list[Agent]
+    pagination: Pagination
+
+
+def percent(part: Decimal, whole: Decimal) -> Decimal:
+    return (part / whole * 100).quantize(Decimal("0.1")) if whole else Decimal("0.0")

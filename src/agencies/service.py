@@ -1,0 +1,391 @@
+"""Use cases of the agencies service: agencies with their performance, vendor credentials,
+pricing and agents. Reads go through the query cache; each write invalidates what it changes."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from agencies.models import (
+    Agency,
+    AgencyCreate,
+    AgencyFields,
+    AgencyStatus,
+    AgencyWithPerformance,
+    Agent,
+    AgentChanges,
+    AgentCreate,
+    Availability,
+    Credential,
+    Factors,
+    PricingSettingsView,
+    PricingView,
+    QuoteRequest,
+    QuoteResponse,
+    SettingsChanges,
+    UserStatus,
+    VendorPrice,
+    percent,
+)
+from agencies.performance import WINDOW_DAYS, performance
+from agencies.repository import (
+    AgencyNotFound,
+    AgencyRepository,
+    AgentNotFound,
+    PricingRepository,
+    UserDirectory,
+)
+from shared.buckets import DayBuckets, days_ending, scoped, summed
+from shared.cache import QueryCache
+from shared.dynamo import ConditionFailed, Item
+from shared.errors import Conflict, ValidationFailed
+from shared.pagination import CursorCodec
+from shared.pricing import Pricer, PricingSettings
+from shared.security import Principal, Role
+
+AGENCIES_CACHE = "agencies"
+AGENTS_CACHE = "agents"
+PRICING_CACHE = "pricing"
+STATS_CACHE = "stats"
+AGENT_STATS_DAYS = 30
+VENDOR_TOKEN_DAYS = 365
+DEFAULT_MONTHLY_GOAL = 600
+DEFAULT_DEDUPE_WINDOW_DAYS = 30
+AGENT_SELF_FIELDS = frozenset({"availability"})
+REQUIRED_AGENCY_FIELDS = ("name", "status", "monthly_goal", "dedupe_window_days", "test_mode")
+
+
+def _agency(item: Item) -> Agency:
+    return Agency(
+        vendor_code=str(item["vendor_code"]),
+        name=str(item.get("name", item["vendor_code"])),
+        status=AgencyStatus(item.get("status", "active")),
+        monthly_goal=int(item.get("monthly_goal", DEFAULT_MONTHLY_GOAL)),
+        daily_cap=int(item["daily_cap"]) if item.get("daily_cap") is not None else None,
+        monthly_cap=int(item["monthly_cap"]) if item.get("monthly_cap") is not None else None,
+        dedupe_window_days=int(item.get("dedupe_window_days", DEFAULT_DEDUPE_WINDOW_DAYS)),
+        test_mode=bool(item.get("test_mode", False)),
+        contact_name=item.get("contact_name"),
+        contact_email=item.get("contact_email"),
+        contact_phone=item.get("contact_phone"),
+        created_at=item.get("created_at"),
+        updated_at=item.get("updated_at"),
+    )
+
+
+@dataclass(frozen=True)
+class Clock:
+    zone: ZoneInfo
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def today(self) -> date:
+        return self.now().astimezone(self.zone).date()
+
+
+class AgencyService:
+    def __init__(
+        self,
+        agencies: AgencyRepository,
+        buckets: DayBuckets,
+        cache: QueryCache,
+        codec: CursorCodec,
+        clock: Clock,
+    ) -> None:
+        self._agencies = agencies
+        self._buckets = buckets
+        self._cache = cache
+        self._codec = codec
+        self._clock = clock
+
+    def page(self, principal: Principal, limit: int, cursor: str | None) -> dict[str, Any]:
+        """Agencies by code with their performance: every agency for staff, its own for a vendor.
+        Two reads whatever the number of agencies: the vendors and 90 day buckets."""
+        scope = principal.lead_scope
+        after = self._codec.decode(cursor, "agencies")
+        today = self._clock.today()
+
+        def load() -> dict[str, Any]:
+            if scope.vendor_code is not None:
+                own = self._agencies.get(scope.vendor_code)
+                items = [own] if own else []
+            else:
+                items = self._agencies.all()
+            if after is not None:
+                items = [item for item in items if str(item["vendor_code"]) > str(after["code"])]
+            chosen, more = items[:limit], len(items) > limit
+            buckets = self._buckets.last_days(today, WINDOW_DAYS) if chosen else {}
+            data = [self._with_performance(item, buckets, today) for item in chosen]
+            next_key = {"code": chosen[-1]["vendor_code"]} if more else None
+            return {
+                "data": [entry.model_dump(mode="python") for entry in data],
+                "pagination": {
+                    "cursor": self._codec.encode(next_key, "agencies"),
+                    "hasMore": more,
+                    "count": len(data),
+                },
+            }
+
+        params = {"limit": limit, "after": after, "today": today.isoformat()}
+        return self._cache.get_or_load(AGENCIES_CACHE, scope.cache_key, params, load)
+
+    def one(self, principal: Principal, code: str) -> dict[str, Any]:
+        scope = principal.lead_scope
+        if scope.vendor_code is not None and scope.vendor_code != code:
+            raise AgencyNotFound(code)  # another agency's data does not exist for a vendor
+        today = self._clock.today()
+
+        def load() -> dict[str, Any]:
+            item = self._agencies.get(code)
+            if item is None:
+                raise AgencyNotFound(code)
+            buckets = self._buckets.last_days(today, WINDOW_DAYS)
+            return self._with_performance(item, buckets, today).model_dump(mode="python")
+
+        params = {"code": code, "today": today.isoformat()}
+        return self._cache.get_or_load(AGENCIES_CACHE, scope.cache_key, params, load)
+
+    @staticmethod
+    def _with_performance(item: Item, buckets: Any, today: date) -> AgencyWithPerformance:
+        agency = _agency(item)
+        block, insights = performance(buckets, agency.vendor_code, agency.name, agency.monthly_goal, today)
+        return AgencyWithPerformance(**agency.model_dump(), performance=block, insights=insights)
+
+    def create(self, body: AgencyCreate) -> Agency:
+        values = {
+            "status": AgencyStatus.ACTIVE.value,
+            "monthly_goal": DEFAULT_MONTHLY_GOAL,
+            "dedupe_window_days": DEFAULT_DEDUPE_WINDOW_DAYS,
+            "test_mode": False,
+            **body.model_dump(mode="json", exclude_none=True),
+        }
+        created = _agency(self._agencies.create(values))
+        self._cache.invalidate(AGENCIES_CACHE)
+        return created
+
+    def update(self, code: str, changes: AgencyFields) -> Agency:
+        fields = changes.model_dump(mode="json", exclude_unset=True)
+        if not fields:
+            raise ValidationFailed("Nothing to change", details=[{"field": "body", "message": "no fields"}])
+        cleared = [name for name in REQUIRED_AGENCY_FIELDS if name in fields and fields[name] is None]
+        if cleared:
+            raise ValidationFailed(
+                "These fields cannot be removed",
+                details=[{"field": name, "message": "may not be null"} for name in cleared],
+            )
+        updated = _agency(self._agencies.update(code, fields))
+        self._cache.invalidate(AGENCIES_CACHE)
+        return updated
+
+
+class CredentialService:
+    """Integration users of an agency: a vendor user per credential, revoked by disabling it."""
+
+    def __init__(
+        self,
+        agencies: AgencyRepository,
+        users: UserDirectory,
+        issue_token: Callable[[str, int], str],
+    ) -> None:
+        self._agencies = agencies
+        self._users = users
+        self._issue_token = issue_token
+
+    def issue(self, code: str) -> Credential:
+        agency = self._agencies.get(code)
+        if agency is None:
+            raise AgencyNotFound(code)
+        user_id = f"vendor-{code.lower()}-{secrets.token_hex(6)}"
+        self._users.create(
+            {
+                "user_id": user_id,
+                "role": Role.VENDOR.value,
+                "vendor_code": code,
+                "name": f"{agency.get('name', code)} integration",
+                "status": UserStatus.ACTIVE.value,
+            }
+        )
+        ttl = VENDOR_TOKEN_DAYS * 86400
+        expires = datetime.now(UTC) + timedelta(seconds=ttl)
+        return Credential(
+            user_id=user_id,
+            vendor_code=code,
+            token=self._issue_token(user_id, ttl),
+            expires_at=expires.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        )
+
+    def revoke(self, code: str, user_id: str) -> None:
+        self._users.disable_vendor_user(user_id, code)
+
+
+class PricingService:
+    def __init__(
+        self, pricing: PricingRepository, agencies: AgencyRepository, pricer: Pricer, cache: QueryCache
+    ):
+        self._pricing = pricing
+        self._agencies = agencies
+        self._pricer = pricer
+        self._cache = cache
+
+    def view(self) -> dict[str, Any]:
+        def load() -> dict[str, Any]:
+            settings, prices = self._pricing.everything()
+            return PricingView(
+                settings=PricingSettingsView(**settings.model_dump()),
+                vendors=[VendorPrice(vendor_code=code, price=price) for code, price in prices.items()],
+            ).model_dump(mode="python")
+
+        return self._cache.get_or_load(PRICING_CACHE, "all", {"view": "pricing"}, load)
+
+    def set_vendor_price(self, code: str, price: Decimal) -> VendorPrice:
+        if self._agencies.get(code) is None:
+            raise AgencyNotFound(code)
+        self._pricing.set_vendor_price(code, price)
+        self._cache.invalidate(PRICING_CACHE)
+        return VendorPrice(vendor_code=code, price=price)
+
+    def change_settings(self, changes: SettingsChanges) -> PricingSettingsView:
+        """Merges `changes` into the stored settings; the result must be valid as a whole
+        (e.g. min_price not above max_price), else 422 and nothing stored."""
+        item = self._pricing.settings_item()
+        current = PricingSettings.from_item(item)
+        merged = {**current.model_dump(), **changes.model_dump(exclude_unset=True)}
+        if any(value is None for value in merged.values()):
+            nulls = [name for name, value in merged.items() if value is None]
+            raise ValidationFailed(
+                "These settings cannot be removed",
+                details=[{"field": name, "message": "may not be null"} for name in nulls],
+            )
+        try:
+            settings = PricingSettings.model_validate(merged)
+        except ValueError as exc:
+            raise ValidationFailed(
+                "The settings are not consistent", details=[{"message": str(exc)}]
+            ) from exc
+        revision = item.get("revision")
+        try:
+            self._pricing.replace_settings(settings, int(revision) if revision is not None else None)
+        except ConditionFailed as exc:
+            raise Conflict("The pricing settings changed meanwhile; read them and try again") from exc
+        self._cache.invalidate(PRICING_CACHE)
+        return PricingSettingsView(**settings.model_dump())
+
+    def quote(self, request: QuoteRequest, now: datetime | None = None) -> QuoteResponse:
+        if self._agencies.get(request.vendor_code) is None:
+            raise AgencyNotFound(request.vendor_code)
+        settings = PricingSettings.from_item(self._pricing.settings_item())
+        price = self._pricing.vendor_price(request.vendor_code)
+        result = self._pricer.quote(
+            settings, request.vendor_code, price, request.quality_score, now or datetime.now(UTC)
+        )
+        return QuoteResponse(
+            vendor_code=request.vendor_code,
+            quality_score=request.quality_score,
+            price=result.price,
+            base=result.base,
+            smart_pricing_enabled=result.smart,
+            factors=Factors(**result.factors) if result.factors is not None else None,
+        )
+
+
+class AgentService:
+    def __init__(self, users: UserDirectory, buckets: DayBuckets, cache: QueryCache, clock: Clock) -> None:
+        self._users = users
+        self._buckets = buckets
+        self._cache = cache
+        self._clock = clock
+
+    def _stats(self) -> tuple[dict[str, Any], date]:
+        today = self._clock.today()
+        days = days_ending(today, AGENT_STATS_DAYS)
+        return summed(self._buckets.last_days(today, AGENT_STATS_DAYS), days), today
+
+    @staticmethod
+    def _agent(item: Item, window: dict[str, Any]) -> Agent:
+        measures = scoped(window, "a", str(item["user_id"]))
+        capacity, open_leads = int(item.get("capacity", 0)), max(0, int(item.get("open_leads", 0)))
+        leads, conversions = measures.get("leads", Decimal(0)), measures.get("conversions", Decimal(0))
+        return Agent(
+            user_id=str(item["user_id"]),
+            name=str(item.get("name", item["user_id"])),
+            email=item.get("email"),
+            status=UserStatus(item.get("status", "active")),
+            availability=Availability(item.get("availability", "offline")),
+            capacity=capacity,
+            open_leads=open_leads,
+            utilization=percent(Decimal(open_leads), Decimal(capacity)),
+            leads=int(leads),
+            conversions=int(conversions),
+            conversion_rate=percent(conversions, leads),
+            sales=measures.get("sales", Decimal(0)).quantize(Decimal("0.01")),
+        )
+
+    def all(self) -> dict[str, Any]:
+        def load() -> dict[str, Any]:
+            window, _ = self._stats()
+            agents = sorted(self._users.agents(), key=lambda item: str(item["user_id"]))
+            data = [self._agent(item, window).model_dump(mode="python") for item in agents]
+            return {"data": data, "pagination": {"cursor": None, "hasMore": False, "count": len(data)}}
+
+        return self._cache.get_or_load(
+            AGENTS_CACHE, "all", {"view": "agents", "today": str(self._clock.today())}, load
+        )
+
+    def one(self, principal: Principal, user_id: str) -> dict[str, Any]:
+        if principal.role is Role.AGENT and principal.user_id != user_id:
+            raise AgentNotFound(user_id)  # another agent's record does not exist for an agent
+
+        def load() -> dict[str, Any]:
+            window, _ = self._stats()
+            return self._agent(self._users.agent(user_id), window).model_dump(mode="python")
+
+        params = {"agent": user_id, "today": str(self._clock.today())}
+        return self._cache.get_or_load(AGENTS_CACHE, f"agent:{user_id}", params, load)
+
+    def create(self, body: AgentCreate) -> Agent:
+        availability = body.availability.value
+        item = self._users.create(
+            {
+                "user_id": f"agent-{secrets.token_hex(6)}",
+                "role": Role.AGENT.value,
+                "name": body.name,
+                "email": str(body.email).lower(),
+                "status": UserStatus.ACTIVE.value,
+                "availability": availability,
+                "capacity": body.capacity,
+                "open_leads": 0,
+                **({"assignable": availability} if availability == Availability.ONLINE else {}),
+            }
+        )
+        self._invalidate()
+        return self._agent(item, {})
+
+    def update(self, principal: Principal, user_id: str, changes: AgentChanges) -> Agent:
+        fields = changes.model_dump(mode="json", exclude_unset=True)
+        if principal.role is Role.AGENT:
+            if principal.user_id != user_id:
+                raise AgentNotFound(user_id)
+            refused = sorted(set(fields) - AGENT_SELF_FIELDS)
+            if refused:
+                raise ValidationFailed(
+                    "An agent may set only its own availability",
+                    details=[{"field": name, "message": "may not be set by an agent"} for name in refused],
+                )
+        nulls = sorted(name for name, value in fields.items() if value is None)
+        if nulls:
+            raise ValidationFailed(
+                "These fields cannot be removed",
+                details=[{"field": name, "message": "may not be null"} for name in nulls],
+            )
+        item = self._users.update_agent(user_id, fields)
+        self._invalidate()
+        window, _ = self._stats()
+        return self._agent(item, window)
+
+    def _invalidate(self) -> None:
+        self._cache.invalidate(AGENTS_CACHE)
+        self._cache.invalidate(STATS_CACHE)  # the dashboard's agents block
