@@ -52,6 +52,7 @@ AGENCIES_CACHE = "agencies"
 AGENTS_CACHE = "agents"
 PRICING_CACHE = "pricing"
 STATS_CACHE = "stats"
+REPORTS_CACHE = "reports"  # the vendors report shows agencies' names
 AGENT_STATS_DAYS = 30
 VENDOR_TOKEN_DAYS = 365
 DEFAULT_MONTHLY_GOAL = 600
@@ -164,7 +165,7 @@ class AgencyService:
             **body.model_dump(mode="json", exclude_none=True),
         }
         created = _agency(self._agencies.create(values))
-        self._cache.invalidate(AGENCIES_CACHE)
+        self._invalidate()
         return created
 
     def update(self, code: str, changes: AgencyFields) -> Agency:
@@ -178,8 +179,12 @@ class AgencyService:
                 details=[{"field": name, "message": "may not be null"} for name in cleared],
             )
         updated = _agency(self._agencies.update(code, fields))
-        self._cache.invalidate(AGENCIES_CACHE)
+        self._invalidate()
         return updated
+
+    def _invalidate(self) -> None:
+        self._cache.invalidate(AGENCIES_CACHE)
+        self._cache.invalidate(REPORTS_CACHE)
 
 
 class CredentialService:

@@ -9,7 +9,9 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from crm.stack import (
     DEFAULT_API_PORT,
@@ -55,7 +57,6 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from zoneinfo import ZoneInfo
 
     started = time.perf_counter()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
@@ -73,7 +74,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from crm.functions import FunctionRegistry
     from crm.gateway import ApiGateway, LocalHttpServer
     from crm.openapi import document_json, swagger_asset, swagger_page
-    from shared import dependencies
 
     moto.start()
     workers: list[RuleWorker] = []
@@ -82,17 +82,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         queues = provision(template, moto.endpoint)
         seeded = None
         if not args.no_seed:
-            from crm.seed import SeedTables, seed_demo_data
-
-            seeded = seed_demo_data(SeedTables.configured())
-            from stats.consumer import stats_store
-            from stats.rebuild import rebuild
+            from crm.seed import SeedTables, seed_at_scale
 
             # Demo leads are written directly, not posted: their stats come from a rebuild.
-            settings = dependencies.get_settings()
-            rebuild(
-                dependencies.leads_table().scan_all(), stats_store(), ZoneInfo(settings.business_timezone)
-            )
+            seeded = seed_at_scale(SeedTables.configured(), args.seed_leads)
         functions = FunctionRegistry(template)
         functions.load_all()
         sqs = boto3.client("sqs")
@@ -136,7 +129,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _print_banner(
-    args: argparse.Namespace, aws_endpoint: str, seeded: dict[str, int] | None, seconds: float
+    args: argparse.Namespace, aws_endpoint: str, seeded: dict[str, Any] | None, seconds: float
 ) -> None:
     from shared.auth import issue_token
     from shared.dependencies import token_settings
@@ -216,6 +209,92 @@ def cmd_stats_rebuild(args: argparse.Namespace) -> int:
     return 0 if sent == len(pending) else 1
 
 
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as stream:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: stream.read(1 << 20), b""))
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Imports agencies or leads from a CSV file into the configured stack (see crm.importer)."""
+    from tqdm import tqdm
+
+    from crm.stack import use_configured_or_local_stack
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"crm import: no such file: {path}", file=sys.stderr)
+        return 2
+    where = use_configured_or_local_stack()
+    from crm.importer import FileProblem, Importer, run_import
+
+    importer: Importer = _lead_import(args) if args.kind == "leads" else _vendor_import(args)
+    errors_path = Path(args.errors) if args.errors else path.with_name(path.stem + ".errors.csv")
+    started = time.monotonic()
+    total = max(0, _count_lines(path) - 1)
+    mode = " (dry run: nothing is written)" if args.dry_run else ""
+    print(f"{where}: importing {args.kind} from {path}{mode}", file=sys.stderr)
+    with (
+        errors_path.open("w", encoding="utf-8", newline="") as errors_out,
+        tqdm(
+            total=total, unit="row", desc=args.kind, file=sys.stderr, dynamic_ncols=True, disable=args.quiet
+        ) as bar,
+    ):
+        try:
+            summary = run_import(
+                path, importer, errors_out, workers=args.workers, on_result=lambda _: bar.update()
+            )
+        except FileProblem as problem:
+            print(f"crm import: {path}: {problem}", file=sys.stderr)
+            return 2
+    seconds = time.monotonic() - started
+    if summary.ignored_columns:
+        print(f"ignored column(s): {', '.join(summary.ignored_columns)}")
+    outcomes = ["accepted", "duplicate", "rejected"] + (["exists"] if args.kind == "vendors" else [])
+    counts = ", ".join(f"{summary.count(outcome)} {outcome}" for outcome in outcomes)
+    rate = summary.rows / seconds if seconds else 0.0
+    print(f"{summary.rows} rows: {counts} in {seconds:.1f} s ({rate:.0f} rows/s){mode}")
+    print(f"row errors: {errors_path}")
+    return 1 if summary.count("rejected") else 0
+
+
+def _lead_import(args: argparse.Namespace) -> Any:
+    from crm.importer import LeadImport
+    from leads.posting import lead_writer
+
+    return LeadImport(lead_writer(), vendor=args.vendor, dry_run=args.dry_run)
+
+
+def _vendor_import(args: argparse.Namespace) -> Any:
+    from agencies.routes import agency_service, pricing_service
+    from crm.importer import VendorImport
+    from shared import dependencies
+
+    agencies, pricing = agency_service(), pricing_service()
+    vendors = dependencies.vendors_table()
+    return VendorImport(
+        create_agency=agencies.create,
+        agency_exists=lambda code: vendors.get({"vendor_code": code}) is not None,
+        set_price=pricing.set_vendor_price,
+        dry_run=args.dry_run,
+    )
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    """Seeds the demo directory and N demo leads into the configured stack (see crm.seed)."""
+    from crm.stack import use_configured_or_local_stack
+
+    where = use_configured_or_local_stack()
+    from crm.seed import SeedTables, seed_at_scale
+
+    started = time.monotonic()
+    report = seed_at_scale(SeedTables.configured(), args.leads, progress=not args.quiet)
+    print(
+        f"{where}: {report['vendors']} vendors, {report['users']} users, {report['leads']} leads written; "
+        f"stats rebuilt from {report['stats_from']} in {time.monotonic() - started:.1f} s"
+    )
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from crm import bench
 
@@ -237,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"port of the local AWS endpoint: DynamoDB, EventBridge, SQS (default {DEFAULT_AWS_PORT})",
     )
     serve.add_argument("--no-seed", action="store_true", help="start with empty tables")
+    serve.add_argument(
+        "--seed-leads", type=int, default=300, help="number of demo leads to seed (default 300; see crm seed)"
+    )
     serve.add_argument("--quiet", action="store_true", help="do not log each request")
     serve.set_defaults(run=cmd_serve)
 
@@ -259,6 +341,29 @@ def build_parser() -> argparse.ArgumentParser:
     outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
     send = outbox_commands.add_parser("send", help="put every pending event on the bus")
     send.set_defaults(run=cmd_outbox_send)
+
+    importing = commands.add_parser("import", help="import agencies or leads from a CSV file")
+    import_kinds = importing.add_subparsers(dest="kind", required=True)
+    for kind, text in (
+        ("vendors", "agencies (vendors) and their prices"),
+        ("leads", "leads, as POST /leads takes them"),
+    ):
+        command = import_kinds.add_parser(kind, help=f"import {text}")
+        command.add_argument("file", help="CSV file, UTF-8, with a header row")
+        command.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
+        command.add_argument("--errors", help="where to write the row errors (default FILE.errors.csv)")
+        command.add_argument("--quiet", action="store_true", help="no progress bar")
+        if kind == "leads":
+            command.add_argument("--vendor", help="the vendor of every row (else the vendor_code column)")
+            command.add_argument("--workers", type=int, default=8, help="concurrent writes (default 8)")
+        else:
+            command.set_defaults(workers=1)
+        command.set_defaults(run=cmd_import)
+
+    seeding = commands.add_parser("seed", help="write demo data (agencies, users, leads) at any size")
+    seeding.add_argument("--leads", type=int, default=300, help="number of demo leads (default 300)")
+    seeding.add_argument("--quiet", action="store_true", help="no progress bar")
+    seeding.set_defaults(run=cmd_seed)
 
     bench = commands.add_parser("bench", help="measure the read path at fixed data sizes and print a table")
     bench.add_argument(

@@ -7,6 +7,8 @@ campaigns, agents and dispositions (their ids and times are relative to the mome
 from __future__ import annotations
 
 import random
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -82,6 +84,7 @@ STATES = [
 AREA_CODES = ["212", "213", "305", "312", "404", "512", "602", "704", "720", "206"]
 DEFAULT_PRICE = Decimal("35.00")
 DEMO_LEADS = 300
+WRITE_BATCH = 5000
 DAYS = 90
 
 
@@ -142,9 +145,13 @@ def _history(
 
 
 def demo_leads(count: int = DEMO_LEADS, now: datetime | None = None, seed: int = 42) -> list[Lead]:
+    return list(iter_demo_leads(count, now or datetime.now(UTC), seed))
+
+
+def iter_demo_leads(count: int, now: datetime, seed: int = 42) -> Iterator[Lead]:
+    """`count` demo leads over the `DAYS` days before `now`, one at a time; the same `seed` and
+    `now` give the same leads."""
     rng = random.Random(seed)
-    now = now or datetime.now(UTC)
-    leads = []
     for _ in range(count):
         created = now - timedelta(days=DAYS * rng.random() ** 1.3, seconds=rng.randint(0, 3600))
         age_days = (now - created).days
@@ -158,37 +165,34 @@ def demo_leads(count: int = DEMO_LEADS, now: datetime | None = None, seed: int =
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         state, zip_code = rng.choice(STATES)
         lead_id = str(ULID.from_bytes(int(created.timestamp() * 1000).to_bytes(6, "big") + rng.randbytes(10)))
-        leads.append(
-            Lead(
-                lead_id=lead_id,
-                vendor_code=code,
-                campaign_source=rng.choices(CAMPAIGNS, weights=[35, 25, 15, 10, 15])[0],
-                first_name=first,
-                last_name=last,
-                email=f"{first}.{last}.{lead_id[-6:]}@example.com".lower(),
-                phone=f"+1{rng.choice(AREA_CODES)}555{rng.randint(100, 199):04d}",
-                state=state,
-                zip=zip_code,
-                tcpa_consent=rng.random() < 0.9,
-                consent_text="I agree to be contacted by phone, text and email about my request.",
-                ip_address=f"198.51.100.{rng.randint(1, 254)}",
-                user_agent="Mozilla/5.0 (demo)",
-                landing_page_url=f"https://offers.example.com/{code.lower()}",
-                disposition=final,
-                lead_value=price,
-                quality_score=max(1, min(10, round(rng.gauss(6, 2)))),
-                assigned_agent=agent,
-                created_at=_iso(created),
-                created_by=f"demo-vendor-{int(code[1:])}",
-                sale_amount=Decimal(rng.randrange(20000, 250000)).scaleb(-2)
-                if final is Disposition.CLOSED
-                else None,
-                update_history=history,
-                version=len(history),
-                **facts,
-            )
+        yield Lead(
+            lead_id=lead_id,
+            vendor_code=code,
+            campaign_source=rng.choices(CAMPAIGNS, weights=[35, 25, 15, 10, 15])[0],
+            first_name=first,
+            last_name=last,
+            email=f"{first}.{last}.{lead_id[-6:]}@example.com".lower(),
+            phone=f"+1{rng.choice(AREA_CODES)}555{rng.randint(100, 199):04d}",
+            state=state,
+            zip=zip_code,
+            tcpa_consent=rng.random() < 0.9,
+            consent_text="I agree to be contacted by phone, text and email about my request.",
+            ip_address=f"198.51.100.{rng.randint(1, 254)}",
+            user_agent="Mozilla/5.0 (demo)",
+            landing_page_url=f"https://offers.example.com/{code.lower()}",
+            disposition=final,
+            lead_value=price,
+            quality_score=max(1, min(10, round(rng.gauss(6, 2)))),
+            assigned_agent=agent,
+            created_at=_iso(created),
+            created_by=f"demo-vendor-{int(code[1:])}",
+            sale_amount=Decimal(rng.randrange(20000, 250000)).scaleb(-2)
+            if final is Disposition.CLOSED
+            else None,
+            update_history=history,
+            version=len(history),
+            **facts,
         )
-    return leads
 
 
 @dataclass(frozen=True)
@@ -212,32 +216,84 @@ class SeedTables:
         )
 
 
-def dedupe_items(leads: list[Lead]) -> list[dict[str, Any]]:
+def dedupe_items(leads: Iterable[Lead]) -> list[dict[str, Any]]:
     """The uniqueness items posting would have written (the newest lead wins a shared phone)."""
-    items: dict[str, dict[str, Any]] = {}
-    for lead in sorted(leads, key=lambda lead: lead.created_at):
-        expires = (
-            int(datetime.fromisoformat(lead.created_at.replace("Z", "+00:00")).timestamp()) + 400 * 86400
-        )
+    index = DedupeIndex()
+    for lead in leads:
+        index.add(lead)
+    return index.items()
+
+
+class DedupeIndex:
+    """The newest lead per uniqueness key, built one lead at a time."""
+
+    def __init__(self) -> None:
+        self._newest: dict[str, tuple[str, str]] = {}  # key -> (created_at, lead_id)
+
+    def add(self, lead: Lead) -> None:
         for key in dedupe_keys(lead, lead.is_test):
-            items[key] = {
+            held = self._newest.get(key)
+            if held is None or held[0] < lead.created_at:
+                self._newest[key] = (lead.created_at, lead.lead_id)
+
+    def items(self) -> list[dict[str, Any]]:
+        def expiry(created_at: str) -> int:
+            return int(datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp()) + 400 * 86400
+
+        return [
+            {
                 "dedupe_key": key,
-                "lead_id": lead.lead_id,
-                "created_at": lead.created_at,
-                "expires_at": expires,
+                "lead_id": lead_id,
+                "created_at": created_at,
+                "expires_at": expiry(created_at),
             }
-    return list(items.values())
+            for key, (created_at, lead_id) in self._newest.items()
+        ]
+
+
+def open_loads(lead_items: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """Open leads per demo agent, from stored lead items (deleted, closed and lost leads are not
+    open)."""
+    loads = dict.fromkeys(AGENTS, 0)
+    for item in lead_items:
+        agent = item.get("assigned_agent")
+        still_open = item.get("disposition") not in ("closed", "lost") and not item.get("deleted_at")
+        if agent in loads and still_open:
+            loads[agent] += 1
+    return loads
 
 
 def seed_demo_data(
-    tables: SeedTables, lead_count: int = DEMO_LEADS, now: datetime | None = None
+    tables: SeedTables,
+    lead_count: int = DEMO_LEADS,
+    now: datetime | None = None,
+    on_written: Callable[[int], None] = lambda count: None,
 ) -> dict[str, int]:
+    """The demo directory (agencies, prices, users) and `lead_count` demo leads, written in
+    batches as they are generated (`on_written` hears each batch's size)."""
     now = now or datetime.now(UTC)
-    leads = demo_leads(lead_count, now)
-    open_leads = dict.fromkeys(AGENTS, 0)
-    for lead in leads:
-        if lead.assigned_agent and lead.disposition not in (Disposition.CLOSED, Disposition.LOST):
-            open_leads[lead.assigned_agent] += 1
+    dedupe = DedupeIndex()
+    repository = LeadRepository(tables.leads)
+    batch: list[Lead] = []
+    for lead in iter_demo_leads(lead_count, now):
+        dedupe.add(lead)
+        batch.append(lead)
+        if len(batch) == WRITE_BATCH:
+            repository.put_many(batch)
+            on_written(len(batch))
+            batch = []
+    repository.put_many(batch)
+    on_written(len(batch))
+    if tables.dedupe is not None:
+        tables.dedupe.batch_put(dedupe.items())
+    generated = (lead.model_dump(mode="json") for lead in iter_demo_leads(lead_count, now))
+    users = write_directory(tables, now, open_loads(generated))
+    return {"vendors": len(VENDORS), "users": users, "leads": lead_count}
+
+
+def write_directory(tables: SeedTables, now: datetime, loads: dict[str, int]) -> int:
+    """The demo agencies, prices and users (agents carrying `loads` open leads); returns the
+    number of users."""
     tables.vendors.batch_put(
         [
             {
@@ -282,11 +338,35 @@ def seed_demo_data(
                 "availability": "online",
                 "assignable": "online",
                 "capacity": 40,
-                "open_leads": open_leads[user.user_id],
+                "open_leads": loads[user.user_id],
             }
         users.append(row)
     tables.users.batch_put(users)
-    LeadRepository(tables.leads).put_many(leads)
-    if tables.dedupe is not None:
-        tables.dedupe.batch_put(dedupe_items(leads))
-    return {"vendors": len(VENDORS), "users": len(users), "leads": len(leads)}
+    return len(users)
+
+
+def seed_at_scale(tables: SeedTables, lead_count: int, progress: bool = False) -> dict[str, Any]:
+    """`seed_demo_data`, then the stats buckets and agents' open-lead counts made to agree with
+    the leads table: from the generated leads when the table was empty, else from a scan of it."""
+    from zoneinfo import ZoneInfo
+
+    from tqdm import tqdm
+
+    from stats.consumer import stats_store
+    from stats.rebuild import rebuild
+
+    now = datetime.now(UTC)
+    fresh = tables.leads.is_empty()
+    with tqdm(total=lead_count, unit="lead", desc="leads", file=sys.stderr, disable=not progress) as bar:
+        report: dict[str, Any] = dict(seed_demo_data(tables, lead_count, now, on_written=bar.update))
+    zone = ZoneInfo(get_settings().business_timezone)
+    if fresh:
+        rebuild(
+            (LeadRepository.to_item(lead) for lead in iter_demo_leads(lead_count, now)), stats_store(), zone
+        )
+        report["stats_from"] = "the leads written"
+    else:
+        rebuild(tables.leads.scan_all(), stats_store(), zone)
+        write_directory(tables, now, open_loads(tables.leads.scan_all()))
+        report["stats_from"] = "a scan of the whole leads table"
+    return report

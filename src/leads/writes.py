@@ -31,7 +31,7 @@ from leads.models import (
 from leads.repository import LeadRepository
 from leads.scoring import ScoringInput, score_lead
 from shared.cache import QueryCache
-from shared.dynamo import Table, TransactionCancelled, Write, transact
+from shared.dynamo import Table, TransactionCancelled, Write, batch_get, transact
 from shared.errors import ApiError, Conflict, ValidationFailed
 from shared.http import ErrorInfo
 from shared.observability import logger
@@ -170,8 +170,17 @@ class LeadWriter:
 
     # -- create ---------------------------------------------------------------------------------
     def create(
-        self, principal: Principal, submission: LeadSubmission, now: datetime | None = None
+        self,
+        principal: Principal,
+        submission: LeadSubmission,
+        now: datetime | None = None,
+        migrated: bool = False,
+        preview: bool = False,
     ) -> PostResponse:
+        """Validates, prices, deduplicates, counts against the caps, assigns and stores one lead
+        with its event, all or nothing. A `migrated` lead (an import of an existing lead, created
+        `now` in the past) is neither counted against today's caps nor auto-assigned. A `preview`
+        answers what would happen, duplicates included, and writes nothing."""
         now = now or datetime.now(UTC)
         vendor_code = submission.vendor_code
         assert vendor_code is not None  # intake guarantees it
@@ -226,15 +235,17 @@ class LeadWriter:
         )
         keys = dedupe_keys(submission, vendor.test_mode)
         window_start = iso(now - timedelta(days=vendor.dedupe_window_days))
+        if preview:
+            return self._preview(principal, keys, window_start, lead, price)
         fixed: list[Write] = [self._dedupe_write(key, lead, window_start, now) for key in keys]
         counted = (
             []
-            if vendor.test_mode
+            if vendor.test_mode or migrated
             else self._usage_writes(vendor_code, vendor.daily_cap, vendor.monthly_cap, now)
         )
         fixed += counted
 
-        candidates = [] if vendor.test_mode else self._agents.candidates()
+        candidates = [] if vendor.test_mode or migrated else self._agents.candidates()
         full: set[str] = set()  # agents found at capacity by this request (the index may lag)
         for attempt in range(MAX_ATTEMPTS):
             agent = candidates[0].user_id if candidates else None
@@ -320,6 +331,35 @@ class LeadWriter:
             )
         return writes
 
+    def _preview(
+        self, principal: Principal, keys: list[str], window_start: str, lead: Lead, price: Decimal
+    ) -> PostResponse:
+        found = batch_get({self._dedupe.name: [{"dedupe_key": key} for key in keys]})[self._dedupe.name]
+        clashes = [item for item in found if str(item["created_at"]) >= window_start]
+        if clashes:
+            staff = principal.role in (Role.ADMIN, Role.MANAGER)
+            return self._duplicate_response(str(clashes[0]["lead_id"]) if staff else None)
+        result = PostResult(
+            outcome=Outcome.ACCEPTED,
+            reason_code=None,
+            reason=None,
+            lead_id=lead.lead_id,
+            price=price,
+            lead=lead,
+        )
+        return PostResponse(201, result)
+
+    @staticmethod
+    def _duplicate_response(existing: str | None) -> PostResponse:
+        return rejection(
+            409,
+            Outcome.DUPLICATE,
+            ReasonCode.DUPLICATE,
+            "A lead with this email or phone was received within the dedupe window",
+            lead_id=existing,
+            price=None,
+        )
+
     def _duplicate(
         self, principal: Principal, keys: list[str], cancelled: TransactionCancelled, price: Decimal
     ) -> PostResponse:
@@ -330,14 +370,7 @@ class LeadWriter:
                     item = self._dedupe.get({"dedupe_key": key}, consistent=True)
                     existing = item["lead_id"] if item else None
                     break
-        return rejection(
-            409,
-            Outcome.DUPLICATE,
-            ReasonCode.DUPLICATE,
-            "A lead with this email or phone was received within the dedupe window",
-            lead_id=existing,
-            price=None,
-        )
+        return self._duplicate_response(existing)
 
     # -- update ---------------------------------------------------------------------------------
     def update(

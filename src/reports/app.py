@@ -1,16 +1,9 @@
-"""Lambda entry point of the reports service (ReportsFunction in template.yaml).
-
-Its routes are added to `router` as the service's capabilities are built; until then every
-path answers like an unknown route.
-"""
+"""Lambda entry point of the reports service (ReportsFunction in template.yaml)."""
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler.api_gateway import Router
-
+from reports.routes import router
 from shared.http import create_app, http_entrypoint
-
-router = Router()
 
 app = create_app()
 app.include_router(router)

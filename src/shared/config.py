@@ -32,6 +32,7 @@ class Settings(BaseModel):
     outbox_table: str
     idempotency_table: str
     stats_table: str
+    stats_state_table: str
     event_bus_name: str
     cors_allow_origins: tuple[str, ...]
     jwt_secret: SecretStr | None = None

@@ -182,6 +182,9 @@ class Table:
             if page.last_key is None or len(page.items) >= limit:
                 return page
 
+    def is_empty(self) -> bool:
+        return not self.client.scan(TableName=self.name, Limit=1).get("Items")
+
     def scan_all(self) -> Iterator[Item]:
         """Every item, page by page. For operator tooling only, never on a request path."""
         paginator = self.client.get_paginator("scan")

@@ -27,7 +27,7 @@ from shared.security import Role, current_principal_or_none, set_current_princip
 
 JSON = "application/json"
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
-EXPOSED_HEADERS = ["WWW-Authenticate", "Retry-After"]
+EXPOSED_HEADERS = ["WWW-Authenticate", "Retry-After", "Content-Disposition"]
 PREFLIGHT_MAX_AGE = 600
 BEARER_AUTH = "bearerAuth"
 REQUEST_SCHEMA_EXTENSION = "x-request-schema"
@@ -183,16 +183,20 @@ def endpoint(
     errors: Iterable[int] = (),
     tags: list[str] | None = None,
     request_model: type[BaseModel] | None = None,
+    text_media_types: Iterable[str] = (),
 ) -> Callable[[F], F]:
     """Declares an authenticated route. There is no way to declare one without roles: a route
-    is closed to everyone it does not name. `request_model` documents a body the route parses
-    itself (published as the operation's requestBody by `crm openapi`)."""
+        is closed to everyone it does not name. `request_model` documents a body the route parses
+        itself (published as the operation's requestBody by `crm openapi`); `text_media_types` are
+    other representations of the success response (e.g. text/csv), published as strings."""
     allowed = frozenset(roles)
     if not allowed:
         raise ValueError(f"{method} {rule}: at least one role must be allowed")
     success: dict[str, Any] = {"description": HTTPStatus(status).phrase}
     if response_model is not None:
         success["content"] = {JSON: {"model": response_model}}
+    for media_type in text_media_types:
+        success.setdefault("content", {})[media_type] = {"schema": {"type": "string"}}
     responses: dict[int, Any] = {
         status: success,
         **_error_responses(sorted({400, 401, 403, 422, 500, *errors})),

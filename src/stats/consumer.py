@@ -23,8 +23,8 @@ from stats.aggregation import LeadView
 from stats.store import StatsStore
 
 # Every cached read computed from the buckets: the dashboard and analytics, agency performance,
-# agents' conversions (and their open leads, which the same lead changes move).
-BUCKET_CACHE_NAMESPACES = ("stats", "agencies", "agents")
+# agents' conversions (and their open leads, which the same lead changes move), reports.
+BUCKET_CACHE_NAMESPACES = ("stats", "agencies", "agents", "reports")
 LEAD_EVENT_TYPES = frozenset({"LeadCreated", "LeadUpdated", "LeadDeleted"})
 
 
@@ -39,7 +39,9 @@ class LeadChange(BaseModel):
 @cache
 def stats_store() -> StatsStore:
     settings = dependencies.get_settings()
-    return StatsStore(Table(settings.stats_table), ZoneInfo(settings.business_timezone))
+    return StatsStore(
+        Table(settings.stats_table), Table(settings.stats_state_table), ZoneInfo(settings.business_timezone)
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)

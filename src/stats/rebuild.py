@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from stats.aggregation import Buckets, LeadView, contribution, merge
-from stats.store import ALL, STATE, StatsStore, lead_key
+from stats.store import ALL, StatsStore
 
 
 def view_of(item: dict[str, Any]) -> LeadView | None:
@@ -57,7 +57,7 @@ def rebuild(
         view = view_of(item)
         merge(target, contribution(view, zone))
         wanted_states[item["lead_id"]] = {
-            **lead_key(item["lead_id"]),
+            "lead_id": item["lead_id"],
             "version": int(item["version"]),
             "view": view.to_values() if view else None,
         }
@@ -66,14 +66,11 @@ def rebuild(
         return (first_day is None or day >= first_day) and (last_day is None or day <= last_day)
 
     stored_buckets: Buckets = {}
-    stored_states: dict[str, dict[str, Any]] = {}
-    for item in store.all_items():
-        if item["pk"] == ALL:
-            counters = {k: v for k, v in item.items() if k not in ("pk", "sk") and v != 0}
-            if counters:
-                stored_buckets[item["sk"]] = counters
-        elif item["sk"] == STATE:
-            stored_states[item["pk"].removeprefix("lead#")] = item
+    for item in store.bucket_items():
+        counters = {k: v for k, v in item.items() if k not in ("pk", "sk") and v != 0}
+        if item["pk"] == ALL and counters:
+            stored_buckets[item["sk"]] = counters
+    stored_states = {item["lead_id"]: item for item in store.state_items()}
 
     rewrites = []
     for day in sorted(set(target) | set(stored_buckets)):
@@ -84,15 +81,15 @@ def rebuild(
             report.days_rewritten.append(day)
         else:
             report.days_removed.append(day)
-    store.put_raw(rewrites)
-    store.delete_raw([{"pk": ALL, "sk": day} for day in report.days_removed])
+    store.put_buckets(rewrites)
+    store.delete_buckets(report.days_removed)
 
     state_rewrites = [
         state
         for lead_id, state in wanted_states.items()
         if not _same_state(stored_states.get(lead_id), state)
     ]
-    store.put_raw(state_rewrites)
+    store.put_states(state_rewrites)
     report.states_rewritten = len(state_rewrites)
     return report
 

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from shared import dependencies
+from shared.buckets import DayBuckets
 from shared.dynamo import Table
 from shared.errors import BadRequest
 from shared.http import endpoint, json_response
@@ -18,7 +19,6 @@ from shared.security import STAFF, Role
 from stats.audit_trail import AuditQuery, AuditTrail
 from stats.models import Analytics, AuditPage, DashboardStats
 from stats.service import AgentRoster, StatsService
-from stats.store import StatsStore
 
 router = Router()
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
@@ -29,7 +29,7 @@ def stats_service() -> StatsService:
     settings = dependencies.get_settings()
     zone = ZoneInfo(settings.business_timezone)
     return StatsService(
-        StatsStore(Table(settings.stats_table), zone),
+        DayBuckets(Table(settings.stats_table)),
         AgentRoster(dependencies.users_table()),
         dependencies.query_cache(),
         zone,

@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shared.buckets import DayBuckets
 from shared.cache import QueryCache
 from shared.dynamo import KeyCondition, Table
 from stats.analytics import analytics, first_day
 from stats.dashboard import PERIOD_DAYS, AgentRecord, Period, dashboard
-from stats.store import StatsStore
 
 STATS_CACHE = "stats"
 STAFF_SCOPE = "all"  # only admins and managers read stats, and they see everything
@@ -53,13 +53,13 @@ class AgentRoster:
 class StatsService:
     def __init__(
         self,
-        store: StatsStore,
+        buckets: DayBuckets,
         roster: AgentRoster,
         cache: QueryCache,
         zone: ZoneInfo,
         today: Callable[[], date] | None = None,
     ) -> None:
-        self._store = store
+        self._buckets = buckets
         self._roster = roster
         self._cache = cache
         self._zone = zone
@@ -69,7 +69,7 @@ class StatsService:
         period = Period.ending(self._today(), PERIOD_DAYS[period_name])
 
         def load() -> dict[str, Any]:
-            buckets = self._store.buckets(period.previous().first.isoformat(), period.last.isoformat())
+            buckets = self._buckets.between(period.previous().first.isoformat(), period.last.isoformat())
             return dashboard(buckets, period, self._roster.agents()).model_dump(mode="python", by_alias=True)
 
         params = {"view": "dashboard", "period": period_name, "to": period.last.isoformat()}
@@ -79,7 +79,7 @@ class StatsService:
         today = self._today()
 
         def load() -> dict[str, Any]:
-            buckets = self._store.buckets(first_day(period_name, today).isoformat(), today.isoformat())
+            buckets = self._buckets.between(first_day(period_name, today).isoformat(), today.isoformat())
             return analytics(buckets, period_name, today).model_dump(mode="python")
 
         params = {"view": "analytics", "period": period_name, "to": today.isoformat()}

@@ -1,10 +1,10 @@
-"""The stats table: day buckets of counters, and the state of each lead they were built from.
+"""The stats tables: day buckets of counters, and the state of each lead they were built from.
 
-Items: `pk="all", sk=<day>` holds that day's counters (see `stats.aggregation`);
-`pk="lead#<lead_id>", sk="state"` holds the newest version of the lead applied to the buckets and
-its stats view. Applying a change is one transaction: the state moves to the new version (only if
-it is newer) and every bucket moves by the difference. A redelivered, duplicated or older event
-finds a state at least as new and changes nothing.
+The stats table holds one item per day, `pk="all", sk=<day>`, of counters (see
+`stats.aggregation`). The stats-state table holds, per `lead_id`, the newest version of the lead
+applied to the buckets and its stats view. Applying a change is one transaction: the state moves
+to the new version (only if it is newer) and every bucket moves by the difference. A redelivered,
+duplicated or older event finds a state at least as new and changes nothing.
 """
 
 from __future__ import annotations
@@ -18,12 +18,7 @@ from shared.buckets import ALL, Buckets, DayBuckets
 from shared.dynamo import Table, TransactionCancelled, Write, transact
 from stats.aggregation import LeadView, difference
 
-STATE = "state"
 MAX_ATTEMPTS = 10
-
-
-def lead_key(lead_id: str) -> dict[str, str]:
-    return {"pk": f"lead#{lead_id}", "sk": STATE}
 
 
 @dataclass(frozen=True)
@@ -33,12 +28,13 @@ class LeadState:
 
 
 class StatsStore:
-    def __init__(self, table: Table, zone: ZoneInfo) -> None:
+    def __init__(self, table: Table, states: Table, zone: ZoneInfo) -> None:
         self._table = table
+        self._states = states
         self._zone = zone
 
     def state(self, lead_id: str) -> LeadState | None:
-        item = self._table.get(lead_key(lead_id), consistent=True)
+        item = self._states.get({"lead_id": lead_id}, consistent=True)
         if item is None:
             return None
         return LeadState(int(item["version"]), LeadView.from_values(item.get("view")))
@@ -64,12 +60,12 @@ class StatsStore:
     def _state_write(
         self, lead_id: str, version: int, view: LeadView | None, current: LeadState | None
     ) -> Write:
-        item = {**lead_key(lead_id), "version": version, "view": view.to_values() if view else None}
+        item = {"lead_id": lead_id, "version": version, "view": view.to_values() if view else None}
         if current is None:
-            return Write("Put", self._table.name, item=item, condition="attribute_not_exists(pk)")
+            return Write("Put", self._states.name, item=item, condition="attribute_not_exists(lead_id)")
         return Write(
             "Put",
-            self._table.name,
+            self._states.name,
             item=item,
             condition="#version = :seen",
             names={"#version": "version"},
@@ -98,14 +94,20 @@ class StatsStore:
         """The day buckets from `first_day` to `last_day` inclusive (days without leads absent)."""
         return DayBuckets(self._table).between(first_day, last_day)
 
-    def all_items(self) -> Iterator[dict[str, Any]]:
+    def bucket_items(self) -> Iterator[dict[str, Any]]:
         return self._table.scan_all()
 
-    def put_raw(self, items: list[dict[str, Any]]) -> None:
+    def state_items(self) -> Iterator[dict[str, Any]]:
+        return self._states.scan_all()
+
+    def put_buckets(self, items: list[dict[str, Any]]) -> None:
         self._table.batch_put(items)
 
-    def delete_raw(self, keys: list[dict[str, str]]) -> None:
-        for key in keys:
+    def put_states(self, items: list[dict[str, Any]]) -> None:
+        self._states.batch_put(items)
+
+    def delete_buckets(self, days: list[str]) -> None:
+        for day in days:
             self._table.client.delete_item(
-                TableName=self._table.name, Key={name: {"S": value} for name, value in key.items()}
+                TableName=self._table.name, Key={"pk": {"S": ALL}, "sk": {"S": day}}
             )

@@ -32,11 +32,14 @@ ACTIONS = ["advance", "lose", "reopen", "reassign", "delete"]
 
 
 def fresh_store() -> StatsStore:
-    """A stats table of its own (same keys as the template's) for one example."""
-    spec = next(table for table in test_template().tables() if table.logical_id == "StatsTable")
-    name = f"stats-{uuid.uuid4().hex[:12]}"
-    create_table(boto3.client("dynamodb"), dataclasses.replace(spec, name=name))
-    return StatsStore(Table(name), ZONE)
+    """Stats tables of its own (same keys as the template's) for one example."""
+    tables = []
+    for logical_id in ("StatsTable", "StatsStateTable"):
+        spec = next(table for table in test_template().tables() if table.logical_id == logical_id)
+        name = f"{logical_id}-{uuid.uuid4().hex[:12]}"
+        create_table(boto3.client("dynamodb"), dataclasses.replace(spec, name=name))
+        tables.append(Table(name))
+    return StatsStore(tables[0], tables[1], ZONE)
 
 
 def iso(moment: datetime) -> str:

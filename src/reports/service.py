@@ -1,0 +1,129 @@
+"""Report use cases: the day range, the caller's vendor, one read of day buckets (plus names),
+through the query cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from reports.models import AgentReport, CampaignReport, DailyReport, VendorReport
+from reports.tables import agent_rows, campaign_rows, daily_rows, totals, vendor_rows
+from shared.buckets import DayBuckets, days_ending
+from shared.cache import QueryCache
+from shared.dynamo import KeyCondition, Table
+from shared.errors import BadRequest, Forbidden
+from shared.security import Principal
+
+REPORTS_CACHE = "reports"
+MAX_DAYS = 400
+DEFAULT_DAYS = 30
+ROLE_INDEX = "RoleIndex"
+
+
+class RangeTooLarge(BadRequest):
+    code = "RANGE_TOO_LARGE"
+
+
+@dataclass(frozen=True)
+class DayRange:
+    first: date
+    last: date
+
+    @classmethod
+    def of(cls, first: date | None, last: date | None, today: date) -> DayRange:
+        """From `first` to `last` inclusive; by default the 30 days ending `last` (today)."""
+        last = last or today
+        first = first or last - timedelta(days=DEFAULT_DAYS - 1)
+        if first > last:
+            raise BadRequest("'from' is after 'to'", details=[{"field": "from"}, {"field": "to"}])
+        if (last - first).days + 1 > MAX_DAYS:
+            raise RangeTooLarge(
+                f"A report covers at most {MAX_DAYS} days", details=[{"field": "from", "max_days": MAX_DAYS}]
+            )
+        return cls(first, last)
+
+    @property
+    def days(self) -> list[str]:
+        return days_ending(self.last, (self.last - self.first).days + 1)
+
+
+def report_vendor(principal: Principal, requested: str | None) -> str | None:
+    """The vendor a report is about: a vendor's own, whatever it asks; staff choose (or all)."""
+    own = principal.lead_scope.vendor_code
+    if own is None:
+        return requested
+    if requested not in (None, own):
+        raise Forbidden(f"A vendor reads only its own report ({own})")
+    return own
+
+
+class Names:
+    """Display names of vendors and agents (small tables: one call each)."""
+
+    def __init__(self, vendors: Table, users: Table) -> None:
+        self._vendors = vendors
+        self._users = users
+
+    def vendors(self) -> dict[str, str]:
+        return {str(item["vendor_code"]): str(item.get("name", "")) for item in self._vendors.scan_all()}
+
+    def agents(self) -> dict[str, str]:
+        names: dict[str, str] = {}
+        start: dict[str, Any] | None = None
+        while True:
+            page = self._users.query_page(
+                KeyCondition(
+                    index=ROLE_INDEX, partition_name="role", partition_value="agent", newest_first=False
+                ),
+                limit=500,
+                start_key=start,
+            )
+            names |= {str(item["user_id"]): str(item.get("name", item["user_id"])) for item in page.items}
+            if page.last_key is None:
+                return names
+            start = page.last_key
+
+
+class ReportService:
+    def __init__(
+        self, buckets: DayBuckets, names: Names, cache: QueryCache, today: Callable[[], date]
+    ) -> None:
+        self._buckets = buckets
+        self._names = names
+        self._cache = cache
+        self._today = today
+
+    def report(
+        self, kind: str, principal: Principal, first: date | None, last: date | None, vendor: str | None
+    ) -> dict[str, Any]:
+        span = DayRange.of(first, last, self._today())
+        vendor = report_vendor(principal, vendor)
+        if kind == "agents" and vendor:
+            raise BadRequest("The agents report is not broken down by vendor", details=[{"field": "vendor"}])
+
+        def load() -> dict[str, Any]:
+            buckets = self._buckets.between(span.first.isoformat(), span.last.isoformat())
+            days = span.days
+            header = {
+                "report": kind,
+                "from": span.first.isoformat(),
+                "to": span.last.isoformat(),
+                "vendor": vendor,
+                "totals": totals(buckets, days, vendor),
+            }
+            if kind == "daily":
+                report: Any = DailyReport(**header, rows=daily_rows(buckets, days, vendor))
+            elif kind == "vendors":
+                report = VendorReport(
+                    **header, rows=vendor_rows(buckets, days, vendor, self._names.vendors())
+                )
+            elif kind == "campaigns":
+                report = CampaignReport(**header, rows=campaign_rows(buckets, days, vendor))
+            else:
+                report = AgentReport(**header, rows=agent_rows(buckets, days, self._names.agents()))
+            return dict(report.model_dump(mode="python", by_alias=True))
+
+        params = {"kind": kind, "from": span.first.isoformat(), "to": span.last.isoformat(), "vendor": vendor}
+        return self._cache.get_or_load(REPORTS_CACHE, principal.lead_scope.cache_key, params, load)

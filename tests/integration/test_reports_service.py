@@ -1,0 +1,180 @@
+"""The reports in-process against moto over HTTP: roles and a vendor's own data, CSV parsed back
+equal to JSON, totals equal to the dashboard's, range rules, and a constant number of reads."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import reports.app
+import stats.app
+from crm.bench import DynamoCounter
+from crm.seed import SeedTables, demo_leads, seed_demo_data
+from crm.stack import MotoServer
+from leads.repository import LeadRepository
+from shared import dependencies
+from shared.dynamo import dynamodb_client
+from stats.consumer import stats_store
+from stats.rebuild import rebuild
+from tests.helpers import FakeLambdaContext, api_event, header, make_token, response_json
+from tests.integration.conftest import fresh_stack
+
+KINDS = ["daily", "vendors", "agents", "campaigns"]
+
+
+@pytest.fixture(scope="module")
+def seeded(moto_server: MotoServer) -> Iterator[None]:
+    """One seeded stack for the module: these tests only read."""
+    fresh_stack(moto_server)
+    stats_store.cache_clear()
+    tables = SeedTables.configured()
+    seed_demo_data(tables, lead_count=0)
+    sample = demo_leads(400)
+    LeadRepository(tables.leads).put_many(sample)
+    zone = ZoneInfo(dependencies.get_settings().business_timezone)
+    rebuild((LeadRepository.to_item(lead) for lead in sample), stats_store(), zone)
+    yield
+    stats_store.cache_clear()
+    dependencies.reset()
+
+
+def get(
+    module: Any, path: str, user: str | None = "demo-admin", query: dict[str, str] | None = None
+) -> dict[str, Any]:
+    event = api_event("GET", path, token=make_token(user) if user else None, query=query)
+    return dict(module.lambda_handler(event, FakeLambdaContext()))
+
+
+def report(kind: str, user: str = "demo-admin", **query: str) -> tuple[int, Any]:
+    response = get(reports.app, f"/reports/{kind}", user, query)
+    return response["statusCode"], response_json(response)
+
+
+@pytest.mark.parametrize(
+    ("kind", "user", "status"),
+    [
+        (kind, user, status)
+        for kind in KINDS
+        for user, status in {
+            "demo-admin": 200,
+            "demo-manager": 200,
+            "demo-agent-1": 403,
+            "demo-vendor-1": 200 if kind in ("daily", "vendors") else 403,
+            None: 401,
+        }.items()
+    ],
+)
+def test_role_matrix(seeded: None, kind: str, user: str | None, status: int) -> None:
+    response = get(reports.app, f"/reports/{kind}", user)
+    assert response["statusCode"] == status, response.get("body")
+
+
+@pytest.mark.parametrize("kind", ["daily", "vendors"])
+def test_a_vendor_sees_only_its_own_rows_and_may_not_ask_for_another(seeded: None, kind: str) -> None:
+    status, own = report(kind, "demo-vendor-1")
+    assert status == 200
+    assert own["vendor"] == "V001"
+    assert {row["vendor_code"] for row in own["rows"]} == {"V001"}
+    status, error = report(kind, "demo-vendor-1", vendor="V002")
+    assert status == 403
+    assert error["error"]["code"] == "FORBIDDEN"
+
+
+@pytest.mark.parametrize(
+    ("kind", "vendor"),
+    # every report, and each with a vendor filter but the agents report, which has none
+    [*((kind, None) for kind in KINDS), *((kind, "V003") for kind in KINDS if kind != "agents")],
+)
+def test_csv_parsed_back_equals_the_json_report(seeded: None, kind: str, vendor: str | None) -> None:
+    query = {"from": "2026-08-01", **({"vendor": vendor} if vendor else {})}
+    status, as_json = report(kind, **query)
+    assert status == 200
+    response = get(reports.app, f"/reports/{kind}", query={**query, "format": "csv"})
+    assert response["statusCode"] == 200
+    assert header(response, "Content-Type") == "text/csv; charset=utf-8"
+    disposition = header(response, "Content-Disposition") or ""
+    assert disposition.startswith("attachment; filename=")
+    assert disposition.endswith('.csv"')
+    parsed = list(csv.DictReader(io.StringIO(response["body"])))
+    assert as_json["rows"], "the seeded period has rows"
+    assert len(parsed) == len(as_json["rows"])
+    for line, row in zip(parsed, as_json["rows"], strict=True):
+        assert list(line) == list(row)  # the header row names the JSON fields, in order
+        for name, value in row.items():
+            expected = "" if value is None else str(value)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and line[name]:
+                assert Decimal(line[name]) == Decimal(str(value)), name
+            else:
+                assert line[name] == expected, name
+
+
+@pytest.mark.parametrize(("period", "days"), [("7d", 7), ("30d", 30), ("90d", 90)])
+@pytest.mark.parametrize("kind", KINDS)
+def test_totals_equal_the_dashboard_for_the_same_days(
+    seeded: None, kind: str, period: str, days: int
+) -> None:
+    dashboard = response_json(get(stats.app, "/admin/stats", query={"period": period}))
+    today = datetime.now(UTC).date()
+    status, body = report(
+        kind, **{"from": (today - timedelta(days=days - 1)).isoformat(), "to": today.isoformat()}
+    )
+    assert status == 200
+    assert body["totals"]["revenue"] == dashboard["revenue"]["total"]
+    assert body["totals"]["leads"] == dashboard["conversion"]["leads"]
+    assert body["totals"]["conversions"] == dashboard["conversion"]["conversions"]
+    rows = body["rows"]
+    count = "lead_count" if kind == "daily" else "leads"
+    assert sum(row[count] for row in rows) == body["totals"]["leads"]
+    assert sum(row["conversions"] for row in rows) == body["totals"]["conversions"]
+    assert round(sum(Decimal(str(row["revenue"])) for row in rows), 2) == Decimal(
+        str(body["totals"]["revenue"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "code"),
+    [
+        ({"from": "2024-01-01", "to": "2026-01-01"}, 400, "RANGE_TOO_LARGE"),
+        ({"from": "2026-11-02", "to": "2026-11-01"}, 400, "BAD_REQUEST"),
+        ({"from": "2026-02-30"}, 400, "BAD_REQUEST"),
+        ({"from": "yesterday"}, 422, "VALIDATION_ERROR"),
+        ({"format": "xlsx"}, 422, "VALIDATION_ERROR"),
+        ({"vendor": "V0'01 OR 1=1"}, 422, "VALIDATION_ERROR"),
+    ],
+)
+def test_bad_parameters_are_a_clear_4xx(seeded: None, query: dict[str, str], status: int, code: str) -> None:
+    answer_status, body = report("vendors", **query)
+    assert answer_status == status
+    assert body["error"]["code"] == code
+
+
+def test_the_agents_report_has_no_vendor_filter(seeded: None) -> None:
+    status, body = report("agents", vendor="V001")
+    assert status == 400
+    assert body["error"]["details"] == [{"field": "vendor"}]
+
+
+def test_a_report_reads_the_same_at_30_and_400_days_of_history(seeded: None) -> None:
+    counter = DynamoCounter()
+    client = dynamodb_client()
+    client.meta.events.register("before-call.dynamodb", counter.started)
+    client.meta.events.register("after-call.dynamodb", counter.finished)
+    try:
+        calls = {}
+        for first in ("2026-10-28", "2025-10-23"):
+            dependencies.query_cache.cache_clear()
+            counter.reset()
+            status, _ = report("campaigns", **{"from": first, "to": "2026-11-26"})
+            calls[first], _, _ = counter.reset()
+            assert status == 200
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", counter.started)
+        client.meta.events.unregister("after-call.dynamodb", counter.finished)
+    assert calls["2026-10-28"] == calls["2025-10-23"] == 2  # the caller's user record, one Query

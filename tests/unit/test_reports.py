@@ -1,0 +1,164 @@
+"""Report tables from day buckets, the CSV form, and the day range rules."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from reports.csv_export import cell, to_csv
+from reports.service import DayRange, RangeTooLarge, report_vendor
+from reports.tables import agent_rows, campaign_rows, daily_rows, totals, vendor_rows
+from shared.errors import BadRequest, Forbidden
+from shared.security import Principal, Role
+
+D = Decimal
+DAYS = ["2026-11-01", "2026-11-02"]
+BUCKETS = {
+    "2026-11-01": {
+        "leads": D(3),
+        "revenue": D("105.00"),
+        "quality_sum": D(18),
+        "c#tiktok#leads": D(2),
+        "c#tiktok#revenue": D("70.00"),
+        "c#(none)#leads": D(1),
+        "c#(none)#revenue": D("35.00"),
+        "v#V001#leads": D(2),
+        "v#V001#revenue": D("70.00"),
+        "v#V001#quality_sum": D(13),
+        "v#V002#leads": D(1),
+        "v#V002#revenue": D("35.00"),
+        "v#V002#quality_sum": D(5),
+        "vc#V001#tiktok#leads": D(2),
+        "vc#V001#tiktok#revenue": D("70.00"),
+        "vc#V002#(none)#leads": D(1),
+        "vc#V002#(none)#revenue": D("35.00"),
+        "a#agent-1#leads": D(2),
+        "a#agent-1#revenue": D("70.00"),
+    },
+    "2026-11-02": {
+        "conversions": D(1),
+        "sales": D("900.00"),
+        "c#tiktok#conversions": D(1),
+        "c#tiktok#sales": D("900.00"),
+        "v#V001#conversions": D(1),
+        "v#V001#sales": D("900.00"),
+        "vc#V001#tiktok#conversions": D(1),
+        "vc#V001#tiktok#sales": D("900.00"),
+        "a#agent-1#conversions": D(1),
+        "a#agent-1#sales": D("900.00"),
+    },
+    "2026-10-31": {"leads": D(50), "v#V001#leads": D(50)},  # outside the requested days
+}
+
+
+def test_every_report_adds_up_to_the_totals() -> None:
+    total = totals(BUCKETS, DAYS, None)
+    assert total.model_dump() == {"leads": 3, "revenue": D("105.00"), "conversions": 1, "sales": D("900.00")}
+    for rows in (
+        daily_rows(BUCKETS, DAYS, None),
+        vendor_rows(BUCKETS, DAYS, None, {}),
+        campaign_rows(BUCKETS, DAYS, None),
+        agent_rows(BUCKETS, DAYS, {}),
+    ):
+        counts = [row.lead_count if hasattr(row, "lead_count") else row.leads for row in rows]  # type: ignore[union-attr]
+        assert sum(counts) == total.leads
+        assert sum(row.revenue for row in rows) == total.revenue
+        assert sum(row.conversions for row in rows) == total.conversions
+        assert sum(row.sales for row in rows) == total.sales
+
+
+def test_daily_rows_are_per_day_and_vendor_with_average_quality() -> None:
+    rows = daily_rows(BUCKETS, DAYS, None)
+    assert [
+        (row.date, row.vendor_code, row.lead_count, row.avg_quality, row.conversions) for row in rows
+    ] == [
+        ("2026-11-01", "V001", 2, D("6.5"), 0),
+        ("2026-11-01", "V002", 1, D("5.0"), 0),
+        ("2026-11-02", "V001", 0, None, 1),
+    ]
+
+
+def test_a_vendor_filter_narrows_rows_and_totals() -> None:
+    assert totals(BUCKETS, DAYS, "V002").model_dump() == {
+        "leads": 1,
+        "revenue": D("35.00"),
+        "conversions": 0,
+        "sales": D("0.00"),
+    }
+    assert [row.campaign for row in campaign_rows(BUCKETS, DAYS, "V002")] == [None]
+    assert [row.vendor_code for row in vendor_rows(BUCKETS, DAYS, "V002", {"V002": "Blue"})] == ["V002"]
+
+
+def test_leads_without_an_agent_get_their_own_row() -> None:
+    rows = agent_rows(BUCKETS, DAYS, {"agent-1": "Agent One"})
+    assert [(row.agent, row.name, row.leads, row.conversions) for row in rows] == [
+        ("agent-1", "Agent One", 2, 1),
+        (None, None, 1, 0),
+    ]
+
+
+def test_vendor_row_rates() -> None:
+    (first, _) = vendor_rows(BUCKETS, DAYS, None, {"V001": "Summit"})
+    assert (first.name, first.conversion_rate, first.cpa, first.avg_quality) == (
+        "Summit",
+        D("50.0"),
+        D("70.00"),
+        D("6.5"),
+    )
+
+
+def test_csv_has_a_header_row_quotes_where_needed_and_neutralises_formulas() -> None:
+    rows = campaign_rows(
+        {"2026-11-01": {'c#a, "quoted" one#leads': D(1), "c#=HYPERLINK(x)#leads": D(2)}}, ["2026-11-01"], None
+    )
+    text = to_csv(["campaign", "leads", "cpa"], rows)
+    parsed = list(csv.reader(io.StringIO(text)))
+    assert parsed[0] == ["campaign", "leads", "cpa"]
+    assert ['a, "quoted" one', "1", ""] in parsed
+    assert ["'=HYPERLINK(x)", "2", ""] in parsed
+    assert '"a, ""quoted"" one"' in text
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, ""),
+        (D("35.00"), "35.00"),
+        (3, "3"),
+        ("plain", "plain"),
+        ("-1+2", "'-1+2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+    ],
+)
+def test_cells(value: object, expected: str) -> None:
+    assert cell(value) == expected
+
+
+TODAY = date(2026, 11, 26)
+
+
+def test_the_default_range_is_the_30_days_ending_today() -> None:
+    span = DayRange.of(None, None, TODAY)
+    assert (span.first, span.last, len(span.days)) == (date(2026, 10, 28), TODAY, 30)
+
+
+def test_ranges_are_capped_at_400_days_and_ordered() -> None:
+    assert len(DayRange.of(date(2025, 10, 23), TODAY, TODAY).days) == 400
+    with pytest.raises(RangeTooLarge):
+        DayRange.of(date(2025, 10, 22), TODAY, TODAY)
+    with pytest.raises(BadRequest):
+        DayRange.of(date(2026, 11, 27), TODAY, TODAY)
+
+
+def test_a_vendor_reads_only_its_own_report() -> None:
+    vendor = Principal("v", Role.VENDOR, vendor_code="V001")
+    assert report_vendor(vendor, None) == "V001"
+    assert report_vendor(vendor, "V001") == "V001"
+    with pytest.raises(Forbidden):
+        report_vendor(vendor, "V002")
+    assert report_vendor(Principal("m", Role.MANAGER), "V002") == "V002"
+    assert report_vendor(Principal("m", Role.MANAGER), None) is None
