@@ -22,8 +22,13 @@ venv: $(STAMP) ## create .venv and install the project with its dev tools
 run: $(STAMP) ## run the whole API on http://127.0.0.1:3000 with demo data (no Docker, no AWS)
 	$(BIN)/crm serve
 
-test: $(STAMP) lint typecheck ## lint, type-check and run every test (unit, integration, e2e, SAM)
+test: $(STAMP) system-deps lint typecheck ## lint, type-check and run every test (unit, integration, e2e, browser, SAM)
 	$(BIN)/python -m pytest
+
+system-deps: ## the Debian packages the tests use: chromium (browser tests), redis-server (Redis outages)
+	@command -v chromium >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing Debian packages: chromium redis-server"; \
+	  apt-get update -qq && apt-get install -y -qq chromium redis-server >/dev/null; }
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check src tests
@@ -43,4 +48,4 @@ build: $(STAMP) ## sam validate --lint and sam build (no container needed)
 clean: ## remove build output and caches (keeps .venv)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache test-artifacts
 
-.PHONY: help venv run test lint format typecheck build clean
+.PHONY: help venv run test system-deps lint format typecheck build clean

@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -61,8 +62,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
-    from crm.stack import MotoServer, provision
+    from crm.stack import DEFAULT_LOCAL_ORIGINS, MotoServer, provision
 
+    if args.dashboard:
+        # The dashboard is served on an origin of its own; the API must allow it, like production.
+        origin = f"http://{args.host}:{args.dashboard_port}"
+        origins = os.environ.get("CORS_ALLOW_ORIGINS", DEFAULT_LOCAL_ORIGINS).split(",")
+        if origin not in origins:
+            os.environ["CORS_ALLOW_ORIGINS"] = ",".join([*origins, origin])
     template = local_template()
     moto = MotoServer(host="127.0.0.1", port=args.aws_port)
     # Function code reads its configuration when first imported (a cold start), so the
@@ -78,6 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     moto.start()
     workers: list[RuleWorker] = []
     server: LocalHttpServer | None = None
+    dashboard: ThreadingHTTPServer | None = None
     try:
         queues = provision(template, moto.endpoint)
         seeded = None
@@ -114,6 +122,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settle=lambda: all(worker.wait_until_idle() for worker in workers),
         )
         server = LocalHttpServer((args.host, args.port), gateway, log_requests=not args.quiet)
+        if args.dashboard:
+            from crm.dashboard import serve_dashboard
+
+            dashboard = serve_dashboard(args.host, args.dashboard_port)
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
         _print_banner(args, moto.endpoint, seeded, time.perf_counter() - started)
         server.serve_forever(poll_interval=0.2)
@@ -122,6 +134,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.server_close()
+        if dashboard is not None:
+            dashboard.shutdown()
+            dashboard.server_close()
         for worker in workers:
             worker.stop()
         moto.stop()
@@ -145,6 +160,8 @@ def _print_banner(
         lines.append(
             f"  demo data: {seeded['vendors']} vendors, {seeded['users']} users, {seeded['leads']} leads"
         )
+    if args.dashboard:
+        lines.append(f"  dashboard: http://{args.host}:{args.dashboard_port}/?api={base}")
     lines += [
         "",
         "Admin token (12 h):",
@@ -320,6 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed-leads", type=int, default=300, help="number of demo leads to seed (default 300; see crm seed)"
     )
     serve.add_argument("--quiet", action="store_true", help="do not log each request")
+    serve.add_argument(
+        "--dashboard", action="store_true", help="also serve the reference dashboard on its own origin"
+    )
+    serve.add_argument(
+        "--dashboard-port", type=int, default=5173, help="port of the dashboard (default 5173)"
+    )
     serve.set_defaults(run=cmd_serve)
 
     token = commands.add_parser("token", help="print a signed JWT for a user id")

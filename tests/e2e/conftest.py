@@ -64,7 +64,7 @@ class LocalServer:
         )
 
 
-def start_server(extra_env: dict[str, str] | None = None) -> LocalServer:
+def start_server(extra_env: dict[str, str] | None = None, extra_args: tuple[str, ...] = ()) -> LocalServer:
     port, aws_port = free_port(), free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_"))}
     for name in (
@@ -99,6 +99,7 @@ def start_server(extra_env: dict[str, str] | None = None) -> LocalServer:
             "--aws-port",
             str(aws_port),
             "--quiet",
+            *extra_args,
         ],
         cwd=PROJECT_ROOT,
         env=env,
