@@ -39,6 +39,7 @@ async function api(path, options = {}) {
   try {
     response = await fetch(state.api + path, {
       ...options,
+      cache: "no-store", // the API caches server-side; the browser always asks it
       headers: { Authorization: `Bearer ${state.token}`, ...(options.body ? { "Content-Type": "application/json" } : {}) },
     });
   } catch (error) {
@@ -156,11 +157,22 @@ async function moveLead(lead, select) {
     Object.assign(lead, updated);
     select.closest("tr").dataset.updated = "true";
     showError("");
-    await Promise.all([loadStats(), loadAnalytics(), loadAgencies()]);
+    await refreshAfterChange();
   } catch (error) {
     select.value = lead.disposition;
     const allowed = error.body?.error?.details?.find((d) => d.allowed)?.allowed;
     showError(`${error.message}${allowed ? ` (allowed: ${allowed.join(", ")})` : ""}`);
+  }
+}
+
+// Stats are kept from lead events, so they follow a change within moments (at once locally, a
+// second or two in AWS): refresh now, then again shortly after.
+const REFRESH_DELAYS_MS = [0, 1500, 4000];
+
+async function refreshAfterChange() {
+  for (const delay of REFRESH_DELAYS_MS) {
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    await Promise.all([loadStats(), loadAnalytics(), loadAgencies()]);
   }
 }
 

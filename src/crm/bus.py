@@ -34,7 +34,7 @@ class RuleWorker(threading.Thread):
     def stop(self) -> None:
         self._stopping.set()
 
-    def wait_until_idle(self, timeout: float = 3.0) -> bool:
+    def wait_until_idle(self, timeout: float = 15.0) -> bool:
         """Waits until the rule's queue holds no message, waiting or in delivery (False on timeout)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

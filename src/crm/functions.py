@@ -18,6 +18,7 @@ from typing import Any
 from crm.template import Template
 
 Handler = Callable[[dict[str, Any], Any], Any]
+ONE_AT_A_TIME = threading.Lock()
 
 
 @dataclass
@@ -48,7 +49,6 @@ class LocalFunction:
         self.memory = memory
         self.timeout = timeout
         self._handler: Handler | None = None
-        self._lock = threading.Lock()
 
     def load(self) -> Handler:
         if self._handler is None:
@@ -65,7 +65,7 @@ class LocalFunction:
             aws_request_id=str(uuid.uuid4()),
             started=time.monotonic(),
         )
-        with self._lock:
+        with ONE_AT_A_TIME:
             return handler(event, context)
 
 

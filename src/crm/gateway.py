@@ -207,6 +207,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, CONNECT, ...) is answered as API Gateway answers a method the
+        # resource does not have, not with the standard library's 501.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Replaced by the one-line log in `_serve`."""
 

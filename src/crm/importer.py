@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,6 +35,14 @@ from shared.security import Principal, Role
 IMPORT_USER = "crm-import"
 LEAD_COLUMNS = frozenset(SUBMISSION_FIELDS | STAFF_SUBMISSION_FIELDS | {"created_at"})
 ENCODING_PROBLEM = "not valid UTF-8 text (save the file as UTF-8)"
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """A valid row's write, still to run; `keys` name the person (or agency) it writes."""
+
+    keys: frozenset[str]
+    run: Callable[[], RowResult]
 
 
 class FileProblem(Exception):
@@ -152,7 +161,8 @@ class LeadImport:
             raise FileProblem("missing column(s): " + ", ".join(missing))
         return sorted(set(columns) - LEAD_COLUMNS - {""})
 
-    def process(self, record: Record, width: int) -> RowResult:
+    def prepare(self, record: Record, width: int) -> RowResult | PendingWrite:
+        """Reads and validates a row (in file order); what is left to do is its write."""
         problem = _record_problem(record, width)
         if problem:
             return problem
@@ -181,16 +191,16 @@ class LeadImport:
             return RowResult(record.row, "rejected", tuple(problems))
         if problems:
             return RowResult(record.row, "rejected", tuple(problems))
-        return self._write(record.row, submission, created)
-
-    def _write(self, row: int, submission: LeadSubmission, created: datetime) -> RowResult:
-        if self.dry_run:
-            keys = dedupe_keys(submission, test=False)
-            if self._seen_keys & set(keys):
+        keys = frozenset(dedupe_keys(submission, test=False))
+        if self.dry_run:  # nothing is written, so the file's own duplicates are remembered here
+            if self._seen_keys & keys:
                 return RowResult(
-                    row, "duplicate", (("email/phone", "the same person appears earlier in the file"),)
+                    record.row, "duplicate", (("email/phone", "the same person appears earlier in the file"),)
                 )
             self._seen_keys.update(keys)
+        return PendingWrite(keys, partial(self._write, record.row, submission, created))
+
+    def _write(self, row: int, submission: LeadSubmission, created: datetime) -> RowResult:
         answer = self.writer.create(
             self.principal, submission, now=created, migrated=True, preview=self.dry_run
         )
@@ -256,7 +266,7 @@ class VendorImport:
             raise FileProblem("missing column(s): " + ", ".join(missing))
         return sorted(set(columns) - VENDOR_COLUMNS - {""})
 
-    def process(self, record: Record, width: int) -> RowResult:
+    def prepare(self, record: Record, width: int) -> RowResult | PendingWrite:
         from agencies.models import AgencyCreate, VendorPriceBody
 
         problem = _record_problem(record, width)
@@ -279,18 +289,21 @@ class VendorImport:
                 for error in exc.errors()
             )
             return RowResult(record.row, "rejected", problems)
+        return PendingWrite(frozenset({agency.vendor_code}), partial(self._write, record.row, agency, priced))
+
+    def _write(self, row: int, agency: Any, priced: Any) -> RowResult:
         if self.agency_exists(agency.vendor_code):
             return RowResult(
-                record.row, "exists", (("vendor_code", f"{agency.vendor_code} exists: left unchanged"),)
+                row, "exists", (("vendor_code", f"{agency.vendor_code} exists: left unchanged"),)
             )
         if not self.dry_run:
             try:
                 self.create_agency(agency)
             except Conflict:  # created meanwhile by someone else
-                return RowResult(record.row, "exists", (("vendor_code", f"{agency.vendor_code} exists"),))
+                return RowResult(row, "exists", (("vendor_code", f"{agency.vendor_code} exists"),))
             if priced is not None:
                 self.set_price(agency.vendor_code, priced.price)
-        return RowResult(record.row, "accepted")
+        return RowResult(row, "accepted")
 
 
 # -- running --------------------------------------------------------------------------------------
@@ -305,44 +318,61 @@ def run_import(
     on_result: Callable[[RowResult], None] = lambda result: None,
 ) -> Summary:
     """Imports every row of `path`, writing one error line per problem to `errors_out` (CSV with
-    a header: row, field, reason). Rows are processed by `workers` threads, at most a few
-    batches in flight, so memory stays constant."""
+    a header: row, field, reason). Rows are read and validated in file order; their writes run on
+    `workers` threads, at most `workers * 4` in flight, so memory stays constant. A row waits for
+    any earlier row of the same person still being written, so the first row in the file wins."""
     summary = Summary()
     report = csv.writer(errors_out, lineterminator="\n")
     report.writerow(["row", "outcome", "field", "reason"])
+
+    def record_result(result: RowResult) -> None:
+        summary.add(result)
+        for field_name, reason in result.problems:
+            report.writerow([result.row, result.outcome, field_name, reason])
+        on_result(result)
+
     with path.open("rb") as stream:
         columns, records = read_records(stream)
         summary.ignored_columns = importer.check_columns(columns)
         width = len(columns)
-
-        def record_result(result: RowResult) -> None:
-            summary.add(result)
-            for field_name, reason in result.problems:
-                report.writerow([result.row, result.outcome, field_name, reason])
-            on_result(result)
-
-        if workers <= 1 or importer.dry_run:  # a dry run tracks the file's own duplicates in order
-            for record in records:
-                record_result(importer.process(record, width))
-            return summary
-        _run_concurrently(records, lambda record: importer.process(record, width), record_result, workers)
+        prepared = (importer.prepare(record, width) for record in records)
+        if workers <= 1:
+            for item in prepared:
+                record_result(item.run() if isinstance(item, PendingWrite) else item)
+        else:
+            _write_concurrently(prepared, record_result, workers)
     return summary
 
 
-def _run_concurrently(
-    records: Iterable[Record],
-    process: Callable[[Record], RowResult],
-    record_result: Callable[[RowResult], None],
-    workers: int,
+def _write_concurrently(
+    prepared: Iterable[RowResult | PendingWrite], record_result: Callable[[RowResult], None], workers: int
 ) -> None:
-    """Processes records on `workers` threads and hears their results in file order; at most
-    `workers * 4` records are in flight."""
     limit = workers * 4
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import") as pool:
         in_flight: deque[Future[RowResult]] = deque()
-        for record in records:
-            in_flight.append(pool.submit(process, record))
-            if len(in_flight) >= limit:
-                record_result(in_flight.popleft().result())
+        writing: dict[str, Future[RowResult]] = {}  # person key -> the write that holds it
+        for item in prepared:
+            if isinstance(item, RowResult):
+                future: Future[RowResult] = Future()
+                future.set_result(item)
+            else:
+                for key in item.keys:  # an earlier row of this person is committed first
+                    if key in writing:
+                        writing[key].result()
+                future = pool.submit(item.run)
+                writing.update(dict.fromkeys(item.keys, future))
+            in_flight.append(future)
+            while len(in_flight) >= limit:
+                _finish(in_flight.popleft(), writing, record_result)
         while in_flight:
-            record_result(in_flight.popleft().result())
+            _finish(in_flight.popleft(), writing, record_result)
+
+
+def _finish(
+    future: Future[RowResult],
+    writing: dict[str, Future[RowResult]],
+    record_result: Callable[[RowResult], None],
+) -> None:
+    record_result(future.result())
+    for key in [key for key, holder in writing.items() if holder is future]:
+        del writing[key]

@@ -35,12 +35,66 @@ def serialised(app: WsgiApp) -> WsgiApp:
     return application
 
 
+def item_level_transactions() -> None:
+    """moto backs up every table a TransactWriteItems touches (a deep copy, so a write costs more
+    the more data there is) to roll back on failure. With DynamoDB requests serialised here, an
+    undo log of the items the transaction names does the same at a cost independent of the data:
+    each named item is copied before, and put back (or removed) if the transaction fails."""
+    import copy
+    import types
+
+    from moto.dynamodb import models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    original = models.DynamoDBBackend.transact_write_items
+
+    def deepcopy_except_tables(value: Any, memo: Any = None) -> Any:
+        return value if isinstance(value, models.Table) else copy.deepcopy(value, memo)
+
+    tables_kept = types.SimpleNamespace(deepcopy=deepcopy_except_tables)
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        undo = []
+        for entry in transact_items:
+            op_type, op = next(iter(entry.items()))
+            table = self.tables.get(op.get("TableName"))
+            attributes = op.get("Item") if op_type == "Put" else op.get("Key")
+            if table is None or not attributes or table.hash_key_attr not in attributes:
+                continue  # moto refuses the request before writing anything
+            hash_value = DynamoType(attributes[table.hash_key_attr])
+            range_value = None
+            if table.range_key_attr is not None:
+                if table.range_key_attr not in attributes:
+                    continue
+                range_value = DynamoType(attributes[table.range_key_attr])
+            undo.append(
+                (table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value)))
+            )
+        models.copy = tables_kept  # type: ignore[assignment]
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table, hash_value, range_value, item in reversed(undo):
+                if item is None:
+                    table.delete_item(hash_value, range_value)
+                elif range_value is not None:
+                    table.items[hash_value][range_value] = item
+                else:
+                    table.items[hash_value] = item
+            raise
+        finally:
+            models.copy = copy
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="moto server with serialised requests")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     os.environ.setdefault("MOTO_PORT", str(args.port))
+    item_level_transactions()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(args.host, args.port, serialised(app), threaded=True, request_handler=MotoRequestHandler)
 

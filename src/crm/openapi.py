@@ -61,8 +61,19 @@ def _publish_request_bodies(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
+def _empty_no_content_responses(document: dict[str, Any]) -> dict[str, Any]:
+    """A 204 has no body; the resolver would describe one from the handler's return type."""
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            no_content = operation.get("responses", {}).get("204") if isinstance(operation, dict) else None
+            if no_content is not None:
+                no_content.pop("content", None)
+    return document
+
+
 def merged_document(template: Template) -> dict[str, Any]:
-    return _publish_request_bodies(json.loads(_merger(template).get_openapi_json_schema()))
+    document = json.loads(_merger(template).get_openapi_json_schema())
+    return _empty_no_content_responses(_publish_request_bodies(document))
 
 
 def document_json(template: Template) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
+import subprocess  # nosec B404  # runs this interpreter with fixed arguments
 import sys
 import time
 from collections.abc import Mapping
@@ -22,12 +22,12 @@ LOCAL_STAGE = "local"
 DEFAULT_AWS_PORT = 8000
 DEFAULT_API_PORT = 3000
 # Only for the local stack: the functions in AWS read their secret from Secrets Manager.
-LOCAL_JWT_SECRET = "local-development-secret-not-for-aws-0123456789"  # noqa: S105
+LOCAL_JWT_SECRET = "local-development-secret-not-for-aws-0123456789"  # noqa: S105  # nosec B105  # local stack only
 DEFAULT_LOCAL_ORIGINS = (
     "http://localhost:5173,http://127.0.0.1:5173,http://localhost:8080,http://127.0.0.1:8080,"
     "http://localhost:3001,http://127.0.0.1:3001"
 )
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # nosec B105  # moto accepts any
 
 
 def local_template(environ: Mapping[str, str] = os.environ) -> Template:
@@ -107,7 +107,7 @@ class MotoServer:
                 f"port {self.port} is already in use; choose another with --aws-port "
                 "(the local DynamoDB endpoint)"
             )
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # nosec B603  # this interpreter, fixed arguments
             [sys.executable, "-m", "crm.local_aws", "--host", self.host, "--port", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

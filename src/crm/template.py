@@ -48,7 +48,7 @@ _CfnLoader.add_multi_constructor("!", _construct_tag)
 
 def load_raw(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506  # nosec B506  # a SafeLoader subclass
 
 
 @dataclass(frozen=True)

@@ -272,7 +272,7 @@ class LeadWriter:
                     candidates = [a for a in self._agents.candidates() if a.user_id not in full]
                 elif not cancelled.conflicted:
                     raise
-                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311 - jitter, not crypto
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311  # nosec B311  # jitter, not crypto
                 continue
             self._after_change(event)
             logger.info("lead accepted", extra={"lead_id": placed.lead_id, "assigned_agent": agent})

@@ -13,7 +13,10 @@ import simplejson
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, Field
@@ -31,6 +34,7 @@ EXPOSED_HEADERS = ["WWW-Authenticate", "Retry-After", "Content-Disposition"]
 PREFLIGHT_MAX_AGE = 600
 BEARER_AUTH = "bearerAuth"
 REQUEST_SCHEMA_EXTENSION = "x-request-schema"
+BODY_ERRORS = {"POST": (415,), "PUT": (415,), "PATCH": (415,)}  # a body that is not JSON
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -124,8 +128,9 @@ def create_app() -> APIGatewayRestResolver:
     )
     app.exception_handler(ApiError)(_handle_api_error)
 
-    @app.exception_handler(RequestValidationError)
-    def _handle_validation_error(exc: RequestValidationError) -> Response[Any]:
+    def authorized_or_error(respond: Callable[[], Response[Any]]) -> Response[Any]:
+        """Powertools reads and validates the request before any route middleware runs; an
+        anonymous or unauthorised caller gets 401/403 first and learns nothing about the route."""
         route = app.context.get("_route")
         try:
             for middleware in getattr(route, "middlewares", None) or []:
@@ -133,7 +138,36 @@ def create_app() -> APIGatewayRestResolver:
                     middleware.check(app)
         except ApiError as auth_error:
             return _handle_api_error(auth_error)
-        return _validation_error_response(exc)
+        return respond()
+
+    @app.exception_handler(RequestValidationError)
+    def _handle_validation_error(exc: RequestValidationError) -> Response[Any]:
+        return authorized_or_error(lambda: _validation_error_response(exc))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _handle_unsupported_content_type(exc: RequestUnsupportedContentType) -> Response[Any]:
+        content_type = app.current_event.headers.get("Content-Type") or app.current_event.headers.get(
+            "content-type"
+        )
+        return authorized_or_error(
+            lambda: error_response(
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Send the request body as application/json",
+                [{"field": "Content-Type", "message": f"{content_type} is not accepted"}],
+            )
+        )
+
+    @app.exception_handler(UnicodeDecodeError)
+    def _handle_undecodable_body(exc: UnicodeDecodeError) -> Response[Any]:
+        return authorized_or_error(
+            lambda: error_response(
+                400,
+                "BAD_REQUEST",
+                "The request body is not valid JSON",
+                [{"field": "body", "message": "not UTF-8 text"}],
+            )
+        )
 
     app.exception_handler(Exception)(_handle_unexpected)
     app.not_found(_handle_not_found)
@@ -199,7 +233,7 @@ def endpoint(
         success.setdefault("content", {})[media_type] = {"schema": {"type": "string"}}
     responses: dict[int, Any] = {
         status: success,
-        **_error_responses(sorted({400, 401, 403, 422, 500, *errors})),
+        **_error_responses(sorted({400, 401, 403, 422, 500, *BODY_ERRORS.get(method.upper(), ()), *errors})),
     }
     return router.route(
         rule,

@@ -120,7 +120,10 @@ def test_moving_a_lead_updates_the_stats(server: LocalServer, page: Page, dashbo
     assert server.get(f"/leads/{lead_id}", ADMIN).json()["disposition"] == "contacted"
     after = server.get("/admin/stats", ADMIN, params={"period": "30d"}).json()["conversion"]["funnel"]
     if before != after:  # the lead was created inside the 30 days shown
-        expect(page.locator("#funnel-contacted")).to_have_text(f"contacted: {after['contacted']}")
+        # stats follow lead events; the dashboard refreshes until they have (within seconds)
+        expect(page.locator("#funnel-contacted")).to_have_text(
+            f"contacted: {after['contacted']}", timeout=15_000
+        )
         assert after["contacted"] == before["contacted"] + 1
     page.screenshot(path=str(ARTIFACTS / "lead-moved.png"), full_page=True)
     # And a move the lifecycle forbids is refused with the allowed moves

@@ -301,3 +301,32 @@ def test_demo_leads_block_duplicates_like_posted_ones(server: LocalServer) -> No
         "POST", "/leads", token=make_token("demo-admin"), json={"email": demo["email"], "vendor_code": "V003"}
     )
     assert staff.json()["lead_id"] == demo["lead_id"]
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND"])
+def test_a_method_no_resource_has_is_answered_like_api_gateway(server: LocalServer, method: str) -> None:
+    response = server.request(method, "/admin/stats", token=None)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_concurrent_requests_to_different_functions_never_see_each_others_request(
+    server: LocalServer,
+) -> None:
+    # Given requests from two origins to two functions, at the same time, many times
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = make_token("demo-admin")
+    calls = [
+        (origin, path)
+        for _ in range(12)
+        for origin, path in ((ALLOWED_ORIGIN, "/admin/stats"), (SECOND_ORIGIN, "/leads?limit=1"))
+    ]
+
+    def call(origin: str, path: str) -> str | None:
+        return server.get(path, token, origin=origin).headers.get("Access-Control-Allow-Origin")
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda args: call(*args), calls))
+    # Then every response answers its own request's origin
+    assert answers == [origin for origin, _ in calls]

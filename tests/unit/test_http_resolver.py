@@ -641,3 +641,45 @@ def test_principal_does_not_leak_into_the_next_request(audit: FakeAuditLog) -> N
 
     # Then
     assert [record["user"] for record, _ in audit.records] == ["demo-admin", None]
+
+
+# -- bodies that are not JSON -----------------------------------------------------------------
+PATCH_PATH = f"/leads/{LEAD_ID}"
+
+
+def patch_event(token: str | None, body: str, content_type: str, base64: bool = False) -> dict[str, Any]:
+    event = api_event(
+        "PATCH",
+        PATCH_PATH,
+        resource="/leads/{lead_id}",
+        path_parameters={"lead_id": LEAD_ID},
+        token=token,
+        body=body,
+        headers={"Content-Type": content_type},
+    )
+    event["isBase64Encoded"] = base64
+    return event
+
+
+def test_a_body_that_is_not_json_is_415_not_500() -> None:
+    response = call(patch_event(make_token("demo-admin"), '{"version": 1}', "text/plain"))
+    assert response["statusCode"] == 415
+    assert response_json(response)["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+def test_a_body_that_is_not_utf8_is_400_not_500() -> None:
+    import base64
+
+    raw = base64.b64encode(b"\x80\x81{").decode()
+    response = call(patch_event(make_token("demo-admin"), raw, "application/json", base64=True))
+    assert response["statusCode"] == 400
+    assert response_json(response)["error"]["details"] == [{"field": "body", "message": "not UTF-8 text"}]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json"])
+def test_an_anonymous_caller_learns_nothing_from_a_bad_body(content_type: str) -> None:
+    import base64
+
+    raw = base64.b64encode(b"\x80\x81{").decode()
+    response = call(patch_event(None, raw, content_type, base64=True))
+    assert response["statusCode"] == 401
