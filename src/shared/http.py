@@ -146,9 +146,7 @@ def create_app() -> APIGatewayRestResolver:
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _handle_unsupported_content_type(exc: RequestUnsupportedContentType) -> Response[Any]:
-        content_type = app.current_event.headers.get("Content-Type") or app.current_event.headers.get(
-            "content-type"
-        )
+        content_type = app.current_event.headers.get("Content-Type")  # case-insensitive in Powertools 3
         return authorized_or_error(
             lambda: error_response(
                 415,
@@ -160,6 +158,8 @@ def create_app() -> APIGatewayRestResolver:
 
     @app.exception_handler(UnicodeDecodeError)
     def _handle_undecodable_body(exc: UnicodeDecodeError) -> Response[Any]:
+        if not app.current_event.is_base64_encoded:  # not the body's bytes: a fault of ours
+            return _handle_unexpected(exc)
         return authorized_or_error(
             lambda: error_response(
                 400,
