@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
@@ -230,7 +229,3 @@ class Agent(BaseModel):
 class AgentPage(BaseModel):
     data: list[Agent]
     pagination: Pagination
-
-
-def percent(part: Decimal, whole: Decimal) -> Decimal:
-    return (part / whole * 100).quantize(Decimal("0.1")) if whole else Decimal("0.0")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from agencies.models import Insights, Performance, Trend, percent
-from shared.buckets import Buckets, Counters, days_ending, grouped, scoped, summed
+from agencies.models import Insights, Performance, Trend
+from shared.buckets import Buckets, Counters, days_ending, grouped, percent, scoped, summed
 
 WINDOW_DAYS = 90
 TREND_DAYS = 30

@@ -7,13 +7,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from shared.dynamo import ConditionFailed, Item, KeyCondition, Table, Write, changes_write
+from shared.dynamo import ConditionFailed, Item, Table, Write, agents_by_role, changes_write
 from shared.errors import Conflict, NotFound
 from shared.pricing import SETTINGS_KEY, PricingSettings
 
-ROLE_INDEX = "RoleIndex"
 ASSIGNABLE = "online"  # the users' AssignmentIndex holds agents whose `assignable` is this
-PAGE = 500
 MAX_ATTEMPTS = 5
 
 
@@ -131,21 +129,8 @@ class UserDirectory:
         self._users = users
 
     def agents(self) -> list[Item]:
-        """Every agent, active or disabled (Queries on the role index, 500 a page)."""
-        found: list[Item] = []
-        start: dict[str, Any] | None = None
-        while True:
-            page = self._users.query_page(
-                KeyCondition(
-                    index=ROLE_INDEX, partition_name="role", partition_value="agent", newest_first=False
-                ),
-                limit=PAGE,
-                start_key=start,
-            )
-            found += page.items
-            if page.last_key is None:
-                return found
-            start = page.last_key
+        """Every agent, active or disabled (Queries on the role index)."""
+        return self._users.query_all(agents_by_role())
 
     def agent(self, user_id: str) -> Item:
         item = self._users.get({"user_id": user_id}, consistent=True)

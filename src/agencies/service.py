@@ -30,7 +30,6 @@ from agencies.models import (
     SettingsChanges,
     UserStatus,
     VendorPrice,
-    percent,
 )
 from agencies.performance import WINDOW_DAYS, performance
 from agencies.repository import (
@@ -40,7 +39,7 @@ from agencies.repository import (
     PricingRepository,
     UserDirectory,
 )
-from shared.buckets import DayBuckets, days_ending, scoped, summed
+from shared.buckets import DayBuckets, days_ending, percent, scoped, summed
 from shared.cache import QueryCache
 from shared.dynamo import ConditionFailed, Item
 from shared.errors import Conflict, ValidationFailed

@@ -3,7 +3,7 @@ JSON or, with `format=csv`, as a CSV attachment."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -27,8 +27,7 @@ from reports.service import Names, ReportService
 from shared import dependencies
 from shared.buckets import DayBuckets
 from shared.dynamo import Table
-from shared.errors import BadRequest
-from shared.http import endpoint, json_response
+from shared.http import endpoint, json_response, parse_day
 from shared.security import STAFF, Role, current_principal
 
 router = Router()
@@ -66,17 +65,10 @@ def report_service() -> ReportService:
     )
 
 
-def _day(value: str | None, field: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise BadRequest(f"'{field}' must be a date (YYYY-MM-DD)", details=[{"field": field}]) from exc
-
-
 def _answer(kind: str, first: str | None, last: str | None, vendor: str | None, output: str) -> Response[Any]:
-    report = report_service().report(kind, current_principal(), _day(first, "from"), _day(last, "to"), vendor)
+    report = report_service().report(
+        kind, current_principal(), parse_day(first, "from"), parse_day(last, "to"), vendor
+    )
     if output == "json":
         return json_response(report)
     row_model = ROW_MODELS[kind]

@@ -12,14 +12,13 @@ from reports.models import AgentReport, CampaignReport, DailyReport, VendorRepor
 from reports.tables import agent_rows, campaign_rows, daily_rows, totals, vendor_rows
 from shared.buckets import DayBuckets, days_ending
 from shared.cache import QueryCache
-from shared.dynamo import KeyCondition, Table
+from shared.dynamo import Table, agents_by_role
 from shared.errors import BadRequest, Forbidden
 from shared.security import Principal
 
 REPORTS_CACHE = "reports"
 MAX_DAYS = 400
 DEFAULT_DAYS = 30
-ROLE_INDEX = "RoleIndex"
 
 
 class RangeTooLarge(BadRequest):
@@ -70,20 +69,10 @@ class Names:
         return {str(item["vendor_code"]): str(item.get("name", "")) for item in self._vendors.scan_all()}
 
     def agents(self) -> dict[str, str]:
-        names: dict[str, str] = {}
-        start: dict[str, Any] | None = None
-        while True:
-            page = self._users.query_page(
-                KeyCondition(
-                    index=ROLE_INDEX, partition_name="role", partition_value="agent", newest_first=False
-                ),
-                limit=500,
-                start_key=start,
-            )
-            names |= {str(item["user_id"]): str(item.get("name", item["user_id"])) for item in page.items}
-            if page.last_key is None:
-                return names
-            start = page.last_key
+        return {
+            str(item["user_id"]): str(item.get("name", item["user_id"]))
+            for item in self._users.query_all(agents_by_role())
+        }
 
 
 class ReportService:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 
 from reports.models import AgentRow, CampaignRow, DailyRow, Totals, VendorRow
-from shared.buckets import Buckets, Counters, grouped, scoped, summed
+from shared.buckets import Buckets, Counters, grouped, percent, scoped, summed
 
 NO_CAMPAIGN = "(none)"
 CENT = Decimal("0.01")
@@ -21,10 +21,6 @@ ZERO = Decimal(0)
 
 def money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def percent(part: Decimal, whole: Decimal) -> Decimal:
-    return (part / whole * 100).quantize(TENTH, rounding=ROUND_HALF_UP) if whole else Decimal("0.0")
 
 
 def _cpa(measures: Counters) -> Decimal | None:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, timedelta
-from decimal import Decimal
-from typing import Any
+from decimal import ROUND_HALF_UP, Decimal
 
 from shared.dynamo import KeyCondition, Table
 
@@ -31,36 +30,36 @@ class DayBuckets:
 
     def between(self, first_day: str, last_day: str) -> Buckets:
         """The day buckets from `first_day` to `last_day` inclusive (days without leads absent)."""
+        items = self._table.query_all(
+            KeyCondition(
+                index=None,
+                partition_name="pk",
+                partition_value=ALL,
+                sort_name="sk",
+                sort_from=first_day,
+                sort_to=last_day,
+                newest_first=False,
+            ),
+            page_size=PAGE_SIZE,
+        )
         found: Buckets = {}
-        start: dict[str, Any] | None = None
-        while True:
-            page = self._table.query_page(
-                KeyCondition(
-                    index=None,
-                    partition_name="pk",
-                    partition_value=ALL,
-                    sort_name="sk",
-                    sort_from=first_day,
-                    sort_to=last_day,
-                    newest_first=False,
-                ),
-                limit=PAGE_SIZE,
-                start_key=start,
-            )
-            for item in page.items:
-                counters = {
-                    name: Decimal(value)
-                    for name, value in item.items()
-                    if name not in ("pk", "sk") and Decimal(value) != 0
-                }
-                if counters:  # a day whose leads all moved away leaves an item of zeros
-                    found[item["sk"]] = counters
-            if page.last_key is None:
-                return found
-            start = page.last_key
+        for item in items:
+            counters = {
+                name: Decimal(value)
+                for name, value in item.items()
+                if name not in ("pk", "sk") and Decimal(value) != 0
+            }
+            if counters:  # a day whose leads all moved away leaves an item of zeros
+                found[item["sk"]] = counters
+        return found
 
     def last_days(self, today: date, days: int) -> Buckets:
         return self.between((today - timedelta(days=days - 1)).isoformat(), today.isoformat())
+
+
+def percent(part: Decimal, whole: Decimal) -> Decimal:
+    """part / whole in percent, to one decimal (0.0 when there is no whole)."""
+    return (part / whole * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP) if whole else Decimal("0.0")
 
 
 def days_ending(last: date, count: int) -> list[str]:

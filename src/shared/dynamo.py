@@ -79,6 +79,14 @@ class KeyCondition:
     filter_ranges: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
+ROLE_INDEX = "RoleIndex"  # the users table's index of users by role
+
+
+def agents_by_role() -> KeyCondition:
+    """The users table's agents, through its role index."""
+    return KeyCondition(index=ROLE_INDEX, partition_name="role", partition_value="agent", newest_first=False)
+
+
 class Table:
     """A DynamoDB table reached through the low-level client (faster to create and use than the
     boto3 resource layer), speaking plain Python values."""
@@ -181,6 +189,17 @@ class Table:
             page.last_key = from_item(raw_last) if raw_last else None
             if page.last_key is None or len(page.items) >= limit:
                 return page
+
+    def query_all(self, condition: KeyCondition, page_size: int = 1000) -> list[Item]:
+        """Every item matching `condition`, page after page (small result sets only)."""
+        found: list[Item] = []
+        start: dict[str, Any] | None = None
+        while True:
+            page = self.query_page(condition, limit=page_size, start_key=start)
+            found += page.items
+            if page.last_key is None:
+                return found
+            start = page.last_key
 
     def is_empty(self) -> bool:
         return not self.client.scan(TableName=self.name, Limit=1).get("Items")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from datetime import date
 from http import HTTPStatus
 from typing import Any, TypeVar
 
@@ -24,7 +25,7 @@ from pydantic import BaseModel, Field
 from shared import dependencies
 from shared.audit import build_record
 from shared.config import get_settings
-from shared.errors import ApiError, Forbidden
+from shared.errors import ApiError, BadRequest, Forbidden
 from shared.observability import logger, metrics
 from shared.security import Role, current_principal_or_none, set_current_principal
 
@@ -270,6 +271,16 @@ def http_entrypoint(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], An
         return response
 
     return handler
+
+
+def parse_day(value: str | None, field: str) -> date | None:
+    """A `YYYY-MM-DD` query parameter as a date; a 400 naming the field when it is no real day."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise BadRequest(f"'{field}' must be a date (YYYY-MM-DD)", details=[{"field": field}]) from exc
 
 
 class Pagination(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -13,8 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from shared import dependencies
 from shared.buckets import DayBuckets
 from shared.dynamo import Table
-from shared.errors import BadRequest
-from shared.http import endpoint, json_response
+from shared.http import endpoint, json_response, parse_day
 from shared.security import STAFF, Role
 from stats.audit_trail import AuditQuery, AuditTrail
 from stats.models import Analytics, AuditPage, DashboardStats
@@ -72,15 +71,6 @@ def audit_trail() -> AuditTrail:
     return AuditTrail(Table(dependencies.get_settings().audit_table), dependencies.cursor_codec())
 
 
-def _day(value: str | None, field: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise BadRequest(f"'{field}' must be a date (YYYY-MM-DD)", details=[{"field": field}]) from exc
-
-
 @endpoint(
     router,
     "GET",
@@ -102,5 +92,5 @@ def get_audit(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
     today = datetime.now(UTC).date()
-    query = AuditQuery.of(user, _day(first, "from"), _day(last, "to"), today)
+    query = AuditQuery.of(user, parse_day(first, "from"), parse_day(last, "to"), today)
     return json_response(audit_trail().page(query, limit, cursor))

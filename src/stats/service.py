@@ -9,13 +9,12 @@ from zoneinfo import ZoneInfo
 
 from shared.buckets import DayBuckets
 from shared.cache import QueryCache
-from shared.dynamo import KeyCondition, Table
+from shared.dynamo import Table, agents_by_role
 from stats.analytics import analytics, first_day
 from stats.dashboard import PERIOD_DAYS, AgentRecord, Period, dashboard
 
 STATS_CACHE = "stats"
 STAFF_SCOPE = "all"  # only admins and managers read stats, and they see everything
-ROLE_INDEX = "RoleIndex"
 
 
 class AgentRoster:
@@ -23,31 +22,18 @@ class AgentRoster:
         self._users = users
 
     def agents(self) -> list[AgentRecord]:
-        """Every active agent (one Query on the users' role index)."""
-        records: list[AgentRecord] = []
-        start: dict[str, Any] | None = None
-        while True:
-            page = self._users.query_page(
-                KeyCondition(
-                    index=ROLE_INDEX, partition_name="role", partition_value="agent", newest_first=False
-                ),
-                limit=500,
-                start_key=start,
+        """Every active agent (Queries on the users' role index)."""
+        return [
+            AgentRecord(
+                user_id=item["user_id"],
+                name=str(item.get("name", item["user_id"])),
+                availability=str(item.get("availability", "offline")),
+                open_leads=int(item.get("open_leads", 0)),
+                capacity=int(item.get("capacity", 0)),
             )
-            records += [
-                AgentRecord(
-                    user_id=item["user_id"],
-                    name=str(item.get("name", item["user_id"])),
-                    availability=str(item.get("availability", "offline")),
-                    open_leads=int(item.get("open_leads", 0)),
-                    capacity=int(item.get("capacity", 0)),
-                )
-                for item in page.items
-                if item.get("status", "active") == "active"
-            ]
-            if page.last_key is None:
-                return records
-            start = page.last_key
+            for item in self._users.query_all(agents_by_role())
+            if item.get("status", "active") == "active"
+        ]
 
 
 class StatsService:

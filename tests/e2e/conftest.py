@@ -53,6 +53,21 @@ class LocalServer:
             all_headers["Origin"] = origin
         return requests.request(method, self.base_url + path, headers=all_headers, timeout=30, **kwargs)  # type: ignore[arg-type]
 
+    def run_cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """`crm ARGS` configured like the functions, against this server's local AWS endpoint."""
+        from crm.stack import function_environment, local_template
+
+        environ = {"CORS_ALLOW_ORIGINS": f"{ALLOWED_ORIGIN},{SECOND_ORIGIN}"}
+        env = {**os.environ, **function_environment(local_template(environ), self.aws_endpoint, environ)}
+        return subprocess.run(
+            [sys.executable, "-m", "crm.cli", *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
     def dynamodb(self) -> object:
         """A client for the server's tables through the documented local endpoint."""
         return boto3.client(

@@ -7,10 +7,8 @@ import os
 import subprocess
 import sys
 
-from crm.stack import function_environment, local_template
 from shared.dynamo import from_item
 from tests.e2e.conftest import PROJECT_ROOT, LocalServer
-from tests.helpers import ALLOWED_ORIGIN, SECOND_ORIGIN
 
 
 def test_outbox_send_delivers_events_the_bus_refused_earlier(server: LocalServer) -> None:
@@ -33,34 +31,12 @@ def test_outbox_send_delivers_events_the_bus_refused_earlier(server: LocalServer
             "created_at": {"S": "2026-11-01T12:00:00.000Z"},
         },
     )
-    environ = {"CORS_ALLOW_ORIGINS": f"{ALLOWED_ORIGIN},{SECOND_ORIGIN}"}
-    env = {**os.environ, **function_environment(local_template(environ), server.aws_endpoint, environ)}
     # When the operator sends what is pending
-    done = subprocess.run(
-        [sys.executable, "-m", "crm.cli", "outbox", "send"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = server.run_cli("outbox", "send")
     # Then it went out and the outbox is empty
     assert done.returncode == 0, done.stdout + done.stderr
     assert "sent 1 pending event(s), 0 still refused" in done.stdout
     assert dynamodb.scan(TableName="crm-local-outbox")["Count"] == 0  # type: ignore[attr-defined]
-
-
-def run_cli(server: LocalServer, *args: str) -> subprocess.CompletedProcess[str]:
-    environ = {"CORS_ALLOW_ORIGINS": f"{ALLOWED_ORIGIN},{SECOND_ORIGIN}"}
-    env = {**os.environ, **function_environment(local_template(environ), server.aws_endpoint, environ)}
-    return subprocess.run(
-        [sys.executable, "-m", "crm.cli", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def test_stats_rebuild_restores_a_lost_bucket_and_says_which(server: LocalServer) -> None:
@@ -74,14 +50,14 @@ def test_stats_rebuild_restores_a_lost_bucket_and_says_which(server: LocalServer
     )["Items"][0]
     dynamodb.delete_item(TableName="crm-local-stats", Key={"pk": day["pk"], "sk": day["sk"]})  # type: ignore[attr-defined]
     # When the operator rebuilds
-    done = run_cli(server, "stats", "rebuild")
+    done = server.run_cli("stats", "rebuild")
     # Then that day is rewritten, named in the report, and equal to what it was
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"rewritten {day['sk']['S']}" in done.stdout
     restored = dynamodb.get_item(TableName="crm-local-stats", Key={"pk": day["pk"], "sk": day["sk"]})["Item"]  # type: ignore[attr-defined]
     assert from_item(restored) == from_item(day)
     # And a second rebuild has nothing to change
-    again = run_cli(server, "stats", "rebuild")
+    again = server.run_cli("stats", "rebuild")
     assert "0 day bucket(s) rewritten, 0 removed" in again.stdout
 
 

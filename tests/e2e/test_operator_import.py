@@ -3,33 +3,16 @@ imported leads reach the stats through the bus, a second run adds nothing, seede
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from crm.stack import function_environment, local_template
-from tests.e2e.conftest import PROJECT_ROOT, LocalServer, start_server, stop_server
-from tests.helpers import ALLOWED_ORIGIN, SECOND_ORIGIN, make_token
+from tests.e2e.conftest import LocalServer, start_server, stop_server
+from tests.helpers import make_token
 
 ADMIN = make_token("demo-admin")
-
-
-def run_cli(server: LocalServer, *args: str) -> subprocess.CompletedProcess[str]:
-    environ = {"CORS_ALLOW_ORIGINS": f"{ALLOWED_ORIGIN},{SECOND_ORIGIN}"}
-    env = {**os.environ, **function_environment(local_template(environ), server.aws_endpoint, environ)}
-    return subprocess.run(
-        [sys.executable, "-m", "crm.cli", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def eventually(read: Callable[[], int], expected: int, seconds: float = 20.0) -> int:
@@ -69,7 +52,7 @@ def test_imported_leads_reach_the_stats_and_a_second_run_adds_nothing(
     )
     before = leads_in_stats(seeded_server)
     # When the operator imports it for V003
-    done = run_cli(seeded_server, "import", "leads", str(path), "--vendor", "V003")
+    done = seeded_server.run_cli("import", "leads", str(path), "--vendor", "V003")
     # Then the summary counts each outcome, the bad row is reported, and the exit code says so
     assert done.returncode == 1, done.stdout + done.stderr
     assert "4 rows: 2 accepted, 1 duplicate, 1 rejected" in done.stdout
@@ -89,7 +72,7 @@ def test_imported_leads_reach_the_stats_and_a_second_run_adds_nothing(
         ("V003", "2026-11-02T09:00:00.000Z")
     ]
     # When the same file is imported again, nothing is added
-    again = run_cli(seeded_server, "import", "leads", str(path), "--vendor", "V003", "--quiet")
+    again = seeded_server.run_cli("import", "leads", str(path), "--vendor", "V003", "--quiet")
     assert "4 rows: 0 accepted, 3 duplicate, 1 rejected" in again.stdout
     time.sleep(1)
     assert leads_in_stats(seeded_server) == before + 2
@@ -100,7 +83,7 @@ def test_a_file_that_cannot_be_imported_exits_2_with_the_reason(
 ) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
-    done = run_cli(seeded_server, "import", "leads", str(empty), "--quiet")
+    done = seeded_server.run_cli("import", "leads", str(empty), "--quiet")
     assert done.returncode == 2
     assert "the file is empty" in done.stderr
 
@@ -109,7 +92,7 @@ def test_seed_writes_demo_data_at_the_size_asked_and_the_stats_add_up() -> None:
     server = start_server()
     try:
         # the demo server already holds 300 leads; seeding more makes the stats cover the whole table
-        done = run_cli(server, "seed", "--leads", "1200", "--quiet")
+        done = server.run_cli("seed", "--leads", "1200", "--quiet")
         assert done.returncode == 0, done.stdout + done.stderr
         assert "1200 leads written; stats rebuilt from a scan of the whole leads table" in done.stdout
         assert leads_in_stats(server) == 1500
