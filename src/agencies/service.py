@@ -39,7 +39,7 @@ from agencies.repository import (
     PricingRepository,
     UserDirectory,
 )
-from shared.buckets import DayBuckets, days_ending, percent, scoped, summed
+from shared.buckets import AGENTS, TOTALS, VENDORS, DayBuckets, days_ending, percent, scoped, summed
 from shared.cache import QueryCache
 from shared.dynamo import ConditionFailed, Item
 from shared.errors import Conflict, ValidationFailed
@@ -118,7 +118,7 @@ class AgencyService:
             if after is not None:
                 items = [item for item in items if str(item["vendor_code"]) > str(after["code"])]
             chosen, more = items[:limit], len(items) > limit
-            buckets = self._buckets.last_days(today, WINDOW_DAYS) if chosen else {}
+            buckets = self._buckets.last_days(today, WINDOW_DAYS, (TOTALS, VENDORS)) if chosen else {}
             data = [self._with_performance(item, buckets, today) for item in chosen]
             next_key = {"code": chosen[-1]["vendor_code"]} if more else None
             return {
@@ -143,7 +143,7 @@ class AgencyService:
             item = self._agencies.get(code)
             if item is None:
                 raise AgencyNotFound(code)
-            buckets = self._buckets.last_days(today, WINDOW_DAYS)
+            buckets = self._buckets.last_days(today, WINDOW_DAYS, (TOTALS, VENDORS))
             return self._with_performance(item, buckets, today).model_dump(mode="python")
 
         params = {"code": code, "today": today.isoformat()}
@@ -306,7 +306,7 @@ class AgentService:
     def _stats(self) -> tuple[dict[str, Any], date]:
         today = self._clock.today()
         days = days_ending(today, AGENT_STATS_DAYS)
-        return summed(self._buckets.last_days(today, AGENT_STATS_DAYS), days), today
+        return summed(self._buckets.last_days(today, AGENT_STATS_DAYS, (AGENTS,)), days), today
 
     @staticmethod
     def _agent(item: Item, window: dict[str, Any]) -> Agent:

@@ -10,7 +10,7 @@ from typing import Any
 
 from reports.models import AgentReport, CampaignReport, DailyReport, VendorReport
 from reports.tables import agent_rows, campaign_rows, daily_rows, totals, vendor_rows
-from shared.buckets import DayBuckets, days_ending
+from shared.buckets import AGENTS, CAMPAIGNS, TOTALS, VENDORS, DayBuckets, days_ending
 from shared.cache import QueryCache
 from shared.dynamo import Table, agents_by_role
 from shared.errors import BadRequest, Forbidden
@@ -19,6 +19,13 @@ from shared.security import Principal
 REPORTS_CACHE = "reports"
 MAX_DAYS = 400
 DEFAULT_DAYS = 30
+# The bucket partitions each report reads (see `shared.buckets`).
+PARTITIONS_READ = {
+    "daily": (TOTALS, VENDORS),
+    "vendors": (TOTALS, VENDORS),
+    "campaigns": (TOTALS, CAMPAIGNS, VENDORS),
+    "agents": (TOTALS, AGENTS),
+}
 
 
 class RangeTooLarge(BadRequest):
@@ -93,7 +100,9 @@ class ReportService:
             raise BadRequest("The agents report is not broken down by vendor", details=[{"field": "vendor"}])
 
         def load() -> dict[str, Any]:
-            buckets = self._buckets.between(span.first.isoformat(), span.last.isoformat())
+            buckets = self._buckets.between(
+                span.first.isoformat(), span.last.isoformat(), PARTITIONS_READ[kind]
+            )
             days = span.days
             header = {
                 "report": kind,

@@ -1,10 +1,15 @@
 """The stats table's day buckets, as every service reads them.
 
-The stats consumer keeps one item per business day (`pk="all"`, `sk=<YYYY-MM-DD>`) of counters:
-totals ("leads", "revenue", "conversions", "sales", "quality_sum", "closed_days", "d#<disposition>")
-and the same measures per scope, named `<scope>#<key>#<measure>`: "c" campaign, "v" vendor,
-"a" agent, "vc" vendor and campaign (key `<vendor>#<campaign>`). Reading a period is one Query of
-at most one item per day, whatever the number of leads.
+The stats consumer keeps counters per business day: totals ("leads", "revenue", "conversions",
+"sales", "quality_sum", "closed_days", "d#<disposition>") and the same measures per scope, named
+`<scope>#<key>#<measure>`: "c" campaign, "v" vendor, "a" agent, "vc" vendor and campaign (key
+`<vendor>#<campaign>`).
+
+A day's counters are split over four partitions (`pk`), one item per day each (`sk=<YYYY-MM-DD>`):
+totals and dispositions, campaigns, agents, and vendors (with vendor and campaign). A reader
+queries only the partitions it uses, so the executive dashboard never reads the vendor-by-campaign
+counters that agency reports need. Reading a period is one Query per partition of at most one item
+per day, whatever the number of leads.
 """
 
 from __future__ import annotations
@@ -15,11 +20,32 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from shared.dynamo import KeyCondition, Table
 
-ALL = "all"
+TOTALS = "all"  # totals and the count per disposition
+CAMPAIGNS = "c"
+AGENTS = "a"
+VENDORS = "v"  # per vendor, and per vendor and campaign
+PARTITIONS = (TOTALS, CAMPAIGNS, AGENTS, VENDORS)
 PAGE_SIZE = 1000
+_PARTITION_OF_SCOPE = {"c": CAMPAIGNS, "a": AGENTS, "v": VENDORS, "vc": VENDORS}
 
 Counters = dict[str, Decimal]
 Buckets = dict[str, Counters]  # day (YYYY-MM-DD) -> counter name -> value
+BucketKey = tuple[str, str]  # (partition, day): an item's (pk, sk)
+
+
+def partition_of(counter: str) -> str:
+    """The partition holding a counter: "c#x#leads" -> "c", "vc#V001#x#leads" -> "v", "leads" -> "all"."""
+    scope, separator, _ = counter.partition("#")
+    return _PARTITION_OF_SCOPE.get(scope, TOTALS) if separator else TOTALS
+
+
+def by_item(buckets: Buckets) -> dict[BucketKey, Counters]:
+    """Day buckets as the stored items' counters, keyed by (partition, day)."""
+    items: dict[BucketKey, Counters] = {}
+    for day, counters in buckets.items():
+        for name, value in counters.items():
+            items.setdefault((partition_of(name), day), {})[name] = value
+    return items
 
 
 class DayBuckets:
@@ -28,33 +54,35 @@ class DayBuckets:
     def __init__(self, table: Table) -> None:
         self._table = table
 
-    def between(self, first_day: str, last_day: str) -> Buckets:
-        """The day buckets from `first_day` to `last_day` inclusive (days without leads absent)."""
-        items = self._table.query_all(
-            KeyCondition(
-                index=None,
-                partition_name="pk",
-                partition_value=ALL,
-                sort_name="sk",
-                sort_from=first_day,
-                sort_to=last_day,
-                newest_first=False,
-            ),
-            page_size=PAGE_SIZE,
-        )
+    def between(self, first_day: str, last_day: str, partitions: Iterable[str] = PARTITIONS) -> Buckets:
+        """The day buckets from `first_day` to `last_day` inclusive (days without leads absent),
+        holding the counters of `partitions` only: one Query each."""
         found: Buckets = {}
-        for item in items:
-            counters = {
-                name: Decimal(value)
-                for name, value in item.items()
-                if name not in ("pk", "sk") and Decimal(value) != 0
-            }
-            if counters:  # a day whose leads all moved away leaves an item of zeros
-                found[item["sk"]] = counters
-        return found
+        for partition in partitions:
+            items = self._table.query_all(
+                KeyCondition(
+                    index=None,
+                    partition_name="pk",
+                    partition_value=partition,
+                    sort_name="sk",
+                    sort_from=first_day,
+                    sort_to=last_day,
+                    newest_first=False,
+                ),
+                page_size=PAGE_SIZE,
+            )
+            for item in items:
+                counters = {
+                    name: Decimal(value)
+                    for name, value in item.items()
+                    if name not in ("pk", "sk") and Decimal(value) != 0
+                }
+                if counters:  # a day whose leads all moved away leaves an item of zeros
+                    found.setdefault(item["sk"], {}).update(counters)
+        return dict(sorted(found.items()))
 
-    def last_days(self, today: date, days: int) -> Buckets:
-        return self.between((today - timedelta(days=days - 1)).isoformat(), today.isoformat())
+    def last_days(self, today: date, days: int, partitions: Iterable[str] = PARTITIONS) -> Buckets:
+        return self.between((today - timedelta(days=days - 1)).isoformat(), today.isoformat(), partitions)
 
 
 def percent(part: Decimal, whole: Decimal) -> Decimal:

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.buckets import Buckets, DayBuckets, days_ending, scoped, summed
+from shared.buckets import TOTALS, VENDORS, Buckets, DayBuckets, days_ending, scoped, summed
 from shared.types import Money, Number
 
 CENT = Decimal("0.01")
@@ -200,6 +200,6 @@ class Pricer:
         local = now.astimezone(self._zone)
         signals = None
         if settings.smart_pricing_enabled:
-            buckets = self._buckets.last_days(local.date(), PERFORMANCE_DAYS)
+            buckets = self._buckets.last_days(local.date(), PERFORMANCE_DAYS, (TOTALS, VENDORS))
             signals = MarketSignals.from_buckets(buckets, vendor_code, local.date())
         return quote(settings, vendor_price, quality_score, local.hour, signals)

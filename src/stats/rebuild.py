@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shared.buckets import BucketKey, Counters, by_item
 from stats.aggregation import Buckets, LeadView, contribution, merge
-from stats.store import ALL, StatsStore
+from stats.store import StatsStore
 
 
 def view_of(item: dict[str, Any]) -> LeadView | None:
@@ -30,6 +31,8 @@ def expected_buckets(lead_items: Iterable[dict[str, Any]], zone: ZoneInfo) -> Bu
 
 @dataclass
 class RebuildReport:
+    """What a rebuild changed: the days whose bucket items it rewrote or removed (in any partition)."""
+
     leads: int = 0
     days_rewritten: list[str] = field(default_factory=list)
     days_removed: list[str] = field(default_factory=list)
@@ -65,24 +68,25 @@ def rebuild(
     def in_range(day: str) -> bool:
         return (first_day is None or day >= first_day) and (last_day is None or day <= last_day)
 
-    stored_buckets: Buckets = {}
+    wanted_items = by_item(target)
+    stored_items: dict[BucketKey, Counters] = {}
     for item in store.bucket_items():
         counters = {k: v for k, v in item.items() if k not in ("pk", "sk") and v != 0}
-        if item["pk"] == ALL and counters:
-            stored_buckets[item["sk"]] = counters
+        if counters:
+            stored_items[(item["pk"], item["sk"])] = counters
     stored_states = {item["lead_id"]: item for item in store.state_items()}
 
-    rewrites = []
-    for day in sorted(set(target) | set(stored_buckets)):
-        if not in_range(day) or target.get(day, {}) == stored_buckets.get(day, {}):
-            continue
-        if day in target:
-            rewrites.append({"pk": ALL, "sk": day, **target[day]})
-            report.days_rewritten.append(day)
-        else:
-            report.days_removed.append(day)
-    store.put_buckets(rewrites)
-    store.delete_buckets(report.days_removed)
+    rewrites: list[BucketKey] = []
+    removals: list[BucketKey] = []
+    for key in sorted(set(wanted_items) | set(stored_items)):
+        if in_range(key[1]) and wanted_items.get(key, {}) != stored_items.get(key, {}):
+            (rewrites if key in wanted_items else removals).append(key)
+    store.put_buckets(
+        [{"pk": partition, "sk": day, **wanted_items[(partition, day)]} for partition, day in rewrites]
+    )
+    store.delete_buckets(removals)
+    report.days_rewritten = sorted({day for _, day in rewrites})
+    report.days_removed = sorted({day for _, day in removals} - set(report.days_rewritten))
 
     state_rewrites = [
         state

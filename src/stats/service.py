@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.buckets import DayBuckets
+from shared.buckets import AGENTS, CAMPAIGNS, TOTALS, DayBuckets
 from shared.cache import QueryCache
 from shared.dynamo import Table, agents_by_role
 from stats.analytics import analytics, first_day
@@ -55,7 +55,9 @@ class StatsService:
         period = Period.ending(self._today(), PERIOD_DAYS[period_name])
 
         def load() -> dict[str, Any]:
-            buckets = self._buckets.between(period.previous().first.isoformat(), period.last.isoformat())
+            buckets = self._buckets.between(
+                period.previous().first.isoformat(), period.last.isoformat(), (TOTALS, CAMPAIGNS, AGENTS)
+            )
             return dashboard(buckets, period, self._roster.agents()).model_dump(mode="python", by_alias=True)
 
         params = {"view": "dashboard", "period": period_name, "to": period.last.isoformat()}
@@ -65,7 +67,9 @@ class StatsService:
         today = self._today()
 
         def load() -> dict[str, Any]:
-            buckets = self._buckets.between(first_day(period_name, today).isoformat(), today.isoformat())
+            buckets = self._buckets.between(
+                first_day(period_name, today).isoformat(), today.isoformat(), (TOTALS, CAMPAIGNS)
+            )
             return analytics(buckets, period_name, today).model_dump(mode="python")
 
         params = {"view": "analytics", "period": period_name, "to": today.isoformat()}

@@ -1,20 +1,21 @@
 """The stats tables: day buckets of counters, and the state of each lead they were built from.
 
-The stats table holds one item per day, `pk="all", sk=<day>`, of counters (see
-`stats.aggregation`). The stats-state table holds, per `lead_id`, the newest version of the lead
-applied to the buckets and its stats view. Applying a change is one transaction: the state moves
-to the new version (only if it is newer) and every bucket moves by the difference. A redelivered,
-duplicated or older event finds a state at least as new and changes nothing.
+The stats table holds, per partition of counters, one item per day, `pk=<partition>, sk=<day>`
+(see `shared.buckets` and `stats.aggregation`). The stats-state table holds, per `lead_id`, the
+newest version of the lead applied to the buckets and its stats view. Applying a change is one
+transaction: the state moves to the new version (only if it is newer) and every bucket item moves
+by the difference. A redelivered, duplicated or older event finds a state at least as new and
+changes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.buckets import ALL, Buckets, DayBuckets
+from shared.buckets import PARTITIONS, BucketKey, Buckets, DayBuckets, by_item
 from shared.dynamo import Table, TransactionCancelled, Write, transact
 from stats.aggregation import LeadView, difference
 
@@ -74,7 +75,7 @@ class StatsStore:
 
     def _bucket_writes(self, deltas: Buckets) -> list[Write]:
         writes = []
-        for day, counters in sorted(deltas.items()):
+        for (partition, day), counters in sorted(by_item(deltas).items()):
             names = {f"#c{i}": name for i, name in enumerate(sorted(counters))}
             values = {f":c{i}": counters[name] for i, name in enumerate(sorted(counters))}
             update = "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters)))
@@ -82,7 +83,7 @@ class StatsStore:
                 Write(
                     "Update",
                     self._table.name,
-                    key={"pk": ALL, "sk": day},
+                    key={"pk": partition, "sk": day},
                     update=update,
                     names=names,
                     values=values,
@@ -90,9 +91,9 @@ class StatsStore:
             )
         return writes
 
-    def buckets(self, first_day: str, last_day: str) -> Buckets:
+    def buckets(self, first_day: str, last_day: str, partitions: Iterable[str] = PARTITIONS) -> Buckets:
         """The day buckets from `first_day` to `last_day` inclusive (days without leads absent)."""
-        return DayBuckets(self._table).between(first_day, last_day)
+        return DayBuckets(self._table).between(first_day, last_day, partitions)
 
     def bucket_items(self) -> Iterator[dict[str, Any]]:
         return self._table.scan_all()
@@ -106,8 +107,8 @@ class StatsStore:
     def put_states(self, items: list[dict[str, Any]]) -> None:
         self._states.batch_put(items)
 
-    def delete_buckets(self, days: list[str]) -> None:
-        for day in days:
+    def delete_buckets(self, keys: list[BucketKey]) -> None:
+        for partition, day in keys:
             self._table.client.delete_item(
-                TableName=self._table.name, Key={"pk": {"S": ALL}, "sk": {"S": day}}
+                TableName=self._table.name, Key={"pk": {"S": partition}, "sk": {"S": day}}
             )

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from crm.stack import create_table
 from leads.lifecycle import ALLOWED_MOVES
 from leads.models import Disposition
+from shared.buckets import CAMPAIGNS, PARTITIONS, TOTALS, partition_of
 from shared.dynamo import Table
 from stats.aggregation import LeadView
 from stats.rebuild import expected_buckets, rebuild
@@ -156,6 +157,30 @@ def test_rebuild_repairs_buckets_that_missed_events_and_reports_the_days(aws: di
     # And the late events, now older than the rebuilt states, change nothing
     for version, item in histories[1]:
         assert not store.apply(item["lead_id"], version, event_view(item))
+
+
+def test_each_counter_is_stored_in_its_partition_and_readers_get_only_theirs(aws: dict[str, str]) -> None:
+    # Given a closed lead with a campaign, a vendor and an agent
+    store = fresh_store()
+    history = history_of(0, ["advance"] * 6, random.Random(5))
+    item = {**history[-1][1], "campaign_source": "google", "assigned_agent": "agent-1", "is_test": False}
+    store.apply("L0", 1, event_view(item))
+    # Then its counters are split over the four partitions by scope
+    stored = {(row["pk"], name) for row in store.bucket_items() for name in row if name not in ("pk", "sk")}
+    assert {partition for partition, _ in stored} == set(PARTITIONS)
+    assert all(partition_of(name) == partition for partition, name in stored)
+    assert ("v", f"vc#{item['vendor_code']}#google#leads") in stored
+    # And a reader of some partitions sees only their counters, all of them
+    everything = store.buckets("0000", "9999")
+    dashboard = store.buckets("0000", "9999", (TOTALS, CAMPAIGNS))
+    assert dashboard == {
+        day: kept
+        for day, counters in everything.items()
+        if (kept := {n: v for n, v in counters.items() if partition_of(n) in (TOTALS, CAMPAIGNS)})
+    }
+    assert all(
+        not name.startswith(("v#", "vc#", "a#")) for counters in dashboard.values() for name in counters
+    )
 
 
 @pytest.mark.parametrize("window", [("2026-10-01", "2026-10-05"), ("2026-10-06", "2026-12-31")])
