@@ -8,8 +8,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from shared.http import Pagination
-from shared.pricing import HourMultiplier
-from shared.types import Email, Money, Number
+from shared.pricing import HourMultiplier, check_bands, check_price_range
+from shared.types import Email, JsonBody, Money, Number, omittable
 
 VENDOR_CODE_PATTERN = r"^[A-Z0-9]{2,12}$"
 USER_ID_PATTERN = r"^[A-Za-z0-9_.:@-]{1,64}$"
@@ -35,19 +35,19 @@ class UserStatus(StrEnum):
 
 
 # -- agencies -------------------------------------------------------------------------------------
-class AgencyFields(BaseModel):
-    """What an admin may set on an agency (all optional: PATCH sends only what changes; a cap set
-    to null is removed)."""
+class AgencyFields(JsonBody):
+    """What an admin may set on an agency (all optional: PATCH sends only what changes; a cap or a
+    contact set to null is removed, the other fields cannot be)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"minProperties": 1})
 
-    name: Name | None = None
-    status: AgencyStatus | None = None
-    monthly_goal: int | None = Field(default=None, ge=1, le=MAX_GOAL)
+    name: Name = omittable()
+    status: AgencyStatus = omittable()
+    monthly_goal: int = omittable(ge=1, le=MAX_GOAL)
     daily_cap: int | None = Field(default=None, ge=1, le=MAX_CAP, description="null removes the cap")
     monthly_cap: int | None = Field(default=None, ge=1, le=MAX_CAP, description="null removes the cap")
-    dedupe_window_days: int | None = Field(default=None, ge=1, le=365)
-    test_mode: bool | None = None
+    dedupe_window_days: int = omittable(ge=1, le=365)
+    test_mode: bool = omittable()
     contact_name: str | None = Field(default=None, max_length=120, pattern=r"^[^\x00-\x1f]*$")
     contact_email: Email | None = None
     contact_phone: str | None = Field(default=None, max_length=32, pattern=r"^[0-9+() .-]*$")
@@ -121,23 +121,25 @@ class Credential(BaseModel):
 
 
 # -- pricing --------------------------------------------------------------------------------------
-class SettingsChanges(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class SettingsChanges(JsonBody):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"minProperties": 1})
 
-    default_price: Money | None = Field(default=None, gt=0, le=10_000)
-    smart_pricing_enabled: bool | None = None
-    min_price: Money | None = Field(default=None, gt=0, le=10_000)
-    max_price: Money | None = Field(default=None, gt=0, le=10_000)
-    time_of_day_multipliers: list[HourMultiplier] | None = Field(default=None, max_length=24)
+    default_price: Money = omittable(gt=0, le=10_000)
+    smart_pricing_enabled: bool = omittable()
+    min_price: Money = omittable(gt=0, le=10_000)
+    max_price: Money = omittable(gt=0, le=10_000)
+    time_of_day_multipliers: list[HourMultiplier] = omittable(max_length=24)
 
     @model_validator(mode="after")
-    def _not_empty(self) -> SettingsChanges:
+    def _not_empty_and_consistent(self) -> SettingsChanges:
         if not self.model_fields_set:
             raise ValueError("nothing to change")
+        check_price_range(self.min_price, self.max_price)
+        check_bands(self.time_of_day_multipliers)
         return self
 
 
-class VendorPriceBody(BaseModel):
+class VendorPriceBody(JsonBody):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     price: Money = Field(gt=0, le=10_000)
@@ -161,7 +163,7 @@ class PricingView(BaseModel):
     vendors: list[VendorPrice]
 
 
-class QuoteRequest(BaseModel):
+class QuoteRequest(JsonBody):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     vendor_code: str = Field(pattern=VENDOR_CODE_PATTERN)
@@ -185,7 +187,7 @@ class QuoteResponse(BaseModel):
 
 
 # -- agents ---------------------------------------------------------------------------------------
-class AgentCreate(BaseModel):
+class AgentCreate(JsonBody):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Name
@@ -194,15 +196,15 @@ class AgentCreate(BaseModel):
     availability: Availability = Availability.OFFLINE
 
 
-class AgentChanges(BaseModel):
+class AgentChanges(JsonBody):
     """An agent may set only its own availability; a manager or admin may set everything."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"minProperties": 1})
 
-    availability: Availability | None = None
-    capacity: int | None = Field(default=None, ge=0, le=1000)
-    status: UserStatus | None = None
-    name: Name | None = None
+    availability: Availability = omittable()
+    capacity: int = omittable(ge=0, le=1000)
+    status: UserStatus = omittable()
+    name: Name = omittable()
 
     @model_validator(mode="after")
     def _not_empty(self) -> AgentChanges:

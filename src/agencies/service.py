@@ -57,7 +57,6 @@ VENDOR_TOKEN_DAYS = 365
 DEFAULT_MONTHLY_GOAL = 600
 DEFAULT_DEDUPE_WINDOW_DAYS = 30
 AGENT_SELF_FIELDS = frozenset({"availability"})
-REQUIRED_AGENCY_FIELDS = ("name", "status", "monthly_goal", "dedupe_window_days", "test_mode")
 
 
 def _agency(item: Item) -> Agency:
@@ -171,12 +170,6 @@ class AgencyService:
         fields = changes.model_dump(mode="json", exclude_unset=True)
         if not fields:
             raise ValidationFailed("Nothing to change", details=[{"field": "body", "message": "no fields"}])
-        cleared = [name for name in REQUIRED_AGENCY_FIELDS if name in fields and fields[name] is None]
-        if cleared:
-            raise ValidationFailed(
-                "These fields cannot be removed",
-                details=[{"field": name, "message": "may not be null"} for name in cleared],
-            )
         updated = _agency(self._agencies.update(code, fields))
         self._invalidate()
         return updated
@@ -253,22 +246,17 @@ class PricingService:
         return VendorPrice(vendor_code=code, price=price)
 
     def change_settings(self, changes: SettingsChanges) -> PricingSettingsView:
-        """Merges `changes` into the stored settings; the result must be valid as a whole
-        (e.g. min_price not above max_price), else 422 and nothing stored."""
+        """Merges `changes` (consistent in themselves, or 422) into the stored settings; the result
+        must be consistent as a whole (e.g. a min_price above the stored max_price), else 409 and
+        nothing stored."""
         item = self._pricing.settings_item()
         current = PricingSettings.from_item(item)
         merged = {**current.model_dump(), **changes.model_dump(exclude_unset=True)}
-        if any(value is None for value in merged.values()):
-            nulls = [name for name, value in merged.items() if value is None]
-            raise ValidationFailed(
-                "These settings cannot be removed",
-                details=[{"field": name, "message": "may not be null"} for name in nulls],
-            )
         try:
             settings = PricingSettings.model_validate(merged)
         except ValueError as exc:
-            raise ValidationFailed(
-                "The settings are not consistent", details=[{"message": str(exc)}]
+            raise Conflict(
+                "The change does not fit the stored settings", details=[{"message": str(exc)}]
             ) from exc
         revision = item.get("revision")
         try:
@@ -379,12 +367,6 @@ class AgentService:
                     "An agent may set only its own availability",
                     details=[{"field": name, "message": "may not be set by an agent"} for name in refused],
                 )
-        nulls = sorted(name for name, value in fields.items() if value is None)
-        if nulls:
-            raise ValidationFailed(
-                "These fields cannot be removed",
-                details=[{"field": name, "message": "may not be null"} for name in nulls],
-            )
         item = self._users.update_agent(user_id, fields)
         self._invalidate()
         window, _ = self._stats()

@@ -4,7 +4,8 @@
 - routes come from the template's `Api` events; the path is matched without a stage prefix;
 - each request becomes a REST (v1) proxy event for the route's function, and the function's
   `headers` and `multiValueHeaders` are merged the way API Gateway merges them;
-- an unknown path or method gets the template's MISSING_AUTHENTICATION_TOKEN gateway response,
+- a method the resource does not declare goes to its ANY event (the function answers 405), an
+  unknown path gets the template's MISSING_AUTHENTICATION_TOKEN gateway response,
   a function that fails gets DEFAULT_5XX (502, as API Gateway answers a Lambda error), and a
   body over API Gateway's 10 MB limit gets a 413 through DEFAULT_4XX.
 
@@ -54,13 +55,19 @@ class ApiGateway:
         self.settle: Callable[[], object] = settle or (lambda: None)
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        for route in self.routes:
-            if route.method != method:
-                continue
-            found = route.pattern.match(path)
-            if found:
-                return route, {name: unquote(value) for name, value in found.groupdict().items()}
-        return None
+        """As API Gateway: the most specific resource matching the path (literal segments before
+        `{parameters}`), then its route for `method`, else its ANY route."""
+        candidates = [route for route in self.routes if route.pattern.match(path)]
+        if not candidates:
+            return None
+        resource = min({route.path for route in candidates}, key=lambda template: template.count("{"))
+        on_resource = {route.method: route for route in candidates if route.path == resource}
+        route = on_resource.get(method) or on_resource.get("ANY")
+        if route is None:
+            return None
+        found = route.pattern.match(path)
+        assert found is not None
+        return route, {name: unquote(value) for name, value in found.groupdict().items()}
 
     def build_event(
         self,

@@ -15,11 +15,13 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
@@ -249,6 +251,8 @@ VENDOR_COLUMNS = frozenset(
     }
 )
 
+WHOLE_NUMBER_COLUMNS = frozenset({"monthly_goal", "daily_cap", "monthly_cap", "dedupe_window_days"})
+
 
 @dataclass
 class VendorImport:
@@ -280,6 +284,20 @@ class VendorImport:
         price = values.pop("price", None)
         if "test_mode" in values:
             values["test_mode"] = values["test_mode"].lower() in ("true", "yes", "y", "1")
+        # CSV holds text; the agency body takes JSON numbers.
+        unreadable = []
+        for name in WHOLE_NUMBER_COLUMNS & values.keys():
+            if re.fullmatch(r"[+-]?\d+", values[name]):
+                values[name] = int(values[name])
+            else:
+                unreadable.append((name, "expected a whole number"))
+        if price is not None:
+            try:
+                price = Decimal(price)
+            except ArithmeticError:
+                unreadable.append(("price", "expected an amount, e.g. 35.00"))
+        if unreadable:
+            return RowResult(record.row, "rejected", tuple(unreadable))
         try:
             agency = AgencyCreate.model_validate(values)
             priced = VendorPriceBody.model_validate({"price": price}) if price is not None else None

@@ -61,6 +61,7 @@ def function_environment(template: Template, aws_endpoint: str, environ: Mapping
         "JWT_AUDIENCE",
         "REDIS_URL",
         "POWERTOOLS_LOG_LEVEL",
+        "POWERTOOLS_METRICS_DISABLED",  # "false" prints each invocation's EMF metrics to stdout
         "BUSINESS_TIMEZONE",
         "USER_CACHE_SECONDS",
         "CACHE_TTL_SECONDS",

@@ -10,21 +10,17 @@ from typing import Any
 import simplejson
 from pydantic import ValidationError
 
+from leads import models
 from leads.models import STAFF_SUBMISSION_FIELDS, SUBMISSION_FIELDS, Lead, LeadSubmission
 from leads.normalize import FieldError, clean_text, normalize_email, normalize_phone
 from shared.errors import ApiError
+from shared.http import check_body_size
 from shared.security import Principal, Role
 
-MAX_BODY_BYTES = 256 * 1024
-ZIP_PATTERN = re.compile(r"^\d{5}(-\d{4})?$")
-STATE_PATTERN = re.compile(r"^[A-Za-z]{2}$")
-URL_PATTERN = re.compile(r"^https?://[^\s]{1,2040}$")
-VENDOR_CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-
-
-class BodyTooLarge(ApiError):
-    status = 413
-    code = "PAYLOAD_TOO_LARGE"
+ZIP_PATTERN = re.compile(models.ZIP_PATTERN)
+STATE_PATTERN = re.compile(models.STATE_PATTERN)
+URL_PATTERN = re.compile(models.URL_PATTERN)
+VENDOR_CODE_PATTERN = re.compile(models.VENDOR_CODE_PATTERN)
 
 
 class MalformedBody(ApiError):
@@ -44,10 +40,9 @@ def _detail(field: str, message: str) -> dict[str, str]:
 
 
 def read_body(raw: str | None) -> dict[str, Any]:
+    check_body_size(raw)  # the shared limit: this route parses its body itself
     if raw is None or not raw.strip():
         raise DataError("The request has no body", details=[_detail("body", "a JSON object is required")])
-    if len(raw.encode()) > MAX_BODY_BYTES:
-        raise BodyTooLarge(f"The body is larger than {MAX_BODY_BYTES // 1024} KB")
     try:
         body = simplejson.loads(raw, use_decimal=True)
     except ValueError as exc:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from shared.http import ErrorInfo, Pagination
-from shared.types import Money
+from shared.types import EMAIL_SCHEMA, JsonBody, Money
 
 
 class Disposition(StrEnum):
@@ -115,10 +115,47 @@ SUBMISSION_FIELDS = frozenset(
 STAFF_SUBMISSION_FIELDS = frozenset({"vendor_code", "notes"})
 
 
-class LeadSubmission(BaseModel):
+# What `leads.intake` accepts in a submission's fields, published in its schema too.
+ZIP_PATTERN = r"^\d{5}(-\d{4})?$"
+STATE_PATTERN = r"^[A-Za-z]{2}$"
+URL_PATTERN = r"^https?://[^\x00-\x20\x7f-\x9f]{1,2040}$"  # no space or control character
+VENDOR_CODE_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+PHONE_PATTERN = r"^[0-9+() .-]{1,32}$"
+BLANK, NOT_BLANK = r"^\s*$", r"\S"
+NO_CONTROL_CHARACTERS = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+_FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
+    "vendor_code": {"pattern": VENDOR_CODE_PATTERN},
+    "email": {k: v for k, v in EMAIL_SCHEMA.items() if k != "type"},
+    "phone": {"format": "phone", "pattern": PHONE_PATTERN},
+    "state": {"pattern": STATE_PATTERN},
+    "zip": {"pattern": ZIP_PATTERN},
+    "trustedform_cert_url": {"pattern": URL_PATTERN},
+    "landing_page_url": {"pattern": URL_PATTERN},
+    "ip_address": {"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
+    **{
+        name: {"pattern": NO_CONTROL_CHARACTERS}
+        for name in ("first_name", "last_name", "campaign_source", "consent_text", "user_agent", "notes")
+    },
+}
+
+
+def _submission_schema(schema: dict[str, Any]) -> None:
+    """The submission's JSON Schema with the rules intake applies: each field's format, and at
+    least one of email and phone. (A blank field counts as absent, so "" is accepted too.)"""
+    for name, rules in _FIELD_SCHEMAS.items():
+        for branch in schema["properties"][name].get("anyOf", []):
+            if branch.get("type") == "string":
+                branch["anyOf"] = [rules, {"pattern": BLANK}]
+    schema["anyOf"] = [
+        {"required": [name], "properties": {name: {"type": "string", "pattern": NOT_BLANK}}}
+        for name in ("email", "phone")
+    ]
+
+
+class LeadSubmission(JsonBody):
     """The body of POST /leads after normalisation (see `leads.intake`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_submission_schema)
 
     vendor_code: str | None = Field(default=None, description="Staff only; a vendor posts as its own vendor")
     first_name: str | None = Field(default=None, max_length=100)
@@ -154,10 +191,24 @@ class PostResult(BaseModel):
     )
 
 
-class LeadChanges(BaseModel):
+class LeadChanges(JsonBody):
     """The body of PATCH /leads/{lead_id}: the version read, and the fields to change."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "minProperties": 2,
+            # A sale amount comes with a closed lead: not with a move to another disposition.
+            "not": {
+                "required": ["sale_amount", "disposition"],
+                "properties": {
+                    "sale_amount": {"type": "number"},
+                    "disposition": {"enum": ["new", "contacted", "qualified", "lost"]},
+                },
+            },
+        },
+    )
 
     version: int = Field(ge=1, description="The lead's version as last read (optimistic locking)")
     disposition: Disposition | None = None

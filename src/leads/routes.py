@@ -15,6 +15,7 @@ from leads.service import LeadService, parse_time_bound
 from shared import dependencies
 from shared.errors import BadRequest
 from shared.http import JSON, endpoint, json_response
+from shared.params import day_or_time_query
 from shared.security import ALL_ROLES, Role, current_principal
 
 router = Router()
@@ -49,10 +50,10 @@ def list_leads(
     campaign: Annotated[str | None, Query(pattern=TEXT_FILTER)] = None,
     agent: Annotated[str | None, Query(pattern=CODE_PATTERN)] = None,
     created_from: Annotated[
-        str | None, Query(alias="from", max_length=40, description="Date or ISO time")
+        str | None, day_or_time_query("from", "Created at or after (a day: from its start)")
     ] = None,
     created_to: Annotated[
-        str | None, Query(alias="to", max_length=40, description="Date or ISO time")
+        str | None, day_or_time_query("to", "Created at or before (a day: to its end)")
     ] = None,
     q: Annotated[
         str | None,

@@ -28,12 +28,16 @@ def parse_time_bound(value: str | None, field: str, end_of_day: bool) -> str | N
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:  # on 9999-12-31 behind UTC: past the calendar's end, which it bounds
+            moment = datetime.max.replace(tzinfo=UTC)
     except ValueError as exc:
         raise BadRequest(
             f"'{field}' must be a date (YYYY-MM-DD) or an ISO 8601 time",
             details=[{"field": field, "message": "invalid date or time"}],
         ) from exc
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class LeadService:

@@ -58,6 +58,10 @@ STATS_FIELDS = (
 )
 
 
+class LeadNotClosed(Conflict):
+    code = "LEAD_NOT_CLOSED"
+
+
 class VersionConflict(Conflict):
     code = "VERSION_CONFLICT"
 
@@ -408,10 +412,10 @@ class LeadWriter:
             "sale_amount" in updates
             and (updates.get("disposition") or current.disposition) is not Disposition.CLOSED
         ):
-            raise ValidationFailed(
-                "A sale amount needs a closed lead",
-                details=[{"field": "sale_amount", "message": "close the lead first"}],
-            )
+            details = [{"field": "sale_amount", "message": "close the lead first"}]
+            if changes.disposition is not None:  # the request itself moves it elsewhere
+                raise ValidationFailed("A sale amount needs a closed lead", details=details)
+            raise LeadNotClosed("A sale amount needs a closed lead", details=details)
         if not updates:
             return current
         stamp = iso(now)

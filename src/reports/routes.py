@@ -28,12 +28,12 @@ from shared import dependencies
 from shared.buckets import DayBuckets
 from shared.dynamo import Table
 from shared.http import endpoint, json_response, parse_day
+from shared.params import day_query
 from shared.security import STAFF, Role, current_principal
 
 router = Router()
 
 CSV = "text/csv"
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 VENDOR_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 STAFF_AND_VENDORS = (*STAFF, Role.VENDOR)
 ROW_MODELS: dict[str, type[BaseModel]] = {
@@ -43,11 +43,8 @@ ROW_MODELS: dict[str, type[BaseModel]] = {
     "campaigns": CampaignRow,
 }
 
-First = Annotated[
-    str | None,
-    Query(alias="from", pattern=DATE_PATTERN, description="First day (default: 29 days before 'to')"),
-]
-Last = Annotated[str | None, Query(alias="to", pattern=DATE_PATTERN, description="Last day (default today)")]
+First = Annotated[str | None, day_query("from", "First day (default: 29 days before 'to')")]
+Last = Annotated[str | None, day_query("to", "Last day (default today)")]
 Vendor = Annotated[
     str | None, Query(pattern=VENDOR_PATTERN, description="Only this vendor (a vendor: its own)")
 ]
@@ -127,10 +124,9 @@ def vendors_report(
     summary="Per agent: leads, revenue, conversions, sales",
     tags=["reports"],
 )
-def agents_report(
-    first: First = None, last: Last = None, vendor: Vendor = None, format: Format = "json"
-) -> Response[Any]:
-    return _answer("agents", first, last, vendor, format)
+def agents_report(first: First = None, last: Last = None, format: Format = "json") -> Response[Any]:
+    """Agents work every vendor's leads: this report has no vendor filter."""
+    return _answer("agents", first, last, None, format)
 
 
 @endpoint(

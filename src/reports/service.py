@@ -96,8 +96,6 @@ class ReportService:
     ) -> dict[str, Any]:
         span = DayRange.of(first, last, self._today())
         vendor = report_vendor(principal, vendor)
-        if kind == "agents" and vendor:
-            raise BadRequest("The agents report is not broken down by vendor", details=[{"field": "vendor"}])
 
         def load() -> dict[str, Any]:
             buckets = self._buckets.between(

@@ -105,6 +105,14 @@ def build_record(
     }
 
 
+def stored_record(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An audit record as `build_record` made it, from its stored item."""
+    record = {name: value for name, value in item.items() if name not in ("day", "at")}
+    if isinstance(record.get("request"), str):
+        record["request"] = simplejson.loads(record["request"], use_decimal=True)
+    return record
+
+
 class AuditLog:
     def __init__(self, table: Table) -> None:
         self._table = table
@@ -117,6 +125,9 @@ class AuditLog:
             "day": record["timestamp"][:10],
             "at": f"{record['timestamp']}#{record['request_id']}",
             **record,
+            # The request as JSON text: a caller's body may nest deeper than DynamoDB's 32 levels
+            # or use keys a map attribute cannot round-trip.
+            "request": simplejson.dumps(record["request"], use_decimal=True),
         }
         try:
             self._table.put(item)

@@ -6,10 +6,11 @@ The stats consumer keeps counters per business day: totals ("leads", "revenue", 
 `<vendor>#<campaign>`).
 
 A day's counters are split over four partitions (`pk`), one item per day each (`sk=<YYYY-MM-DD>`):
-totals and dispositions, campaigns, agents, and vendors (with vendor and campaign). A reader
-queries only the partitions it uses, so the executive dashboard never reads the vendor-by-campaign
-counters that agency reports need. Reading a period is one Query per partition of at most one item
-per day, whatever the number of leads.
+totals, dispositions and each campaign's leads and revenue (all the analytics chart reads);
+campaigns' conversions and sales; agents; vendors (with vendor and campaign). A reader queries only
+the partitions it uses, so the executive dashboard never reads the vendor-by-campaign counters that
+agency reports need. Reading a period is one Query per partition of at most one item per day,
+whatever the number of leads.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from shared.dynamo import KeyCondition, Table
 
-TOTALS = "all"  # totals and the count per disposition
-CAMPAIGNS = "c"
+TOTALS = "all"  # totals, the count per disposition, each campaign's leads and revenue
+CAMPAIGNS = "c"  # each campaign's conversions and sales
 AGENTS = "a"
 VENDORS = "v"  # per vendor, and per vendor and campaign
 PARTITIONS = (TOTALS, CAMPAIGNS, AGENTS, VENDORS)
 PAGE_SIZE = 1000
 _PARTITION_OF_SCOPE = {"c": CAMPAIGNS, "a": AGENTS, "v": VENDORS, "vc": VENDORS}
+_CAMPAIGN_MEASURES_WITH_TOTALS = ("leads", "revenue")
 
 Counters = dict[str, Decimal]
 Buckets = dict[str, Counters]  # day (YYYY-MM-DD) -> counter name -> value
@@ -34,9 +36,12 @@ BucketKey = tuple[str, str]  # (partition, day): an item's (pk, sk)
 
 
 def partition_of(counter: str) -> str:
-    """The partition holding a counter: "c#x#leads" -> "c", "vc#V001#x#leads" -> "v", "leads" -> "all"."""
-    scope, separator, _ = counter.partition("#")
-    return _PARTITION_OF_SCOPE.get(scope, TOTALS) if separator else TOTALS
+    """The partition holding a counter: "leads", "d#new" and "c#x#leads" -> "all", "c#x#sales" -> "c",
+    "a#u1#leads" -> "a", "vc#V001#x#leads" -> "v"."""
+    scope, separator, rest = counter.partition("#")
+    if not separator or (scope == "c" and rest.rpartition("#")[2] in _CAMPAIGN_MEASURES_WITH_TOTALS):
+        return TOTALS
+    return _PARTITION_OF_SCOPE.get(scope, TOTALS)
 
 
 def by_item(buckets: Buckets) -> dict[BucketKey, Counters]:

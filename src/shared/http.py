@@ -1,9 +1,10 @@
 """HTTP plumbing shared by the API functions: the resolver factory (CORS from configuration),
-the single error-to-HTTP mapping, route declaration with roles, and the Lambda entry point
-that adds logging context, metrics and the audit record."""
+the single error-to-HTTP mapping, the request body limit, route declaration with roles, and the
+Lambda entry point that adds logging context, metrics and the audit record."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from datetime import date
@@ -14,6 +15,9 @@ import simplejson
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -35,9 +39,63 @@ EXPOSED_HEADERS = ["WWW-Authenticate", "Retry-After", "Content-Disposition"]
 PREFLIGHT_MAX_AGE = 600
 BEARER_AUTH = "bearerAuth"
 REQUEST_SCHEMA_EXTENSION = "x-request-schema"
-BODY_ERRORS = {"POST": (415,), "PUT": (415,), "PATCH": (415,)}  # a body that is not JSON
+BODY_ERRORS = {"POST": (413, 415), "PUT": (413, 415), "PATCH": (413, 415)}  # too large, not JSON
+# The one limit on a request body, for every route (API Gateway's own limit is 10 MB).
+MAX_BODY_BYTES = 256 * 1024
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
+def check_body_size(body: str | None, base64_encoded: bool = False) -> None:
+    """Refuses a request body over `MAX_BODY_BYTES` (413), before anything parses it."""
+    if not body:
+        return
+    if base64_encoded:
+        size = len(body) * 3 // 4 - body[-2:].count("=")
+    elif len(body) > MAX_BODY_BYTES:
+        size = len(body)  # at least one byte per character: too large without encoding it
+    else:
+        size = len(body.encode("utf-8", "surrogatepass"))
+    if size > MAX_BODY_BYTES:
+        raise PayloadTooLarge(
+            f"The request body is larger than {MAX_BODY_BYTES // 1024} KB",
+            details=[
+                {"field": "body", "message": f"at most {MAX_BODY_BYTES} bytes", "max_bytes": MAX_BODY_BYTES}
+            ],
+        )
+
+
+def _is_json(content_type: str | None) -> bool:
+    """No Content-Type, or application/json with any parameters (`; charset=utf-8`)."""
+    return not content_type or content_type.split(";")[0].strip().lower() == JSON
+
+
+class _BodyLimitThenValidation(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation (the first thing a route runs, and the one that reads a
+    body), preceded by three checks: that the route is the resource API Gateway matched (else
+    405), the body limit, and the body's media type: JSON only, where Powertools would also parse
+    forms and multipart. A route that parses its own body (`request_model`)
+    checks the limit itself, to answer in its own shape, and reads the body as JSON whatever its
+    media type (lead posting: many posting systems label JSON text/plain)."""
+
+    def handler(self, app: Any, next_middleware: NextMiddleware) -> Response[Any]:
+        route = app.context.get("_route")
+        resource = app.current_event.resource
+        declared = route in (*app._static_routes, *app._dynamic_routes)  # not a preflight or 404
+        if declared and resource and _resource(route.path) != resource:
+            # Matched by path only: PUT /pricing/quote is not PUT /pricing/{vendor_code}.
+            raise MethodNotAllowed(_methods_of_resource(app))
+        if REQUEST_SCHEMA_EXTENSION not in (getattr(route, "openapi_extensions", None) or {}):
+            event = app.current_event
+            check_body_size(event.body, bool(event.is_base64_encoded))
+            if event.http_method in BODY_ERRORS and not _is_json(event.headers.get("Content-Type")):
+                raise RequestUnsupportedContentType("Unsupported content type", errors=[])
+        return super().handler(app, next_middleware)
 
 
 class ErrorInfo(BaseModel):
@@ -99,8 +157,45 @@ def _handle_unexpected(exc: Exception) -> Response[Any]:
     return error_response(500, "INTERNAL_ERROR", "Internal server error")
 
 
-def _handle_not_found(exc: Exception) -> Response[Any]:
-    return error_response(404, "NOT_FOUND", "No such route")
+class MethodNotAllowed(ApiError):
+    status = 405
+    code = "METHOD_NOT_ALLOWED"
+
+    def __init__(self, methods: set[str]) -> None:
+        allow = ", ".join(sorted(methods | {"OPTIONS"}))
+        super().__init__(
+            f"This resource answers {allow}",
+            [{"field": "method", "allowed": allow.split(", ")}],
+            headers={"Allow": allow},
+        )
+
+
+def _resource(route_path: str) -> str:
+    """A Powertools route path as API Gateway names the resource: /leads/<id> -> /leads/{id}."""
+    return re.sub(r"<(\w+)>", r"{\1}", route_path)
+
+
+def _methods_of_resource(app: APIGatewayRestResolver) -> set[str]:
+    """The methods the app serves on the request's resource (API Gateway's `resource`; the path
+    when the event has none)."""
+    routes = [*app._static_routes, *app._dynamic_routes]
+    resource = app.current_event.resource
+    if resource:
+        return {route.method for route in routes if _resource(route.path) == resource}
+    return {route.method for route in routes if route.rule.match(app.current_event.path)}
+
+
+def _not_found_or_not_allowed(app: APIGatewayRestResolver) -> Callable[[Exception], Response[Any]]:
+    """No route for the request: 405 with `Allow` when the resource is served with other methods
+    (API Gateway brings any method through the resource's ANY event), else 404."""
+
+    def answer(exc: Exception) -> Response[Any]:
+        methods = _methods_of_resource(app)
+        if not methods:
+            return error_response(404, "NOT_FOUND", "No such route")
+        return _handle_api_error(MethodNotAllowed(methods))
+
+    return answer
 
 
 def cors_config() -> CORSConfig:
@@ -122,6 +217,9 @@ API_VERSION = "0.1.0"
 
 def create_app() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(cors=cors_config(), enable_validation=True)
+    # Every route's middleware stack starts with this request validation (built on first call).
+    assert hasattr(app, "_request_validation_middleware"), "Powertools moved its request validation"
+    app._request_validation_middleware = _BodyLimitThenValidation()
     app.configure_openapi(
         title=API_TITLE,
         version=API_VERSION,
@@ -144,6 +242,10 @@ def create_app() -> APIGatewayRestResolver:
     @app.exception_handler(RequestValidationError)
     def _handle_validation_error(exc: RequestValidationError) -> Response[Any]:
         return authorized_or_error(lambda: _validation_error_response(exc))
+
+    @app.exception_handler(PayloadTooLarge)
+    def _handle_too_large(exc: PayloadTooLarge) -> Response[Any]:
+        return authorized_or_error(lambda: _handle_api_error(exc))
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _handle_unsupported_content_type(exc: RequestUnsupportedContentType) -> Response[Any]:
@@ -171,7 +273,7 @@ def create_app() -> APIGatewayRestResolver:
         )
 
     app.exception_handler(Exception)(_handle_unexpected)
-    app.not_found(_handle_not_found)
+    app.not_found(_not_found_or_not_allowed(app))
     return app
 
 
@@ -273,14 +375,25 @@ def http_entrypoint(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], An
     return handler
 
 
+# Ranges are counted back from a day; before this one they would leave the calendar (year 1).
+EARLIEST_DAY = date(1970, 1, 1)
+
+
 def parse_day(value: str | None, field: str) -> date | None:
-    """A `YYYY-MM-DD` query parameter as a date; a 400 naming the field when it is no real day."""
+    """A `YYYY-MM-DD` query parameter as a date; a 400 naming the field when it is no real day
+    or before `EARLIEST_DAY`."""
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError as exc:
         raise BadRequest(f"'{field}' must be a date (YYYY-MM-DD)", details=[{"field": field}]) from exc
+    if day < EARLIEST_DAY:
+        raise BadRequest(
+            f"'{field}' must not be before {EARLIEST_DAY.isoformat()}",
+            details=[{"field": field, "message": f"before {EARLIEST_DAY.isoformat()}"}],
+        )
+    return day
 
 
 class Pagination(BaseModel):

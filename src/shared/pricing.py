@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.buckets import TOTALS, VENDORS, Buckets, DayBuckets, days_ending, scoped, summed
-from shared.types import Money, Number
+from shared.types import JsonBody, Money, Number
 
 CENT = Decimal("0.01")
 FACTOR_PLACES = Decimal("0.0001")
@@ -50,7 +50,7 @@ FACTOR_BOUNDS = {
 }
 
 
-class HourMultiplier(BaseModel):
+class HourMultiplier(JsonBody):
     """`multiplier` applies from `from_hour` (inclusive) to `to_hour` (exclusive), business time."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -66,6 +66,20 @@ class HourMultiplier(BaseModel):
         return self
 
 
+def check_price_range(min_price: Decimal | None, max_price: Decimal | None) -> None:
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise ValueError("min_price must not be above max_price")
+
+
+def check_bands(bands: list[HourMultiplier] | None) -> None:
+    hours = [0] * 24
+    for band in bands or []:
+        for hour in range(band.from_hour, band.to_hour):
+            hours[hour] += 1
+    if any(count > 1 for count in hours):
+        raise ValueError("time_of_day_multipliers must not overlap")
+
+
 class PricingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -77,14 +91,8 @@ class PricingSettings(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> PricingSettings:
-        if self.min_price > self.max_price:
-            raise ValueError("min_price must not be above max_price")
-        hours = [0] * 24
-        for band in self.time_of_day_multipliers:
-            for hour in range(band.from_hour, band.to_hour):
-                hours[hour] += 1
-        if any(count > 1 for count in hours):
-            raise ValueError("time_of_day_multipliers must not overlap")
+        check_price_range(self.min_price, self.max_price)
+        check_bands(self.time_of_day_multipliers)
         return self
 
     @classmethod

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from shared.audit import stored_record
 from shared.dynamo import KeyCondition, Table
 from shared.errors import BadRequest
 from shared.pagination import CursorCodec
@@ -55,7 +56,7 @@ class AuditTrail:
         position = self._cursors.decode(cursor, query.identity)
         items, next_position = (self._by_user if query.user else self._by_day)(query, limit, position)
         return {
-            "data": [_record(item) for item in items],
+            "data": [stored_record(item) for item in items],
             "pagination": {
                 "cursor": self._cursors.encode(next_position, query.identity),
                 "hasMore": next_position is not None,
@@ -100,7 +101,3 @@ class AuditTrail:
             if len(items) >= limit:
                 return items, ({"day": day.isoformat(), "key": None} if day >= query.first else None)
         return items, None
-
-
-def _record(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in item.items() if name not in ("day", "at")}

@@ -14,13 +14,13 @@ from shared import dependencies
 from shared.buckets import DayBuckets
 from shared.dynamo import Table
 from shared.http import endpoint, json_response, parse_day
+from shared.params import day_query
 from shared.security import STAFF, Role
 from stats.audit_trail import AuditQuery, AuditTrail
 from stats.models import Analytics, AuditPage, DashboardStats
 from stats.service import AgentRoster, StatsService
 
 router = Router()
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 
 
 def stats_service() -> StatsService:
@@ -84,10 +84,8 @@ def get_audit(
     user: Annotated[
         str | None, Query(pattern=r"^[A-Za-z0-9_.:@-]{1,64}$", description="Only this user's")
     ] = None,
-    first: Annotated[str | None, Query(alias="from", pattern=DATE_PATTERN, description="First day")] = None,
-    last: Annotated[
-        str | None, Query(alias="to", pattern=DATE_PATTERN, description="Last day (default today)")
-    ] = None,
+    first: Annotated[str | None, day_query("from", "First day")] = None,
+    last: Annotated[str | None, day_query("to", "Last day (default today)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:

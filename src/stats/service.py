@@ -68,7 +68,7 @@ class StatsService:
 
         def load() -> dict[str, Any]:
             buckets = self._buckets.between(
-                first_day(period_name, today).isoformat(), today.isoformat(), (TOTALS, CAMPAIGNS)
+                first_day(period_name, today).isoformat(), today.isoformat(), (TOTALS,)
             )
             return analytics(buckets, period_name, today).model_dump(mode="python")
 

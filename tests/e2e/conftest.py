@@ -24,6 +24,24 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 
 
+def crm_command(*args: str) -> list[str]:
+    """The command line of `crm ARGS` in a child interpreter.
+
+    When this test run measures coverage, the child runs under `coverage run` and writes its own
+    data file next to this process's, where the run combines it. Only the `crm` process itself is
+    measured: the moto server that `crm serve` starts runs in a plain interpreter."""
+    import coverage
+
+    current = coverage.Coverage.current()
+    if current is None:
+        return [sys.executable, "-m", "crm.cli", *args]
+    measure = [sys.executable, "-m", "coverage", "run", "--parallel-mode"]
+    measure.append(f"--data-file={os.path.abspath(current.config.data_file)}")
+    if current.config.config_file:
+        measure.append(f"--rcfile={os.path.abspath(current.config.config_file)}")
+    return [*measure, "-m", "crm.cli", *args]
+
+
 @dataclass
 class LocalServer:
     base_url: str
@@ -60,7 +78,7 @@ class LocalServer:
         environ = {"CORS_ALLOW_ORIGINS": f"{ALLOWED_ORIGIN},{SECOND_ORIGIN}"}
         env = {**os.environ, **function_environment(local_template(environ), self.aws_endpoint, environ)}
         return subprocess.run(
-            [sys.executable, "-m", "crm.cli", *args],
+            crm_command(*args),
             cwd=PROJECT_ROOT,
             env=env,
             capture_output=True,
@@ -104,18 +122,7 @@ def start_server(extra_env: dict[str, str] | None = None, extra_args: tuple[str,
     )
     started = time.monotonic()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "crm.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--aws-port",
-            str(aws_port),
-            "--quiet",
-            *extra_args,
-        ],
+        crm_command("serve", "--port", str(port), "--aws-port", str(aws_port), "--quiet", *extra_args),
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,

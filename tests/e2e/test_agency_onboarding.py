@@ -126,10 +126,10 @@ def test_new_routes_answer_preflight_without_auth_and_only_to_allowed_origins(
     assert allowed.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
     denied = server.request("OPTIONS", path, origin=DISALLOWED_ORIGIN, headers=headers)
     assert "Access-Control-Allow-Origin" not in denied.headers
-    # An anonymous GET: 401, or 404 where the resource has no GET (API Gateway's missing route);
-    # either way an allowed origin can read the error.
+    # An anonymous GET: 401, or 405 where the resource has no GET; either way an allowed origin
+    # can read the error.
     refused = server.get(path, None)
-    assert refused.status_code == (404 if path == "/pricing/settings" else 401)
+    assert refused.status_code == (405 if path == "/pricing/settings" else 401)
     assert refused.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
 
 

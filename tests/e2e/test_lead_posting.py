@@ -831,7 +831,7 @@ def test_stale_version_is_409_version_conflict(leads: Leads) -> None:
         {"version": 1},
         {"version": 1, "disposition": "won"},
         {"version": 1, "lead_value": 1},
-        {"version": 1, "sale_amount": 10},
+        {"version": 1, "disposition": "contacted", "sale_amount": 10},
         {"version": 1, "last_contact": "2030-01-01T00:00:00"},
     ],
     ids=[
@@ -839,7 +839,7 @@ def test_stale_version_is_409_version_conflict(leads: Leads) -> None:
         "nothing-to-change",
         "unknown-disposition",
         "computed-field",
-        "sale-on-open-lead",
+        "sale-with-a-move-elsewhere",
         "time-without-zone",
     ],
 )
@@ -850,6 +850,17 @@ def test_invalid_change_is_a_422_and_changes_nothing(leads: Leads, changes: dict
     response = leads.patch(lead["lead_id"], MANAGER, changes)
     # Then
     assert_error(response, 422, "VALIDATION_ERROR")
+    assert leads.get(lead["lead_id"]).json() == lead
+
+
+def test_a_sale_amount_on_a_lead_that_is_not_closed_is_a_409_and_changes_nothing(leads: Leads) -> None:
+    # Given an open lead
+    lead = leads.assigned()
+    # When a sale amount is set without closing it
+    response = leads.patch(lead["lead_id"], MANAGER, {"version": 1, "sale_amount": 10})
+    # Then the lead's state refuses it
+    error = assert_error(response, 409, "LEAD_NOT_CLOSED")
+    assert error["details"] == [{"field": "sale_amount", "message": "close the lead first"}]
     assert leads.get(lead["lead_id"]).json() == lead
 
 

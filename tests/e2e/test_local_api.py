@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from typing import Any
 
 import jwt
 import pytest
 
-from tests.e2e.conftest import PROJECT_ROOT, LocalServer, banner_token
+from tests.e2e.conftest import PROJECT_ROOT, LocalServer, banner_token, crm_command
 from tests.helpers import ALLOWED_ORIGIN, DISALLOWED_ORIGIN, SECOND_ORIGIN, TEST_SECRET, make_token
 
 ULID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
@@ -226,7 +225,7 @@ def test_disallowed_origin_is_never_granted(server: LocalServer) -> None:
 
 def test_unknown_route_is_a_json_404(server: LocalServer) -> None:
     assert_error(server.get("/no-such-route"), 404, "NOT_FOUND")
-    assert_error(server.request("DELETE", "/leads", token=make_token("demo-admin")), 404, "NOT_FOUND")
+    assert_error(server.get("/leads/x/y", token=make_token("demo-admin")), 404, "NOT_FOUND")
 
 
 @pytest.mark.parametrize("limit", ["0", "201", "-1", "ten"])
@@ -256,7 +255,7 @@ def test_openapi_document_and_swagger_ui_are_served(server: LocalServer) -> None
 
 def test_crm_openapi_prints_the_served_document(server: LocalServer) -> None:
     printed = subprocess.run(
-        [sys.executable, "-m", "crm.cli", "openapi"],
+        crm_command("openapi"),
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -271,7 +270,7 @@ def test_crm_token_prints_only_a_token_the_server_accepts(server: LocalServer) -
 
     env = {**os.environ, "JWT_SECRET": TEST_SECRET}
     printed = subprocess.run(
-        [sys.executable, "-m", "crm.cli", "token", "demo-manager", "--ttl", "120"],
+        crm_command("token", "demo-manager", "--ttl", "120"),
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -303,9 +302,19 @@ def test_demo_leads_block_duplicates_like_posted_ones(server: LocalServer) -> No
     assert staff.json()["lead_id"] == demo["lead_id"]
 
 
-@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND"])
-def test_a_method_no_resource_has_is_answered_like_api_gateway(server: LocalServer, method: str) -> None:
+@pytest.mark.parametrize("method", ["PUT", "TRACE", "CONNECT", "PROPFIND"])
+def test_a_method_the_resource_lacks_is_405_naming_the_methods_it_has(
+    server: LocalServer, method: str
+) -> None:
     response = server.request(method, "/admin/stats", token=None)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, OPTIONS"
+    assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+@pytest.mark.parametrize("method", ["GET", "TRACE", "PROPFIND"])
+def test_any_method_on_a_path_no_resource_has_is_a_json_404(server: LocalServer, method: str) -> None:
+    response = server.request(method, "/admin/nothing-here", token=None)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "NOT_FOUND"
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 from shared.dynamo import from_item
-from tests.e2e.conftest import PROJECT_ROOT, LocalServer
+from tests.e2e.conftest import PROJECT_ROOT, LocalServer, crm_command
 
 
 def test_outbox_send_delivers_events_the_bus_refused_earlier(server: LocalServer) -> None:
@@ -64,7 +63,7 @@ def test_stats_rebuild_restores_a_lost_bucket_and_says_which(server: LocalServer
 def test_bench_prints_a_row_per_request_at_each_size() -> None:
     # When the benchmark runs at a tiny size, one request per scenario
     done = subprocess.run(
-        [sys.executable, "-m", "crm.cli", "bench", "--sizes", "40", "--requests", "2"],
+        crm_command("bench", "--sizes", "40", "--requests", "2"),
         cwd=PROJECT_ROOT,
         env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
         capture_output=True,

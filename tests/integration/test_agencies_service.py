@@ -441,12 +441,26 @@ def test_pricing_reads_and_writes(stack: None) -> None:
     assert view["settings"] == settings
 
 
-def test_settings_that_contradict_each_other_are_refused_whole(stack: None) -> None:
+def test_a_change_that_contradicts_the_stored_settings_is_a_409_and_changes_nothing(stack: None) -> None:
     status, error = call("PATCH", "/pricing/settings", body={"min_price": 200})  # above max 150
-    assert status == 422
-    assert error["error"]["code"] == "VALIDATION_ERROR"
+    assert status == 409
+    assert error["error"]["code"] == "CONFLICT"
     _, view = call("GET", "/pricing")
     assert view["settings"]["min_price"] == 10
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"min_price": 90, "max_price": 80},
+        {"time_of_day_multipliers": [{"from_hour": 9, "to_hour": 12, "multiplier": 1.2}] * 2},
+    ],
+    ids=["prices-reversed", "bands-overlap"],
+)
+def test_a_change_that_contradicts_itself_is_a_422(stack: None, body: dict[str, Any]) -> None:
+    status, error = call("PATCH", "/pricing/settings", body=body)
+    assert status == 422
+    assert error["error"]["code"] == "VALIDATION_ERROR"
 
 
 def test_a_quote_is_the_vendor_price_with_smart_pricing_off_and_the_formula_with_it_on(stack: None) -> None:

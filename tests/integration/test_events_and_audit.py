@@ -13,7 +13,7 @@ import pytest
 from crm.bus import RuleWorker
 from crm.functions import FunctionRegistry
 from shared import dependencies
-from shared.audit import AuditLog, build_record
+from shared.audit import AuditLog, build_record, stored_record
 from shared.cache import GENERATION_PREFIX
 from shared.dynamo import Table
 from shared.events import EventPublisher, PublishFailed
@@ -105,8 +105,23 @@ def test_mutating_requests_are_stored_in_the_audit_table(aws: dict[str, str]) ->
     assert item["user"] == "demo-admin"
     assert item["action"] == "POST /leads"
     assert item["status"] == 201
-    assert item["request"]["body"]["email"] == "j***@example.com"
+    assert stored_record(item)["request"]["body"]["email"] == "j***@example.com"
     assert "0123" not in str(item)
+
+
+def test_a_body_nested_past_dynamodbs_depth_limit_is_stored_and_read_back(aws: dict[str, str]) -> None:
+    # Given a request body nested 40 levels deep with keys that look like DynamoDB type names
+    table = Table(dependencies.get_settings().audit_table)
+    audit = AuditLog(table)
+    body: dict[str, object] = {"S": "x", "M": {"N": "1"}}
+    for _ in range(40):
+        body = {"M": body}
+    post = api_event("POST", "/leads", body=body)
+    # When it is audited
+    audit.record(build_record(post, 422, 1.0, Principal("demo-admin", Role.ADMIN)), "POST")
+    # Then the record is stored and reads back as it was built
+    (item,) = table.scan_all()
+    assert stored_record(item)["request"]["body"] == body
 
 
 def test_local_stack_has_exactly_the_template_tables_and_indexes(aws: dict[str, str]) -> None:

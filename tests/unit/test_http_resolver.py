@@ -305,9 +305,20 @@ def test_list_filters_are_parsed_into_lead_filters(service: FakeLeadService) -> 
     assert filters.created_to == "2024-01-31T10:00:00.000Z"
 
 
-def test_unparseable_from_is_a_400() -> None:
+def test_from_that_is_no_day_or_time_is_a_422_naming_it() -> None:
     # Given / When
     response = get_leads(make_token("demo-admin"), query={"from": "yesterday"})
+
+    # Then
+    assert response["statusCode"] == 422
+    error = error_of(response)
+    assert error["code"] == "VALIDATION_ERROR"
+    assert [detail["field"] for detail in error["details"]] == ["from"]
+
+
+def test_from_shaped_like_a_day_but_not_one_is_a_400() -> None:
+    # Given / When
+    response = get_leads(make_token("demo-admin"), query={"from": "2026-02-30"})
 
     # Then
     assert response["statusCode"] == 400
@@ -433,11 +444,18 @@ def test_unknown_route_is_a_404() -> None:
     assert error_of(response)["code"] == "NOT_FOUND"
 
 
-def test_unknown_method_on_a_known_path_is_a_404() -> None:
+def test_a_method_the_resource_lacks_is_a_405_naming_the_methods_it_has() -> None:
     # Given / When
     response = call(api_event("DELETE", "/leads", token=make_token("demo-admin")))
 
     # Then
+    assert response["statusCode"] == 405
+    assert error_of(response)["code"] == "METHOD_NOT_ALLOWED"
+    assert header(response, "Allow") == "GET, OPTIONS, POST"
+
+
+def test_a_path_no_resource_has_is_a_404() -> None:
+    response = call(api_event("GET", "/nowhere", token=make_token("demo-admin")))
     assert response["statusCode"] == 404
     assert error_of(response)["code"] == "NOT_FOUND"
 
@@ -467,7 +485,7 @@ def _invalid(origin: str | None, service: FakeLeadService) -> dict[str, Any]:
 
 
 def _bad_request(origin: str | None, service: FakeLeadService) -> dict[str, Any]:
-    return get_leads(make_token("demo-admin"), query={"to": "never"}, origin=origin)
+    return get_leads(make_token("demo-admin"), query={"to": "2026-02-30"}, origin=origin)
 
 
 def _crash(origin: str | None, service: FakeLeadService) -> dict[str, Any]:

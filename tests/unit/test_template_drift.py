@@ -43,20 +43,20 @@ def test_template_routes_and_code_routes_are_the_same(function: str) -> None:
     if not hasattr(module, "app"):
         assert declared == set(), f"{function} has API events but its handler module has no resolver"
         return
-    assert {route for route in declared if route[0] != "OPTIONS"} == app_routes(properties["Handler"])
+    assert {route for route in declared if route[0] != "ANY"} == app_routes(properties["Handler"])
 
 
-def test_every_path_routes_its_preflight_to_the_same_function() -> None:
+def test_every_path_routes_its_other_methods_and_preflight_to_the_same_function() -> None:
     owners: dict[str, set[str]] = {}
-    preflight: dict[str, str] = {}
+    other_methods: dict[str, str] = {}
     for route in TEMPLATE.routes():
-        if route.method == "OPTIONS":
-            preflight[route.path] = route.function
+        if route.method == "ANY":
+            other_methods[route.path] = route.function
         else:
             owners.setdefault(route.path, set()).add(route.function)
-    assert set(preflight) == set(owners)
+    assert set(other_methods) == set(owners)
     for path, functions in owners.items():
-        assert functions == {preflight[path]}, path
+        assert functions == {other_methods[path]}, path
 
 
 def test_a_path_is_served_by_one_function_only() -> None:

@@ -1,0 +1,137 @@
+"""What the contract fuzzer is taught beyond the OpenAPI document (loaded by schemathesis through
+SCHEMATHESIS_HOOKS when `test_contract_fuzzing` runs it).
+
+The document describes each value's shape; four rules cannot be written in JSON Schema, so the
+fuzzer learns them here, and only for the cases it generates as valid (its invalid cases are left
+as drawn, and must still be refused with a 4xx; the API's own tests cover each refusal):
+
+- `format: phone` is a number that exists in its numbering plan (not just digits);
+- a list `cursor` is valid only as a previous page returned it (it is signed over the query);
+- `from` is not after `to`, and a day range (reports, the audit trail) spans at most 400 days;
+- pricing settings are consistent in themselves: `min_price` not above `max_price`, and
+  time-of-day bands that run forwards without overlapping;
+- a vendor posts leads only as itself and may not set staff-only fields; staff must name the
+  vendor a lead is for, and it must exist.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import phonenumbers
+import schemathesis
+from hypothesis import strategies as st
+
+VENDOR_CODES = os.environ.get("FUZZ_VENDOR_CODES", "V001").split(",")
+OWN_VENDOR_CODE = os.environ.get("FUZZ_OWN_VENDOR_CODE")  # set when fuzzing as a vendor
+STAFF_ONLY_FIELDS = ("vendor_code", "notes")
+MAX_RANGE_DAYS = 400
+DAY_RANGE_PATHS = ("/admin/audit", "/reports/")
+
+# Area codes and exchanges in service, so every drawn number is valid; the line varies.
+_AREA_CODES = ["202", "212", "213", "305", "312", "415", "512", "617", "646", "718"]
+_EXCHANGES = ["234", "321", "456", "555", "789"]
+_STYLES = ["+1{area}{exchange}{line}", "({area}) {exchange}-{line}", "{area}.{exchange}.{line}"]
+
+
+def _phone(area: str, exchange: str, line: int, style: str) -> str:
+    return style.format(area=area, exchange=exchange, line=f"{line:04d}")
+
+
+schemathesis.openapi.format(
+    "phone",
+    st.builds(
+        _phone,
+        st.sampled_from(_AREA_CODES),
+        st.sampled_from(_EXCHANGES),
+        st.integers(0, 9999),
+        st.sampled_from(_STYLES),
+    ),
+)
+
+
+def _is_phone_number(value: str) -> bool:
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(value, "US"))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def _forward_range(query: dict[str, Any]) -> None:
+    """`from`/`to`, when given, made to run forwards over at most MAX_RANGE_DAYS (both are then
+    sent, so the API's defaults play no part)."""
+    if "from" not in query and "to" not in query:
+        return
+    try:
+        last = date.fromisoformat(query["to"]) if "to" in query else datetime.now(UTC).date()
+        first = date.fromisoformat(query["from"]) if "from" in query else last - timedelta(days=29)
+    except (TypeError, ValueError):
+        return  # not a day: left for the API to refuse
+    first, last = min(first, last), max(first, last)
+    query["from"] = max(first, last - timedelta(days=MAX_RANGE_DAYS - 1)).isoformat()
+    query["to"] = last.isoformat()
+
+
+def _instant(value: str) -> datetime:
+    if "T" not in value:
+        return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _ordered_bounds(query: dict[str, Any]) -> None:
+    """`from` and `to` of the lead list (days or times) swapped when they run backwards."""
+    try:
+        backwards = "from" in query and "to" in query and _instant(query["from"]) > _instant(query["to"])
+    except (TypeError, ValueError):
+        return  # left for the API to refuse
+    if backwards:
+        query["from"], query["to"] = query["to"], query["from"]
+
+
+def _consistent_settings(body: dict[str, Any]) -> None:
+    """Pricing settings made consistent: prices in order, bands forwards and apart."""
+    low, high = body.get("min_price"), body.get("max_price")
+    if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+        body["min_price"], body["max_price"] = high, low
+    bands = body.get("time_of_day_multipliers")
+    if not isinstance(bands, list):
+        return
+    taken: set[int] = set()
+    kept = []
+    for band in bands:
+        start, end = sorted((int(band["from_hour"]), int(band["to_hour"])))
+        hours = set(range(start, end))
+        if hours and start <= 23 and not hours & taken:
+            taken |= hours
+            kept.append({**band, "from_hour": start, "to_hour": end})
+    body["time_of_day_multipliers"] = kept
+
+
+@schemathesis.hook
+def map_case(context: schemathesis.HookContext, case: Any) -> Any:
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive:
+        return case
+    if isinstance(case.query, dict):
+        case.query.pop("cursor", None)
+        if case.path.startswith(DAY_RANGE_PATHS):
+            _forward_range(case.query)
+        elif case.path == "/leads":
+            _ordered_bounds(case.query)
+    if case.method.upper() == "PATCH" and case.path == "/pricing/settings" and isinstance(case.body, dict):
+        _consistent_settings(case.body)
+    if case.method.upper() == "POST" and case.path == "/leads" and isinstance(case.body, dict):
+        phone = case.body.get("phone")
+        if isinstance(phone, str) and phone.strip() and not _is_phone_number(phone):
+            case.body["phone"] = _phone(_AREA_CODES[0], _EXCHANGES[0], len(phone), _STYLES[0])
+        if OWN_VENDOR_CODE:
+            for field in STAFF_ONLY_FIELDS:
+                case.body.pop(field, None)
+        else:  # staff name the vendor, which must exist
+            case.body["vendor_code"] = VENDOR_CODES[
+                len(str(case.body.get("vendor_code"))) % len(VENDOR_CODES)
+            ]
+    return case

@@ -1,0 +1,744 @@
+"""The API's security contract over real HTTP, on a `crm serve` of its own:
+
+1. role x route x owner: every route of template.yaml, every role and, where the request names an
+   owned resource (a lead, an agency, an agent, a vendor's price or report), its own and another
+   owner's; one expected status per cell, in one table;
+2. the JWT attack matrix against one route of every function;
+3. injection-shaped values in every query and path parameter of every GET operation of the served
+   OpenAPI document: a 2xx that leaks nothing, or a 4xx with the error body, never a 5xx;
+4. request bodies over the shared limit on every route that takes one: 413 before parsing;
+5. CORS: a disallowed origin is never granted, an allowed one is echoed exactly, on every route
+   and every kind of answer (preflight, 2xx, 401, 403, 404, 413).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+from urllib.parse import quote
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from crm.seed import VENDORS, demo_users
+from crm.template import Template
+from shared.auth import MAX_TOKEN_BYTES, REQUIRED_CLAIMS
+from shared.http import MAX_BODY_BYTES
+from tests.e2e.conftest import LocalServer, start_server, stop_server
+from tests.helpers import (
+    ALLOWED_ORIGIN,
+    DISALLOWED_ORIGIN,
+    SECOND_ORIGIN,
+    TEST_AUDIENCE,
+    TEST_ISSUER,
+    make_token,
+)
+
+ROUTES = Template.load().routes()
+API_ROUTES = sorted({(route.method, route.path) for route in ROUTES if route.method != "ANY"})
+PATHS = sorted({route.path for route in ROUTES})
+
+# -- who calls, and whose data ---------------------------------------------------------------------
+ROLES = ("anonymous", "admin", "manager", "agent", "vendor")
+USERS = {"admin": "demo-admin", "manager": "demo-manager", "agent": "demo-agent-1", "vendor": "demo-vendor-1"}
+OWN, OTHER = "own", "other"
+OWN_AGENT, OTHER_AGENT = "demo-agent-1", "demo-agent-2"
+(OWN_VENDOR, _, OWN_PRICE), (OTHER_VENDOR, _, OTHER_PRICE) = VENDORS[0], VENDORS[1]
+DISABLED_USER = "sec-disabled-admin"
+
+Cell = int | tuple[int, int]  # one status for both owners, or (own, other)
+
+
+def row(*, admin: Cell, manager: Cell, agent: Cell, vendor: Cell, anonymous: Cell = 401) -> dict[str, Cell]:
+    return {"anonymous": anonymous, "admin": admin, "manager": manager, "agent": agent, "vendor": vendor}
+
+
+# Expected status of every route for every role; (own, other) where the request names an owned
+# resource: the calling agent's or vendor's own (demo-agent-1, V001) or another's (demo-agent-2,
+# V002). Staff get the same answer for both. A route of template.yaml without a row fails.
+EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
+    ("GET", "/leads"): row(admin=200, manager=200, agent=200, vendor=200),
+    ("POST", "/leads"): row(admin=201, manager=201, agent=403, vendor=(201, 422)),
+    ("GET", "/leads/{lead_id}"): row(admin=200, manager=200, agent=(200, 404), vendor=(200, 404)),
+    ("PATCH", "/leads/{lead_id}"): row(admin=200, manager=200, agent=(200, 404), vendor=403),
+    ("DELETE", "/leads/{lead_id}"): row(admin=204, manager=403, agent=403, vendor=403),
+    ("GET", "/admin/stats"): row(admin=200, manager=200, agent=403, vendor=403),
+    ("GET", "/admin/analytics"): row(admin=200, manager=200, agent=403, vendor=403),
+    ("GET", "/admin/audit"): row(admin=200, manager=403, agent=403, vendor=403),
+    ("GET", "/agencies"): row(admin=200, manager=200, agent=403, vendor=200),
+    ("POST", "/agencies"): row(admin=201, manager=403, agent=403, vendor=403),
+    ("GET", "/agencies/{code}"): row(admin=200, manager=200, agent=403, vendor=(200, 404)),
+    ("PATCH", "/agencies/{code}"): row(admin=200, manager=403, agent=403, vendor=403),
+    ("POST", "/agencies/{code}/credentials"): row(admin=201, manager=403, agent=403, vendor=403),
+    ("DELETE", "/agencies/{code}/credentials/{user_id}"): row(admin=204, manager=403, agent=403, vendor=403),
+    ("GET", "/pricing"): row(admin=200, manager=200, agent=403, vendor=403),
+    ("PATCH", "/pricing/settings"): row(admin=200, manager=403, agent=403, vendor=403),
+    ("POST", "/pricing/quote"): row(admin=200, manager=200, agent=403, vendor=403),
+    ("PUT", "/pricing/{vendor_code}"): row(admin=200, manager=403, agent=403, vendor=403),
+    ("GET", "/agents"): row(admin=200, manager=200, agent=403, vendor=403),
+    ("POST", "/agents"): row(admin=201, manager=403, agent=403, vendor=403),
+    ("GET", "/agents/{user_id}"): row(admin=200, manager=200, agent=(200, 404), vendor=403),
+    ("PATCH", "/agents/{user_id}"): row(admin=200, manager=200, agent=(200, 404), vendor=403),
+    ("GET", "/reports/daily"): row(admin=200, manager=200, agent=403, vendor=(200, 403)),
+    ("GET", "/reports/vendors"): row(admin=200, manager=200, agent=403, vendor=(200, 403)),
+    ("GET", "/reports/agents"): row(admin=200, manager=200, agent=403, vendor=403),
+    ("GET", "/reports/campaigns"): row(admin=200, manager=200, agent=403, vendor=403),
+}
+
+
+# -- requests -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Call:
+    path: str
+    params: dict[str, str] | None = None
+    body: Any = None
+
+
+def unique_email() -> str:
+    return f"sec-{uuid.uuid4().hex}@example.com"
+
+
+def vendor_of(owner: str) -> str:
+    return OWN_VENDOR if owner == OWN else OTHER_VENDOR
+
+
+def agent_of(owner: str) -> str:
+    return OWN_AGENT if owner == OWN else OTHER_AGENT
+
+
+class Api:
+    """The module's server through one keep-alive session, with the resources the cells use."""
+
+    def __init__(self, server: LocalServer) -> None:
+        self.server = server
+        self.session = requests.Session()
+        self._tokens: dict[str, str] = {}
+
+    def token(self, user: str) -> str:
+        if user not in self._tokens:
+            self._tokens[user] = make_token(user)
+        return self._tokens[user]
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        user: str | None = None,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        data: bytes | None = None,
+        origin: str | None = ALLOWED_ORIGIN,
+        authorization: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        sent = dict(headers or {})
+        if user is not None:
+            sent["Authorization"] = f"Bearer {self.token(user)}"
+        if authorization is not None:
+            sent["Authorization"] = authorization
+        if origin is not None:
+            sent["Origin"] = origin
+        if body is not None:
+            data = json.dumps(body).encode()
+        if data is not None:
+            sent.setdefault("Content-Type", "application/json")
+        return self.session.request(
+            method, self.server.base_url + path, params=params, data=data, headers=sent, timeout=30
+        )
+
+    def send(
+        self, method: str, call: Call, role: str, origin: str | None = ALLOWED_ORIGIN
+    ) -> requests.Response:
+        user = USERS.get(role)
+        return self.call(method, call.path, user, params=call.params, body=call.body, origin=origin)
+
+    # -- resources made for the test ----------------------------------------------------------------
+    def new_lead(self, owner: str) -> dict[str, Any]:
+        """A lead of the owner's vendor, assigned to the owner's agent."""
+        posted = self.call(
+            "POST", "/leads", "demo-admin", body={"vendor_code": vendor_of(owner), "email": unique_email()}
+        )
+        assert posted.status_code == 201, posted.text
+        lead: dict[str, Any] = posted.json()["lead"]
+        if lead["assigned_agent"] != agent_of(owner):
+            patched = self.call(
+                "PATCH",
+                f"/leads/{lead['lead_id']}",
+                "demo-admin",
+                body={"version": lead["version"], "assigned_agent": agent_of(owner)},
+            )
+            assert patched.status_code == 200, patched.text
+            lead = patched.json()
+        return lead
+
+    @cached_property
+    def leads(self) -> dict[str, dict[str, Any]]:
+        """One lead per owner, read (never changed) by the cells."""
+        return {owner: self.new_lead(owner) for owner in (OWN, OTHER)}
+
+    def new_credential(self, code: str) -> str:
+        issued = self.call("POST", f"/agencies/{code}/credentials", "demo-admin")
+        assert issued.status_code == 201, issued.text
+        return str(issued.json()["user_id"])
+
+
+Builder = Callable[[Api, str], Call]
+
+
+def change_a_fresh_lead(api: Api, owner: str) -> Call:
+    lead = api.new_lead(owner)
+    return Call(f"/leads/{lead['lead_id']}", body={"version": lead["version"], "notes": "checked"})
+
+
+def revoke_a_fresh_credential(api: Api, owner: str) -> Call:
+    code = vendor_of(owner)
+    return Call(f"/agencies/{code}/credentials/{api.new_credential(code)}")
+
+
+# How each route is called for an owner (`own` or `other`); routes that name no owned resource
+# ignore it. Bodies are valid wherever the role is allowed; destructive calls get fresh resources.
+BUILDERS: dict[tuple[str, str], Builder] = {
+    ("GET", "/leads"): lambda api, owner: Call("/leads", {"limit": "5"}),
+    ("POST", "/leads"): lambda api, owner: Call(
+        "/leads", body={"vendor_code": vendor_of(owner), "email": unique_email()}
+    ),
+    ("GET", "/leads/{lead_id}"): lambda api, owner: Call(f"/leads/{api.leads[owner]['lead_id']}"),
+    ("PATCH", "/leads/{lead_id}"): change_a_fresh_lead,
+    ("DELETE", "/leads/{lead_id}"): lambda api, owner: Call(f"/leads/{api.new_lead(owner)['lead_id']}"),
+    ("GET", "/admin/stats"): lambda api, owner: Call("/admin/stats", {"period": "7d"}),
+    ("GET", "/admin/analytics"): lambda api, owner: Call("/admin/analytics", {"period": "7d"}),
+    ("GET", "/admin/audit"): lambda api, owner: Call("/admin/audit", {"limit": "5"}),
+    ("GET", "/agencies"): lambda api, owner: Call("/agencies"),
+    ("POST", "/agencies"): lambda api, owner: Call(
+        "/agencies", body={"vendor_code": f"S{uuid.uuid4().hex[:10].upper()}", "name": "Security Check"}
+    ),
+    ("GET", "/agencies/{code}"): lambda api, owner: Call(f"/agencies/{vendor_of(owner)}"),
+    ("PATCH", "/agencies/{code}"): lambda api, owner: Call(
+        f"/agencies/{vendor_of(owner)}", body={"contact_name": "Security Check"}
+    ),
+    ("POST", "/agencies/{code}/credentials"): lambda api, owner: Call(
+        f"/agencies/{vendor_of(owner)}/credentials"
+    ),
+    ("DELETE", "/agencies/{code}/credentials/{user_id}"): revoke_a_fresh_credential,
+    ("GET", "/pricing"): lambda api, owner: Call("/pricing"),
+    ("PATCH", "/pricing/settings"): lambda api, owner: Call(
+        "/pricing/settings", body={"default_price": 35.00}
+    ),
+    ("POST", "/pricing/quote"): lambda api, owner: Call(
+        "/pricing/quote", body={"vendor_code": OWN_VENDOR, "quality_score": 7}
+    ),
+    ("PUT", "/pricing/{vendor_code}"): lambda api, owner: Call(
+        f"/pricing/{vendor_of(owner)}", body={"price": float(OWN_PRICE if owner == OWN else OTHER_PRICE)}
+    ),
+    ("GET", "/agents"): lambda api, owner: Call("/agents"),
+    ("POST", "/agents"): lambda api, owner: Call(
+        "/agents", body={"name": "Security Check", "email": unique_email()}
+    ),
+    ("GET", "/agents/{user_id}"): lambda api, owner: Call(f"/agents/{agent_of(owner)}"),
+    # Demo agents are online: setting it again changes nothing the other cells depend on.
+    ("PATCH", "/agents/{user_id}"): lambda api, owner: Call(
+        f"/agents/{agent_of(owner)}", body={"availability": "online"}
+    ),
+    ("GET", "/reports/daily"): lambda api, owner: Call("/reports/daily", {"vendor": vendor_of(owner)}),
+    ("GET", "/reports/vendors"): lambda api, owner: Call("/reports/vendors", {"vendor": vendor_of(owner)}),
+    ("GET", "/reports/agents"): lambda api, owner: Call("/reports/agents"),
+    ("GET", "/reports/campaigns"): lambda api, owner: Call(
+        "/reports/campaigns", {"vendor": vendor_of(owner)}
+    ),
+}
+# Routes whose request names an owned resource: every role is tried with its own and another's.
+OWNED = {
+    ("POST", "/leads"),
+    ("GET", "/leads/{lead_id}"),
+    ("PATCH", "/leads/{lead_id}"),
+    ("DELETE", "/leads/{lead_id}"),
+    ("GET", "/agencies/{code}"),
+    ("PATCH", "/agencies/{code}"),
+    ("POST", "/agencies/{code}/credentials"),
+    ("DELETE", "/agencies/{code}/credentials/{user_id}"),
+    ("PUT", "/pricing/{vendor_code}"),
+    ("GET", "/agents/{user_id}"),
+    ("PATCH", "/agents/{user_id}"),
+    ("GET", "/reports/daily"),
+    ("GET", "/reports/vendors"),
+    ("GET", "/reports/campaigns"),
+}
+
+
+def expected_status(route: tuple[str, str], role: str, owner: str) -> int:
+    cell = EXPECTED[route][role]
+    if isinstance(cell, tuple):
+        return cell[0] if owner == OWN else cell[1]
+    return cell
+
+
+def matrix_cells() -> list[Any]:
+    """One case per template route, role and owner; a route without a row is a failing case."""
+    cases = []
+    for route in API_ROUTES:
+        if route not in EXPECTED or route not in BUILDERS:
+            cases.append(pytest.param(route, "-", OWN, id=f"{route[0]} {route[1]} has no expectation row"))
+            continue
+        for role in ROLES:
+            for owner in (OWN, OTHER) if route in OWNED else (OWN,):
+                label = f"{route[0]} {route[1]} {role}" + (f" {owner}" if route in OWNED else "")
+                cases.append(pytest.param(route, role, owner, id=label))
+    return cases
+
+
+# -- assertions -----------------------------------------------------------------------------------
+def assert_error_body(response: requests.Response) -> dict[str, Any]:
+    """The machine-readable error body (POST /leads adds its posting-contract keys around it)."""
+    assert response.headers["Content-Type"].startswith("application/json"), response.text
+    body: dict[str, Any] = response.json()
+    error = body["error"]
+    assert isinstance(error["code"], str), body
+    assert error["code"], body
+    assert isinstance(error["message"], str), body
+    assert error["message"], body
+    assert isinstance(error["details"], list), body
+    if "outcome" not in body:
+        assert set(body) == {"error"}, body
+    return body
+
+
+def assert_cors_for(response: requests.Response, origin: str) -> None:
+    granted = response.headers.get("Access-Control-Allow-Origin")
+    if origin == DISALLOWED_ORIGIN:
+        assert granted in (None, ""), (response.status_code, granted)
+        assert "Access-Control-Allow-Credentials" not in response.headers
+        assert DISALLOWED_ORIGIN not in json.dumps(dict(response.headers))
+    else:
+        assert granted == origin, (response.status_code, granted, response.text[:200])
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def api() -> Iterator[Api]:
+    server = start_server()
+    client = Api(server)
+    try:
+        yield client
+    finally:
+        client.session.close()
+        stop_server(server)
+
+
+@pytest.fixture(scope="module")
+def openapi(api: Api) -> dict[str, Any]:
+    response = api.call("GET", "/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def test_the_demo_users_are_the_roles_the_table_names() -> None:
+    users = {user.user_id: user for user in demo_users()}
+    for role, user_id in USERS.items():
+        assert users[user_id].role == role
+    assert users[USERS["vendor"]].vendor_code == OWN_VENDOR
+    assert {OWN_AGENT, OTHER_AGENT} <= set(users)
+    assert sorted(EXPECTED) == sorted(BUILDERS)
+    assert set(EXPECTED) >= OWNED
+
+
+def test_the_table_has_no_row_for_a_route_template_yaml_does_not_declare() -> None:
+    assert sorted(set(EXPECTED) - set(API_ROUTES)) == []
+    # Every path answers CORS preflight through its function.
+    assert {route.path for route in ROUTES if route.method == "ANY"} == set(PATHS)
+
+
+# -- 1. role x route x owner ----------------------------------------------------------------------
+@pytest.mark.parametrize(("route", "role", "owner"), matrix_cells())
+def test_role_route_owner_matrix(api: Api, route: tuple[str, str], role: str, owner: str) -> None:
+    assert route in EXPECTED, f"{route} is in template.yaml but has no row in EXPECTED"
+    assert route in BUILDERS, f"{route} is in template.yaml but has no request in BUILDERS"
+    method, _ = route
+    expected = expected_status(route, role, owner)
+    # When
+    response = api.send(method, BUILDERS[route](api, owner), role)
+    # Then
+    assert response.status_code == expected, response.text[:500]
+    assert_cors_for(response, ALLOWED_ORIGIN)
+    if expected >= 400:
+        assert_error_body(response)
+    if expected == 401:
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_credential_is_revoked_only_under_its_own_agency(api: Api) -> None:
+    # Given a credential of another agency
+    other = api.new_credential(OTHER_VENDOR)
+    # When an admin revokes it under the wrong agency, then under its own
+    wrong = api.call("DELETE", f"/agencies/{OWN_VENDOR}/credentials/{other}", "demo-admin")
+    right = api.call("DELETE", f"/agencies/{OTHER_VENDOR}/credentials/{other}", "demo-admin")
+    # Then only the second one revokes it
+    assert wrong.status_code == 404, wrong.text
+    assert_error_body(wrong)
+    assert right.status_code == 204, right.text
+
+
+# -- 2. JWT attacks -------------------------------------------------------------------------------
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _claims(user_id: str = "demo-admin", **extra: Any) -> dict[str, Any]:
+    now = int(time.time())
+    return {
+        "sub": user_id,
+        "iss": TEST_ISSUER,
+        "aud": TEST_AUDIENCE,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 3600,
+        **extra,
+    }
+
+
+def _hs256_by_hand(header: dict[str, Any], claims: dict[str, Any], key: bytes) -> str:
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    return f"{signing_input}.{_b64(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())}"
+
+
+def _attacks() -> dict[str, str | None]:
+    """Authorization header values that must all be refused (None: no header)."""
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    valid = make_token("demo-vendor-1")
+    header, _, signature = valid.split(".")
+    tampered_payload = _b64(json.dumps(_claims("demo-admin")).encode())
+    now = int(time.time())
+    attacks: dict[str, str | None] = {
+        "no header": None,
+        "basic scheme": "Basic " + base64.b64encode(b"demo-admin:secret").decode(),
+        "empty bearer": "Bearer ",
+        "not a jwt": "Bearer not-a-jwt",
+        "alg none": "Bearer " + jwt.encode(_claims(), None, algorithm="none"),
+        "alg none keeping a valid signature": "Bearer "
+        + ".".join([_b64(b'{"alg":"none","typ":"JWT"}'), valid.split(".")[1], signature]),
+        "hs256 keyed with the rsa public key": "Bearer "
+        + _hs256_by_hand({"alg": "HS256", "typ": "JWT"}, _claims(), public_pem),
+        "rs256": "Bearer " + jwt.encode(_claims(), private_key, algorithm="RS256"),
+        "wrong key": "Bearer " + make_token("demo-admin", secret="another-secret-0123456789abcdef0123456789"),
+        "tampered payload": f"Bearer {header}.{tampered_payload}.{signature}",
+        "expired": "Bearer " + make_token("demo-admin", ttl=-3600),
+        "not valid before (nbf) in an hour": "Bearer " + make_token("demo-admin", nbf=now + 3600),
+        "issued (iat) in an hour": "Bearer " + make_token("demo-admin", iat=now + 3600, nbf=now),
+        "wrong issuer": "Bearer " + make_token("demo-admin", iss="someone-else"),
+        "wrong audience": "Bearer " + make_token("demo-admin", aud="another-api"),
+        "sub not a string": "Bearer " + make_token("demo-admin", sub=12345),
+        "unknown user": "Bearer " + make_token("sec-nobody"),
+        "disabled user": "Bearer " + make_token(DISABLED_USER),
+        "huge (16 KB)": "Bearer " + make_token("demo-admin", padding="x" * 16 * 1024),
+    }
+    for claim in REQUIRED_CLAIMS:
+        attacks[f"no {claim}"] = "Bearer " + make_token("demo-admin", drop=(claim,))
+    huge = attacks["huge (16 KB)"]
+    assert huge is not None
+    assert len(huge) > 2 * MAX_TOKEN_BYTES
+    return attacks
+
+
+ATTACKS = _attacks()
+# One route of every function: its first GET route without path parameters.
+AUTH_ROUTES = sorted(
+    {
+        route.function: route.path
+        for route in reversed(ROUTES)
+        if route.method == "GET" and "{" not in route.path
+    }.items()
+)
+
+
+@pytest.fixture(scope="module")
+def disabled_user(api: Api) -> str:
+    api.server.dynamodb().put_item(  # type: ignore[attr-defined]
+        TableName="crm-local-users",
+        Item={"user_id": {"S": DISABLED_USER}, "role": {"S": "admin"}, "status": {"S": "disabled"}},
+    )
+    return DISABLED_USER
+
+
+def test_every_function_is_attacked() -> None:
+    functions = {route.function for route in ROUTES}
+    assert {function for function, _ in AUTH_ROUTES} == functions
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+@pytest.mark.parametrize(("function", "path"), AUTH_ROUTES, ids=[path for _, path in AUTH_ROUTES])
+def test_jwt_attack_is_401_with_the_error_body_and_cors(
+    api: Api, disabled_user: str, function: str, path: str, attack: str
+) -> None:
+    # When
+    response = api.call("GET", path, authorization=ATTACKS[attack])
+    # Then
+    assert response.status_code == 401, response.text[:500]
+    assert assert_error_body(response)["error"]["code"] == "UNAUTHORIZED"
+    assert_cors_for(response, ALLOWED_ORIGIN)
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+# -- 3. injection-shaped input --------------------------------------------------------------------
+INJECTIONS = {
+    "sql": "' OR 1=1 --",
+    "sql-union": "V001' UNION SELECT * FROM users --",
+    "nosql": '{"$gt": ""}',
+    "dynamodb-expression": "V001 OR attribute_exists(lead_id)",
+    "html": "<script>alert(1)</script>",
+    "path-traversal": "../../etc/passwd",
+    "percent-nul": "%00",
+    "nul": "a\x00b",
+    "crlf": "a\r\nSet-Cookie: injected=1",
+    "template": "${jndi:ldap://x}{{7*7}}",
+    "long": "A" * 5000,
+    "long-unicode": "é" * 2000,
+    "unicode": "Ωμέγα 名前 🙂 \u202egnp.exe",
+    "empty": "",
+    "first-day": "0001-01-01",
+    "last-day": "9999-12-31",
+    "extreme-time": "0001-01-01T00:00:00+14:00",
+}
+JSON_TYPE = "application/json"
+# Query parameters that page, bound or shape the answer rather than filter it.
+NOT_FILTERS = {"limit", "cursor", "from", "to", "format", "period"}
+
+
+def get_operations(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(path, item["get"]) for path, item in sorted(document["paths"].items()) if "get" in item]
+
+
+def fill_path(path: str, api: Api) -> str:
+    values = {
+        "lead_id": api.leads[OWN]["lead_id"],
+        "code": OWN_VENDOR,
+        "vendor_code": OWN_VENDOR,
+        "user_id": OWN_AGENT,
+    }
+    for name, value in values.items():
+        path = path.replace("{" + name + "}", value)
+    assert "{" not in path, f"no value for a path parameter of {path}"
+    return path
+
+
+def unsafe_answer(response: requests.Response) -> str | None:
+    """Why an answer to an injection-shaped value is not acceptable, or None."""
+    if response.status_code >= 500 or response.status_code < 200 or 300 <= response.status_code < 400:
+        return f"{response.status_code} {response.text[:200]}"
+    if "injected" in response.headers.get("Set-Cookie", ""):
+        return "a header was injected"
+    if response.status_code >= 400:
+        try:
+            assert_error_body(response)
+        except (AssertionError, KeyError, TypeError, ValueError):
+            return f"{response.status_code} without the error body: {response.text[:200]}"
+    return None
+
+
+def test_every_get_operation_is_probed(openapi: dict[str, Any]) -> None:
+    documented = {(path, "GET") for path, _ in get_operations(openapi)}
+    assert documented == {(path, method) for method, path in API_ROUTES if method == "GET"}
+    assert sum(len(operation.get("parameters", [])) for _, operation in get_operations(openapi)) >= 30
+    assert any("vendor" in operation.get("x-roles", []) for _, operation in get_operations(openapi))
+
+
+def test_injection_in_every_parameter_of_every_get_route_is_answered_safely(
+    api: Api, openapi: dict[str, Any]
+) -> None:
+    probed, problems = 0, []
+    for template_path, operation in get_operations(openapi):
+        vendor_reads = "vendor" in operation.get("x-roles", [])
+        for parameter in operation.get("parameters", []):
+            name, where = parameter["name"], parameter["in"]
+            # A vendor also tries every parameter that picks whose data is read.
+            roles = ["admin", "vendor"] if vendor_reads and name not in NOT_FILTERS else ["admin"]
+            for label, value in INJECTIONS.items():
+                if where == "path":
+                    path = fill_path(template_path.replace("{" + name + "}", quote(value, safe="")), api)
+                    params = None
+                else:
+                    path, params = fill_path(template_path, api), {name: value}
+                for role in roles:
+                    response = api.call("GET", path, USERS[role], params=params)
+                    probed += 1
+                    context = f"GET {template_path} {where} {name}={label} as {role}"
+                    problem = unsafe_answer(response)
+                    if problem:
+                        problems.append(f"{context}: {problem}")
+                        continue
+                    if response.status_code != 200 or not response.headers["Content-Type"].startswith(
+                        JSON_TYPE
+                    ):
+                        continue
+                    body = response.json()
+                    rows = body.get("data") if isinstance(body, dict) else None
+                    filtering = where == "query" and name not in NOT_FILTERS and label != "empty"
+                    if role == "admin" and filtering and rows:
+                        # Nothing stored matches an injection-shaped filter: it must not widen the query.
+                        problems.append(f"{context}: {len(rows)} rows for a filter nothing matches")
+                    if role == "vendor":
+                        # However the filter is shaped, a vendor sees only its own vendor's rows.
+                        leaked = [item for item in rows or [] if item.get("vendor_code") != OWN_VENDOR]
+                        if leaked or body.get("vendor", OWN_VENDOR) != OWN_VENDOR:
+                            problems.append(f"{context}: another vendor's data")
+    assert not problems, "\n".join(problems)
+    assert probed > 700
+
+
+# -- 4. request bodies over the limit -------------------------------------------------------------
+BODY_ROUTES = [route for route in API_ROUTES if route[0] in {"POST", "PUT", "PATCH"}]
+
+
+def json_of_size(size: int) -> bytes:
+    """A JSON object of exactly `size` bytes."""
+    frame = b'{"padding":""}'
+    return frame[:-2] + b"x" * (size - len(frame)) + frame[-2:]
+
+
+def body_route_path(api: Api, route: tuple[str, str]) -> str:
+    return fill_path(route[1], api)
+
+
+@pytest.mark.parametrize("route", BODY_ROUTES, ids=[f"{method} {path}" for method, path in BODY_ROUTES])
+def test_body_over_the_limit_is_413_before_parsing(api: Api, route: tuple[str, str]) -> None:
+    method, _ = route
+    path = body_route_path(api, route)
+    over, at_limit = json_of_size(MAX_BODY_BYTES + 1), json_of_size(MAX_BODY_BYTES)
+    assert len(over) == MAX_BODY_BYTES + 1
+    # When
+    too_large = api.call(method, path, "demo-admin", data=over)
+    not_json = api.call(method, path, "demo-admin", data=b"\xff" * (MAX_BODY_BYTES + 1))
+    anonymous = api.call(method, path, None, data=over)
+    largest = api.call(method, path, "demo-admin", data=at_limit)
+    # Then
+    for response in (too_large, not_json):
+        assert response.status_code == 413, response.text[:300]
+        assert assert_error_body(response)["error"]["code"] == "PAYLOAD_TOO_LARGE"
+        assert_cors_for(response, ALLOWED_ORIGIN)
+    assert anonymous.status_code == 401  # who is asking comes first
+    assert_error_body(anonymous)
+    assert largest.status_code != 413, largest.text[:300]
+    assert largest.status_code < 500, largest.text[:300]
+
+
+def test_a_body_over_api_gateways_own_limit_is_its_413(api: Api) -> None:
+    response = api.call("POST", "/leads", "demo-admin", data=b"x" * (10 * 1024 * 1024 + 1))
+    assert response.status_code == 413
+    assert_error_body(response)
+    assert response.headers.get("Access-Control-Allow-Origin") == ALLOWED_ORIGIN
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_method_the_path_does_not_declare_is_405_naming_the_ones_it_does(api: Api, path: str) -> None:
+    declared = {route.method for route in ROUTES if route.path == path and route.method != "ANY"}
+    for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE", "TRACE"} - declared):
+        # When
+        response = api.call(method, fill_path(path, api), "demo-admin")
+        # Then
+        assert response.status_code == 405, (method, path, response.text)
+        assert set(response.headers["Allow"].split(", ")) == {*declared, "OPTIONS"}
+        assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+        assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
+
+
+# -- 5. CORS --------------------------------------------------------------------------------------
+ORIGINS = (ALLOWED_ORIGIN, SECOND_ORIGIN, DISALLOWED_ORIGIN)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_preflight_grants_exactly_the_allowed_origins(api: Api, path: str) -> None:
+    methods = sorted(route.method for route in ROUTES if route.path == path and route.method != "ANY")
+    concrete = fill_path(path, api)
+    for origin in ORIGINS:
+        for method in methods:
+            # When
+            response = api.call(
+                "OPTIONS",
+                concrete,
+                origin=origin,
+                headers={
+                    "Access-Control-Request-Method": method,
+                    "Access-Control-Request-Headers": "authorization,content-type",
+                },
+            )
+            # Then
+            assert 200 <= response.status_code < 300, (origin, method, response.status_code)
+            assert_cors_for(response, origin)
+            if origin != DISALLOWED_ORIGIN:
+                assert method in response.headers["Access-Control-Allow-Methods"]
+
+
+def cors_samples(route: tuple[str, str]) -> list[tuple[str, str, int]]:
+    """One (role, owner) cell of the table for each status the route answers with."""
+    samples: dict[int, tuple[str, str, int]] = {}
+    for role in ROLES:
+        for owner in (OWN, OTHER) if route in OWNED else (OWN,):
+            status = expected_status(route, role, owner)
+            samples.setdefault(status, (role, owner, status))
+    return list(samples.values())
+
+
+@pytest.mark.parametrize("route", API_ROUTES, ids=[f"{method} {path}" for method, path in API_ROUTES])
+def test_every_answer_grants_only_an_allowed_origin(api: Api, route: tuple[str, str]) -> None:
+    method, template_path = route
+    for origin in (SECOND_ORIGIN, DISALLOWED_ORIGIN):
+        for role, owner, status in cors_samples(route):
+            response = api.send(method, BUILDERS[route](api, owner), role, origin=origin)
+            assert response.status_code == status, (origin, role, owner, response.text[:300])
+            assert_cors_for(response, origin)
+        if method in {"POST", "PUT", "PATCH"}:
+            too_large = api.call(
+                method,
+                fill_path(template_path, api),
+                "demo-admin",
+                data=json_of_size(MAX_BODY_BYTES + 1),
+                origin=origin,
+            )
+            assert too_large.status_code == 413
+            assert_cors_for(too_large, origin)
+        if "{" in template_path:
+            missing = api.call(
+                method, missing_resource_path(template_path), "demo-admin", origin=origin, body=None
+            )
+            assert missing.status_code in (404, 422), missing.text[:300]
+            assert_cors_for(missing, origin)
+
+
+def missing_resource_path(path: str) -> str:
+    values = {
+        "lead_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        "code": "ZZ999",
+        "vendor_code": "ZZ999",
+        "user_id": "sec-no-such-user",
+    }
+    for name, value in values.items():
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+def test_api_gateways_own_answers_never_grant_a_disallowed_origin(api: Api, origin: str) -> None:
+    # API Gateway's own responses carry one fixed origin, the first configured (template.yaml).
+    for response in (
+        api.call("GET", "/no-such-route", origin=origin),
+        api.call("DELETE", "/agents/x/y", "demo-admin", origin=origin),
+    ):
+        assert response.status_code == 404
+        assert_error_body(response)
+        granted = response.headers.get("Access-Control-Allow-Origin")
+        assert granted not in (DISALLOWED_ORIGIN, "*")
+        assert granted == ALLOWED_ORIGIN
