@@ -13,8 +13,9 @@ from pydantic import (
     BaseModel,
     Field,
     GetJsonSchemaHandler,
+    ValidationInfo,
     WithJsonSchema,
-    model_validator,
+    field_validator,
 )
 from pydantic_core import CoreSchema
 
@@ -42,22 +43,16 @@ class JsonBody(BaseModel):
     pydantic's lax mode would convert it (a number sent as a string or a boolean, a boolean as a
     number or "yes", a time as a number)."""
 
-    @model_validator(mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _values_of_their_json_type(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        wrong = []
-        for name, field in cls.model_fields.items():
-            value, expected = data.get(field.alias or name), _json_type(field.annotation)
-            if value is None or expected is None:
-                continue
-            json_type, kinds = expected
-            if isinstance(value, bool) is not (json_type == "boolean") or not isinstance(value, kinds):
-                wrong.append(f"{name} must be a JSON {json_type}")
-        if wrong:
-            raise ValueError("; ".join(wrong))
-        return data
+    def _of_its_json_type(cls, value: Any, info: ValidationInfo) -> Any:
+        expected = _json_type(cls.model_fields[info.field_name].annotation) if info.field_name else None
+        if value is None or expected is None:
+            return value
+        json_type, kinds = expected
+        if isinstance(value, bool) is not (json_type == "boolean") or not isinstance(value, kinds):
+            raise ValueError(f"must be a JSON {json_type}")
+        return value
 
 
 _BOUNDS = {"gt": "exclusiveMinimum", "ge": "minimum", "lt": "exclusiveMaximum", "le": "maximum"}
@@ -69,6 +64,8 @@ class _NumberWithItsBounds:
 
     @staticmethod
     def __get_pydantic_json_schema__(core: CoreSchema, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        while core.get("type") != "decimal" and "schema" in core:  # inside validators' wrappers
+            core = core["schema"]
         schema: dict[str, Any] = {"type": "number"}
         for constraint, keyword in _BOUNDS.items():
             if core.get(constraint) is not None:
