@@ -1,7 +1,7 @@
 """What the contract fuzzer is taught beyond the OpenAPI document (loaded by schemathesis through
 SCHEMATHESIS_HOOKS when `test_contract_fuzzing` runs it).
 
-The document describes each value's shape; four rules cannot be written in JSON Schema, so the
+The document describes each value's shape; the rules below cannot be written in JSON Schema, so the
 fuzzer learns them here, and only for the cases it generates as valid (its invalid cases are left
 as drawn, and must still be refused with a 4xx; the API's own tests cover each refusal):
 
