@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -47,6 +48,25 @@ def base_env(stage: str = "test") -> dict[str, str]:
     }
 
 
+def token_claims(user_id: str = "demo-admin", ttl: int = 3600, **overrides: Any) -> dict[str, Any]:
+    """The claims of a token like `crm token` issues, valid from now for `ttl` seconds."""
+    now = int(time.time())
+    return {
+        "sub": user_id,
+        "iss": TEST_ISSUER,
+        "aud": TEST_AUDIENCE,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+        **overrides,
+    }
+
+
+def b64url(data: bytes) -> str:
+    """Base64url without padding, as JWT segments are written."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
 def make_token(
     user_id: str = "demo-admin",
     *,
@@ -57,16 +77,7 @@ def make_token(
     **claims: Any,
 ) -> str:
     """A token like `crm token` issues; `claims` override, `drop` removes claims."""
-    now = int(time.time())
-    payload: dict[str, Any] = {
-        "sub": user_id,
-        "iss": TEST_ISSUER,
-        "aud": TEST_AUDIENCE,
-        "iat": now,
-        "nbf": now,
-        "exp": now + ttl,
-        **claims,
-    }
+    payload = token_claims(user_id, ttl, **claims)
     for claim in drop:
         payload.pop(claim, None)
     return jwt.encode(payload, secret, algorithm=algorithm)

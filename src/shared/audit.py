@@ -16,6 +16,7 @@ from typing import Any
 import simplejson
 
 from shared.dynamo import Table
+from shared.errors import MAX_BODY_BYTES
 from shared.observability import logger
 from shared.security import Principal
 
@@ -67,6 +68,8 @@ def sanitize(value: Any) -> Any:
 def sanitize_body(body: str | None) -> Any:
     if not body:
         return None
+    if len(body) > MAX_BODY_BYTES:  # refused with 413 unread: the audit does not read it either
+        return f"<{len(body)} bytes, over the limit>"
     try:
         parsed = simplejson.loads(body, use_decimal=True)
     except ValueError:

@@ -124,8 +124,15 @@ class Table:
 
     def batch_put(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Writes rows in batches of 25, retrying what DynamoDB reports as unprocessed."""
-        for start in range(0, len(rows), 25):
-            requests: list[Any] = [{"PutRequest": {"Item": to_item(row)}} for row in rows[start : start + 25]]
+        self._batch_write([{"PutRequest": {"Item": to_item(row)}} for row in rows])
+
+    def batch_delete(self, keys: Sequence[Mapping[str, Any]]) -> None:
+        """Deletes the items of `keys` in batches of 25, retrying what DynamoDB reports as unprocessed."""
+        self._batch_write([{"DeleteRequest": {"Key": to_item(key)}} for key in keys])
+
+    def _batch_write(self, writes: list[Any]) -> None:
+        for start in range(0, len(writes), 25):
+            requests = writes[start : start + 25]
             while requests:
                 response = self.client.batch_write_item(RequestItems={self.name: requests})
                 requests = list(response.get("UnprocessedItems", {}).get(self.name, []))

@@ -44,6 +44,15 @@ class Forbidden(ApiError):
     code = "FORBIDDEN"
 
 
+# The one limit on a request body, for every route (API Gateway's own limit is 10 MB).
+MAX_BODY_BYTES = 256 * 1024
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
 class NotFound(ApiError):
     status = 404
     code = "NOT_FOUND"

@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 from shared import dependencies
 from shared.audit import build_record
 from shared.config import get_settings
-from shared.errors import ApiError, BadRequest, Forbidden
+from shared.errors import MAX_BODY_BYTES, ApiError, BadRequest, Forbidden, PayloadTooLarge
 from shared.observability import logger, metrics
 from shared.security import Role, current_principal_or_none, set_current_principal
 
@@ -40,15 +40,7 @@ PREFLIGHT_MAX_AGE = 600
 BEARER_AUTH = "bearerAuth"
 REQUEST_SCHEMA_EXTENSION = "x-request-schema"
 BODY_ERRORS = {"POST": (413, 415), "PUT": (413, 415), "PATCH": (413, 415)}  # too large, not JSON
-# The one limit on a request body, for every route (API Gateway's own limit is 10 MB).
-MAX_BODY_BYTES = 256 * 1024
-
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class PayloadTooLarge(ApiError):
-    status = 413
-    code = "PAYLOAD_TOO_LARGE"
 
 
 def check_body_size(body: str | None, base64_encoded: bool = False) -> None:

@@ -108,7 +108,4 @@ class StatsStore:
         self._states.batch_put(items)
 
     def delete_buckets(self, keys: list[BucketKey]) -> None:
-        for partition, day in keys:
-            self._table.client.delete_item(
-                TableName=self._table.name, Key={"pk": {"S": partition}, "sk": {"S": day}}
-            )
+        self._table.batch_delete([{"pk": partition, "sk": day} for partition, day in keys])

@@ -40,9 +40,9 @@ from tests.helpers import (
     ALLOWED_ORIGIN,
     DISALLOWED_ORIGIN,
     SECOND_ORIGIN,
-    TEST_AUDIENCE,
-    TEST_ISSUER,
+    b64url,
     make_token,
+    token_claims,
 )
 
 ROUTES = Template.load().routes()
@@ -391,26 +391,9 @@ def test_a_credential_is_revoked_only_under_its_own_agency(api: Api) -> None:
 
 
 # -- 2. JWT attacks -------------------------------------------------------------------------------
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _claims(user_id: str = "demo-admin", **extra: Any) -> dict[str, Any]:
-    now = int(time.time())
-    return {
-        "sub": user_id,
-        "iss": TEST_ISSUER,
-        "aud": TEST_AUDIENCE,
-        "iat": now,
-        "nbf": now,
-        "exp": now + 3600,
-        **extra,
-    }
-
-
 def _hs256_by_hand(header: dict[str, Any], claims: dict[str, Any], key: bytes) -> str:
-    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
-    return f"{signing_input}.{_b64(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())}"
+    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+    return f"{signing_input}.{b64url(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())}"
 
 
 def _attacks() -> dict[str, str | None]:
@@ -421,19 +404,19 @@ def _attacks() -> dict[str, str | None]:
     )
     valid = make_token("demo-vendor-1")
     header, _, signature = valid.split(".")
-    tampered_payload = _b64(json.dumps(_claims("demo-admin")).encode())
+    tampered_payload = b64url(json.dumps(token_claims("demo-admin")).encode())
     now = int(time.time())
     attacks: dict[str, str | None] = {
         "no header": None,
         "basic scheme": "Basic " + base64.b64encode(b"demo-admin:secret").decode(),
         "empty bearer": "Bearer ",
         "not a jwt": "Bearer not-a-jwt",
-        "alg none": "Bearer " + jwt.encode(_claims(), None, algorithm="none"),
+        "alg none": "Bearer " + jwt.encode(token_claims(), None, algorithm="none"),
         "alg none keeping a valid signature": "Bearer "
-        + ".".join([_b64(b'{"alg":"none","typ":"JWT"}'), valid.split(".")[1], signature]),
+        + ".".join([b64url(b'{"alg":"none","typ":"JWT"}'), valid.split(".")[1], signature]),
         "hs256 keyed with the rsa public key": "Bearer "
-        + _hs256_by_hand({"alg": "HS256", "typ": "JWT"}, _claims(), public_pem),
-        "rs256": "Bearer " + jwt.encode(_claims(), private_key, algorithm="RS256"),
+        + _hs256_by_hand({"alg": "HS256", "typ": "JWT"}, token_claims(), public_pem),
+        "rs256": "Bearer " + jwt.encode(token_claims(), private_key, algorithm="RS256"),
         "wrong key": "Bearer " + make_token("demo-admin", secret="another-secret-0123456789abcdef0123456789"),
         "tampered payload": f"Bearer {header}.{tampered_payload}.{signature}",
         "expired": "Bearer " + make_token("demo-admin", ttl=-3600),

@@ -183,6 +183,19 @@ def test_each_counter_is_stored_in_its_partition_and_readers_get_only_theirs(aws
     )
 
 
+def test_rebuild_removes_bucket_items_no_lead_stands_behind(aws: dict[str, str]) -> None:
+    # Given buckets of a lead whose row is gone from the leads table
+    store = fresh_store()
+    item = {**history_of(0, ["advance"] * 6, random.Random(5))[-1][1], "is_test": False}
+    store.apply("L0", 1, event_view(item))
+    days = sorted({row["sk"] for row in store.bucket_items()})
+    # When the stats are rebuilt from no leads
+    report = rebuild([], store, ZONE)
+    # Then every item of every partition is gone, and those days are named
+    assert report.days_removed == days
+    assert list(store.bucket_items()) == []
+
+
 @pytest.mark.parametrize("window", [("2026-10-01", "2026-10-05"), ("2026-10-06", "2026-12-31")])
 def test_rebuild_within_dates_rewrites_only_those_days(aws: dict[str, str], window: tuple[str, str]) -> None:
     store = fresh_store()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from shared.audit import MASK, MAX_BODY_CHARS, AuditLog, build_record, sanitize, sanitize_body, stored_record
+from shared.errors import MAX_BODY_BYTES
 from shared.security import Principal, Role
 from tests.helpers import api_event
 
@@ -406,3 +407,8 @@ def test_failed_audit_write_does_not_fail_the_request() -> None:
 
     # Then: no exception, nothing stored
     assert table.items == []
+
+
+def test_body_over_the_request_limit_is_recorded_by_size_without_being_read() -> None:
+    body = '{"email": "' + "x" * MAX_BODY_BYTES + '@example.com"}'
+    assert sanitize_body(body) == f"<{len(body)} bytes, over the limit>"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -17,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from shared.auth import MAX_TOKEN_BYTES, Authenticator, TokenSettings, bearer_token, issue_token, verify_token
 from shared.errors import Unauthorized
 from shared.security import LeadScope, Principal, Role
-from tests.helpers import TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, FakeClock, make_token
+from tests.helpers import TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, FakeClock, b64url, make_token, token_claims
 
 SETTINGS = TokenSettings(secret=TEST_SECRET, issuer=TEST_ISSUER, audience=TEST_AUDIENCE, leeway_seconds=30)
 
@@ -80,25 +79,12 @@ def make_authenticator(
     )
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def _hand_made_token(header: dict[str, Any], payload: dict[str, Any], signature: bytes = b"") -> str:
-    return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}.{_b64(signature)}"
+    return f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(payload).encode())}.{b64url(signature)}"
 
 
 def _claims(user_id: str = "demo-vendor-1", **overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
-    return {
-        "sub": user_id,
-        "iss": TEST_ISSUER,
-        "aud": TEST_AUDIENCE,
-        "iat": now,
-        "nbf": now,
-        "exp": now + 3600,
-        **overrides,
-    }
+    return token_claims(user_id, **overrides)
 
 
 def _rsa_private_key() -> rsa.RSAPrivateKey:
@@ -164,7 +150,7 @@ def test_alg_none_token_carrying_a_valid_signature_is_rejected() -> None:
     # Given: the header says none, but a real HS256 signature is attached
     valid = make_token("demo-vendor-1")
     _, payload, signature = valid.split(".")
-    header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    header = b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
 
     # When / Then
     with pytest.raises(Unauthorized):
@@ -183,7 +169,7 @@ def test_token_signed_with_the_wrong_key_is_rejected() -> None:
 def test_token_with_tampered_payload_is_rejected() -> None:
     # Given: a vendor's valid token whose payload is swapped for an admin's
     header, _, signature = make_token("demo-vendor-1").split(".")
-    forged_payload = _b64(json.dumps(_claims("demo-admin")).encode())
+    forged_payload = b64url(json.dumps(_claims("demo-admin")).encode())
 
     # When / Then
     with pytest.raises(Unauthorized):
@@ -207,14 +193,14 @@ def test_hs256_token_keyed_with_an_rsa_public_key_is_rejected() -> None:
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     signing_input = (
-        f"{_b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}."
-        f"{_b64(json.dumps(_claims('demo-admin')).encode())}"
+        f"{b64url(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}."
+        f"{b64url(json.dumps(_claims('demo-admin')).encode())}"
     )
     signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
 
     # When / Then
     with pytest.raises(Unauthorized):
-        verify_token(SETTINGS, f"{signing_input}.{_b64(signature)}")
+        verify_token(SETTINGS, f"{signing_input}.{b64url(signature)}")
 
 
 def test_token_expired_beyond_the_leeway_is_rejected() -> None:

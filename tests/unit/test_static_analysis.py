@@ -41,14 +41,13 @@ def tool(name: str) -> Path:
     return path
 
 
+def scan(*command: str) -> subprocess.CompletedProcess[str]:
+    """A scanner run from the project root, its output captured."""
+    return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+
+
 def test_bandit_finds_nothing_in_src() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bandit", "-q", "-r", "src", "-c", "pyproject.toml", "-f", "json"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = scan(sys.executable, "-m", "bandit", "-q", "-r", "src", "-c", "pyproject.toml", "-f", "json")
     report = json.loads(done.stdout)
     findings = [
         f"{r['filename']}:{r['line_number']} {r['test_id']} {r['issue_text']}" for r in report["results"]
@@ -67,22 +66,16 @@ def test_every_bandit_suppression_says_why() -> None:
 
 # ---------------------------------------------------------------------------------- checkov
 def test_checkov_finds_nothing_in_the_template() -> None:
-    done = subprocess.run(
-        [
-            str(tool("checkov")),
-            "--file",
-            TEMPLATE.name,
-            "--framework",
-            "cloudformation",
-            "--output",
-            "json",
-            # No download of policy metadata (guidelines, severities): the checks ship with checkov.
-            "--skip-download",
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    done = scan(
+        str(tool("checkov")),
+        "--file",
+        TEMPLATE.name,
+        "--framework",
+        "cloudformation",
+        "--output",
+        "json",
+        # No download of policy metadata (guidelines, severities): the checks ship with checkov.
+        "--skip-download",
     )
     assert done.stdout.strip(), done.stderr[-3000:]
     report = json.loads(done.stdout)
@@ -139,25 +132,19 @@ def test_the_lock_pins_every_runtime_dependency_within_its_range() -> None:
 
 
 def test_pip_audit_finds_no_known_vulnerability_in_the_lock() -> None:
-    done = subprocess.run(
-        [
-            str(tool("pip-audit")),
-            "--requirement",
-            LOCK.name,
-            # Every package is pinned in the lock: audit exactly those, without resolving again.
-            "--no-deps",
-            "--disable-pip",
-            "--vulnerability-service",
-            "pypi",
-            "--format",
-            "json",
-            "--progress-spinner",
-            "off",
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    done = scan(
+        str(tool("pip-audit")),
+        "--requirement",
+        LOCK.name,
+        # Every package is pinned in the lock: audit exactly those, without resolving again.
+        "--no-deps",
+        "--disable-pip",
+        "--vulnerability-service",
+        "pypi",
+        "--format",
+        "json",
+        "--progress-spinner",
+        "off",
     )
     assert done.stdout.strip(), f"pip-audit exited {done.returncode}: {done.stderr[-3000:]}"
     dependencies: list[dict[str, Any]] = json.loads(done.stdout)["dependencies"]
