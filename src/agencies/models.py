@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from shared.http import Pagination
 from shared.pricing import HourMultiplier, check_bands, check_price_range
+from shared.responses import Pagination
 from shared.types import Email, JsonBody, Money, Number, omittable
 
 VENDOR_CODE_PATTERN = r"^[A-Z0-9]{2,12}$"

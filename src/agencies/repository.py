@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from shared.dynamo import ConditionFailed, Item, Table, Write, agents_by_role, changes_write
+from shared.dates import now_timestamp
+from shared.dynamo import ConditionFailed, Item, Table, Write, changes_write
 from shared.errors import Conflict, NotFound
 from shared.pricing import SETTINGS_KEY, PricingSettings
+from shared.records import ASSIGNABLE, agents_by_role
 
-ASSIGNABLE = "online"  # the users' AssignmentIndex holds agents whose `assignable` is this
 MAX_ATTEMPTS = 5
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def put_new(table: Table, key_name: str, values: Mapping[str, Any], conflict: str) -> Item:
     """Stores a new item, stamped with its creation time; 409 `conflict` if the key exists."""
-    item = {**values, "created_at": now_iso(), "updated_at": now_iso()}
+    item = {**values, "created_at": now_timestamp(), "updated_at": now_timestamp()}
     try:
         table.write(Write("Put", table.name, item=item, condition=f"attribute_not_exists({key_name})"))
     except ConditionFailed as exc:
@@ -63,7 +59,7 @@ class AgencyRepository:
         write = changes_write(
             self._vendors.name,
             {"vendor_code": code},
-            {**changes, "updated_at": now_iso()},
+            {**changes, "updated_at": now_timestamp()},
             condition="attribute_exists(vendor_code)",
         )
         try:
@@ -100,7 +96,7 @@ class PricingRepository:
             **settings.model_dump(mode="python"),
             "price_key": SETTINGS_KEY,
             "revision": (seen_revision or 0) + 1,
-            "updated_at": now_iso(),
+            "updated_at": now_timestamp(),
         }
         if seen_revision is None:
             write = Write("Put", self._pricing.name, item=item, condition="attribute_not_exists(revision)")
@@ -119,7 +115,9 @@ class PricingRepository:
         return Decimal(item["price"]) if item and item.get("price") is not None else None
 
     def set_vendor_price(self, code: str, price: Decimal) -> None:
-        self._pricing.put({"price_key": code, "vendor_code": code, "price": price, "updated_at": now_iso()})
+        self._pricing.put(
+            {"price_key": code, "vendor_code": code, "price": price, "updated_at": now_timestamp()}
+        )
 
 
 class UserDirectory:
@@ -159,7 +157,7 @@ class UserDirectory:
                     **changes,
                     "assignable": ASSIGNABLE if assignable else None,
                     "revision": int(seen or 0) + 1,
-                    "updated_at": now_iso(),
+                    "updated_at": now_timestamp(),
                 },
                 condition="#role = :agent AND "
                 + ("#revision = :seen" if seen is not None else "attribute_not_exists(#revision)"),
@@ -179,7 +177,7 @@ class UserDirectory:
         write = changes_write(
             self._users.name,
             {"user_id": user_id},
-            {"status": "disabled", "revoked_at": now_iso()},
+            {"status": "disabled", "revoked_at": now_timestamp()},
             condition="#role = :vendor AND vendor_code = :code",
             names={"#role": "role"},
             values={":vendor": "vendor", ":code": vendor_code},

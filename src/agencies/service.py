@@ -40,22 +40,18 @@ from agencies.repository import (
     UserDirectory,
 )
 from shared.buckets import AGENTS, TOTALS, VENDORS, DayBuckets, days_ending, percent, scoped, summed
-from shared.cache import QueryCache
+from shared.cache import Namespace, QueryCache
+from shared.dates import iso_timestamp
 from shared.dynamo import ConditionFailed, Item
 from shared.errors import Conflict, ValidationFailed
 from shared.pagination import CursorCodec
 from shared.pricing import Pricer, PricingSettings
+from shared.records import DEFAULT_DEDUPE_WINDOW_DAYS
 from shared.security import Principal, Role
 
-AGENCIES_CACHE = "agencies"
-AGENTS_CACHE = "agents"
-PRICING_CACHE = "pricing"
-STATS_CACHE = "stats"
-REPORTS_CACHE = "reports"  # the vendors report shows agencies' names
 AGENT_STATS_DAYS = 30
 VENDOR_TOKEN_DAYS = 365
 DEFAULT_MONTHLY_GOAL = 600
-DEFAULT_DEDUPE_WINDOW_DAYS = 30
 AGENT_SELF_FIELDS = frozenset({"availability"})
 
 
@@ -130,7 +126,7 @@ class AgencyService:
             }
 
         params = {"limit": limit, "after": after, "today": today.isoformat()}
-        return self._cache.get_or_load(AGENCIES_CACHE, scope.cache_key, params, load)
+        return self._cache.get_or_load(Namespace.AGENCIES, scope.cache_key, params, load)
 
     def one(self, principal: Principal, code: str) -> dict[str, Any]:
         scope = principal.lead_scope
@@ -146,7 +142,7 @@ class AgencyService:
             return self._with_performance(item, buckets, today).model_dump(mode="python")
 
         params = {"code": code, "today": today.isoformat()}
-        return self._cache.get_or_load(AGENCIES_CACHE, scope.cache_key, params, load)
+        return self._cache.get_or_load(Namespace.AGENCIES, scope.cache_key, params, load)
 
     @staticmethod
     def _with_performance(item: Item, buckets: Any, today: date) -> AgencyWithPerformance:
@@ -175,8 +171,8 @@ class AgencyService:
         return updated
 
     def _invalidate(self) -> None:
-        self._cache.invalidate(AGENCIES_CACHE)
-        self._cache.invalidate(REPORTS_CACHE)
+        self._cache.invalidate(Namespace.AGENCIES)
+        self._cache.invalidate(Namespace.REPORTS)  # the vendors report shows agencies' names
 
 
 class CredentialService:
@@ -212,7 +208,7 @@ class CredentialService:
             user_id=user_id,
             vendor_code=code,
             token=self._issue_token(user_id, ttl),
-            expires_at=expires.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            expires_at=iso_timestamp(expires, timespec="seconds"),
         )
 
     def revoke(self, code: str, user_id: str) -> None:
@@ -236,13 +232,13 @@ class PricingService:
                 vendors=[VendorPrice(vendor_code=code, price=price) for code, price in prices.items()],
             ).model_dump(mode="python")
 
-        return self._cache.get_or_load(PRICING_CACHE, "all", {"view": "pricing"}, load)
+        return self._cache.get_or_load(Namespace.PRICING, "all", {"view": "pricing"}, load)
 
     def set_vendor_price(self, code: str, price: Decimal) -> VendorPrice:
         if self._agencies.get(code) is None:
             raise AgencyNotFound(code)
         self._pricing.set_vendor_price(code, price)
-        self._cache.invalidate(PRICING_CACHE)
+        self._cache.invalidate(Namespace.PRICING)
         return VendorPrice(vendor_code=code, price=price)
 
     def change_settings(self, changes: SettingsChanges) -> PricingSettingsView:
@@ -263,7 +259,7 @@ class PricingService:
             self._pricing.replace_settings(settings, int(revision) if revision is not None else None)
         except ConditionFailed as exc:
             raise Conflict("The pricing settings changed meanwhile; read them and try again") from exc
-        self._cache.invalidate(PRICING_CACHE)
+        self._cache.invalidate(Namespace.PRICING)
         return PricingSettingsView(**settings.model_dump())
 
     def quote(self, request: QuoteRequest, now: datetime | None = None) -> QuoteResponse:
@@ -324,7 +320,7 @@ class AgentService:
             return {"data": data, "pagination": {"cursor": None, "hasMore": False, "count": len(data)}}
 
         return self._cache.get_or_load(
-            AGENTS_CACHE, "all", {"view": "agents", "today": str(self._clock.today())}, load
+            Namespace.AGENTS, "all", {"view": "agents", "today": str(self._clock.today())}, load
         )
 
     def one(self, principal: Principal, user_id: str) -> dict[str, Any]:
@@ -336,7 +332,7 @@ class AgentService:
             return self._agent(self._users.agent(user_id), window).model_dump(mode="python")
 
         params = {"agent": user_id, "today": str(self._clock.today())}
-        return self._cache.get_or_load(AGENTS_CACHE, f"agent:{user_id}", params, load)
+        return self._cache.get_or_load(Namespace.AGENTS, f"agent:{user_id}", params, load)
 
     def create(self, body: AgentCreate) -> Agent:
         availability = body.availability.value
@@ -373,5 +369,5 @@ class AgentService:
         return self._agent(item, window)
 
     def _invalidate(self) -> None:
-        self._cache.invalidate(AGENTS_CACHE)
-        self._cache.invalidate(STATS_CACHE)  # the dashboard's agents block
+        self._cache.invalidate(Namespace.AGENTS)
+        self._cache.invalidate(Namespace.STATS)  # the dashboard's agents block

@@ -20,6 +20,7 @@ from leads.models import Disposition, HistoryEntry, Lead
 from leads.repository import LeadRepository
 from leads.writes import dedupe_keys
 from shared.config import get_settings
+from shared.dates import iso_timestamp
 from shared.dynamo import Table
 
 VENDORS = [
@@ -110,7 +111,7 @@ def demo_users() -> list[DemoUser]:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_timestamp(moment)
 
 
 def _history(

@@ -8,10 +8,8 @@ from typing import Any
 
 from shared.dynamo import KeyCondition, Table, Write, batch_get
 from shared.pricing import SETTINGS_KEY, PricingSettings
+from shared.records import ASSIGNABLE, ASSIGNMENT_INDEX, DEFAULT_DEDUPE_WINDOW_DAYS
 
-DEFAULT_DEDUPE_WINDOW_DAYS = 30
-ASSIGNMENT_INDEX = "AssignmentIndex"
-ASSIGNABLE = "online"
 CANDIDATES_PER_QUERY = 25
 
 

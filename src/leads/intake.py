@@ -54,7 +54,7 @@ def read_body(raw: str | None) -> dict[str, Any]:
 
 def check_fields(body: dict[str, Any], principal: Principal) -> list[dict[str, str]]:
     """Fields the caller may not write are rejected by name, never silently dropped."""
-    staff = principal.role in (Role.ADMIN, Role.MANAGER)
+    staff = principal.is_staff
     allowed = SUBMISSION_FIELDS | (STAFF_SUBMISSION_FIELDS if staff else {"vendor_code"})
     problems = []
     for name in sorted(body):
@@ -144,7 +144,7 @@ def parse_submission(raw: str | None, principal: Principal) -> LeadSubmission:
             _detail(".".join(str(part) for part in error["loc"]), error["msg"]) for error in exc.errors()
         ]
         raise DataError("The lead has invalid fields", details=problems) from exc
-    staff = principal.role in (Role.ADMIN, Role.MANAGER)
+    staff = principal.is_staff
     values, normalisation_problems = _normalise(submission, staff)
     problems += normalisation_problems
     if problems:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from shared.http import ErrorInfo, Pagination
+from shared.responses import ErrorInfo, Pagination
 from shared.types import EMAIL_SCHEMA, JsonBody, Money
 
 

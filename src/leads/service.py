@@ -7,13 +7,12 @@ from typing import Any
 
 from leads.models import LeadFilters
 from leads.repository import LeadRepository
-from shared.cache import QueryCache
+from shared.cache import Namespace, QueryCache
+from shared.dates import iso_timestamp
 from shared.errors import BadRequest
-from shared.http import Pagination
 from shared.pagination import CursorCodec
+from shared.responses import Pagination
 from shared.security import Principal
-
-CACHE_NAMESPACE = "leads"
 
 
 def parse_time_bound(value: str | None, field: str, end_of_day: bool) -> str | None:
@@ -37,7 +36,7 @@ def parse_time_bound(value: str | None, field: str, end_of_day: bool) -> str | N
             f"'{field}' must be a date (YYYY-MM-DD) or an ISO 8601 time",
             details=[{"field": field, "message": "invalid date or time"}],
         ) from exc
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_timestamp(moment)
 
 
 class LeadService:
@@ -67,12 +66,12 @@ class LeadService:
             return {"data": page.items, "pagination": pagination.model_dump()}
 
         params = {"filters": filters.model_dump(mode="json"), "limit": limit, "cursor": cursor}
-        return self._cache.get_or_load(CACHE_NAMESPACE, scope.cache_key, params, load)
+        return self._cache.get_or_load(Namespace.LEADS, scope.cache_key, params, load)
 
     def get_lead(self, principal: Principal, lead_id: str) -> dict[str, Any]:
         scope = principal.lead_scope
         return self._cache.get_or_load(
-            CACHE_NAMESPACE,
+            Namespace.LEADS,
             scope.cache_key,
             {"lead_id": lead_id},
             lambda: self._repository.get(scope, lead_id).model_dump(mode="python"),

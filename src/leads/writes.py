@@ -30,16 +30,16 @@ from leads.models import (
 )
 from leads.repository import LeadRepository
 from leads.scoring import ScoringInput, score_lead
-from shared.cache import QueryCache
+from shared.cache import Namespace, QueryCache
+from shared.dates import iso_timestamp
 from shared.dynamo import Table, TransactionCancelled, Write, batch_get, transact
 from shared.errors import ApiError, Conflict, ValidationFailed
-from shared.http import ErrorInfo
 from shared.observability import logger
 from shared.outbox import Outbox, OutboxEvent
 from shared.pricing import Pricer
-from shared.security import Principal, Role
+from shared.responses import ErrorInfo
+from shared.security import Principal
 
-LEADS_CACHE = "leads"
 DEDUPE_RETENTION_DAYS = 400  # longer than any vendor's dedupe window (at most 365 days)
 USAGE_RETENTION_DAYS = 400
 MAX_ATTEMPTS = 40
@@ -64,10 +64,6 @@ class LeadNotClosed(Conflict):
 
 class VersionConflict(Conflict):
     code = "VERSION_CONFLICT"
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def stats_view(lead: Lead | None, deleted: bool = False) -> dict[str, Any] | None:
@@ -216,7 +212,7 @@ class LeadWriter:
             )
         )
         price = self._pricer.quote(prices.settings, vendor_code, prices.vendor_price, score.score, now).price
-        created = iso(now)
+        created = iso_timestamp(now)
         lead = Lead(
             lead_id=str(ULID.from_datetime(now)),
             vendor_code=vendor_code,
@@ -238,7 +234,7 @@ class LeadWriter:
             version=1,
         )
         keys = dedupe_keys(submission, vendor.test_mode)
-        window_start = iso(now - timedelta(days=vendor.dedupe_window_days))
+        window_start = iso_timestamp(now - timedelta(days=vendor.dedupe_window_days))
         if preview:
             return self._preview(principal, keys, window_start, lead, price)
         fixed: list[Write] = [self._dedupe_write(key, lead, window_start, now) for key in keys]
@@ -341,7 +337,7 @@ class LeadWriter:
         found = batch_get({self._dedupe.name: [{"dedupe_key": key} for key in keys]})[self._dedupe.name]
         clashes = [item for item in found if str(item["created_at"]) >= window_start]
         if clashes:
-            staff = principal.role in (Role.ADMIN, Role.MANAGER)
+            staff = principal.is_staff
             return self._duplicate_response(str(clashes[0]["lead_id"]) if staff else None)
         result = PostResult(
             outcome=Outcome.ACCEPTED,
@@ -368,7 +364,7 @@ class LeadWriter:
         self, principal: Principal, keys: list[str], cancelled: TransactionCancelled, price: Decimal
     ) -> PostResponse:
         existing = None
-        if principal.role in (Role.ADMIN, Role.MANAGER):
+        if principal.is_staff:
             for index, key in enumerate(keys):
                 if cancelled.failed(1 + index):
                     item = self._dedupe.get({"dedupe_key": key}, consistent=True)
@@ -388,7 +384,7 @@ class LeadWriter:
                 details=[{"field": "version", "current": current.version}],
             )
         requested = changes.model_dump(exclude={"version"}, exclude_unset=True)
-        if "assigned_agent" in requested and principal.role not in (Role.ADMIN, Role.MANAGER):
+        if "assigned_agent" in requested and not principal.is_staff:
             # A field the role may not write is refused by name (422), like a vendor's mass assignment.
             refusal = {"field": "assigned_agent", "message": f"may not be set by an {principal.role.value}"}
             raise ValidationFailed("Only a manager or an admin may reassign a lead", details=[refusal])
@@ -402,9 +398,9 @@ class LeadWriter:
             check_move(current.disposition, moved_to)
             updates["disposition"] = moved_to
             if moved_to is Disposition.CLOSED:
-                updates["closed_date"] = iso(now)
+                updates["closed_date"] = iso_timestamp(now)
         if isinstance(requested.get("last_contact"), datetime):
-            requested["last_contact"] = iso(requested["last_contact"])
+            requested["last_contact"] = iso_timestamp(requested["last_contact"])
         for name in ("notes", "last_contact", "sale_amount", "assigned_agent"):
             if name in requested and requested[name] != getattr(current, name):
                 updates[name] = requested[name]
@@ -418,7 +414,7 @@ class LeadWriter:
             raise LeadNotClosed("A sale amount needs a closed lead", details=details)
         if not updates:
             return current
-        stamp = iso(now)
+        stamp = iso_timestamp(now)
         history = HistoryEntry(
             timestamp=stamp,
             user=principal.user_id,
@@ -483,7 +479,7 @@ class LeadWriter:
     def delete(self, principal: Principal, lead_id: str, now: datetime | None = None) -> None:
         now = now or datetime.now(UTC)
         current = self._leads.get(principal.lead_scope, lead_id, consistent=True)
-        stamp = iso(now)
+        stamp = iso_timestamp(now)
         history = {"timestamp": stamp, "user": principal.user_id, "action": "deleted", "changes": {}}
         deleted = current.model_copy(update={"version": current.version + 1, "updated_at": stamp})
         event = lead_event("LeadDeleted", deleted, current, deleted=True)
@@ -517,7 +513,7 @@ class LeadWriter:
         )
 
     def _after_change(self, event: OutboxEvent) -> None:
-        self._cache.invalidate(LEADS_CACHE)
+        self._cache.invalidate(Namespace.LEADS)
         self._outbox.send(event)
 
 

@@ -26,8 +26,9 @@ from reports.models import (
 from reports.service import Names, ReportService
 from shared import dependencies
 from shared.buckets import DayBuckets
+from shared.dates import parse_day
 from shared.dynamo import Table
-from shared.http import endpoint, json_response, parse_day
+from shared.http import endpoint, json_response
 from shared.params import day_query
 from shared.security import STAFF, Role, current_principal
 

@@ -4,21 +4,19 @@ through the query cache."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from reports.models import AgentReport, CampaignReport, DailyReport, VendorReport
 from reports.tables import agent_rows, campaign_rows, daily_rows, totals, vendor_rows
-from shared.buckets import AGENTS, CAMPAIGNS, TOTALS, VENDORS, DayBuckets, days_ending
-from shared.cache import QueryCache
-from shared.dynamo import Table, agents_by_role
-from shared.errors import BadRequest, Forbidden
+from shared.buckets import AGENTS, CAMPAIGNS, TOTALS, VENDORS, DayBuckets
+from shared.cache import Namespace, QueryCache
+from shared.dates import DayRange
+from shared.dynamo import Table
+from shared.errors import Forbidden
+from shared.records import agents_by_role
 from shared.security import Principal
 
-REPORTS_CACHE = "reports"
-MAX_DAYS = 400
-DEFAULT_DAYS = 30
 # The bucket partitions each report reads (see `shared.buckets`).
 PARTITIONS_READ = {
     "daily": (TOTALS, VENDORS),
@@ -26,33 +24,6 @@ PARTITIONS_READ = {
     "campaigns": (TOTALS, CAMPAIGNS, VENDORS),
     "agents": (TOTALS, AGENTS),
 }
-
-
-class RangeTooLarge(BadRequest):
-    code = "RANGE_TOO_LARGE"
-
-
-@dataclass(frozen=True)
-class DayRange:
-    first: date
-    last: date
-
-    @classmethod
-    def of(cls, first: date | None, last: date | None, today: date) -> DayRange:
-        """From `first` to `last` inclusive; by default the 30 days ending `last` (today)."""
-        last = last or today
-        first = first or last - timedelta(days=DEFAULT_DAYS - 1)
-        if first > last:
-            raise BadRequest("'from' is after 'to'", details=[{"field": "from"}, {"field": "to"}])
-        if (last - first).days + 1 > MAX_DAYS:
-            raise RangeTooLarge(
-                f"A report covers at most {MAX_DAYS} days", details=[{"field": "from", "max_days": MAX_DAYS}]
-            )
-        return cls(first, last)
-
-    @property
-    def days(self) -> list[str]:
-        return days_ending(self.last, (self.last - self.first).days + 1)
 
 
 def report_vendor(principal: Principal, requested: str | None) -> str | None:
@@ -122,4 +93,4 @@ class ReportService:
             return dict(report.model_dump(mode="python", by_alias=True))
 
         params = {"kind": kind, "from": span.first.isoformat(), "to": span.last.isoformat(), "vendor": vendor}
-        return self._cache.get_or_load(REPORTS_CACHE, principal.lead_scope.cache_key, params, load)
+        return self._cache.get_or_load(Namespace.REPORTS, principal.lead_scope.cache_key, params, load)

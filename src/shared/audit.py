@@ -15,6 +15,7 @@ from typing import Any
 
 import simplejson
 
+from shared.dates import iso_timestamp
 from shared.dynamo import Table
 from shared.errors import MAX_BODY_BYTES
 from shared.observability import logger
@@ -88,7 +89,7 @@ def build_record(
 ) -> dict[str, Any]:
     context = event.get("requestContext") or {}
     identity = context.get("identity") or {}
-    when = (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    when = iso_timestamp(now or datetime.now(UTC))
     method = str(event.get("httpMethod", ""))
     return {
         "timestamp": when,

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any, Protocol, TypeVar, cast
 
 import simplejson
@@ -24,6 +25,22 @@ T = TypeVar("T")
 
 KEY_PREFIX = "crm:q"
 GENERATION_PREFIX = "crm:gen"
+
+
+class Namespace(StrEnum):
+    """What a cached read is about; a change invalidates each namespace whose reads it moves."""
+
+    LEADS = "leads"
+    STATS = "stats"  # the dashboard and analytics
+    AGENCIES = "agencies"  # agencies with their performance
+    AGENTS = "agents"  # agents with their open leads and conversions
+    PRICING = "pricing"
+    REPORTS = "reports"
+
+
+# Every namespace whose reads are computed from the stats day buckets: a change to the buckets
+# (an applied lead event, a rebuild) invalidates them all.
+BUCKET_NAMESPACES = (Namespace.STATS, Namespace.AGENCIES, Namespace.AGENTS, Namespace.REPORTS)
 
 
 class CacheBackend(Protocol):

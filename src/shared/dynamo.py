@@ -79,14 +79,6 @@ class KeyCondition:
     filter_ranges: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
-ROLE_INDEX = "RoleIndex"  # the users table's index of users by role
-
-
-def agents_by_role() -> KeyCondition:
-    """The users table's agents, through its role index."""
-    return KeyCondition(index=ROLE_INDEX, partition_name="role", partition_value="agent", newest_first=False)
-
-
 class Table:
     """A DynamoDB table reached through the low-level client (faster to create and use than the
     boto3 resource layer), speaking plain Python values."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
-from datetime import date
 from http import HTTPStatus
 from typing import Any, TypeVar
 
@@ -24,13 +23,14 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.logging import correlation_paths
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from shared import dependencies
 from shared.audit import build_record
 from shared.config import get_settings
-from shared.errors import MAX_BODY_BYTES, ApiError, BadRequest, Forbidden, PayloadTooLarge
+from shared.errors import MAX_BODY_BYTES, ApiError, Forbidden, PayloadTooLarge
 from shared.observability import logger, metrics
+from shared.responses import ErrorBody, ErrorInfo
 from shared.security import Role, current_principal_or_none, set_current_principal
 
 JSON = "application/json"
@@ -88,16 +88,6 @@ class _BodyLimitThenValidation(OpenAPIRequestValidationMiddleware):
             if event.http_method in BODY_ERRORS and not _is_json(event.headers.get("Content-Type")):
                 raise RequestUnsupportedContentType("Unsupported content type", errors=[])
         return super().handler(app, next_middleware)
-
-
-class ErrorInfo(BaseModel):
-    code: str = Field(description="Machine-readable error code, e.g. VALIDATION_ERROR")
-    message: str
-    details: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class ErrorBody(BaseModel):
-    error: ErrorInfo
 
 
 def dumps(value: Any) -> str:
@@ -365,30 +355,3 @@ def http_entrypoint(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], An
         return response
 
     return handler
-
-
-# Ranges are counted back from a day; before this one they would leave the calendar (year 1).
-EARLIEST_DAY = date(1970, 1, 1)
-
-
-def parse_day(value: str | None, field: str) -> date | None:
-    """A `YYYY-MM-DD` query parameter as a date; a 400 naming the field when it is no real day
-    or before `EARLIEST_DAY`."""
-    if value is None:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError as exc:
-        raise BadRequest(f"'{field}' must be a date (YYYY-MM-DD)", details=[{"field": field}]) from exc
-    if day < EARLIEST_DAY:
-        raise BadRequest(
-            f"'{field}' must not be before {EARLIEST_DAY.isoformat()}",
-            details=[{"field": field, "message": f"before {EARLIEST_DAY.isoformat()}"}],
-        )
-    return day
-
-
-class Pagination(BaseModel):
-    cursor: str | None = Field(description="Opaque cursor for the next page; null on the last page")
-    hasMore: bool
-    count: int = Field(description="Number of items in this page")

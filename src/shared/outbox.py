@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import simplejson
 from ulid import ULID
 
+from shared.dates import now_timestamp
 from shared.dynamo import Table, Write
 from shared.events import LEAD_SOURCE, EventPublisher, PublishFailed
 from shared.observability import logger
@@ -33,7 +33,7 @@ class OutboxEvent:
     @classmethod
     def new(cls, detail_type: str, detail: dict[str, Any], source: str = LEAD_SOURCE) -> OutboxEvent:
         event_id = str(ULID())
-        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        now = now_timestamp()
         return cls(event_id, detail_type, {**detail, "event_id": event_id}, now, source)
 
     def to_item(self) -> dict[str, Any]:

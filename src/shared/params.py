@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-# Days from 1970 on (`shared.http.parse_day` refuses earlier ones): ranges are counted back from them.
+# Days from 1970 on (`shared.dates.parse_day` refuses earlier ones): ranges are counted back from them.
 YEAR_1970_ON = r"(?:19[7-9]\d|[2-9]\d{3})"
 DATE_PATTERN = rf"^{YEAR_1970_ON}-\d{{2}}-\d{{2}}$"
 DAY_OR_TIME_PATTERN = rf"^{YEAR_1970_ON}-"
@@ -26,7 +26,7 @@ def _published_as(schema: dict[str, Any]) -> Any:
 
 
 def day_query(alias: str, description: str) -> Any:
-    """A calendar day, `YYYY-MM-DD` (read with `shared.http.parse_day`)."""
+    """A calendar day, `YYYY-MM-DD` (read with `shared.dates.parse_day`)."""
     return Query(
         alias=alias,
         pattern=DATE_PATTERN,

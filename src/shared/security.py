@@ -32,6 +32,11 @@ class Principal:
     vendor_code: str | None = None
 
     @property
+    def is_staff(self) -> bool:
+        """An admin or a manager: sees every lead, and may set what only staff may set."""
+        return self.role in STAFF
+
+    @property
     def lead_scope(self) -> LeadScope:
         if self.role is Role.VENDOR:
             if not self.vendor_code:

@@ -12,13 +12,11 @@ from datetime import date, timedelta
 from typing import Any
 
 from shared.audit import stored_record
+from shared.dates import DayRange
 from shared.dynamo import KeyCondition, Table
-from shared.errors import BadRequest
 from shared.pagination import CursorCodec
 
 USER_INDEX = "UserIndex"
-MAX_RANGE_DAYS = 400
-DEFAULT_RANGE_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -29,18 +27,8 @@ class AuditQuery:
 
     @classmethod
     def of(cls, user: str | None, first: date | None, last: date | None, today: date) -> AuditQuery:
-        last = last or today
-        first = first or last - timedelta(days=DEFAULT_RANGE_DAYS - 1)
-        if first > last:
-            raise BadRequest(
-                "'from' must not be after 'to'", details=[{"field": "from", "message": "after 'to'"}]
-            )
-        if (last - first).days >= MAX_RANGE_DAYS:
-            raise BadRequest(
-                f"A range covers at most {MAX_RANGE_DAYS} days",
-                details=[{"field": "from", "message": f"more than {MAX_RANGE_DAYS} days before 'to'"}],
-            )
-        return cls(user, first, last)
+        span = DayRange.of(first, last, today)
+        return cls(user, span.first, span.last)
 
     @property
     def identity(self) -> str:

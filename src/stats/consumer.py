@@ -17,14 +17,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import dependencies
+from shared.cache import BUCKET_NAMESPACES
 from shared.dynamo import Table
 from shared.observability import logger
 from stats.aggregation import LeadView
 from stats.store import StatsStore
 
-# Every cached read computed from the buckets: the dashboard and analytics, agency performance,
-# agents' conversions (and their open leads, which the same lead changes move), reports.
-BUCKET_CACHE_NAMESPACES = ("stats", "agencies", "agents", "reports")
 LEAD_EVENT_TYPES = frozenset({"LeadCreated", "LeadUpdated", "LeadDeleted"})
 
 
@@ -55,7 +53,7 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str,
     logger.append_keys(lead_id=change.lead_id, detail_type=event.detail_type, event_id=event.get_id)
     applied = stats_store().apply(change.lead_id, change.version, LeadView.from_values(change.after))
     if applied:
-        for namespace in BUCKET_CACHE_NAMESPACES:
+        for namespace in BUCKET_NAMESPACES:
             dependencies.query_cache().invalidate(namespace)
     logger.info("lead change applied" if applied else "lead change already applied")
     return {"applied": applied, "lead_id": change.lead_id}

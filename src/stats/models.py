@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.http import Pagination
+from shared.responses import Pagination
 from shared.types import Number
 
 

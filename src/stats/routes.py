@@ -12,8 +12,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from shared import dependencies
 from shared.buckets import DayBuckets
+from shared.dates import parse_day
 from shared.dynamo import Table
-from shared.http import endpoint, json_response, parse_day
+from shared.http import endpoint, json_response
 from shared.params import day_query
 from shared.security import STAFF, Role
 from stats.audit_trail import AuditQuery, AuditTrail

@@ -8,12 +8,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared.buckets import AGENTS, CAMPAIGNS, TOTALS, DayBuckets
-from shared.cache import QueryCache
-from shared.dynamo import Table, agents_by_role
+from shared.cache import Namespace, QueryCache
+from shared.dynamo import Table
+from shared.records import agents_by_role
 from stats.analytics import analytics, first_day
 from stats.dashboard import PERIOD_DAYS, AgentRecord, Period, dashboard
 
-STATS_CACHE = "stats"
 STAFF_SCOPE = "all"  # only admins and managers read stats, and they see everything
 
 
@@ -61,7 +61,7 @@ class StatsService:
             return dashboard(buckets, period, self._roster.agents()).model_dump(mode="python", by_alias=True)
 
         params = {"view": "dashboard", "period": period_name, "to": period.last.isoformat()}
-        return self._cache.get_or_load(STATS_CACHE, STAFF_SCOPE, params, load)
+        return self._cache.get_or_load(Namespace.STATS, STAFF_SCOPE, params, load)
 
     def analytics(self, period_name: str) -> dict[str, Any]:
         today = self._today()
@@ -73,4 +73,4 @@ class StatsService:
             return analytics(buckets, period_name, today).model_dump(mode="python")
 
         params = {"view": "analytics", "period": period_name, "to": today.isoformat()}
-        return self._cache.get_or_load(STATS_CACHE, STAFF_SCOPE, params, load)
+        return self._cache.get_or_load(Namespace.STATS, STAFF_SCOPE, params, load)

@@ -14,11 +14,10 @@ from crm.bus import RuleWorker
 from crm.functions import FunctionRegistry
 from shared import dependencies
 from shared.audit import AuditLog, build_record, stored_record
-from shared.cache import GENERATION_PREFIX
+from shared.cache import GENERATION_PREFIX, Namespace
 from shared.dynamo import Table
 from shared.events import EventPublisher, PublishFailed
 from shared.security import Principal, Role
-from stats.service import STATS_CACHE as STATS_CACHE_NAMESPACE
 from tests.helpers import api_event
 from tests.integration.conftest import test_template
 
@@ -26,7 +25,7 @@ RULE = "StatsConsumerFunction-LeadChanges"
 
 
 def stats_generation() -> int:
-    value = dependencies.query_cache().backend.get_many([f"{GENERATION_PREFIX}:{STATS_CACHE_NAMESPACE}"])[0]
+    value = dependencies.query_cache().backend.get_many([f"{GENERATION_PREFIX}:{Namespace.STATS}"])[0]
     return int(value) if value else 0
 
 

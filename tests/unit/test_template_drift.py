@@ -137,8 +137,7 @@ def test_layer_requirements_match_the_project_dependencies() -> None:
 
 
 def test_user_indexes_in_the_template_are_the_indexes_the_code_queries() -> None:
-    from leads.directory import ASSIGNMENT_INDEX
-    from shared.dynamo import ROLE_INDEX
+    from shared.records import ASSIGNMENT_INDEX, ROLE_INDEX
 
     users = next(table for table in TEMPLATE.tables() if table.logical_id == "UsersTable")
     assert {index.name for index in users.indexes} == {ASSIGNMENT_INDEX, ROLE_INDEX}

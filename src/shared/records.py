@@ -1,0 +1,16 @@
+"""The layout of the users and vendors tables that several services read: the users' indexes, the
+condition that finds every agent, and the defaults of a vendor record."""
+
+from __future__ import annotations
+
+from shared.dynamo import KeyCondition
+
+ROLE_INDEX = "RoleIndex"  # users by role
+ASSIGNMENT_INDEX = "AssignmentIndex"  # agents that can take leads: their `assignable` is ASSIGNABLE
+ASSIGNABLE = "online"
+DEFAULT_DEDUPE_WINDOW_DAYS = 30  # a vendor's, unless its record says otherwise
+
+
+def agents_by_role() -> KeyCondition:
+    """The users table's agents, through its role index."""
+    return KeyCondition(index=ROLE_INDEX, partition_name="role", partition_value="agent", newest_first=False)
