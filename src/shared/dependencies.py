@@ -1,12 +1,15 @@
-"""The process-wide objects every function uses, built lazily once per cold start from
-`Settings`. Handlers and logic ask for them here; nothing else constructs them."""
+"""The process-wide objects that more than one service uses, built lazily once per cold start
+from `Settings`. Each service builds its own collaborators from these in its `dependencies`
+module (`leads.dependencies`, ...); nothing else constructs them."""
 
 from __future__ import annotations
 
 from functools import cache
+from zoneinfo import ZoneInfo
 
 from shared.audit import AuditLog
 from shared.auth import Authenticator, TokenSettings
+from shared.buckets import DayBuckets
 from shared.cache import InProcessBackend, QueryCache, RedisBackend
 from shared.config import get_settings
 from shared.dynamo import Table
@@ -14,6 +17,7 @@ from shared.events import EventPublisher
 from shared.observability import metrics
 from shared.outbox import Outbox
 from shared.pagination import CursorCodec
+from shared.pricing import Pricer
 
 SECRET_MAX_AGE_SECONDS = 300
 
@@ -59,8 +63,29 @@ def pricing_table() -> Table:
 
 
 @cache
+def audit_table() -> Table:
+    return Table(get_settings().audit_table)
+
+
+@cache
 def audit_log() -> AuditLog:
-    return AuditLog(Table(get_settings().audit_table))
+    return AuditLog(audit_table())
+
+
+@cache
+def day_buckets() -> DayBuckets:
+    """The stats day buckets (read by every service; written by the stats consumer)."""
+    return DayBuckets(Table(get_settings().stats_table))
+
+
+@cache
+def business_zone() -> ZoneInfo:
+    """The time zone of the business day: stats buckets, caps and reports count days in it."""
+    return ZoneInfo(get_settings().business_timezone)
+
+
+def pricer() -> Pricer:
+    return Pricer(day_buckets(), business_zone())
 
 
 @cache
@@ -107,7 +132,10 @@ def reset() -> None:
         leads_table,
         vendors_table,
         pricing_table,
+        audit_table,
         audit_log,
+        day_buckets,
+        business_zone,
         authenticator,
         query_cache,
         cursor_codec,
