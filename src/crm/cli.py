@@ -276,7 +276,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def _lead_import(args: argparse.Namespace) -> Any:
     from crm.importer import LeadImport
-    from leads.posting import lead_writer
+    from leads.dependencies import lead_writer
 
     return LeadImport(lead_writer(), vendor=args.vendor, dry_run=args.dry_run)
 

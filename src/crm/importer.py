@@ -28,9 +28,10 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
+from leads.dedupe import dedupe_keys
 from leads.intake import parse_submission
-from leads.models import STAFF_SUBMISSION_FIELDS, SUBMISSION_FIELDS, LeadSubmission
-from leads.writes import LeadWriter, dedupe_keys
+from leads.models import STAFF_SUBMISSION_FIELDS, SUBMISSION_FIELDS, LeadSubmission, Outcome
+from leads.writes import LeadWriter, PreviewedClaims
 from shared.errors import ApiError, Conflict
 from shared.security import Principal, Role
 
@@ -149,7 +150,8 @@ class LeadImport:
     principal: Principal = field(
         default_factory=lambda: Principal(IMPORT_USER, Role.ADMIN, name="crm import")
     )
-    _seen_keys: set[str] = field(default_factory=set)
+    # What the dry run's earlier rows would have claimed: later rows are checked against them.
+    _previewed: PreviewedClaims = field(default_factory=dict)
 
     def check_columns(self, columns: list[str]) -> list[str]:
         """Raises `FileProblem` without a way to identify people or vendors; returns the columns
@@ -194,22 +196,16 @@ class LeadImport:
         if problems:
             return RowResult(record.row, "rejected", tuple(problems))
         keys = frozenset(dedupe_keys(submission, test=False))
-        if self.dry_run:  # nothing is written, so the file's own duplicates are remembered here
-            if self._seen_keys & keys:
-                return RowResult(
-                    record.row, "duplicate", (("email/phone", "the same person appears earlier in the file"),)
-                )
-            self._seen_keys.update(keys)
         return PendingWrite(keys, partial(self._write, record.row, submission, created))
 
     def _write(self, row: int, submission: LeadSubmission, created: datetime) -> RowResult:
-        answer = self.writer.create(
-            self.principal, submission, now=created, migrated=True, preview=self.dry_run
-        )
-        result = answer.result
-        if answer.status == 201:
+        if self.dry_run:  # rows of one person run in file order, so each sees the earlier ones'
+            result = self.writer.preview(self.principal, submission, now=created, earlier=self._previewed)
+        else:
+            result = self.writer.create(self.principal, submission, now=created, migrated=True)
+        if result.outcome is Outcome.ACCEPTED:
             return RowResult(row, "accepted")
-        if answer.status == 409:
+        if result.outcome is Outcome.DUPLICATE:
             return RowResult(row, "duplicate", (("email/phone", result.reason or "duplicate"),))
         details = [(str(d.get("field", "row")), str(d.get("message", ""))) for d in result.details]
         return RowResult(row, "rejected", tuple(details) or (("row", result.reason or "rejected"),))

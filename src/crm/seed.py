@@ -16,9 +16,9 @@ from typing import Any
 
 from ulid import ULID
 
+from leads.dedupe import dedupe_keys
 from leads.models import Disposition, HistoryEntry, Lead
 from leads.repository import LeadRepository
-from leads.writes import dedupe_keys
 from shared.config import get_settings
 from shared.dates import iso_timestamp
 from shared.dynamo import Table

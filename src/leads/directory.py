@@ -86,6 +86,8 @@ class Agent:
 class AgentPool:
     """Agents that can take a lead, and the conditional writes that move their load."""
 
+    ITEM = "agent load"  # the name of its transaction items
+
     def __init__(self, users: Table) -> None:
         self._users = users
 
@@ -110,36 +112,44 @@ class AgentPool:
 
     def take(self, agent_id: str) -> Write:
         """One more open lead for `agent_id`, only while it is online and under capacity."""
-        return Write(
-            "Update",
-            self._users.name,
-            key={"user_id": agent_id},
-            update="SET open_leads = open_leads + :one",
-            condition="assignable = :online AND open_leads < #capacity",
-            names={"#capacity": "capacity"},
-            values={":one": 1, ":online": ASSIGNABLE},
+        return self._load_change(
+            agent_id,
+            "SET open_leads = open_leads + :one",
+            "assignable = :online AND open_leads < #capacity",
+            {"#capacity": "capacity"},
+            {":online": ASSIGNABLE},
         )
 
     def release(self, agent_id: str) -> Write:
         """One open lead fewer (a lead closed, lost, deleted or moved away)."""
-        return Write(
-            "Update",
-            self._users.name,
-            key={"user_id": agent_id},
-            update="SET open_leads = open_leads - :one",
-            condition="attribute_exists(user_id)",
-            values={":one": 1},
-        )
+        return self._load_change(agent_id, "SET open_leads = open_leads - :one", "attribute_exists(user_id)")
 
     def add(self, agent_id: str) -> Write:
         """One more open lead for an agent chosen by a person (reassignment, reopening): it must
         exist and be an agent, but a manager may go past its capacity."""
+        return self._load_change(
+            agent_id,
+            "SET open_leads = if_not_exists(open_leads, :zero) + :one",
+            "attribute_exists(user_id) AND #role = :agent",
+            {"#role": "role"},
+            {":zero": 0, ":agent": "agent"},
+        )
+
+    def _load_change(
+        self,
+        agent_id: str,
+        update: str,
+        condition: str,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> Write:
         return Write(
             "Update",
             self._users.name,
             key={"user_id": agent_id},
-            update="SET open_leads = if_not_exists(open_leads, :zero) + :one",
-            condition="attribute_exists(user_id) AND #role = :agent",
-            names={"#role": "role"},
-            values={":one": 1, ":zero": 0, ":agent": "agent"},
+            update=update,
+            condition=condition,
+            names=names or {},
+            values={":one": 1, **(values or {})},
+            name=self.ITEM,
         )

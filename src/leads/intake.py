@@ -13,8 +13,7 @@ from pydantic import ValidationError
 from leads import models
 from leads.models import STAFF_SUBMISSION_FIELDS, SUBMISSION_FIELDS, Lead, LeadSubmission
 from leads.normalize import FieldError, clean_text, normalize_email, normalize_phone
-from shared.errors import ApiError
-from shared.http import check_body_size
+from shared.errors import ApiError, check_body_size
 from shared.security import Principal, Role
 
 ZIP_PATTERN = re.compile(models.ZIP_PATTERN)

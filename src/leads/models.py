@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -91,6 +92,44 @@ class ReasonCode(StrEnum):
     DATA_ERROR = "DATA_ERROR"
     VENDOR_PAUSED = "VENDOR_PAUSED"
     OVER_CAP = "OVER_CAP"
+
+
+@dataclass(frozen=True)
+class CreateOutcome:
+    """What posting one lead came to: accepted (with the lead as stored, or as it would be in a
+    preview), a duplicate (with the lead it duplicates, when the caller may know it), or rejected
+    for a reason code."""
+
+    outcome: Outcome
+    lead: Lead | None = None
+    price: Decimal | None = None
+    reason_code: ReasonCode | None = None
+    reason: str | None = None
+    existing_lead_id: str | None = None
+    details: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def accepted(cls, lead: Lead) -> CreateOutcome:
+        return cls(Outcome.ACCEPTED, lead=lead, price=lead.lead_value)
+
+    @classmethod
+    def duplicate(cls, existing_lead_id: str | None) -> CreateOutcome:
+        return cls(
+            Outcome.DUPLICATE,
+            reason_code=ReasonCode.DUPLICATE,
+            reason="A lead with this email or phone was received within the dedupe window",
+            existing_lead_id=existing_lead_id,
+        )
+
+    @classmethod
+    def rejected(
+        cls,
+        code: ReasonCode,
+        reason: str,
+        price: Decimal | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> CreateOutcome:
+        return cls(Outcome.REJECTED, price=price, reason_code=code, reason=reason, details=details or [])
 
 
 # Fields a lead submission may carry, and who may set them. Everything else the lead holds is

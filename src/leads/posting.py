@@ -1,42 +1,83 @@
-"""Posting a lead: one post, or one post under an `Idempotency-Key` (Powertools idempotency,
-set up on first use), each answered with the status and the exact JSON text a retry replays."""
+"""Posting a lead over HTTP: the posting contract's answer to each outcome, for one post or one
+post under an `Idempotency-Key` (Powertools idempotency, set up on first use), each answered with
+the status and the exact JSON text a retry replays."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from leads.directory import AgentPool, VendorDirectory
+from leads.dependencies import lead_writer
 from leads.intake import parse_submission
-from leads.repository import LeadRepository
-from leads.writes import LeadWriter, rejected_for
+from leads.models import CreateOutcome, Outcome, PostResult, ReasonCode
 from shared import dependencies
-from shared.buckets import DayBuckets
-from shared.dynamo import Table, dynamodb_client
+from shared.dynamo import dynamodb_client
 from shared.errors import ApiError
 from shared.http import dumps
-from shared.outbox import Outbox
-from shared.pricing import Pricer
+from shared.responses import ErrorInfo
 from shared.security import Principal, Role
 
 IDEMPOTENCY_SECONDS = 24 * 3600
+# The status of each outcome that is not an acceptance, by its reason code.
+REJECTION_STATUS = {
+    ReasonCode.DUPLICATE: 409,
+    ReasonCode.DATA_ERROR: 422,
+    ReasonCode.VENDOR_PAUSED: 403,
+    ReasonCode.OVER_CAP: 429,
+}
 
 
-def lead_writer(outbox: Outbox | None = None, leads: LeadRepository | None = None) -> LeadWriter:
-    """The writer on the process-wide tables (tests may give their own outbox or repository)."""
-    settings = dependencies.get_settings()
-    return LeadWriter(
-        leads=leads or LeadRepository(dependencies.leads_table()),
-        directory=VendorDirectory(dependencies.vendors_table(), dependencies.pricing_table()),
-        agents=AgentPool(dependencies.users_table()),
-        dedupe=Table(settings.dedupe_table),
-        usage=Table(settings.usage_table),
-        outbox=outbox or dependencies.outbox(),
-        cache=dependencies.query_cache(),
-        pricer=Pricer(DayBuckets(Table(settings.stats_table)), ZoneInfo(settings.business_timezone)),
-        business_timezone=settings.business_timezone,
+@dataclass(frozen=True)
+class PostResponse:
+    status: int
+    result: PostResult
+
+    def body(self) -> dict[str, Any]:
+        return self.result.model_dump(mode="python")
+
+
+def answer(outcome: CreateOutcome) -> PostResponse:
+    """The posting contract's answer to what creating the lead came to."""
+    if outcome.outcome is Outcome.ACCEPTED:
+        assert outcome.lead is not None
+        accepted = PostResult(
+            outcome=Outcome.ACCEPTED,
+            reason_code=None,
+            reason=None,
+            lead_id=outcome.lead.lead_id,
+            price=outcome.price,
+            lead=outcome.lead,
+        )
+        return PostResponse(201, accepted)
+    assert outcome.reason_code is not None
+    assert outcome.reason is not None
+    refused = PostResult(
+        outcome=outcome.outcome,
+        reason_code=outcome.reason_code,
+        reason=outcome.reason,
+        lead_id=outcome.existing_lead_id,
+        price=outcome.price,
+        details=outcome.details,
+        error=ErrorInfo(code=outcome.reason_code.value, message=outcome.reason, details=outcome.details),
+    )
+    return PostResponse(REJECTION_STATUS[outcome.reason_code], refused)
+
+
+def rejected_for(exc: ApiError, reason_code: ReasonCode | None = ReasonCode.DATA_ERROR) -> PostResponse:
+    """The posting contract's answer for a request-level error (400, 413, 422, 409 in flight)."""
+    return PostResponse(
+        exc.status,
+        PostResult(
+            outcome=Outcome.REJECTED,
+            reason_code=reason_code,
+            reason=exc.message,
+            lead_id=None,
+            price=None,
+            details=exc.details,
+            error=ErrorInfo(code=exc.code, message=exc.message, details=exc.details),
+        ),
     )
 
 
@@ -47,7 +88,7 @@ def post(principal: Principal, raw_body: str | None) -> dict[str, Any]:
     except ApiError as exc:
         response = rejected_for(exc)
     else:
-        response = lead_writer().create(principal, submission)
+        response = answer(lead_writer().create(principal, submission))
     return {"status": response.status, "body": dumps(response.body())}
 
 

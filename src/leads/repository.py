@@ -161,6 +161,8 @@ def _search_plan(scope: LeadScope, filters: LeadFilters, wanted: dict[str, str])
 
 
 class LeadRepository:
+    ITEM = "lead"  # the name of its transaction items
+
     def __init__(self, table: Table) -> None:
         self._table = table
 
@@ -177,7 +179,11 @@ class LeadRepository:
     def put_new(self, lead: Lead) -> Write:
         """The transaction item that stores a new lead."""
         return Write(
-            "Put", self._table.name, item=self.to_item(lead), condition="attribute_not_exists(lead_id)"
+            "Put",
+            self._table.name,
+            item=self.to_item(lead),
+            condition="attribute_not_exists(lead_id)",
+            name=self.ITEM,
         )
 
     def replace(self, lead: Lead, expected_version: int) -> Write:
@@ -189,6 +195,7 @@ class LeadRepository:
             condition="#version = :expected AND attribute_not_exists(deleted_at)",
             names={"#version": "version"},
             values={":expected": expected_version},
+            name=self.ITEM,
         )
 
     def soft_delete(self, lead: Lead, deleted_at: str, deleted_by: str, history: dict[str, Any]) -> Write:
@@ -213,6 +220,7 @@ class LeadRepository:
                 ":expected": lead.version,
                 ":entry": [history],
             },
+            name=self.ITEM,
         )
 
     def list_page(

@@ -8,11 +8,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
+from leads.dependencies import lead_service, lead_writer
 from leads.models import Disposition, Lead, LeadChanges, LeadFilters, LeadPage, LeadSubmission, PostResult
-from leads.posting import lead_writer, post, post_with_key
-from leads.repository import LeadRepository
-from leads.service import LeadService, parse_time_bound
-from shared import dependencies
+from leads.posting import post, post_with_key
+from leads.service import parse_time_bound
 from shared.errors import BadRequest
 from shared.http import JSON, endpoint, json_response
 from shared.params import day_or_time_query
@@ -28,15 +27,6 @@ DEFAULT_LIMIT = 50
 LEAD_ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
 CODE_PATTERN = r"^[A-Za-z0-9_.:@-]{1,64}$"
 TEXT_FILTER = r"^[^\x00-\x1f]{1,128}$"
-
-
-def lead_service() -> LeadService:
-    """Cheap to build: the table, cache and codec it wraps are the process-wide ones."""
-    return LeadService(
-        LeadRepository(dependencies.leads_table()),
-        dependencies.query_cache(),
-        dependencies.cursor_codec(),
-    )
 
 
 @endpoint(

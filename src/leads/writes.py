@@ -4,58 +4,59 @@ its event in the outbox, so a change and its event are never separated."""
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ulid import ULID
 
-from leads.directory import AgentPool, VendorDirectory
-from leads.intake import DataError
+from leads.dedupe import DedupeKeys, KeyHolder, dedupe_keys
+from leads.directory import AgentPool, PriceList, Vendor, VendorDirectory
+from leads.events import lead_event
 from leads.lifecycle import check_move, is_open
 from leads.models import (
+    CreateOutcome,
     Disposition,
     HistoryEntry,
     Lead,
     LeadChanges,
     LeadSubmission,
-    Outcome,
-    PostResult,
     ReasonCode,
 )
 from leads.repository import LeadRepository
 from leads.scoring import ScoringInput, score_lead
+from leads.usage import VendorUsage
 from shared.cache import Namespace, QueryCache
 from shared.dates import iso_timestamp
-from shared.dynamo import Table, TransactionCancelled, Write, batch_get, transact
-from shared.errors import ApiError, Conflict, ValidationFailed
+from shared.dynamo import TransactionCancelled, Write, transact, transact_tolerating
+from shared.errors import Conflict, ValidationFailed
 from shared.observability import logger
 from shared.outbox import Outbox, OutboxEvent
 from shared.pricing import Pricer
-from shared.responses import ErrorInfo
 from shared.security import Principal
 
-DEDUPE_RETENTION_DAYS = 400  # longer than any vendor's dedupe window (at most 365 days)
-USAGE_RETENTION_DAYS = 400
 MAX_ATTEMPTS = 40
-# The fields the stats depend on; events carry their values before and after each change.
-STATS_FIELDS = (
-    "vendor_code",
-    "campaign_source",
-    "assigned_agent",
-    "disposition",
-    "lead_value",
-    "quality_score",
-    "created_at",
-    "closed_date",
-    "sale_amount",
-    "is_test",
-)
+# Fields a person may change on a lead, besides its disposition.
+EDITABLE_FIELDS = ("notes", "last_contact", "sale_amount", "assigned_agent")
+# Dedupe claims made by earlier previews (a dry run), by key: later previews see them as stored.
+PreviewedClaims = dict[str, KeyHolder]
+
+
+# What the quality score is computed from, of a submission (the rest comes from the vendor).
+SCORED_FIELDS = {field.name for field in dataclasses.fields(ScoringInput) if not field.name.endswith("_rate")}
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A lead ready to be stored: scored and priced, with its vendor and dedupe window."""
+
+    lead: Lead
+    vendor: Vendor
+    keys: list[str]
+    window_start: str  # a lead created since then with one of `keys` makes this a duplicate
 
 
 class LeadNotClosed(Conflict):
@@ -66,99 +67,18 @@ class VersionConflict(Conflict):
     code = "VERSION_CONFLICT"
 
 
-def stats_view(lead: Lead | None, deleted: bool = False) -> dict[str, Any] | None:
-    if lead is None:
-        return None
-    values = lead.model_dump(mode="python", include=set(STATS_FIELDS))
-    return {**values, "deleted": deleted}
-
-
-def lead_event(detail_type: str, lead: Lead, before: Lead | None, deleted: bool = False) -> OutboxEvent:
-    return OutboxEvent.new(
-        detail_type,
-        {
-            "lead_id": lead.lead_id,
-            "version": lead.version,
-            "before": stats_view(before),
-            "after": stats_view(lead, deleted=deleted),
-        },
-    )
-
-
-def dedupe_keys(person: LeadSubmission | Lead, test: bool) -> list[str]:
-    """One uniqueness key per normalised email and phone; test leads dedupe among themselves."""
-    prefix = "test:" if test else ""
-    keys = []
-    for kind in ("email", "phone"):
-        value = getattr(person, kind)
-        if value:
-            keys.append(f"{prefix}{kind}:{hashlib.sha256(value.encode()).hexdigest()}")
-    return keys
-
-
-@dataclass(frozen=True)
-class PostResponse:
-    status: int
-    result: PostResult
-
-    def body(self) -> dict[str, Any]:
-        return self.result.model_dump(mode="python")
-
-
-def rejection(
-    status: int,
-    outcome: Outcome,
-    code: ReasonCode,
-    reason: str,
-    *,
-    lead_id: str | None = None,
-    price: Decimal | None = None,
-    details: list[dict[str, Any]] | None = None,
-) -> PostResponse:
-    return PostResponse(
-        status,
-        PostResult(
-            outcome=outcome,
-            reason_code=code,
-            reason=reason,
-            lead_id=lead_id,
-            price=price,
-            details=details or [],
-            error=ErrorInfo(code=code.value, message=reason, details=details or []),
-        ),
-    )
-
-
-def rejected_for(exc: ApiError, reason_code: ReasonCode | None = ReasonCode.DATA_ERROR) -> PostResponse:
-    """The posting contract's answer for a request-level error (400, 413, 422, 409 in flight)."""
-    return PostResponse(
-        exc.status,
-        PostResult(
-            outcome=Outcome.REJECTED,
-            reason_code=reason_code,
-            reason=exc.message,
-            lead_id=None,
-            price=None,
-            details=exc.details,
-            error=ErrorInfo(code=exc.code, message=exc.message, details=exc.details),
-        ),
-    )
-
-
 class LeadWriter:
     def __init__(
         self,
         leads: LeadRepository,
         directory: VendorDirectory,
         agents: AgentPool,
-        dedupe: Table,
-        usage: Table,
+        dedupe: DedupeKeys,
+        usage: VendorUsage,
         outbox: Outbox,
         cache: QueryCache,
         pricer: Pricer,
-        business_timezone: str = "UTC",
     ) -> None:
-        self._pricer = pricer
         self._leads = leads
         self._directory = directory
         self._agents = agents
@@ -166,7 +86,7 @@ class LeadWriter:
         self._usage = usage
         self._outbox = outbox
         self._cache = cache
-        self._zone = ZoneInfo(business_timezone)
+        self._pricer = pricer
 
     # -- create ---------------------------------------------------------------------------------
     def create(
@@ -175,47 +95,84 @@ class LeadWriter:
         submission: LeadSubmission,
         now: datetime | None = None,
         migrated: bool = False,
-        preview: bool = False,
-    ) -> PostResponse:
-        """Validates, prices, deduplicates, counts against the caps, assigns and stores one lead
-        with its event, all or nothing. A `migrated` lead (an import of an existing lead, created
-        `now` in the past) is neither counted against today's caps nor auto-assigned. A `preview`
-        answers what would happen, duplicates included, and writes nothing."""
+    ) -> CreateOutcome:
+        """Prices, deduplicates, counts against the caps, assigns and stores one lead with its
+        event, all or nothing. A `migrated` lead (an import of an existing lead, created `now` in
+        the past) is neither counted against today's caps nor auto-assigned."""
         now = now or datetime.now(UTC)
-        vendor_code = submission.vendor_code
-        assert vendor_code is not None  # intake guarantees it
-        vendor, prices = self._directory.vendor_and_prices(vendor_code)
-        if vendor is None:
-            return rejected_for(
-                DataError("Unknown vendor", details=[{"field": "vendor_code", "message": "no such vendor"}])
-            )
-        if vendor.status != "active":
-            return rejection(
-                403, Outcome.REJECTED, ReasonCode.VENDOR_PAUSED, f"Vendor {vendor_code} is paused"
-            )
+        draft = self._draft(principal, submission, now)
+        if isinstance(draft, CreateOutcome):
+            return draft
+        vendor = draft.vendor
+        claims = [self._dedupe.claim(key, draft.lead, draft.window_start, now) for key in draft.keys]
+        routine = not (vendor.test_mode or migrated)  # counted against the caps and auto-assigned
+        counts = self._usage.count(vendor, now) if routine else []
+        return self._store_new(principal, draft.lead, [*claims, *counts], assign=routine)
 
+    def preview(
+        self,
+        principal: Principal,
+        submission: LeadSubmission,
+        now: datetime | None = None,
+        earlier: PreviewedClaims | None = None,
+    ) -> CreateOutcome:
+        """What `create` would answer, duplicates included, writing nothing. `earlier` holds the
+        claims of previews made before this one (a dry run of a file): this preview sees them as
+        stored, and adds its own when it would be accepted."""
+        draft = self._draft(principal, submission, now or datetime.now(UTC))
+        if isinstance(draft, CreateOutcome):
+            return draft
+        earlier = {} if earlier is None else earlier
+        keys = draft.keys
+        holders = {**self._dedupe.holders(keys), **{key: earlier[key] for key in keys if key in earlier}}
+        for key in keys:
+            if key in holders and holders[key].blocks(draft.window_start):
+                return CreateOutcome.duplicate(holders[key].lead_id if principal.is_staff else None)
+        earlier.update(dict.fromkeys(keys, KeyHolder(draft.lead.lead_id, draft.lead.created_at)))
+        return CreateOutcome.accepted(draft.lead)
+
+    def _draft(
+        self, principal: Principal, submission: LeadSubmission, now: datetime
+    ) -> Draft | CreateOutcome:
+        """The lead to store, or why its vendor may not post it."""
+        assert submission.vendor_code is not None  # intake guarantees it
+        vendor, prices = self._directory.vendor_and_prices(submission.vendor_code)
+        if vendor is None:
+            details = [{"field": "vendor_code", "message": "no such vendor"}]
+            return CreateOutcome.rejected(ReasonCode.DATA_ERROR, "Unknown vendor", details=details)
+        if vendor.status != "active":
+            return CreateOutcome.rejected(ReasonCode.VENDOR_PAUSED, f"Vendor {vendor.vendor_code} is paused")
+        lead = self._new_lead(principal, submission, vendor, prices, now)
+        return Draft(
+            lead=lead,
+            vendor=vendor,
+            keys=dedupe_keys(lead, vendor.test_mode),
+            window_start=iso_timestamp(now - timedelta(days=vendor.dedupe_window_days)),
+        )
+
+    def _new_lead(
+        self,
+        principal: Principal,
+        submission: LeadSubmission,
+        vendor: Vendor,
+        prices: PriceList,
+        now: datetime,
+    ) -> Lead:
+        """The lead as it will be stored: scored, priced, not yet assigned."""
         score = score_lead(
             ScoringInput(
-                email=submission.email,
-                phone=submission.phone,
-                first_name=submission.first_name,
-                last_name=submission.last_name,
-                state=submission.state,
-                zip=submission.zip,
-                tcpa_consent=submission.tcpa_consent,
-                consent_text=submission.consent_text,
-                ip_address=submission.ip_address,
-                trustedform_cert_url=submission.trustedform_cert_url,
-                landing_page_url=submission.landing_page_url,
+                **submission.model_dump(include=SCORED_FIELDS),
                 vendor_conversion_rate=vendor.conversion_rate,
                 overall_conversion_rate=prices.overall_conversion_rate,
             )
         )
-        price = self._pricer.quote(prices.settings, vendor_code, prices.vendor_price, score.score, now).price
+        price = self._pricer.quote(
+            prices.settings, vendor.vendor_code, prices.vendor_price, score.score, now
+        ).price
         created = iso_timestamp(now)
-        lead = Lead(
+        return Lead(
             lead_id=str(ULID.from_datetime(now)),
-            vendor_code=vendor_code,
+            vendor_code=vendor.vendor_code,
             **submission.model_dump(exclude={"vendor_code"}),
             lead_value=price,
             quality_score=score.score,
@@ -233,41 +190,30 @@ class LeadWriter:
             ],
             version=1,
         )
-        keys = dedupe_keys(submission, vendor.test_mode)
-        window_start = iso_timestamp(now - timedelta(days=vendor.dedupe_window_days))
-        if preview:
-            return self._preview(principal, keys, window_start, lead, price)
-        fixed: list[Write] = [self._dedupe_write(key, lead, window_start, now) for key in keys]
-        counted = (
-            []
-            if vendor.test_mode or migrated
-            else self._usage_writes(vendor_code, vendor.daily_cap, vendor.monthly_cap, now)
-        )
-        fixed += counted
 
-        candidates = [] if vendor.test_mode or migrated else self._agents.candidates()
+    def _store_new(
+        self, principal: Principal, lead: Lead, claims: list[Write], assign: bool
+    ) -> CreateOutcome:
+        """Stores the lead with its claims (dedupe keys, usage), assigned to the least loaded
+        agent who still has room when the transaction commits."""
         full: set[str] = set()  # agents found at capacity by this request (the index may lag)
+        candidates = self._agents.candidates() if assign else []
         for attempt in range(MAX_ATTEMPTS):
             agent = candidates[0].user_id if candidates else None
             placed = lead.model_copy(update={"assigned_agent": agent})
             event = lead_event("LeadCreated", placed, None)
-            writes = [self._leads.put_new(placed), *fixed, self._outbox.write(event)]
+            writes = [self._leads.put_new(placed), *claims, self._outbox.write(event)]
             if agent:
                 writes.append(self._agents.take(agent))
             try:
                 transact(writes)
             except TransactionCancelled as cancelled:
-                if any(cancelled.failed(1 + i) for i in range(len(keys))):
-                    return self._duplicate(principal, keys, cancelled, price)
-                if any(cancelled.failed(1 + len(keys) + i) for i in range(len(counted))):
-                    return rejection(
-                        429,
-                        Outcome.REJECTED,
-                        ReasonCode.OVER_CAP,
-                        f"Vendor {vendor_code} has reached its lead cap",
-                        price=price,
-                    )
-                if agent and cancelled.failed(len(writes) - 1):
+                if cancelled.failed(DedupeKeys.ITEM):
+                    return self._duplicate(principal, cancelled)
+                if cancelled.failed(VendorUsage.ITEM):
+                    reason = f"Vendor {lead.vendor_code} has reached its lead cap"
+                    return CreateOutcome.rejected(ReasonCode.OVER_CAP, reason, price=lead.lead_value)
+                if agent and cancelled.failed(AgentPool.ITEM):
                     full.add(agent)  # it filled up meanwhile
                     candidates = [a for a in self._agents.candidates() if a.user_id not in full]
                 elif not cancelled.conflicted:
@@ -276,101 +222,15 @@ class LeadWriter:
                 continue
             self._after_change(event)
             logger.info("lead accepted", extra={"lead_id": placed.lead_id, "assigned_agent": agent})
-            return PostResponse(
-                201,
-                PostResult(
-                    outcome=Outcome.ACCEPTED,
-                    reason_code=None,
-                    reason=None,
-                    lead_id=placed.lead_id,
-                    price=price,
-                    lead=placed,
-                ),
-            )
+            return CreateOutcome.accepted(placed)
         raise RuntimeError("lead not stored after repeated transaction conflicts")
 
-    def _dedupe_write(self, key: str, lead: Lead, window_start: str, now: datetime) -> Write:
-        expires = int((now + timedelta(days=DEDUPE_RETENTION_DAYS)).timestamp())
-        return Write(
-            "Put",
-            self._dedupe.name,
-            item={
-                "dedupe_key": key,
-                "lead_id": lead.lead_id,
-                "created_at": lead.created_at,
-                "expires_at": expires,
-            },
-            condition="attribute_not_exists(dedupe_key) OR created_at < :window_start",
-            values={":window_start": window_start},
-        )
-
-    def _usage_writes(
-        self, vendor_code: str, daily_cap: int | None, monthly_cap: int | None, now: datetime
-    ) -> list[Write]:
-        local = now.astimezone(self._zone)
-        expires = int((now + timedelta(days=USAGE_RETENTION_DAYS)).timestamp())
-        writes = []
-        for period, cap in (
-            (local.strftime("day#%Y-%m-%d"), daily_cap),
-            (local.strftime("month#%Y-%m"), monthly_cap),
-        ):
-            values: dict[str, Any] = {":one": 1, ":zero": 0, ":expires": expires}
-            condition = None
-            if cap is not None:
-                condition = "attribute_not_exists(lead_count) OR lead_count < :cap"
-                values[":cap"] = cap
-            writes.append(
-                Write(
-                    "Update",
-                    self._usage.name,
-                    key={"usage_key": f"{vendor_code}#{period}"},
-                    update="SET lead_count = if_not_exists(lead_count, :zero) + :one, expires_at = :expires",
-                    condition=condition,
-                    values=values,
-                )
-            )
-        return writes
-
-    def _preview(
-        self, principal: Principal, keys: list[str], window_start: str, lead: Lead, price: Decimal
-    ) -> PostResponse:
-        found = batch_get({self._dedupe.name: [{"dedupe_key": key} for key in keys]})[self._dedupe.name]
-        clashes = [item for item in found if str(item["created_at"]) >= window_start]
-        if clashes:
-            staff = principal.is_staff
-            return self._duplicate_response(str(clashes[0]["lead_id"]) if staff else None)
-        result = PostResult(
-            outcome=Outcome.ACCEPTED,
-            reason_code=None,
-            reason=None,
-            lead_id=lead.lead_id,
-            price=price,
-            lead=lead,
-        )
-        return PostResponse(201, result)
-
-    @staticmethod
-    def _duplicate_response(existing: str | None) -> PostResponse:
-        return rejection(
-            409,
-            Outcome.DUPLICATE,
-            ReasonCode.DUPLICATE,
-            "A lead with this email or phone was received within the dedupe window",
-            lead_id=existing,
-            price=None,
-        )
-
-    def _duplicate(
-        self, principal: Principal, keys: list[str], cancelled: TransactionCancelled, price: Decimal
-    ) -> PostResponse:
-        existing = None
-        if principal.is_staff:
-            for index, key in enumerate(keys):
-                if cancelled.failed(1 + index):
-                    item = self._dedupe.get({"dedupe_key": key}, consistent=True)
-                    existing = item["lead_id"] if item else None
-                    break
-        return self._duplicate_response(existing)
+    def _duplicate(self, principal: Principal, cancelled: TransactionCancelled) -> CreateOutcome:
+        """A duplicate names the lead it duplicates to staff only."""
+        if not principal.is_staff:
+            return CreateOutcome.duplicate(None)
+        holder = self._dedupe.holder_of(cancelled.failed_writes(DedupeKeys.ITEM)[0])
+        return CreateOutcome.duplicate(holder.lead_id if holder else None)
 
     # -- update ---------------------------------------------------------------------------------
     def update(
@@ -383,62 +243,17 @@ class LeadWriter:
                 f"The lead is at version {current.version}, not {changes.version}",
                 details=[{"field": "version", "current": current.version}],
             )
-        requested = changes.model_dump(exclude={"version"}, exclude_unset=True)
-        if "assigned_agent" in requested and not principal.is_staff:
-            # A field the role may not write is refused by name (422), like a vendor's mass assignment.
-            refusal = {"field": "assigned_agent", "message": f"may not be set by an {principal.role.value}"}
-            raise ValidationFailed("Only a manager or an admin may reassign a lead", details=[refusal])
-        if not requested:
-            raise ValidationFailed(
-                "Nothing to change", details=[{"field": "body", "message": "no fields given"}]
-            )
-        updates: dict[str, Any] = {}
-        moved_to = changes.disposition
-        if moved_to is not None and moved_to != current.disposition:
-            check_move(current.disposition, moved_to)
-            updates["disposition"] = moved_to
-            if moved_to is Disposition.CLOSED:
-                updates["closed_date"] = iso_timestamp(now)
-        if isinstance(requested.get("last_contact"), datetime):
-            requested["last_contact"] = iso_timestamp(requested["last_contact"])
-        for name in ("notes", "last_contact", "sale_amount", "assigned_agent"):
-            if name in requested and requested[name] != getattr(current, name):
-                updates[name] = requested[name]
-        if (
-            "sale_amount" in updates
-            and (updates.get("disposition") or current.disposition) is not Disposition.CLOSED
-        ):
-            details = [{"field": "sale_amount", "message": "close the lead first"}]
-            if changes.disposition is not None:  # the request itself moves it elsewhere
-                raise ValidationFailed("A sale amount needs a closed lead", details=details)
-            raise LeadNotClosed("A sale amount needs a closed lead", details=details)
+        updates = _field_updates(principal, current, changes, now)
         if not updates:
             return current
-        stamp = iso_timestamp(now)
-        history = HistoryEntry(
-            timestamp=stamp,
-            user=principal.user_id,
-            action="updated",
-            changes={
-                name: {"from": _plain(getattr(current, name)), "to": _plain(value)}
-                for name, value in updates.items()
-            },
-        )
-        updated = current.model_copy(
-            update={
-                **updates,
-                "updated_at": stamp,
-                "version": current.version + 1,
-                "update_history": [*current.update_history, history],
-            }
-        )
+        updated = _with_history(current, updates, principal, now)
         event = lead_event("LeadUpdated", updated, current)
         release, load = self._load_moves(current, updated)
-        writes = [self._leads.replace(updated, current.version), self._outbox.write(event), *load, *release]
+        required = [self._leads.replace(updated, current.version), self._outbox.write(event), *load]
         try:
-            self._transact_tolerating(writes, optional=len(release))
+            self._transact_with_bookkeeping(required, bookkeeping=release)
         except TransactionCancelled as cancelled:
-            if cancelled.failed(0) or cancelled.conflicted:
+            if cancelled.failed(LeadRepository.ITEM) or cancelled.conflicted:
                 # Deleted meanwhile (LeadNotFound), or changed: a version conflict.
                 self._leads.get(principal.lead_scope, lead_id, consistent=True)
                 raise VersionConflict("The lead changed meanwhile; read it again") from cancelled
@@ -447,22 +262,6 @@ class LeadWriter:
             ) from cancelled
         self._after_change(event)
         return updated
-
-    def _transact_tolerating(self, writes: list[Write], optional: int) -> None:
-        """Runs `writes`. The last `optional` ones are bookkeeping (releasing a removed agent's
-        load, freeing a dedupe key another lead has taken since): if only some of those failed,
-        the change goes through without them, because bookkeeping must never block a lead."""
-        try:
-            transact(writes)
-        except TransactionCancelled as cancelled:
-            required = len(writes) - optional
-            if not optional or cancelled.conflicted or any(cancelled.failed(i) for i in range(required)):
-                raise
-            kept = [write for index, write in enumerate(writes) if not cancelled.failed(index)]
-            logger.warning(
-                "lead change applied without stale bookkeeping", extra={"skipped": len(writes) - len(kept)}
-            )
-            transact(kept)
 
     def _load_moves(self, before: Lead, after: Lead) -> tuple[list[Write], list[Write]]:
         """(releases, loads) of agents' open-lead counts: closing or losing a lead frees its agent,
@@ -483,38 +282,94 @@ class LeadWriter:
         history = {"timestamp": stamp, "user": principal.user_id, "action": "deleted", "changes": {}}
         deleted = current.model_copy(update={"version": current.version + 1, "updated_at": stamp})
         event = lead_event("LeadDeleted", deleted, current, deleted=True)
-        writes = [
+        required = [
             self._leads.soft_delete(current, stamp, principal.user_id, history),
             self._outbox.write(event),
         ]
         bookkeeping = [
-            self._free_dedupe_key(key, current.lead_id) for key in dedupe_keys(current, current.is_test)
+            self._dedupe.free(key, current.lead_id) for key in dedupe_keys(current, current.is_test)
         ]
         if current.assigned_agent and is_open(current.disposition):
             bookkeeping.append(self._agents.release(current.assigned_agent))
         try:
-            self._transact_tolerating([*writes, *bookkeeping], optional=len(bookkeeping))
+            self._transact_with_bookkeeping(required, bookkeeping)
         except TransactionCancelled as cancelled:
-            if cancelled.failed(0):
+            if cancelled.failed(LeadRepository.ITEM):
                 # Deleted meanwhile (LeadNotFound), or only changed: then it is a version conflict.
                 self._leads.get(principal.lead_scope, lead_id, consistent=True)
             raise VersionConflict("The lead changed meanwhile; try again") from cancelled
         self._after_change(event)
 
-    def _free_dedupe_key(self, key: str, lead_id: str) -> Write:
-        """A deleted lead no longer blocks the same person being posted again (only while the
-        key is still this lead's)."""
-        return Write(
-            "Delete",
-            self._dedupe.name,
-            key={"dedupe_key": key},
-            condition="lead_id = :lead",
-            values={":lead": lead_id},
-        )
+    # -- both -----------------------------------------------------------------------------------
+    @staticmethod
+    def _transact_with_bookkeeping(required: list[Write], bookkeeping: list[Write]) -> None:
+        """Bookkeeping (releasing a removed agent's load, freeing a dedupe key another lead has
+        taken since) must never block a lead change: when only some of it no longer applies, the
+        change goes through without it."""
+        skipped = transact_tolerating(required, bookkeeping)
+        if skipped:
+            logger.warning("lead change applied without stale bookkeeping", extra={"skipped": len(skipped)})
 
     def _after_change(self, event: OutboxEvent) -> None:
         self._cache.invalidate(Namespace.LEADS)
         self._outbox.send(event)
+
+
+def _field_updates(
+    principal: Principal, current: Lead, changes: LeadChanges, now: datetime
+) -> dict[str, Any]:
+    """The fields the request changes, with their new values, after the rules of who may change
+    what and which moves a lead may make."""
+    requested = changes.model_dump(exclude={"version"}, exclude_unset=True)
+    if "assigned_agent" in requested and not principal.is_staff:
+        # A field the role may not write is refused by name (422), like a vendor's mass assignment.
+        refusal = {"field": "assigned_agent", "message": f"may not be set by an {principal.role.value}"}
+        raise ValidationFailed("Only a manager or an admin may reassign a lead", details=[refusal])
+    if not requested:
+        raise ValidationFailed("Nothing to change", details=[{"field": "body", "message": "no fields given"}])
+    updates: dict[str, Any] = {}
+    moved_to = changes.disposition
+    if moved_to is not None and moved_to != current.disposition:
+        check_move(current.disposition, moved_to)
+        updates["disposition"] = moved_to
+        if moved_to is Disposition.CLOSED:
+            updates["closed_date"] = iso_timestamp(now)
+    if isinstance(requested.get("last_contact"), datetime):
+        requested["last_contact"] = iso_timestamp(requested["last_contact"])
+    for name in EDITABLE_FIELDS:
+        if name in requested and requested[name] != getattr(current, name):
+            updates[name] = requested[name]
+    if (
+        "sale_amount" in updates
+        and (updates.get("disposition") or current.disposition) is not Disposition.CLOSED
+    ):
+        details = [{"field": "sale_amount", "message": "close the lead first"}]
+        if changes.disposition is not None:  # the request itself moves it elsewhere
+            raise ValidationFailed("A sale amount needs a closed lead", details=details)
+        raise LeadNotClosed("A sale amount needs a closed lead", details=details)
+    return updates
+
+
+def _with_history(current: Lead, updates: dict[str, Any], principal: Principal, now: datetime) -> Lead:
+    """`current` with `updates`, its next version, and the history entry that records them."""
+    stamp = iso_timestamp(now)
+    history = HistoryEntry(
+        timestamp=stamp,
+        user=principal.user_id,
+        action="updated",
+        changes={
+            name: {"from": _plain(getattr(current, name)), "to": _plain(value)}
+            for name, value in updates.items()
+        },
+    )
+    return current.model_copy(
+        update={
+            **updates,
+            "updated_at": stamp,
+            "version": current.version + 1,
+            "update_history": [*current.update_history, history],
+        }
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -214,25 +214,46 @@ class ConditionFailed(Exception):
     """A conditional write found the item not as the condition required."""
 
 
-class TransactionCancelled(Exception):
-    """A TransactWriteItems was cancelled; `reasons[i]` is the code for item i
-    ("ConditionalCheckFailed", "TransactionConflict", "None", ...)."""
+CONDITION_FAILED = "ConditionalCheckFailed"
 
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__(", ".join(reasons))
+
+class TransactionCancelled(Exception):
+    """A TransactWriteItems was cancelled; `reasons[i]` is the code for `writes[i]`
+    ("ConditionalCheckFailed", "TransactionConflict", "None", ...). A cancellation is read by the
+    writes' names: `failed("dedupe key")` is whether any write of that name found its condition
+    false."""
+
+    def __init__(self, writes: Sequence[Write], reasons: list[str]) -> None:
+        super().__init__(
+            ", ".join(
+                f"{write.name or index}: {reason}"
+                for index, (write, reason) in enumerate(zip(writes, reasons, strict=False))
+            )
+        )
+        self.writes = list(writes)
         self.reasons = reasons
 
-    def failed(self, index: int) -> bool:
-        return self.reasons[index] == "ConditionalCheckFailed"
+    def failed_writes(self, name: str | None = None) -> list[Write]:
+        """The writes (of that name) whose condition was false, in transaction order."""
+        return [
+            write
+            for write, reason in zip(self.writes, self.reasons, strict=False)
+            if reason == CONDITION_FAILED and (name is None or write.name == name)
+        ]
+
+    def failed(self, name: str) -> bool:
+        return bool(self.failed_writes(name))
 
     @property
     def conflicted(self) -> bool:
+        """Another transaction touched one of the items meanwhile: running again may succeed."""
         return "TransactionConflict" in self.reasons
 
 
 @dataclass
 class Write:
-    """One item of a transaction, in plain Python values (converted by `transact`)."""
+    """One item of a transaction, in plain Python values (converted by `transact`). `name` says
+    what the item is (a lead, a dedupe key...), so a cancelled transaction says what failed."""
 
     kind: str  # Put | Update | Delete | ConditionCheck
     table: str
@@ -242,6 +263,7 @@ class Write:
     condition: str | None = None
     names: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
 
     def request(self) -> dict[str, Any]:
         body: dict[str, Any] = {"TableName": self.table}
@@ -304,7 +326,23 @@ def transact(writes: Sequence[Write], client: DynamoDBClient | None = None) -> N
         dynamodb.transact_write_items(TransactItems=[write.request() for write in writes])  # type: ignore[misc]
     except dynamodb.exceptions.TransactionCanceledException as exc:
         reasons = [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
-        raise TransactionCancelled(reasons or ["Unknown"] * len(writes)) from exc
+        raise TransactionCancelled(writes, reasons or ["Unknown"] * len(writes)) from exc
+
+
+def transact_tolerating(required: Sequence[Write], optional: Sequence[Write]) -> list[Write]:
+    """All of `required`, with those of `optional` whose conditions hold: if only optional writes
+    found their conditions false, the transaction runs again without them. Returns the optional
+    writes left out. Raises `TransactionCancelled` when a required write failed, or on a conflict."""
+    try:
+        transact([*required, *optional])
+    except TransactionCancelled as cancelled:
+        failed = cancelled.failed_writes()
+        skipped = [write for write in optional if any(write is other for other in failed)]
+        if cancelled.conflicted or not skipped or len(skipped) < len(failed):
+            raise
+        transact([*required, *(write for write in optional if not any(write is s for s in skipped))])
+        return skipped
+    return []
 
 
 def batch_get(

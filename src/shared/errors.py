@@ -53,6 +53,25 @@ class PayloadTooLarge(ApiError):
     code = "PAYLOAD_TOO_LARGE"
 
 
+def check_body_size(body: str | None, base64_encoded: bool = False) -> None:
+    """Refuses a request body over `MAX_BODY_BYTES` (413), before anything parses it."""
+    if not body:
+        return
+    if base64_encoded:
+        size = len(body) * 3 // 4 - body[-2:].count("=")
+    elif len(body) > MAX_BODY_BYTES:
+        size = len(body)  # at least one byte per character: too large without encoding it
+    else:
+        size = len(body.encode("utf-8", "surrogatepass"))
+    if size > MAX_BODY_BYTES:
+        raise PayloadTooLarge(
+            f"The request body is larger than {MAX_BODY_BYTES // 1024} KB",
+            details=[
+                {"field": "body", "message": f"at most {MAX_BODY_BYTES} bytes", "max_bytes": MAX_BODY_BYTES}
+            ],
+        )
+
+
 class NotFound(ApiError):
     status = 404
     code = "NOT_FOUND"

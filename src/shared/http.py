@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from shared import dependencies
 from shared.audit import build_record
 from shared.config import get_settings
-from shared.errors import MAX_BODY_BYTES, ApiError, Forbidden, PayloadTooLarge
+from shared.errors import ApiError, Forbidden, PayloadTooLarge, check_body_size
 from shared.observability import logger, metrics
 from shared.responses import ErrorBody, ErrorInfo
 from shared.security import Role, current_principal_or_none, set_current_principal
@@ -41,25 +41,6 @@ BEARER_AUTH = "bearerAuth"
 REQUEST_SCHEMA_EXTENSION = "x-request-schema"
 BODY_ERRORS = {"POST": (413, 415), "PUT": (413, 415), "PATCH": (413, 415)}  # too large, not JSON
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def check_body_size(body: str | None, base64_encoded: bool = False) -> None:
-    """Refuses a request body over `MAX_BODY_BYTES` (413), before anything parses it."""
-    if not body:
-        return
-    if base64_encoded:
-        size = len(body) * 3 // 4 - body[-2:].count("=")
-    elif len(body) > MAX_BODY_BYTES:
-        size = len(body)  # at least one byte per character: too large without encoding it
-    else:
-        size = len(body.encode("utf-8", "surrogatepass"))
-    if size > MAX_BODY_BYTES:
-        raise PayloadTooLarge(
-            f"The request body is larger than {MAX_BODY_BYTES // 1024} KB",
-            details=[
-                {"field": "body", "message": f"at most {MAX_BODY_BYTES} bytes", "max_bytes": MAX_BODY_BYTES}
-            ],
-        )
 
 
 def _is_json(content_type: str | None) -> bool:

@@ -57,6 +57,8 @@ class OutboxEvent:
 
 
 class Outbox:
+    ITEM = "outbox event"  # the name of its transaction items
+
     def __init__(self, table: Table, publisher: EventPublisher) -> None:
         self._table = table
         self._publisher = publisher
@@ -64,7 +66,11 @@ class Outbox:
     def write(self, event: OutboxEvent) -> Write:
         """The transaction item that records `event` together with the change it describes."""
         return Write(
-            "Put", self._table.name, item=event.to_item(), condition="attribute_not_exists(event_id)"
+            "Put",
+            self._table.name,
+            item=event.to_item(),
+            condition="attribute_not_exists(event_id)",
+            name=self.ITEM,
         )
 
     def send(self, event: OutboxEvent) -> bool:

@@ -20,6 +20,7 @@ from shared.dynamo import Table, TransactionCancelled, Write, transact
 from stats.aggregation import LeadView, difference
 
 MAX_ATTEMPTS = 10
+LEAD_STATE = "lead state"  # the transaction item that records the version applied
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class StatsStore:
             try:
                 transact(writes)
             except TransactionCancelled as cancelled:
-                if cancelled.failed(0) or cancelled.conflicted:
+                if cancelled.failed(LEAD_STATE) or cancelled.conflicted:
                     continue  # another delivery of this lead moved first: look again
                 raise
             return True
@@ -63,7 +64,13 @@ class StatsStore:
     ) -> Write:
         item = {"lead_id": lead_id, "version": version, "view": view.to_values() if view else None}
         if current is None:
-            return Write("Put", self._states.name, item=item, condition="attribute_not_exists(lead_id)")
+            return Write(
+                "Put",
+                self._states.name,
+                item=item,
+                condition="attribute_not_exists(lead_id)",
+                name=LEAD_STATE,
+            )
         return Write(
             "Put",
             self._states.name,
@@ -71,6 +78,7 @@ class StatsStore:
             condition="#version = :seen",
             names={"#version": "version"},
             values={":seen": current.version},
+            name=LEAD_STATE,
         )
 
     def _bucket_writes(self, deltas: Buckets) -> list[Write]:

@@ -13,8 +13,8 @@ import pytest
 
 from crm.importer import FileProblem, LeadImport, Summary, VendorImport, run_import
 from crm.seed import SeedTables, seed_demo_data
-from leads.models import LeadSubmission
-from leads.posting import lead_writer
+from leads.dependencies import lead_writer
+from leads.models import LeadSubmission, Outcome
 from shared import dependencies
 from shared.security import Principal, Role
 from tests.integration.local_stack import RULE, Stack, local_stack
@@ -45,7 +45,7 @@ def stack(aws: dict[str, str]) -> Iterator[Stack]:
     seed_demo_data(SeedTables.configured(), lead_count=0)
     stack = local_stack(aws[RULE])
     existing = LeadSubmission(email="existing@example.com", vendor_code="V001", first_name="Old")
-    assert lead_writer().create(Principal("demo-admin", Role.ADMIN), existing).status == 201
+    assert lead_writer().create(Principal("demo-admin", Role.ADMIN), existing).outcome is Outcome.ACCEPTED
     stack.events()  # drain the existing lead's event
     yield stack
     dependencies.reset()
@@ -149,6 +149,34 @@ def test_a_dry_run_answers_the_same_and_writes_nothing(stack: Stack, tmp_path: P
     real, real_report = import_leads(path)
     assert dry.counts == real.counts
     assert [line[:3] for line in dry_report] == [line[:3] for line in real_report]
+
+
+# One person per email, posted under V001 (a 30-day dedupe window) at times further apart than it.
+ACROSS_THE_WINDOW = [
+    "pat@example.com,,Pat,,V001,,2026-01-01T10:00:00Z,,\n",  # row 2: accepted
+    "pat@example.com,,Pat,,V001,,2026-04-15T10:00:00Z,,\n",  # row 3: 104 days later, accepted
+    "pat@example.com,,Pat,,V001,,2026-04-20T10:00:00Z,,\n",  # row 4: 5 days after row 3, duplicate
+    "quin@example.com,,Quin,,V001,,2026-06-01T10:00:00Z,,\n",  # row 5: accepted
+    "quin@example.com,,Quin,,V001,,2026-01-01T10:00:00Z,,\n",  # row 6: older than row 5's lead, duplicate
+]
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_dry_run_of_one_person_further_apart_than_the_window_answers_as_the_real_run(
+    stack: Stack, tmp_path: Path, workers: int
+) -> None:
+    # Given a file with one person twice outside the vendor's dedupe window, and repeats inside it
+    path = write_file(tmp_path, (HEADER + "".join(ACROSS_THE_WINDOW)).encode())
+    # When it is imported dry, then for real
+    dry, dry_report = import_leads(path, dry_run=True, workers=workers)
+    real, real_report = import_leads(path, workers=workers)
+    # Then both answer row for row alike: the rows outside the window are each accepted
+    assert real.counts == {"accepted": 3, "duplicate": 2}
+    assert dry.counts == real.counts
+    assert sorted(line[:3] for line in dry_report) == sorted(line[:3] for line in real_report)
+    assert real_report[0][0] == "row"  # the header, then a line per duplicate row
+    assert sorted(line[0] for line in real_report[1:]) == ["4", "6"]
+    assert sum(lead["email"] == "pat@example.com" for lead in stack.stored_leads()) == 2
 
 
 def test_concurrent_rows_of_one_person_store_one_lead(stack: Stack, tmp_path: Path) -> None:

@@ -17,11 +17,20 @@ import pytest
 from botocore.exceptions import ClientError
 
 from crm.stack import MotoServer
+from leads.dependencies import lead_writer
 from leads.lifecycle import ALLOWED_MOVES, DispositionConflict, is_open
-from leads.models import Disposition, Lead, LeadChanges, LeadFilters, LeadSubmission, Outcome, ReasonCode
-from leads.posting import lead_writer
+from leads.models import (
+    CreateOutcome,
+    Disposition,
+    Lead,
+    LeadChanges,
+    LeadFilters,
+    LeadSubmission,
+    Outcome,
+    ReasonCode,
+)
 from leads.repository import INDEXES, LeadRepository
-from leads.writes import LeadWriter, PostResponse, VersionConflict
+from leads.writes import LeadWriter, VersionConflict
 from shared import dependencies
 from shared.dynamo import Table
 from shared.errors import Conflict, LeadNotFound, ValidationFailed
@@ -62,11 +71,10 @@ def person(n: int, vendor_code: str, **overrides: Any) -> LeadSubmission:
     return LeadSubmission(**values)
 
 
-def accepted(response: PostResponse) -> Lead:
-    assert response.status == 201, response.body()
-    assert response.result.outcome is Outcome.ACCEPTED
-    assert response.result.lead is not None
-    return response.result.lead
+def accepted(outcome: CreateOutcome) -> Lead:
+    assert outcome.outcome is Outcome.ACCEPTED, outcome
+    assert outcome.lead is not None
+    return outcome.lead
 
 
 def concurrently(calls: list[Callable[[], T]]) -> list[T]:
@@ -136,17 +144,16 @@ def test_concurrent_posts_of_one_person_from_many_vendors_store_exactly_one_lead
         ]
     )
     # Then exactly one is accepted and every other one is a duplicate
-    assert Counter(response.status for response in responses) == {201: 1, 409: 19}
-    winner = next(response for response in responses if response.status == 201)
+    assert Counter(response.outcome for response in responses) == {Outcome.ACCEPTED: 1, Outcome.DUPLICATE: 19}
+    winner = accepted(next(response for response in responses if response.outcome is Outcome.ACCEPTED))
     for response in responses:
-        if response.status == 409:
-            assert response.result.outcome is Outcome.DUPLICATE
-            assert response.result.reason_code is ReasonCode.DUPLICATE
-            assert response.result.lead_id is None  # a vendor never learns another vendor's lead
+        if response.outcome is Outcome.DUPLICATE:
+            assert response.reason_code is ReasonCode.DUPLICATE
+            assert response.existing_lead_id is None  # a vendor never learns another vendor's lead
     # And exactly one lead is stored for that person
     value = shared[shared_field]
     stored = [item for item in stack.stored_leads() if item[shared_field] == value]
-    assert [item["lead_id"] for item in stored] == [winner.result.lead_id]
+    assert [item["lead_id"] for item in stored] == [winner.lead_id]
     assert len(stack.stored_leads()) == 1
 
 
@@ -157,17 +164,19 @@ def test_staff_posting_a_duplicate_learn_the_existing_lead(stack: Stack) -> None
     # When an admin posts the same person for another vendor
     response = lead_writer().create(ADMIN, person(1, "V2"))
     # Then
-    assert response.status == 409
-    assert response.result.outcome is Outcome.DUPLICATE
-    assert response.result.lead_id == first.lead_id
+    assert response.outcome is Outcome.DUPLICATE
+    assert response.existing_lead_id == first.lead_id
 
 
 @pytest.mark.parametrize(
-    ("window_days", "expected_status"),
-    [pytest.param(30, 201, id="outside-a-30-day-window"), pytest.param(60, 409, id="inside-a-60-day-window")],
+    ("window_days", "expected"),
+    [
+        pytest.param(30, Outcome.ACCEPTED, id="outside-a-30-day-window"),
+        pytest.param(60, Outcome.DUPLICATE, id="inside-a-60-day-window"),
+    ],
 )
 def test_an_earlier_lead_blocks_a_post_only_within_the_posting_vendors_window(
-    stack: Stack, window_days: int, expected_status: int
+    stack: Stack, window_days: int, expected: Outcome
 ) -> None:
     # Given a lead of the same person stored 40 days ago
     now = datetime.now(UTC)
@@ -177,15 +186,14 @@ def test_an_earlier_lead_blocks_a_post_only_within_the_posting_vendors_window(
     # When a vendor with a `window_days` window posts that person now
     response = lead_writer().create(vendor("NEW"), person(1, "NEW"), now=now)
     # Then
-    assert response.status == expected_status, response.body()
+    assert response.outcome is expected, response
     stored = sorted(item["lead_id"] for item in stack.stored_leads())
-    if expected_status == 201:
-        assert response.result.outcome is Outcome.ACCEPTED
-        assert stored == sorted([old.lead_id, str(response.result.lead_id)])
+    if expected is Outcome.ACCEPTED:
+        new = accepted(response)
+        assert stored == sorted([old.lead_id, new.lead_id])
         # the uniqueness items now point at the new lead, so its own window starts now
-        assert {item["lead_id"] for item in stack.dedupe.scan_all()} == {response.result.lead_id}
+        assert {item["lead_id"] for item in stack.dedupe.scan_all()} == {new.lead_id}
     else:
-        assert response.result.outcome is Outcome.DUPLICATE
         assert stored == [old.lead_id]
 
 
@@ -204,8 +212,7 @@ def test_test_mode_leads_are_unassigned_uncounted_and_dedupe_only_among_themselv
         assert lead.is_test is True
         assert lead.assigned_agent is None
         assert stack.stored(lead.lead_id)["is_test"] is True
-    assert again.status == 409
-    assert again.result.outcome is Outcome.DUPLICATE
+    assert again.outcome is Outcome.DUPLICATE
     assert stack.open_leads("agent-1") == 0
     assert list(stack.usage.scan_all()) == []
     # And the same person posted for real afterwards is accepted (and assigned)
@@ -229,13 +236,13 @@ def test_concurrent_posts_never_load_an_agent_past_its_capacity(stack: Stack) ->
         [partial(writer.create, vendor("V1"), person(n, "V1"), now=now) for n in range(100)]
     )
     # Then every post is accepted
-    assert Counter(response.status for response in responses) == {201: 100}
+    assert Counter(response.outcome for response in responses) == {Outcome.ACCEPTED: 100}
     # And exactly 30 leads are assigned, 10 per agent, the other 70 unassigned
     stored = stack.stored_leads()
     assert len(stored) == 100
     assignments = Counter(item.get("assigned_agent") for item in stored)
     assert assignments == {"agent-1": 10, "agent-2": 10, "agent-3": 10, None: 70}
-    assert {r.result.lead_id: r.result.lead.assigned_agent for r in responses if r.result.lead} == {
+    assert {r.lead.lead_id: r.lead.assigned_agent for r in responses if r.lead} == {
         item["lead_id"]: item.get("assigned_agent") for item in stored
     }
     # And each agent's load is exactly its capacity
@@ -259,13 +266,12 @@ def test_concurrent_posts_stop_exactly_at_the_vendors_cap(stack: Stack, cap_fiel
         [partial(writer.create, vendor("CAPPED"), person(n, "CAPPED"), now=now) for n in range(15)]
     )
     # Then 5 are accepted and 10 refused as over the cap
-    assert Counter(response.status for response in responses) == {201: 5, 429: 10}
+    assert Counter(response.outcome for response in responses) == {Outcome.ACCEPTED: 5, Outcome.REJECTED: 10}
     for response in responses:
-        if response.status == 429:
-            assert response.result.outcome is Outcome.REJECTED
-            assert response.result.reason_code is ReasonCode.OVER_CAP
+        if response.outcome is Outcome.REJECTED:
+            assert response.reason_code is ReasonCode.OVER_CAP
     assert sorted(item["lead_id"] for item in stack.stored_leads()) == sorted(
-        str(r.result.lead_id) for r in responses if r.status == 201
+        accepted(r).lead_id for r in responses if r.outcome is Outcome.ACCEPTED
     )
     counters = {item["usage_key"].split("#")[1]: item["lead_count"] for item in stack.usage.scan_all()}
     assert counters[period] == 5
@@ -665,13 +671,13 @@ def test_deleting_a_lead_lets_the_same_person_be_posted_again(stack: Stack) -> N
     stack.add_vendors("V1", "V2")
     writer = lead_writer()
     lead = accepted(writer.create(vendor("V1"), person(7, "V1")))
-    assert writer.create(vendor("V2"), person(7, "V2")).status == 409
+    assert writer.create(vendor("V2"), person(7, "V2")).outcome is Outcome.DUPLICATE
     # When an admin deletes the lead
     writer.delete(ADMIN, lead.lead_id)
     # Then the person may be posted again, and the new lead now holds the dedupe keys
     again = accepted(writer.create(vendor("V2"), person(7, "V2")))
     assert again.lead_id != lead.lead_id
-    assert writer.create(vendor("V1"), person(7, "V1")).status == 409
+    assert writer.create(vendor("V1"), person(7, "V1")).outcome is Outcome.DUPLICATE
 
 
 def test_deleting_a_lead_whose_dedupe_keys_were_taken_over_keeps_the_new_owners_keys(stack: Stack) -> None:
@@ -683,4 +689,4 @@ def test_deleting_a_lead_whose_dedupe_keys_were_taken_over_keeps_the_new_owners_
     # When the old lead is deleted
     writer.delete(ADMIN, old.lead_id)
     # Then the new lead still blocks duplicates
-    assert writer.create(vendor("V1"), person(8, "V1")).status == 409
+    assert writer.create(vendor("V1"), person(8, "V1")).outcome is Outcome.DUPLICATE
