@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from shared.dynamo import KeyCondition, Table, Write, batch_get
+from shared.dynamo import Table, Write, batch_get
 from shared.pricing import SETTINGS_KEY, PricingSettings
-from shared.records import ASSIGNABLE, ASSIGNMENT_INDEX, DEFAULT_DEDUPE_WINDOW_DAYS
+from shared.records import ASSIGNABLE, DEFAULT_DEDUPE_WINDOW_DAYS, assignable_agents
 
 CANDIDATES_PER_QUERY = 25
 
@@ -94,16 +94,7 @@ class AgentPool:
     def candidates(self) -> list[Agent]:
         """Online agents under capacity, least loaded first (eventually consistent: the write
         that assigns re-checks the load atomically)."""
-        page = self._users.query_page(
-            KeyCondition(
-                index=ASSIGNMENT_INDEX,
-                partition_name="assignable",
-                partition_value=ASSIGNABLE,
-                newest_first=False,
-            ),
-            limit=CANDIDATES_PER_QUERY,
-            start_key=None,
-        )
+        page = self._users.query_page(assignable_agents(), limit=CANDIDATES_PER_QUERY, start_key=None)
         agents = [
             Agent(item["user_id"], int(item.get("open_leads", 0)), int(item.get("capacity", 0)))
             for item in page.items

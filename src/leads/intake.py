@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from leads import models
 from leads.models import STAFF_SUBMISSION_FIELDS, SUBMISSION_FIELDS, Lead, LeadSubmission
 from leads.normalize import FieldError, clean_text, normalize_email, normalize_phone
-from shared.errors import ApiError, check_body_size
+from shared.errors import BadRequest, ValidationFailed, check_body_size
 from shared.security import Principal, Role
 
 ZIP_PATTERN = re.compile(models.ZIP_PATTERN)
@@ -22,15 +22,9 @@ URL_PATTERN = re.compile(models.URL_PATTERN)
 VENDOR_CODE_PATTERN = re.compile(models.VENDOR_CODE_PATTERN)
 
 
-class MalformedBody(ApiError):
-    status = 400
-    code = "BAD_REQUEST"
-
-
-class DataError(ApiError):
+class DataError(ValidationFailed):
     """The lead's data is not acceptable (422 DATA_ERROR), with one detail per field."""
 
-    status = 422
     code = "DATA_ERROR"
 
 
@@ -45,7 +39,7 @@ def read_body(raw: str | None) -> dict[str, Any]:
     try:
         body = simplejson.loads(raw, use_decimal=True)
     except ValueError as exc:
-        raise MalformedBody("The body is not valid JSON", details=[_detail("body", str(exc))]) from exc
+        raise BadRequest("The body is not valid JSON", details=[_detail("body", str(exc))]) from exc
     if not isinstance(body, dict):
         raise DataError("The body must be a JSON object", details=[_detail("body", "expected an object")])
     return body

@@ -53,6 +53,19 @@ class FieldError(ValueError):
         return self.message
 
 
+def _stripped_string(field: str, value: object, max_length: int) -> str:
+    """`value` stripped, if it is a string that is neither blank nor longer than `max_length`
+    (checked before any parser runs, so the message is ours and huge inputs never reach it)."""
+    if not isinstance(value, str):
+        raise FieldError(field, "must be a string")
+    candidate = value.strip()
+    if not candidate:
+        raise FieldError(field, "must not be blank")
+    if len(candidate) > max_length:
+        raise FieldError(field, f"must be at most {max_length} characters")
+    return candidate
+
+
 def normalize_email(value: str) -> str:
     """Return the canonical, entirely lower-cased form of an email address.
 
@@ -64,15 +77,8 @@ def normalize_email(value: str) -> str:
     Raises `FieldError("email", reason)` if `value` is not a string, is blank, is longer than 254
     characters after stripping, or is not a syntactically valid address.
     """
-    if not isinstance(value, str):
-        raise FieldError("email", "must be a string")
-    candidate = value.strip()
-    if not candidate:
-        # email_validator would say "must have an @-sign", which misleads for an empty field.
-        raise FieldError("email", "must not be blank")
-    # Checked before parsing so the message is ours and huge inputs never reach the parser.
-    if len(candidate) > EMAIL_MAX_LENGTH:
-        raise FieldError("email", f"must be at most {EMAIL_MAX_LENGTH} characters")
+    # Blank is said as such (email_validator would say "must have an @-sign", which misleads).
+    candidate = _stripped_string("email", value, EMAIL_MAX_LENGTH)
     from email_validator import EmailNotValidError, validate_email
 
     try:
@@ -101,13 +107,7 @@ def normalize_phone(value: str, default_region: str = "US") -> str:
 
     if default_region not in phonenumbers.SUPPORTED_REGIONS:
         raise ValueError(f"unsupported default region {default_region!r}")
-    if not isinstance(value, str):
-        raise FieldError("phone", "must be a string")
-    candidate = value.strip()
-    if not candidate:
-        raise FieldError("phone", "must not be blank")
-    if len(candidate) > PHONE_MAX_LENGTH:
-        raise FieldError("phone", f"must be at most {PHONE_MAX_LENGTH} characters")
+    candidate = _stripped_string("phone", value, PHONE_MAX_LENGTH)
     if any(char.isalpha() for char in candidate):
         raise FieldError("phone", "must contain only digits and formatting characters")
     try:

@@ -14,7 +14,7 @@ from leads.intake import parse_submission
 from leads.models import CreateOutcome, Outcome, PostResult, ReasonCode
 from shared import dependencies
 from shared.dynamo import dynamodb_client
-from shared.errors import ApiError
+from shared.errors import ApiError, Conflict, ValidationFailed
 from shared.http import dumps
 from shared.responses import ErrorInfo
 from shared.security import Principal, Role
@@ -148,11 +148,9 @@ def post_with_key(
     return {"status": response.status, "body": dumps(response.body())}
 
 
-class IdempotencyKeyReused(ApiError):
-    status = 422
+class IdempotencyKeyReused(ValidationFailed):
     code = "IDEMPOTENCY_KEY_REUSED"
 
 
-class IdempotencyInProgress(ApiError):
-    status = 409
+class IdempotencyInProgress(Conflict):
     code = "IDEMPOTENCY_IN_PROGRESS"

@@ -14,3 +14,10 @@ DEFAULT_DEDUPE_WINDOW_DAYS = 30  # a vendor's, unless its record says otherwise
 def agents_by_role() -> KeyCondition:
     """The users table's agents, through its role index."""
     return KeyCondition(index=ROLE_INDEX, partition_name="role", partition_value="agent", newest_first=False)
+
+
+def assignable_agents() -> KeyCondition:
+    """Agents that can take leads now, least loaded first (the index sorts by open leads)."""
+    return KeyCondition(
+        index=ASSIGNMENT_INDEX, partition_name="assignable", partition_value=ASSIGNABLE, newest_first=False
+    )
