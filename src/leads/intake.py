@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import Any
 
 import simplejson
@@ -20,6 +21,15 @@ ZIP_PATTERN = re.compile(models.ZIP_PATTERN)
 STATE_PATTERN = re.compile(models.STATE_PATTERN)
 URL_PATTERN = re.compile(models.URL_PATTERN)
 VENDOR_CODE_PATTERN = re.compile(models.VENDOR_CODE_PATTERN)
+# Free-text fields and their longest length after cleaning.
+TEXT_LIMITS = {
+    "first_name": 100,
+    "last_name": 100,
+    "campaign_source": 128,
+    "consent_text": 4000,
+    "user_agent": 512,
+    "notes": 4000,
+}
 
 
 class DataError(ValidationFailed):
@@ -62,60 +72,84 @@ def check_fields(body: dict[str, Any], principal: Principal) -> list[dict[str, s
     return problems
 
 
+# A field's normalised value, from its name and value; raises `FieldError` saying what is wrong.
+Fix = Callable[[str, str], str]
+
+
+def _text(limit: int) -> Fix:
+    return lambda field, value: clean_text(value, field, limit)
+
+
+def _matching(pattern: re.Pattern[str], message: str, fix: Callable[[str], str] = str.strip) -> Fix:
+    """A field's value `fix`ed, if its stripped form matches `pattern`."""
+
+    def check(field: str, value: str) -> str:
+        if not pattern.match(value.strip()):
+            raise FieldError(field, message)
+        return fix(value)
+
+    return check
+
+
+def _ip_address(field: str, value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError as exc:
+        raise FieldError(field, "expected an IPv4 or IPv6 address") from exc
+
+
+def _url(field: str, value: str) -> str:
+    if not URL_PATTERN.match(value):
+        raise FieldError(field, "expected an http(s) URL")
+    return value
+
+
+# How each field is normalised (or refused), field by field: contact details and free text first,
+# then the fields with a format.
+CONTACT_AND_TEXT: dict[str, Fix] = {
+    "email": lambda _, value: normalize_email(value),
+    "phone": lambda _, value: normalize_phone(value),
+    **{field: _text(limit) for field, limit in TEXT_LIMITS.items()},
+}
+FORMATTED: dict[str, Fix] = {
+    "state": _matching(STATE_PATTERN, "expected a two-letter state code", lambda v: v.strip().upper()),
+    "zip": _matching(ZIP_PATTERN, "expected a 5-digit ZIP code or ZIP+4"),
+    "trustedform_cert_url": _url,
+    "landing_page_url": _url,
+    "ip_address": _ip_address,
+}
+
+
 def _normalise(submission: LeadSubmission, staff: bool) -> tuple[dict[str, Any], list[dict[str, str]]]:
     values: dict[str, Any] = submission.model_dump()
     problems: list[dict[str, str]] = []
 
-    def apply(field: str, fix: Any) -> None:
-        if values.get(field) is None:
-            return
-        try:
-            values[field] = fix(values[field])
-        except FieldError as exc:
-            problems.append(_detail(exc.field, exc.message))
+    def apply(fixes: dict[str, Fix]) -> None:
+        for field, fix in fixes.items():
+            if values.get(field) is None:
+                continue
+            try:
+                values[field] = fix(field, values[field])
+            except FieldError as exc:
+                problems.append(_detail(exc.field, exc.message))
 
-    apply("email", normalize_email)
-    apply("phone", normalize_phone)
-    for field, limit in (
-        ("first_name", 100),
-        ("last_name", 100),
-        ("campaign_source", 128),
-        ("consent_text", 4000),
-        ("user_agent", 512),
-        ("notes", 4000),
-    ):
-        apply(field, lambda value, field=field, limit=limit: clean_text(value, field, limit))
-    if (
-        values.get("email") is None
-        and values.get("phone") is None
-        and not any(p["field"] in ("email", "phone") for p in problems)
-    ):
+    apply(CONTACT_AND_TEXT)
+    contact_refused = any(problem["field"] in ("email", "phone") for problem in problems)
+    if values.get("email") is None and values.get("phone") is None and not contact_refused:
         problems.append(_detail("email", "at least one of email or phone is required"))
-    if values.get("state") is not None:
-        if STATE_PATTERN.match(values["state"].strip()):
-            values["state"] = values["state"].strip().upper()
-        else:
-            problems.append(_detail("state", "expected a two-letter state code"))
-    if values.get("zip") is not None:
-        if ZIP_PATTERN.match(values["zip"].strip()):
-            values["zip"] = values["zip"].strip()
-        else:
-            problems.append(_detail("zip", "expected a 5-digit ZIP code or ZIP+4"))
-    for field in ("trustedform_cert_url", "landing_page_url"):
-        if values.get(field) is not None and not URL_PATTERN.match(values[field]):
-            problems.append(_detail(field, "expected an http(s) URL"))
-    if values.get("ip_address") is not None:
-        try:
-            values["ip_address"] = str(ipaddress.ip_address(values["ip_address"].strip()))
-        except ValueError:
-            problems.append(_detail("ip_address", "expected an IPv4 or IPv6 address"))
+    apply(FORMATTED)
     if staff:
-        code = values.get("vendor_code")
-        if code is None:
-            problems.append(_detail("vendor_code", "required when staff enter a lead"))
-        elif not VENDOR_CODE_PATTERN.match(code):
-            problems.append(_detail("vendor_code", "expected letters, digits, '-' or '_'"))
+        problems += _staff_vendor_code_problems(values.get("vendor_code"))
     return values, problems
+
+
+def _staff_vendor_code_problems(code: str | None) -> list[dict[str, str]]:
+    """Staff name the vendor a lead is entered for."""
+    if code is None:
+        return [_detail("vendor_code", "required when staff enter a lead")]
+    if not VENDOR_CODE_PATTERN.match(code):
+        return [_detail("vendor_code", "expected letters, digits, '-' or '_'")]
+    return []
 
 
 def parse_submission(raw: str | None, principal: Principal) -> LeadSubmission:

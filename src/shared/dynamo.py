@@ -78,6 +78,60 @@ class KeyCondition:
     # attribute -> (lowest, highest) inclusive, either may be None: a range on a non-key attribute
     filter_ranges: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
+    def query_request(self, table_name: str) -> dict[str, Any]:
+        """The arguments of a Query for this condition (without `Limit` and the start key)."""
+        names = {"#pk": self.partition_name}
+        values: dict[str, Any] = {":pk": self.partition_value}
+        key = " AND ".join(["#pk = :pk", *self._sort_key_clauses(names, values)])
+        request: dict[str, Any] = {
+            "TableName": table_name,
+            "KeyConditionExpression": key,
+            "ScanIndexForward": not self.newest_first,
+        }
+        if self.index:
+            request["IndexName"] = self.index
+        filters = self._filter_clauses(names, values)
+        if filters:
+            request["FilterExpression"] = " AND ".join(filters)
+        request["ExpressionAttributeNames"] = names
+        request["ExpressionAttributeValues"] = to_item(values)
+        return request
+
+    def _sort_key_clauses(self, names: dict[str, str], values: dict[str, Any]) -> list[str]:
+        if not self.sort_name:
+            return []
+        if self.sort_from or self.sort_to:
+            names["#sk"] = self.sort_name
+            if self.sort_from and self.sort_to:
+                values[":from"], values[":to"] = self.sort_from, self.sort_to
+                return ["#sk BETWEEN :from AND :to"]
+            if self.sort_from:
+                values[":from"] = self.sort_from
+                return ["#sk >= :from"]
+            values[":to"] = self.sort_to
+            return ["#sk <= :to"]
+        if self.sort_prefix:
+            names["#sk"] = self.sort_name
+            values[":prefix"] = self.sort_prefix
+            return ["begins_with(#sk, :prefix)"]
+        return []
+
+    def _filter_clauses(self, names: dict[str, str], values: dict[str, Any]) -> list[str]:
+        clauses = []
+        for position, (attribute, value) in enumerate(sorted(self.filters.items())):
+            names[f"#f{position}"] = attribute
+            values[f":f{position}"] = value
+            clauses.append(f"#f{position} = :f{position}")
+        for position, (attribute, (low, high)) in enumerate(sorted(self.filter_ranges.items())):
+            names[f"#r{position}"] = attribute
+            if low is not None:
+                values[f":rl{position}"] = low
+                clauses.append(f"#r{position} >= :rl{position}")
+            if high is not None:
+                values[f":rh{position}"] = high
+                clauses.append(f"#r{position} <= :rh{position}")
+        return clauses
+
 
 class Table:
     """A DynamoDB table reached through the low-level client (faster to create and use than the
@@ -132,49 +186,7 @@ class Table:
     def query_page(self, condition: KeyCondition, limit: int, start_key: dict[str, Any] | None) -> Page:
         """Reads up to `limit` matching items. With no filters a single Query is exactly one page;
         with filters, further Queries continue until the page is full or the partition ends."""
-        names = {"#pk": condition.partition_name}
-        values: dict[str, Any] = {":pk": condition.partition_value}
-        expression = "#pk = :pk"
-        if condition.sort_name and (condition.sort_from or condition.sort_to):
-            names["#sk"] = condition.sort_name
-            if condition.sort_from and condition.sort_to:
-                expression += " AND #sk BETWEEN :from AND :to"
-                values[":from"], values[":to"] = condition.sort_from, condition.sort_to
-            elif condition.sort_from:
-                expression += " AND #sk >= :from"
-                values[":from"] = condition.sort_from
-            else:
-                expression += " AND #sk <= :to"
-                values[":to"] = condition.sort_to
-        elif condition.sort_name and condition.sort_prefix:
-            names["#sk"] = condition.sort_name
-            expression += " AND begins_with(#sk, :prefix)"
-            values[":prefix"] = condition.sort_prefix
-        request: dict[str, Any] = {
-            "TableName": self.name,
-            "KeyConditionExpression": expression,
-            "ScanIndexForward": not condition.newest_first,
-        }
-        if condition.index:
-            request["IndexName"] = condition.index
-        clauses = []
-        for position, (attribute, value) in enumerate(sorted(condition.filters.items())):
-            names[f"#f{position}"] = attribute
-            values[f":f{position}"] = value
-            clauses.append(f"#f{position} = :f{position}")
-        for position, (attribute, (low, high)) in enumerate(sorted(condition.filter_ranges.items())):
-            names[f"#r{position}"] = attribute
-            if low is not None:
-                values[f":rl{position}"] = low
-                clauses.append(f"#r{position} >= :rl{position}")
-            if high is not None:
-                values[f":rh{position}"] = high
-                clauses.append(f"#r{position} <= :rh{position}")
-        if clauses:
-            request["FilterExpression"] = " AND ".join(clauses)
-        request["ExpressionAttributeNames"] = names
-        request["ExpressionAttributeValues"] = to_item(values)
-
+        request = condition.query_request(self.name)
         page = Page(items=[], last_key=start_key)
         while True:
             request["Limit"] = limit - len(page.items)
