@@ -9,7 +9,8 @@
   a function that fails gets DEFAULT_5XX (502, as API Gateway answers a Lambda error), and a
   body over API Gateway's 10 MB limit gets a 413 through DEFAULT_4XX.
 
-A few paths are served by the runner itself and are not API routes: /openapi.json and /docs.
+A few paths are served by the runner itself on GET and are not API routes: /openapi.json, and
+Swagger UI at /docs with its two assets under /docs/.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Demo data for the local stack: fixed vendors and users, and a few hundred leads over 90 days.
+"""Demo data for the local stack: fixed vendors and users, and demo leads over 90 days (300 by
+default, any number with `crm seed --leads N`).
 
 The leads come from a seeded random generator, so every run makes the same mix of vendors,
 campaigns, agents and dispositions (their ids and times are relative to the moment of seeding).
