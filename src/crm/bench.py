@@ -61,7 +61,7 @@ def progress(message: str) -> None:
     print(f"[{time.monotonic() - _started:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
-def import_times(template: Template) -> tuple[str, list[tuple[str, float, float]]]:
+def import_times(template: Template) -> ImportTimes:
     """(module, cumulative import ms from -X importtime, wall ms), each in a fresh interpreter.
     With a `sam build` output present, the module is imported as Lambda would: only the function
     artifact and the layer on sys.path; otherwise from the development environment."""
