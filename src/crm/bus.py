@@ -5,7 +5,8 @@ visibility timeout and, after five attempts, lands in the rule's dead-letter que
 
 The local gateway waits for the workers to go idle before it answers a mutating request, so the
 change has reached its consumers when the response arrives: the next read is fresh, as it is
-within seconds in AWS."""
+within seconds in AWS. Each worker waits up to 15 s for its queue to empty (`wait_until_idle`);
+past that the gateway answers anyway."""
 
 from __future__ import annotations
 

@@ -1,8 +1,11 @@
 """Hosts the template's Lambda functions in this process, one warm instance per function.
 
-Each invocation of a function is serialised by a lock, like a single Lambda execution
-environment: a Powertools resolver keeps per-request state on the app object, so two requests
-must never run through one function instance at the same time.
+One lock, `ONE_AT_A_TIME`, serialises every invocation of every function: only one handler runs
+at a time in the whole process, as in a Lambda execution environment. A Powertools resolver keeps
+per-request state on the app object (`app.context`, cleared after each request), and the request
+itself on its base class (`BaseRouter.current_event` and `lambda_context`), where every resolver
+in the process reads it. Two concurrent invocations, even of different functions, would read each
+other's request (headers and token included), so a lock per function would not be enough.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@
   a function that fails gets DEFAULT_5XX (502, as API Gateway answers a Lambda error), and a
   body over API Gateway's 10 MB limit gets a 413 through DEFAULT_4XX.
 
-A few paths are served by the runner itself and are not API routes: /openapi.json and /docs.
+A few paths are served by the runner itself on GET and are not API routes: /openapi.json, and
+Swagger UI at /docs with its two assets under /docs/.
 """
 
 from __future__ import annotations
@@ -80,20 +81,10 @@ class ApiGateway:
         body: bytes,
         source_ip: str,
     ) -> dict[str, Any]:
-        headers: dict[str, str] = {}
-        multi_headers: dict[str, list[str]] = {}
-        for name, value in header_pairs:
-            headers[name] = value
-            multi_headers.setdefault(name, []).append(value)
-        query_pairs = parse_qsl(query, keep_blank_values=True)
-        multi_query: dict[str, list[str]] = {}
-        for name, value in query_pairs:
-            multi_query.setdefault(name, []).append(value)
-        try:
-            text_body: str | None = body.decode("utf-8") if body else None
-            is_base64 = False
-        except UnicodeDecodeError:
-            text_body, is_base64 = base64.b64encode(body).decode(), True
+        multi_headers = _grouped(header_pairs)
+        headers = {name: values[-1] for name, values in multi_headers.items()}
+        multi_query = _grouped(parse_qsl(query, keep_blank_values=True))
+        text_body, is_base64 = _event_body(body)
         now = datetime.now(UTC)
         return {
             "resource": route.path,
@@ -181,6 +172,22 @@ class ApiGateway:
         if method in MUTATING_METHODS:
             self.settle()
         return status, self.merge_headers(response), data
+
+
+def _grouped(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Every value of each name, in order (API Gateway's multi-value form; the last is the single one)."""
+    grouped: dict[str, list[str]] = {}
+    for name, value in pairs:
+        grouped.setdefault(name, []).append(value)
+    return grouped
+
+
+def _event_body(body: bytes) -> tuple[str | None, bool]:
+    """The event's `body` and `isBase64Encoded`: text when it is UTF-8, else base64."""
+    try:
+        return (body.decode("utf-8") if body else None), False
+    except UnicodeDecodeError:
+        return base64.b64encode(body).decode(), True
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

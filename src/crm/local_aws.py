@@ -4,6 +4,8 @@ DynamoDB applies each write, condition checks included, atomically. moto checks 
 then applies the write in two Python steps, so two concurrent requests could both pass the same
 condition; serialising DynamoDB requests restores the guarantee that the lead service's race-free
 dedupe, caps and assignment rely on. Other services (SQS long polls) are left concurrent.
+A failed `TransactWriteItems` is also rolled back from a copy of the items it names instead of
+moto's copy of every table it touches (`item_level_transactions`).
 Run as `python -m crm.local_aws --host H --port P`.
 """
 

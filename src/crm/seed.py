@@ -1,4 +1,5 @@
-"""Demo data for the local stack: fixed vendors and users, and a few hundred leads over 90 days.
+"""Demo data for the local stack: fixed vendors and users, and demo leads over 90 days (300 by
+default, any number with `crm seed --leads N`).
 
 The leads come from a seeded random generator, so every run makes the same mix of vendors,
 campaigns, agents and dispositions (their ids and times are relative to the moment of seeding).
@@ -110,10 +111,6 @@ def demo_users() -> list[DemoUser]:
     return users
 
 
-def _iso(moment: datetime) -> str:
-    return iso_timestamp(moment)
-
-
 def _history(
     rng: random.Random, created: datetime, final: Disposition, agent: str | None, now: datetime
 ) -> tuple[list[HistoryEntry], dict[str, Any]]:
@@ -125,23 +122,23 @@ def _history(
         Disposition.CLOSED: [Disposition.CONTACTED, Disposition.QUALIFIED, Disposition.CLOSED],
         Disposition.LOST: [Disposition.CONTACTED, Disposition.LOST],
     }[final]
-    history = [HistoryEntry(timestamp=_iso(created), user="system", action="created")]
+    history = [HistoryEntry(timestamp=iso_timestamp(created), user="system", action="created")]
     moment, previous, facts = created, Disposition.NEW, {}
     for step in path:
         moment = min(now, moment + timedelta(hours=rng.uniform(2, 24 * 6)))
         history.append(
             HistoryEntry(
-                timestamp=_iso(moment),
+                timestamp=iso_timestamp(moment),
                 user=agent or "demo-manager",
                 action="updated",
                 changes={"disposition": {"from": previous.value, "to": step.value}},
             )
         )
         previous = step
-        facts["last_contact"] = _iso(moment)
+        facts["last_contact"] = iso_timestamp(moment)
         if step is Disposition.CLOSED:
-            facts["closed_date"] = _iso(moment)
-    facts["updated_at"] = _iso(moment)
+            facts["closed_date"] = iso_timestamp(moment)
+    facts["updated_at"] = iso_timestamp(moment)
     return history, facts
 
 
@@ -185,7 +182,7 @@ def iter_demo_leads(count: int, now: datetime, seed: int = 42) -> Iterator[Lead]
             lead_value=price,
             quality_score=max(1, min(10, round(rng.gauss(6, 2)))),
             assigned_agent=agent,
-            created_at=_iso(created),
+            created_at=iso_timestamp(created),
             created_by=f"demo-vendor-{int(code[1:])}",
             sale_amount=Decimal(rng.randrange(20000, 250000)).scaleb(-2)
             if final is Disposition.CLOSED
@@ -305,7 +302,7 @@ def write_directory(tables: SeedTables, now: datetime, loads: dict[str, int]) ->
                 "dedupe_window_days": 30,
                 "test_mode": False,
                 "contact_email": f"partners@{code.lower()}.example.com",
-                "created_at": _iso(now),
+                "created_at": iso_timestamp(now),
             }
             for code, name, _ in VENDORS
         ]
@@ -330,7 +327,7 @@ def write_directory(tables: SeedTables, now: datetime, loads: dict[str, int]) ->
             "name": user.name,
             "status": "active",
             "email": f"{user.user_id}@crm.example.com",
-            "created_at": _iso(now),
+            "created_at": iso_timestamp(now),
         }
         if user.vendor_code:
             row["vendor_code"] = user.vendor_code

@@ -1,5 +1,6 @@
-"""The local AWS side of `crm serve`: moto in server mode (DynamoDB, EventBridge, SQS) over
-HTTP, provisioned from template.yaml, and the environment the functions get."""
+"""The local AWS side of `crm serve`: moto's server application (DynamoDB, EventBridge, SQS)
+over HTTP, run by `crm.local_aws` in a child process and provisioned from template.yaml, and the
+environment the functions get."""
 
 from __future__ import annotations
 
@@ -91,8 +92,10 @@ def port_is_free(host: str, port: int) -> bool:
 
 @dataclass
 class MotoServer:
-    """moto's server mode in a child process (`crm.local_aws`): one HTTP endpoint for every AWS
-    service used, applying one request at a time as DynamoDB applies each write atomically."""
+    """The local AWS endpoint in a child process (`python -m crm.local_aws`): moto's server
+    application, one HTTP endpoint for every AWS service used, applying DynamoDB requests one at a
+    time (as DynamoDB applies each write atomically) while other services' requests run
+    concurrently."""
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_AWS_PORT

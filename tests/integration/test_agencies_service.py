@@ -15,7 +15,7 @@ import pytest
 
 import agencies.app
 import leads.app
-from crm.bench import DynamoCounter
+from crm.bench_timing import DynamoCounter
 from crm.seed import SeedTables, demo_leads, seed_demo_data
 from crm.stack import MotoServer
 from leads.repository import LeadRepository

@@ -1,0 +1,166 @@
+"""`crm serve`: the whole API on this machine until interrupted. The local AWS endpoint runs in a
+child process (`crm.stack.MotoServer`); the template's functions, one rule worker per bus rule
+(`crm.bus`) and the gateway (`crm.gateway`) run in this one."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
+from types import FrameType
+from typing import Any
+
+from crm.bus import RuleWorker
+from crm.functions import FunctionRegistry
+from crm.gateway import ApiGateway, LocalHttpServer, LocalPage
+from crm.stack import DEFAULT_LOCAL_ORIGINS, MotoServer, function_environment, local_template, provision
+from crm.template import Template
+
+
+@dataclass
+class RunningStack:
+    """What `crm serve` has started, for `stop` to close in order."""
+
+    moto: MotoServer
+    workers: list[RuleWorker] = field(default_factory=list)
+    server: LocalHttpServer | None = None
+    dashboard: ThreadingHTTPServer | None = None
+
+    def bus_is_idle(self) -> bool:
+        """Waits until every rule worker has delivered what its queue holds (False on timeout)."""
+        return all(worker.wait_until_idle() for worker in self.workers)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.server_close()
+        if self.dashboard is not None:
+            self.dashboard.shutdown()
+            self.dashboard.server_close()
+        for worker in self.workers:
+            worker.stop()
+        self.moto.stop()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    if args.dashboard:
+        _allow_dashboard_origin(f"http://{args.host}:{args.dashboard_port}")
+    template = local_template()
+    moto = MotoServer(host="127.0.0.1", port=args.aws_port)
+    # Function code reads its configuration when first imported (a cold start), so the
+    # environment is complete before anything from src/shared is imported.
+    os.environ.update(function_environment(template, moto.endpoint, os.environ))
+    moto.start()
+    stack = RunningStack(moto)
+    try:
+        seeded = _start(args, template, stack)
+        assert stack.server is not None
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        _print_banner(args, moto.endpoint, seeded, time.perf_counter() - started)
+        stack.server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+    return 0
+
+
+def _allow_dashboard_origin(origin: str) -> None:
+    # The dashboard is served on an origin of its own; the API must allow it, like production.
+    origins = os.environ.get("CORS_ALLOW_ORIGINS", DEFAULT_LOCAL_ORIGINS).split(",")
+    if origin not in origins:
+        os.environ["CORS_ALLOW_ORIGINS"] = ",".join([*origins, origin])
+
+
+def _start(args: argparse.Namespace, template: Template, stack: RunningStack) -> dict[str, Any] | None:
+    """Provisions and seeds the local AWS endpoint, then starts the functions, the rule workers,
+    the gateway's HTTP server (not yet serving) and the dashboard, recording each in `stack`.
+    Returns what was seeded, if anything."""
+    import boto3
+
+    queues = provision(template, stack.moto.endpoint)
+    seeded = None
+    if not args.no_seed:
+        from crm.seed import SeedTables, seed_at_scale
+
+        # Demo leads are written directly, not posted: their stats come from a rebuild.
+        seeded = seed_at_scale(SeedTables.configured(), args.seed_leads)
+    functions = FunctionRegistry(template)
+    functions.load_all()
+    sqs = boto3.client("sqs")
+    for rule in template.rules():
+        worker = RuleWorker(rule.name, queues[rule.name], functions[rule.function], sqs)
+        worker.start()
+        stack.workers.append(worker)
+    gateway = ApiGateway(
+        routes=template.routes(),
+        functions=functions,
+        gateway_responses=template.gateway_responses(),
+        stage=str(template.parameters["Stage"]),
+        local_pages=_local_pages(template),
+        settle=stack.bus_is_idle,
+    )
+    stack.server = LocalHttpServer((args.host, args.port), gateway, log_requests=not args.quiet)
+    if args.dashboard:
+        from crm.dashboard import serve_dashboard
+
+        stack.dashboard = serve_dashboard(args.host, args.dashboard_port)
+    return seeded
+
+
+def _local_pages(template: Template) -> dict[str, Callable[[], LocalPage]]:
+    """The pages the runner serves itself: the OpenAPI document and Swagger UI."""
+    from crm.openapi import document_json, swagger_asset, swagger_page
+
+    spec_json = document_json(template)
+    return {
+        "/openapi.json": lambda: (200, "application/json", spec_json.encode()),
+        "/docs": lambda: (200, "text/html; charset=utf-8", swagger_page(spec_json).encode()),
+        "/docs/swagger-ui-bundle.min.js": lambda: (
+            200,
+            "text/javascript",
+            swagger_asset("swagger-ui-bundle.min.js"),
+        ),
+        "/docs/swagger-ui.min.css": lambda: (200, "text/css", swagger_asset("swagger-ui.min.css")),
+    }
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def _print_banner(
+    args: argparse.Namespace, aws_endpoint: str, seeded: dict[str, Any] | None, seconds: float
+) -> None:
+    from shared.auth import issue_token
+    from shared.dependencies import token_settings
+
+    base = f"http://{args.host}:{args.port}"
+    token = issue_token(token_settings(), "demo-admin", ttl_seconds=12 * 3600)
+    lines = [
+        f"Lead CRM API listening on {base} (ready in {seconds:.1f}s)",
+        f"  local AWS endpoint (DynamoDB, EventBridge, SQS): {aws_endpoint}",
+        f"  OpenAPI: {base}/openapi.json   Swagger UI: {base}/docs",
+    ]
+    if seeded:
+        lines.append(
+            f"  demo data: {seeded['vendors']} vendors, {seeded['users']} users, {seeded['leads']} leads"
+        )
+    if args.dashboard:
+        lines.append(f"  dashboard: http://{args.host}:{args.dashboard_port}/?api={base}")
+    lines += [
+        "",
+        "Admin token (12 h):",
+        f"  export TOKEN={token}",
+        "Try:",
+        f'  curl -s -H "Authorization: Bearer $TOKEN" "{base}/leads?limit=5"',
+        "",
+    ]
+    print("\n".join(lines), flush=True)
