@@ -46,7 +46,6 @@ def item_level_transactions() -> None:
     import types
 
     from moto.dynamodb import models
-    from moto.dynamodb.models.dynamo_type import DynamoType
 
     original = models.DynamoDBBackend.transact_write_items
 
@@ -56,38 +55,48 @@ def item_level_transactions() -> None:
     tables_kept = types.SimpleNamespace(deepcopy=deepcopy_except_tables)
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        undo = []
-        for entry in transact_items:
-            op_type, op = next(iter(entry.items()))
-            table = self.tables.get(op.get("TableName"))
-            attributes = op.get("Item") if op_type == "Put" else op.get("Key")
-            if table is None or not attributes or table.hash_key_attr not in attributes:
-                continue  # moto refuses the request before writing anything
-            hash_value = DynamoType(attributes[table.hash_key_attr])
-            range_value = None
-            if table.range_key_attr is not None:
-                if table.range_key_attr not in attributes:
-                    continue
-                range_value = DynamoType(attributes[table.range_key_attr])
-            undo.append(
-                (table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value)))
-            )
+        undo = [before for entry in transact_items if (before := _item_before(self, entry)) is not None]
         models.copy = tables_kept  # type: ignore[assignment]
         try:
             original(self, transact_items)
         except Exception:
-            for table, hash_value, range_value, item in reversed(undo):
-                if item is None:
-                    table.delete_item(hash_value, range_value)
-                elif range_value is not None:
-                    table.items[hash_value][range_value] = item
-                else:
-                    table.items[hash_value] = item
+            for before in reversed(undo):
+                _put_back(*before)
             raise
         finally:
             models.copy = copy
 
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _item_before(backend: Any, entry: dict[str, Any]) -> tuple[Any, Any, Any, Any] | None:
+    """(table, hash key, range key, a copy of the item now) of one transaction item; None
+    for an item moto refuses before writing anything."""
+    import copy
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    op_type, op = next(iter(entry.items()))
+    table = backend.tables.get(op.get("TableName"))
+    attributes = op.get("Item") if op_type == "Put" else op.get("Key")
+    if table is None or not attributes or table.hash_key_attr not in attributes:
+        return None
+    hash_value = DynamoType(attributes[table.hash_key_attr])
+    range_value = None
+    if table.range_key_attr is not None:
+        if table.range_key_attr not in attributes:
+            return None
+        range_value = DynamoType(attributes[table.range_key_attr])
+    return table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value))
+
+
+def _put_back(table: Any, hash_value: Any, range_value: Any, item: Any) -> None:
+    if item is None:
+        table.delete_item(hash_value, range_value)
+    elif range_value is not None:
+        table.items[hash_value][range_value] = item
+    else:
+        table.items[hash_value] = item
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ parameters given local values.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,28 +127,47 @@ class Template:
             return value
         if len(value) == 1:
             ((key, arg),) = value.items()
-            if key == "Ref":
-                return self._ref(arg)
-            if key == "Fn::Sub":
-                return self._sub(arg)
-            if key == "Fn::Select":
-                index, items = self.resolve(arg)
-                return items[int(index)]
-            if key == "Fn::Split":
-                separator, text = self.resolve(arg)
-                return text.split(separator)
-            if key == "Fn::Join":
-                separator, items = self.resolve(arg)
-                return separator.join(items)
-            if key == "Fn::If":
-                condition, when_true, when_false = arg
-                return self.resolve(when_true if self.condition(condition) else when_false)
-            if key == "Fn::Equals":
-                left, right = self.resolve(arg)
-                return left == right
-            if key == "Fn::Not":
-                return not self.resolve(arg[0])
+            intrinsic = self._intrinsics.get(key)
+            if intrinsic is not None:
+                return intrinsic(arg)
         return {key: self.resolve(item) for key, item in value.items()}
+
+    @property
+    def _intrinsics(self) -> dict[str, Callable[[Any], Any]]:
+        """The intrinsic functions the local stack resolves, by name."""
+        return {
+            "Ref": self._ref,
+            "Fn::Sub": self._sub,
+            "Fn::Select": self._select,
+            "Fn::Split": self._split,
+            "Fn::Join": self._join,
+            "Fn::If": self._if,
+            "Fn::Equals": self._equals,
+            "Fn::Not": self._not,
+        }
+
+    def _select(self, arg: Any) -> Any:
+        index, items = self.resolve(arg)
+        return items[int(index)]
+
+    def _split(self, arg: Any) -> list[str]:
+        separator, text = self.resolve(arg)
+        return list(text.split(separator))
+
+    def _join(self, arg: Any) -> str:
+        separator, items = self.resolve(arg)
+        return str(separator.join(items))
+
+    def _if(self, arg: Any) -> Any:
+        condition, when_true, when_false = arg
+        return self.resolve(when_true if self.condition(condition) else when_false)
+
+    def _equals(self, arg: Any) -> bool:
+        left, right = self.resolve(arg)
+        return bool(left == right)
+
+    def _not(self, arg: Any) -> bool:
+        return not self.resolve(arg[0])
 
     def condition(self, name: str) -> bool:
         return bool(self.resolve(self.raw["Conditions"][name]))

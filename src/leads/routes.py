@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -18,6 +19,7 @@ from shared.params import day_or_time_query
 from shared.security import ALL_ROLES, Role, current_principal
 
 router = Router()
+leads_endpoint = partial(endpoint, router, tags=["leads"])
 
 POSTERS = (Role.ADMIN, Role.MANAGER, Role.VENDOR)
 WORKERS = (Role.ADMIN, Role.MANAGER, Role.AGENT)
@@ -29,9 +31,7 @@ CODE_PATTERN = r"^[A-Za-z0-9_.:@-]{1,64}$"
 TEXT_FILTER = r"^[^\x00-\x1f]{1,128}$"
 
 
-@endpoint(
-    router, "GET", "/leads", roles=ALL_ROLES, response_model=LeadPage, summary="List leads", tags=["leads"]
-)
+@leads_endpoint("GET", "/leads", roles=ALL_ROLES, response_model=LeadPage, summary="List leads")
 def list_leads(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048, description="From the previous page")] = None,
@@ -67,22 +67,19 @@ def list_leads(
     return json_response(lead_service().list_leads(current_principal(), filters, limit, cursor))
 
 
-@endpoint(
-    router,
+@leads_endpoint(
     "GET",
     "/leads/<lead_id>",
     roles=ALL_ROLES,
     response_model=Lead,
     summary="Get a lead",
     errors=[404],
-    tags=["leads"],
 )
 def get_lead(lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)]) -> Response[Any]:
     return json_response(lead_service().get_lead(current_principal(), lead_id))
 
 
-@endpoint(
-    router,
+@leads_endpoint(
     "POST",
     "/leads",
     roles=POSTERS,
@@ -91,7 +88,6 @@ def get_lead(lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)]) -> Response
     request_model=LeadSubmission,
     errors=[403, 409, 413, 429],
     summary="Post a lead",
-    tags=["leads"],
 )
 def post_lead() -> Response[Any]:
     principal = current_principal()
@@ -104,15 +100,13 @@ def post_lead() -> Response[Any]:
     return Response(status_code=result["status"], content_type=JSON, body=result["body"])
 
 
-@endpoint(
-    router,
+@leads_endpoint(
     "PATCH",
     "/leads/<lead_id>",
     roles=WORKERS,
     response_model=Lead,
     errors=[404, 409],
     summary="Update a lead: disposition, notes, contact, sale, assignment",
-    tags=["leads"],
 )
 def update_lead(
     lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)], changes: Annotated[LeadChanges, Body()]
@@ -121,8 +115,7 @@ def update_lead(
     return json_response(updated.model_dump(mode="python"))
 
 
-@endpoint(
-    router,
+@leads_endpoint(
     "DELETE",
     "/leads/<lead_id>",
     roles=[Role.ADMIN],
@@ -130,7 +123,6 @@ def update_lead(
     status=204,
     errors=[404, 409],
     summary="Delete a lead (soft: kept, hidden, removed from stats)",
-    tags=["leads"],
 )
 def delete_lead(lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)]) -> Response[Any]:
     lead_writer().delete(current_principal(), lead_id)

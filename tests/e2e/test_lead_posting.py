@@ -658,6 +658,25 @@ def matrix_lead(server: LocalServer) -> Iterator[dict[str, Any]]:
     shared.clean_up()
 
 
+def call_lead_route(
+    server: LocalServer, leads: Leads, route: str, actor: str, user: str | None, lead_id: str
+) -> requests.Response:
+    """One request of the role matrix: `route` of the lead routes, on `lead_id`, as `user`."""
+    if route == "list":
+        return server.get("/leads", token(user), params={"limit": "5"})
+    if route == "post":
+        body = {"email": unique_email("matrix")}
+        if actor in ("admin", "manager"):
+            body["vendor_code"] = "V001"
+        return leads.post(user, body)
+    if route == "get":
+        return leads.get(lead_id, user)
+    if route == "patch":
+        version = leads.get(lead_id).json()["version"]
+        return leads.patch(lead_id, user, {"version": version, "notes": f"checked by {actor}"})
+    return leads.delete(lead_id, user)
+
+
 @pytest.mark.parametrize(("route", "actor", "status"), MATRIX, ids=[f"{r}-{a}-{s}" for r, a, s in MATRIX])
 def test_role_matrix_of_the_lead_routes(
     server: LocalServer, leads: Leads, matrix_lead: dict[str, Any], route: str, actor: str, status: int
@@ -667,20 +686,7 @@ def test_role_matrix_of_the_lead_routes(
     user = actor_user(actor, lead)
     lead_id = lead["lead_id"]
     # When
-    if route == "list":
-        response = server.get("/leads", token(user), params={"limit": "5"})
-    elif route == "post":
-        body = {"email": unique_email("matrix")}
-        if actor in ("admin", "manager"):
-            body["vendor_code"] = "V001"
-        response = leads.post(user, body)
-    elif route == "get":
-        response = leads.get(lead_id, user)
-    elif route == "patch":
-        version = leads.get(lead_id).json()["version"]
-        response = leads.patch(lead_id, user, {"version": version, "notes": f"checked by {actor}"})
-    else:
-        response = leads.delete(lead_id, user)
+    response = call_lead_route(server, leads, route, actor, user, lead_id)
     # Then
     assert response.status_code == status, response.text
     assert_cors(response)
