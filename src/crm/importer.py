@@ -7,7 +7,7 @@ Running a file twice adds nothing: every row already imported is a duplicate the
 
 Files are read as a stream (constant memory, whatever their size). Rows are numbered like a
 spreadsheet's: the header is row 1. Each rejected or duplicate row gets one line per problem in
-the error report (row, field, reason).
+the error report (row, outcome, field, reason).
 """
 
 from __future__ import annotations
@@ -332,7 +332,7 @@ def run_import(
     on_result: Callable[[RowResult], None] = lambda result: None,
 ) -> Summary:
     """Imports every row of `path`, writing one error line per problem to `errors_out` (CSV with
-    a header: row, field, reason). Rows are read and validated in file order; their writes run on
+    a header: row, outcome, field, reason). Rows are read and validated in file order; their writes run on
     `workers` threads, at most `workers * 4` in flight, so memory stays constant. A row waits for
     any earlier row of the same person still being written, so the first row in the file wins."""
     summary = Summary()
