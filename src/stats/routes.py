@@ -4,36 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from shared import dependencies
-from shared.buckets import DayBuckets
 from shared.dates import parse_day
-from shared.dynamo import Table
 from shared.http import endpoint, json_response
 from shared.params import day_query
 from shared.security import STAFF, Role
-from stats.audit_trail import AuditQuery, AuditTrail
+from stats.audit_trail import AuditQuery
+from stats.dependencies import audit_trail, stats_service
 from stats.models import Analytics, AuditPage, DashboardStats
-from stats.service import AgentRoster, StatsService
 
 router = Router()
-
-
-def stats_service() -> StatsService:
-    """Cheap to build: the tables and cache it wraps are the process-wide ones."""
-    settings = dependencies.get_settings()
-    zone = ZoneInfo(settings.business_timezone)
-    return StatsService(
-        DayBuckets(Table(settings.stats_table)),
-        AgentRoster(dependencies.users_table()),
-        dependencies.query_cache(),
-        zone,
-    )
 
 
 @endpoint(
@@ -66,10 +50,6 @@ def get_analytics(
     ] = "30d",
 ) -> Response[Any]:
     return json_response(stats_service().analytics(period))
-
-
-def audit_trail() -> AuditTrail:
-    return AuditTrail(Table(dependencies.get_settings().audit_table), dependencies.cursor_codec())
 
 
 @endpoint(
