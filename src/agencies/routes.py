@@ -4,12 +4,12 @@ service, return the output."""
 from __future__ import annotations
 
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
+from agencies.dependencies import agency_service, agent_service, credential_service, pricing_service
 from agencies.models import (
     USER_ID_PATTERN,
     VENDOR_CODE_PATTERN,
@@ -31,14 +31,7 @@ from agencies.models import (
     VendorPrice,
     VendorPriceBody,
 )
-from agencies.repository import AgencyRepository, PricingRepository, UserDirectory
-from agencies.service import AgencyService, AgentService, Clock, CredentialService, PricingService
-from shared import dependencies
-from shared.auth import issue_token
-from shared.buckets import DayBuckets
-from shared.dynamo import Table
 from shared.http import endpoint, json_response
-from shared.pricing import Pricer
 from shared.security import STAFF, Role, current_principal
 
 router = Router()
@@ -48,48 +41,6 @@ AGENCY_READERS = (Role.ADMIN, Role.MANAGER, Role.VENDOR)
 AGENT_READERS = (Role.ADMIN, Role.MANAGER, Role.AGENT)
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
-
-
-def _buckets() -> DayBuckets:
-    return DayBuckets(Table(dependencies.get_settings().stats_table))
-
-
-def _clock() -> Clock:
-    return Clock(ZoneInfo(dependencies.get_settings().business_timezone))
-
-
-def agency_service() -> AgencyService:
-    return AgencyService(
-        AgencyRepository(dependencies.vendors_table()),
-        _buckets(),
-        dependencies.query_cache(),
-        dependencies.cursor_codec(),
-        _clock(),
-    )
-
-
-def credential_service() -> CredentialService:
-    return CredentialService(
-        AgencyRepository(dependencies.vendors_table()),
-        UserDirectory(dependencies.users_table()),
-        lambda user_id, ttl: issue_token(dependencies.token_settings(), user_id, ttl_seconds=ttl),
-    )
-
-
-def pricing_service() -> PricingService:
-    zone = ZoneInfo(dependencies.get_settings().business_timezone)
-    return PricingService(
-        PricingRepository(dependencies.pricing_table()),
-        AgencyRepository(dependencies.vendors_table()),
-        Pricer(_buckets(), zone),
-        dependencies.query_cache(),
-    )
-
-
-def agent_service() -> AgentService:
-    return AgentService(
-        UserDirectory(dependencies.users_table()), _buckets(), dependencies.query_cache(), _clock()
-    )
 
 
 Code = Annotated[str, Path(pattern=VENDOR_CODE_PATTERN)]
