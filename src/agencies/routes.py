@@ -3,6 +3,7 @@ service, return the output."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -35,6 +36,10 @@ from shared.http import endpoint, json_response
 from shared.security import STAFF, Role, current_principal
 
 router = Router()
+# Each group of routes is published under its own tag.
+agencies_endpoint = partial(endpoint, router, tags=["agencies"])
+pricing_endpoint = partial(endpoint, router, tags=["pricing"])
+agents_endpoint = partial(endpoint, router, tags=["agents"])
 
 ADMIN = (Role.ADMIN,)
 AGENCY_READERS = (Role.ADMIN, Role.MANAGER, Role.VENDOR)
@@ -48,14 +53,12 @@ UserId = Annotated[str, Path(pattern=USER_ID_PATTERN)]
 
 
 # -- agencies -------------------------------------------------------------------------------------
-@endpoint(
-    router,
+@agencies_endpoint(
     "GET",
     "/agencies",
     roles=AGENCY_READERS,
     response_model=AgencyPage,
     summary="Agencies with performance and insights (a vendor sees its own)",
-    tags=["agencies"],
 )
 def list_agencies(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
@@ -64,8 +67,7 @@ def list_agencies(
     return json_response(agency_service().page(current_principal(), limit, cursor))
 
 
-@endpoint(
-    router,
+@agencies_endpoint(
     "POST",
     "/agencies",
     roles=ADMIN,
@@ -73,42 +75,36 @@ def list_agencies(
     status=201,
     errors=[409],
     summary="Create an agency",
-    tags=["agencies"],
 )
 def create_agency(body: Annotated[AgencyCreate, Body()]) -> Response[Any]:
     return json_response(agency_service().create(body), status=201)
 
 
-@endpoint(
-    router,
+@agencies_endpoint(
     "GET",
     "/agencies/<code>",
     roles=AGENCY_READERS,
     response_model=AgencyWithPerformance,
     errors=[404],
     summary="One agency with performance and insights",
-    tags=["agencies"],
 )
 def get_agency(code: Code) -> Response[Any]:
     return json_response(agency_service().one(current_principal(), code))
 
 
-@endpoint(
-    router,
+@agencies_endpoint(
     "PATCH",
     "/agencies/<code>",
     roles=ADMIN,
     response_model=Agency,
     errors=[404],
     summary="Change an agency: name, status, goal, caps, dedupe window, test mode, contact",
-    tags=["agencies"],
 )
 def update_agency(code: Code, changes: Annotated[AgencyFields, Body()]) -> Response[Any]:
     return json_response(agency_service().update(code, changes))
 
 
-@endpoint(
-    router,
+@agencies_endpoint(
     "POST",
     "/agencies/<code>/credentials",
     roles=ADMIN,
@@ -116,15 +112,13 @@ def update_agency(code: Code, changes: Annotated[AgencyFields, Body()]) -> Respo
     status=201,
     errors=[404],
     summary="Issue an integration token for the agency (shown once)",
-    tags=["agencies"],
 )
 def issue_credential(code: Code) -> Response[Any]:
     credential = credential_service().issue(code)
     return json_response(credential, status=201, headers={"Cache-Control": "no-store"})
 
 
-@endpoint(
-    router,
+@agencies_endpoint(
     "DELETE",
     "/agencies/<code>/credentials/<user_id>",
     roles=ADMIN,
@@ -132,7 +126,6 @@ def issue_credential(code: Code) -> Response[Any]:
     status=204,
     errors=[404],
     summary="Revoke an integration token (refused within 60 s)",
-    tags=["agencies"],
 )
 def revoke_credential(code: Code, user_id: UserId) -> Response[Any]:
     credential_service().revoke(code, user_id)
@@ -140,56 +133,48 @@ def revoke_credential(code: Code, user_id: UserId) -> Response[Any]:
 
 
 # -- pricing --------------------------------------------------------------------------------------
-@endpoint(
-    router,
+@pricing_endpoint(
     "GET",
     "/pricing",
     roles=STAFF,
     response_model=PricingView,
     summary="Vendor prices and pricing settings",
-    tags=["pricing"],
 )
 def get_pricing() -> Response[Any]:
     return json_response(pricing_service().view())
 
 
-@endpoint(
-    router,
+@pricing_endpoint(
     "PATCH",
     "/pricing/settings",
     roles=ADMIN,
     response_model=PricingSettingsView,
     errors=[409],
     summary="Change the pricing settings",
-    tags=["pricing"],
 )
 def change_pricing_settings(changes: Annotated[SettingsChanges, Body()]) -> Response[Any]:
     return json_response(pricing_service().change_settings(changes))
 
 
-@endpoint(
-    router,
+@pricing_endpoint(
     "POST",
     "/pricing/quote",
     roles=STAFF,
     response_model=QuoteResponse,
     errors=[404],
     summary="The price a lead would get now, with each factor",
-    tags=["pricing"],
 )
 def quote_price(request: Annotated[QuoteRequest, Body()]) -> Response[Any]:
     return json_response(pricing_service().quote(request))
 
 
-@endpoint(
-    router,
+@pricing_endpoint(
     "PUT",
     "/pricing/<vendor_code>",
     roles=ADMIN,
     response_model=VendorPrice,
     errors=[404],
     summary="Set a vendor's lead price",
-    tags=["pricing"],
 )
 def set_vendor_price(
     vendor_code: Annotated[str, Path(pattern=VENDOR_CODE_PATTERN)], body: Annotated[VendorPriceBody, Body()]
@@ -198,56 +183,48 @@ def set_vendor_price(
 
 
 # -- agents ---------------------------------------------------------------------------------------
-@endpoint(
-    router,
+@agents_endpoint(
     "GET",
     "/agents",
     roles=STAFF,
     response_model=AgentPage,
     summary="Agents with availability, load and conversions",
-    tags=["agents"],
 )
 def list_agents() -> Response[Any]:
     return json_response(agent_service().all())
 
 
-@endpoint(
-    router,
+@agents_endpoint(
     "POST",
     "/agents",
     roles=ADMIN,
     response_model=Agent,
     status=201,
     summary="Create an agent",
-    tags=["agents"],
 )
 def create_agent(body: Annotated[AgentCreate, Body()]) -> Response[Any]:
     return json_response(agent_service().create(body), status=201)
 
 
-@endpoint(
-    router,
+@agents_endpoint(
     "GET",
     "/agents/<user_id>",
     roles=AGENT_READERS,
     response_model=Agent,
     errors=[404],
     summary="One agent (an agent reads only itself)",
-    tags=["agents"],
 )
 def get_agent(user_id: UserId) -> Response[Any]:
     return json_response(agent_service().one(current_principal(), user_id))
 
 
-@endpoint(
-    router,
+@agents_endpoint(
     "PATCH",
     "/agents/<user_id>",
     roles=AGENT_READERS,
     response_model=Agent,
     errors=[404, 409],
     summary="Change an agent: availability (an agent, its own), capacity and status (manager, admin)",
-    tags=["agents"],
 )
 def update_agent(user_id: UserId, changes: Annotated[AgentChanges, Body()]) -> Response[Any]:
     return json_response(agent_service().update(current_principal(), user_id, changes))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
 
 from shared.buckets import Buckets, Counters, campaign_name, grouped, money, summed
 from shared.dates import DayRange
@@ -31,6 +32,7 @@ from stats.models import (
 
 TENTH = Decimal("0.1")
 ZERO = Decimal(0)
+PeriodName = Literal["7d", "30d", "90d", "12m"]
 PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90, "12m": 365}
 DISPOSITIONS = ("new", "contacted", "qualified", "closed", "lost")
 WORKING = ("online", "busy")  # the availabilities whose open leads count against capacity

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from functools import partial
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -14,51 +15,45 @@ from shared.http import endpoint, json_response
 from shared.params import day_query
 from shared.security import STAFF, Role
 from stats.audit_trail import AuditQuery
+from stats.dashboard import PeriodName
 from stats.dependencies import audit_trail, stats_service
 from stats.models import Analytics, AuditPage, DashboardStats
 
 router = Router()
+stats_endpoint = partial(endpoint, router, tags=["stats"])
 
 
-@endpoint(
-    router,
+@stats_endpoint(
     "GET",
     "/admin/stats",
     roles=STAFF,
     response_model=DashboardStats,
-    tags=["stats"],
     summary="Executive dashboard: revenue, cost per acquisition, agents, conversion",
 )
 def get_stats(
-    period: Annotated[Literal["7d", "30d", "90d", "12m"], Query(description="Period ending today")] = "30d",
+    period: Annotated[PeriodName, Query(description="Period ending today")] = "30d",
 ) -> Response[Any]:
     return json_response(stats_service().dashboard(period))
 
 
-@endpoint(
-    router,
+@stats_endpoint(
     "GET",
     "/admin/analytics",
     roles=STAFF,
     response_model=Analytics,
-    tags=["stats"],
     summary="Leads, revenue and conversions over time, with insights",
 )
 def get_analytics(
-    period: Annotated[
-        Literal["7d", "30d", "90d", "12m"], Query(description="7d and 30d by day, 90d by week, 12m by month")
-    ] = "30d",
+    period: Annotated[PeriodName, Query(description="7d and 30d by day, 90d by week, 12m by month")] = "30d",
 ) -> Response[Any]:
     return json_response(stats_service().analytics(period))
 
 
-@endpoint(
-    router,
+@stats_endpoint(
     "GET",
     "/admin/audit",
     roles=[Role.ADMIN],
     response_model=AuditPage,
-    tags=["stats"],
     summary="Audit records of mutating requests, newest first",
 )
 def get_audit(
