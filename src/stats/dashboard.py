@@ -17,6 +17,7 @@ from typing import Literal
 
 from shared.buckets import Buckets, Counters, campaign_name, grouped, money, summed
 from shared.dates import DayRange
+from shared.records import Availability
 from stats.models import (
     Agents,
     CampaignCost,
@@ -35,7 +36,7 @@ ZERO = Decimal(0)
 PeriodName = Literal["7d", "30d", "90d", "12m"]
 PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90, "12m": 365}
 DISPOSITIONS = ("new", "contacted", "qualified", "closed", "lost")
-WORKING = ("online", "busy")  # the availabilities whose open leads count against capacity
+WORKING = (Availability.ONLINE, Availability.BUSY)  # whose open leads count against capacity
 TOP_PERFORMERS = 5
 
 
@@ -154,7 +155,7 @@ def agents_block(now: Counters, agents: list[AgentRecord]) -> Agents:
     load = Decimal(sum(agent.open_leads for agent in working))
     return Agents(
         total=len(agents),
-        online=sum(1 for agent in agents if agent.availability == "online"),
+        online=sum(1 for agent in agents if agent.availability == Availability.ONLINE),
         utilization=(load / capacity * 100).quantize(TENTH) if capacity else ZERO,
         topPerformers=top_performers(now, agents),
     )

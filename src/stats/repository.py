@@ -6,7 +6,7 @@ they were built from, `stats.audit_trail` reads the audit records."""
 from __future__ import annotations
 
 from shared.dynamo import Table
-from shared.records import agents_by_role
+from shared.records import Availability, UserStatus, agents_by_role
 from stats.dashboard import AgentRecord
 
 
@@ -20,10 +20,10 @@ class AgentRoster:
             AgentRecord(
                 user_id=item["user_id"],
                 name=str(item.get("name", item["user_id"])),
-                availability=str(item.get("availability", "offline")),
+                availability=str(item.get("availability", Availability.OFFLINE)),
                 open_leads=int(item.get("open_leads", 0)),
                 capacity=int(item.get("capacity", 0)),
             )
             for item in self._users.query_all(agents_by_role())
-            if item.get("status", "active") == "active"
+            if item.get("status", UserStatus.ACTIVE) == UserStatus.ACTIVE
         ]
