@@ -5,9 +5,10 @@ table or a time zone."""
 from __future__ import annotations
 
 from agencies.repository import AgencyRepository, PricingRepository, UserDirectory
-from agencies.service import AgencyService, AgentService, Clock, CredentialService, PricingService
+from agencies.service import AgencyService, AgentService, CredentialService, PricingService
 from shared import dependencies
 from shared.auth import issue_token
+from shared.dates import Clock
 
 
 def clock() -> Clock:

@@ -4,18 +4,16 @@ table or a time zone."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from reports.repository import Names
 from reports.service import ReportService
 from shared import dependencies
+from shared.dates import Clock
 
 
 def report_service() -> ReportService:
-    zone = dependencies.business_zone()
     return ReportService(
         dependencies.day_buckets(),
         Names(dependencies.vendors_table(), dependencies.users_table()),
         dependencies.query_cache(),
-        lambda: datetime.now(UTC).astimezone(zone).date(),
+        Clock(dependencies.business_zone()).today,
     )

@@ -4,12 +4,13 @@ the cache; and applying a lead change to the buckets, which makes those cached r
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared.buckets import AGENTS, CAMPAIGNS, TOTALS, DayBuckets
 from shared.cache import BUCKET_NAMESPACES, Namespace, QueryCache
+from shared.dates import Clock
 from stats.aggregation import LeadView
 from stats.analytics import analytics, first_day
 from stats.dashboard import PERIOD_DAYS, Period, dashboard
@@ -32,7 +33,7 @@ class StatsService:
         self._roster = roster
         self._cache = cache
         self._zone = zone
-        self._today = today or (lambda: datetime.now(UTC).astimezone(zone).date())
+        self._today = today or Clock(zone).today
 
     def dashboard(self, period_name: str) -> dict[str, Any]:
         period = Period.ending(self._today(), PERIOD_DAYS[period_name])
