@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from shared.pricing import HourMultiplier, check_bands, check_price_range
+from shared.records import Availability, UserStatus
 from shared.responses import Pagination
 from shared.types import Email, JsonBody, Money, Number, omittable
 
@@ -21,17 +22,6 @@ MAX_CAP = 1_000_000
 class AgencyStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
-
-
-class Availability(StrEnum):
-    ONLINE = "online"
-    BUSY = "busy"
-    OFFLINE = "offline"
-
-
-class UserStatus(StrEnum):
-    ACTIVE = "active"
-    DISABLED = "disabled"
 
 
 # -- agencies -------------------------------------------------------------------------------------

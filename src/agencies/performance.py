@@ -14,14 +14,23 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from agencies.models import Insights, Performance, Trend
-from shared.buckets import Buckets, Counters, days_ending, grouped, percent, scoped, summed
+from shared.buckets import (
+    NO_CAMPAIGN,
+    Buckets,
+    Counters,
+    campaign_name,
+    days_ending,
+    money,
+    percent,
+    scoped,
+    summed,
+    vendor_campaigns,
+)
 
 WINDOW_DAYS = 90
 TREND_DAYS = 30
 TENTH = Decimal("0.1")
-CENT = Decimal("0.01")
 ZERO = Decimal(0)
-NO_CAMPAIGN = "(none)"
 
 # Grade: points per signal (docs/agencies.md).
 STRONG_CONVERSION = Decimal("1.10")  # the agency's rate against the rate of all agencies
@@ -90,16 +99,6 @@ def _roi(measures: Counters) -> Decimal | None:
     return ((measures.get("sales", ZERO) - cost) / cost * 100).quantize(TENTH, rounding=ROUND_HALF_UP)
 
 
-def _campaigns(window: Counters, vendor_code: str) -> dict[str, Counters]:
-    """This vendor's campaigns: "vc#V001#tiktok#leads" grouped as {"tiktok": {"leads": ...}}."""
-    prefix = f"{vendor_code}#"
-    return {
-        key[len(prefix) :]: measures
-        for key, measures in grouped(window, "vc").items()
-        if key.startswith(prefix)
-    }
-
-
 def signals(buckets: Buckets, vendor_code: str, monthly_goal: int, window: Window) -> Signals:
     totals = summed(buckets, window.days)
     own = scoped(totals, "v", vendor_code)
@@ -107,7 +106,7 @@ def signals(buckets: Buckets, vendor_code: str, monthly_goal: int, window: Windo
     month_leads = scoped(summed(buckets, window.month), "v", vendor_code).get("leads", ZERO)
     recent = scoped(summed(buckets, window.recent), "v", vendor_code).get("leads", ZERO)
     earlier = scoped(summed(buckets, window.earlier), "v", vendor_code).get("leads", ZERO)
-    campaigns = _campaigns(totals, vendor_code)
+    campaigns = vendor_campaigns(totals, vendor_code)
     top = min(campaigns.items(), key=lambda kv: (-kv[1].get("leads", ZERO), kv[0]), default=None)
     losing = [
         (name, roi) for name, measures in campaigns.items() if (roi := _roi(measures)) is not None and roi < 0
@@ -124,15 +123,11 @@ def signals(buckets: Buckets, vendor_code: str, monthly_goal: int, window: Windo
         trend_change=((recent - earlier) / earlier * 100).quantize(TENTH, rounding=ROUND_HALF_UP)
         if earlier
         else None,
-        top_campaign=_campaign_name(top[0]) if top else None,
+        top_campaign=campaign_name(top[0]) if top else None,
         top_campaign_roi=_roi(top[1]) if top else None,
-        weakest_campaign=_campaign_name(weakest[0]) if weakest else None,
+        weakest_campaign=campaign_name(weakest[0]) if weakest else None,
         weakest_campaign_roi=weakest[1] if weakest else None,
     )
-
-
-def _campaign_name(key: str) -> str | None:
-    return None if key == NO_CAMPAIGN else key
 
 
 def grade(found: Signals) -> str | None:
@@ -161,66 +156,108 @@ def _pct(value: Decimal) -> str:
 
 def insights(found: Signals, vendor_name: str, monthly_goal: int) -> Insights:
     """Sentences ruled on the numbers (docs/agencies.md), never canned."""
-    strengths: list[str] = []
-    opportunities: list[str] = []
-    recommendations: list[str] = []
     if not found.leads:
         return Insights(
             strengths=[],
             opportunities=[f"No leads from {vendor_name} in the last {WINDOW_DAYS} days."],
             recommendations=[f"Check {vendor_name}'s integration: post a test lead with its credentials."],
         )
-    rate, overall, month_leads = found.conversion_rate, found.overall_rate, found.month_leads
-    if rate is not None and overall:
-        if rate >= overall * STRONG_CONVERSION:
-            strengths.append(
-                f"Converts {_pct(rate)} of its leads, above the {_pct(overall)} of all agencies."
-            )
-        elif rate < overall * WEAK_CONVERSION:
-            opportunities.append(
-                f"Converts {_pct(rate)} of its leads, below the {_pct(overall)} of all agencies."
-            )
-            recommendations.append(
-                "Review lead sources with the agency"
-                + (f", starting with campaign {found.weakest_campaign}." if found.weakest_campaign else ".")
-            )
-    if found.pace is not None:
-        if found.pace >= ON_PACE:
-            strengths.append(f"On pace for its monthly goal: {month_leads} of {monthly_goal} leads so far.")
-            if found.pace >= 2 * ON_PACE:
-                recommendations.append(f"Raise the monthly goal: it runs at {_pct(found.pace)} of pace.")
-        elif found.pace < BEHIND_PACE:
-            opportunities.append(
-                f"Behind its monthly goal: {month_leads} of {monthly_goal} leads, {_pct(found.pace)} of pace."
-            )
-            recommendations.append(
-                "Agree a volume plan with the agency"
-                + (f" around its top campaign {found.top_campaign}." if found.top_campaign else ".")
-            )
-    if found.average_quality is not None:
-        if found.average_quality >= HIGH_QUALITY:
-            strengths.append(f"High lead quality: average score {found.average_quality}.")
-        elif found.average_quality < LOW_QUALITY:
-            opportunities.append(f"Low lead quality: average score {found.average_quality}.")
-            recommendations.append("Require consent evidence (TrustedForm) and complete contact data.")
+    said = Insights(strengths=[], opportunities=[], recommendations=[])
+    _on_conversion(found, said)
+    _on_pace(found, monthly_goal, said)
+    _on_quality(found, said)
+    _on_campaigns(found, said)
+    _on_trend(found, said)
+    if not said.recommendations:
+        said.recommendations.append("Keep the current plan: no measure is below its threshold.")
+    return said
+
+
+def _concern(said: Insights, opportunity: str, recommendation: str) -> None:
+    """A measure below its threshold: what it shows, and what to do about it."""
+    said.opportunities.append(opportunity)
+    said.recommendations.append(recommendation)
+
+
+def _on_conversion(found: Signals, said: Insights) -> None:
+    rate, overall = found.conversion_rate, found.overall_rate
+    if rate is None or not overall:
+        return
+    if rate >= overall * STRONG_CONVERSION:
+        said.strengths.append(
+            f"Converts {_pct(rate)} of its leads, above the {_pct(overall)} of all agencies."
+        )
+    elif rate < overall * WEAK_CONVERSION:
+        start = f", starting with campaign {found.weakest_campaign}" if found.weakest_campaign else ""
+        _concern(
+            said,
+            f"Converts {_pct(rate)} of its leads, below the {_pct(overall)} of all agencies.",
+            f"Review lead sources with the agency{start}.",
+        )
+
+
+def _on_pace(found: Signals, monthly_goal: int, said: Insights) -> None:
+    pace, so_far = found.pace, f"{found.month_leads} of {monthly_goal} leads"
+    if pace is None:
+        return
+    if pace >= ON_PACE:
+        said.strengths.append(f"On pace for its monthly goal: {so_far} so far.")
+        if pace >= 2 * ON_PACE:
+            said.recommendations.append(f"Raise the monthly goal: it runs at {_pct(pace)} of pace.")
+    elif pace < BEHIND_PACE:
+        around = f" around its top campaign {found.top_campaign}" if found.top_campaign else ""
+        _concern(
+            said,
+            f"Behind its monthly goal: {so_far}, {_pct(pace)} of pace.",
+            f"Agree a volume plan with the agency{around}.",
+        )
+
+
+def _on_quality(found: Signals, said: Insights) -> None:
+    quality = found.average_quality
+    if quality is None:
+        return
+    if quality >= HIGH_QUALITY:
+        said.strengths.append(f"High lead quality: average score {quality}.")
+    elif quality < LOW_QUALITY:
+        _concern(
+            said,
+            f"Low lead quality: average score {quality}.",
+            "Require consent evidence (TrustedForm) and complete contact data.",
+        )
+
+
+def _on_campaigns(found: Signals, said: Insights) -> None:
     if found.top_campaign_roi is not None and found.top_campaign_roi > 0:
-        strengths.append(
-            f"Top campaign {found.top_campaign or '(none)'} returns {found.top_campaign_roi}% on lead cost."
-        )
+        top = found.top_campaign or NO_CAMPAIGN
+        said.strengths.append(f"Top campaign {top} returns {found.top_campaign_roi}% on lead cost.")
     if found.weakest_campaign is not None and found.weakest_campaign_roi is not None:
-        opportunities.append(
-            f"Campaign {found.weakest_campaign} loses money: {found.weakest_campaign_roi}% on lead cost."
+        _concern(
+            said,
+            f"Campaign {found.weakest_campaign} loses money: {found.weakest_campaign_roi}% on lead cost.",
+            f"Reprice or pause campaign {found.weakest_campaign}.",
         )
-        recommendations.append(f"Reprice or pause campaign {found.weakest_campaign}.")
-    if found.trend_change is not None and found.trend_change <= -TREND_THRESHOLD:
-        opportunities.append(
-            f"Lead volume fell {-found.trend_change}% against the previous {TREND_DAYS} days."
-        )
-    elif found.trend_change is not None and found.trend_change >= TREND_THRESHOLD:
-        strengths.append(f"Lead volume grew {found.trend_change}% against the previous {TREND_DAYS} days.")
-    if not recommendations:
-        recommendations.append("Keep the current plan: no measure is below its threshold.")
-    return Insights(strengths=strengths, opportunities=opportunities, recommendations=recommendations)
+
+
+def trend_direction(change: Decimal | None) -> str:
+    """Up or down when the leads of the last `TREND_DAYS` days moved by `TREND_THRESHOLD` percent
+    or more against the days before; else flat."""
+    if change is not None and change >= TREND_THRESHOLD:
+        return "up"
+    if change is not None and change <= -TREND_THRESHOLD:
+        return "down"
+    return "flat"
+
+
+def _on_trend(found: Signals, said: Insights) -> None:
+    change = found.trend_change
+    if change is None:
+        return
+    direction = trend_direction(change)
+    if direction == "down":
+        said.opportunities.append(f"Lead volume fell {-change}% against the previous {TREND_DAYS} days.")
+    elif direction == "up":
+        said.strengths.append(f"Lead volume grew {change}% against the previous {TREND_DAYS} days.")
 
 
 def performance(
@@ -233,24 +270,18 @@ def performance(
     conversions = own.get("conversions", ZERO)
     revenue = own.get("revenue", ZERO)
     daily = [int(buckets.get(day, {}).get(f"v#{vendor_code}#leads", ZERO)) for day in window.recent]
-    change = found.trend_change
-    direction = "flat"
-    if change is not None and change >= TREND_THRESHOLD:
-        direction = "up"
-    elif change is not None and change <= -TREND_THRESHOLD:
-        direction = "down"
     block = Performance(
         leads=int(leads),
         leadsThisMonth=found.month_leads,
         monthlyGoal=monthly_goal,
         goalProgress=percent(Decimal(found.month_leads), Decimal(monthly_goal)),
-        revenue=revenue.quantize(CENT, rounding=ROUND_HALF_UP),
-        avgCPA=(revenue / conversions).quantize(CENT, rounding=ROUND_HALF_UP) if conversions else None,
+        revenue=money(revenue),
+        avgCPA=money(revenue / conversions) if conversions else None,
         topCampaign=found.top_campaign,
         campaignROI=found.top_campaign_roi,
         conversionRate=percent(conversions, leads),
         averageQuality=found.average_quality,
         grade=grade(found),
-        trend=Trend(direction=direction, change=change, daily=daily),
+        trend=Trend(direction=trend_direction(found.trend_change), change=found.trend_change, daily=daily),
     )
     return block, insights(found, vendor_name, monthly_goal)

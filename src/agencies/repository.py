@@ -10,7 +10,7 @@ from shared.dates import now_timestamp
 from shared.dynamo import ConditionFailed, Item, Table, Write, changes_write
 from shared.errors import Conflict, NotFound
 from shared.pricing import SETTINGS_KEY, PricingSettings
-from shared.records import ASSIGNABLE, agents_by_role
+from shared.records import ASSIGNABLE, UserStatus, agents_by_role
 
 MAX_ATTEMPTS = 5
 
@@ -147,7 +147,8 @@ class UserDirectory:
             current = self.agent(user_id)
             merged = {**current, **changes}
             assignable = (
-                merged.get("status", "active") == "active" and merged.get("availability") == ASSIGNABLE
+                merged.get("status", UserStatus.ACTIVE) == UserStatus.ACTIVE
+                and merged.get("availability") == ASSIGNABLE
             )
             seen = current.get("revision")
             write = changes_write(
@@ -177,7 +178,7 @@ class UserDirectory:
         write = changes_write(
             self._users.name,
             {"user_id": user_id},
-            {"status": "disabled", "revoked_at": now_timestamp()},
+            {"status": UserStatus.DISABLED.value, "revoked_at": now_timestamp()},
             condition="#role = :vendor AND vendor_code = :code",
             names={"#role": "role"},
             values={":vendor": "vendor", ":code": vendor_code},

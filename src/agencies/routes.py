@@ -3,13 +3,14 @@ service, return the output."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
+from agencies.dependencies import agency_service, agent_service, credential_service, pricing_service
 from agencies.models import (
     USER_ID_PATTERN,
     VENDOR_CODE_PATTERN,
@@ -31,17 +32,14 @@ from agencies.models import (
     VendorPrice,
     VendorPriceBody,
 )
-from agencies.repository import AgencyRepository, PricingRepository, UserDirectory
-from agencies.service import AgencyService, AgentService, Clock, CredentialService, PricingService
-from shared import dependencies
-from shared.auth import issue_token
-from shared.buckets import DayBuckets
-from shared.dynamo import Table
 from shared.http import endpoint, json_response
-from shared.pricing import Pricer
 from shared.security import STAFF, Role, current_principal
 
 router = Router()
+# Each group of routes is published under its own tag.
+agencies_endpoint = partial(endpoint, router, tags=["agencies"])
+pricing_endpoint = partial(endpoint, router, tags=["pricing"])
+agents_endpoint = partial(endpoint, router, tags=["agents"])
 
 ADMIN = (Role.ADMIN,)
 AGENCY_READERS = (Role.ADMIN, Role.MANAGER, Role.VENDOR)
@@ -50,61 +48,17 @@ MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 
 
-def _buckets() -> DayBuckets:
-    return DayBuckets(Table(dependencies.get_settings().stats_table))
-
-
-def _clock() -> Clock:
-    return Clock(ZoneInfo(dependencies.get_settings().business_timezone))
-
-
-def agency_service() -> AgencyService:
-    return AgencyService(
-        AgencyRepository(dependencies.vendors_table()),
-        _buckets(),
-        dependencies.query_cache(),
-        dependencies.cursor_codec(),
-        _clock(),
-    )
-
-
-def credential_service() -> CredentialService:
-    return CredentialService(
-        AgencyRepository(dependencies.vendors_table()),
-        UserDirectory(dependencies.users_table()),
-        lambda user_id, ttl: issue_token(dependencies.token_settings(), user_id, ttl_seconds=ttl),
-    )
-
-
-def pricing_service() -> PricingService:
-    zone = ZoneInfo(dependencies.get_settings().business_timezone)
-    return PricingService(
-        PricingRepository(dependencies.pricing_table()),
-        AgencyRepository(dependencies.vendors_table()),
-        Pricer(_buckets(), zone),
-        dependencies.query_cache(),
-    )
-
-
-def agent_service() -> AgentService:
-    return AgentService(
-        UserDirectory(dependencies.users_table()), _buckets(), dependencies.query_cache(), _clock()
-    )
-
-
 Code = Annotated[str, Path(pattern=VENDOR_CODE_PATTERN)]
 UserId = Annotated[str, Path(pattern=USER_ID_PATTERN)]
 
 
 # -- agencies -------------------------------------------------------------------------------------
-@endpoint(
-    router,
+@agencies_endpoint(
     "GET",
     "/agencies",
     roles=AGENCY_READERS,
     response_model=AgencyPage,
     summary="Agencies with performance and insights (a vendor sees its own)",
-    tags=["agencies"],
 )
 def list_agencies(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
@@ -113,8 +67,7 @@ def list_agencies(
     return json_response(agency_service().page(current_principal(), limit, cursor))
 
 
-@endpoint(
-    router,
+@agencies_endpoint(
     "POST",
     "/agencies",
     roles=ADMIN,
@@ -122,42 +75,36 @@ def list_agencies(
     status=201,
     errors=[409],
     summary="Create an agency",
-    tags=["agencies"],
 )
 def create_agency(body: Annotated[AgencyCreate, Body()]) -> Response[Any]:
     return json_response(agency_service().create(body), status=201)
 
 
-@endpoint(
-    router,
+@agencies_endpoint(
     "GET",
     "/agencies/<code>",
     roles=AGENCY_READERS,
     response_model=AgencyWithPerformance,
     errors=[404],
     summary="One agency with performance and insights",
-    tags=["agencies"],
 )
 def get_agency(code: Code) -> Response[Any]:
     return json_response(agency_service().one(current_principal(), code))
 
 
-@endpoint(
-    router,
+@agencies_endpoint(
     "PATCH",
     "/agencies/<code>",
     roles=ADMIN,
     response_model=Agency,
     errors=[404],
     summary="Change an agency: name, status, goal, caps, dedupe window, test mode, contact",
-    tags=["agencies"],
 )
 def update_agency(code: Code, changes: Annotated[AgencyFields, Body()]) -> Response[Any]:
     return json_response(agency_service().update(code, changes))
 
 
-@endpoint(
-    router,
+@agencies_endpoint(
     "POST",
     "/agencies/<code>/credentials",
     roles=ADMIN,
@@ -165,15 +112,13 @@ def update_agency(code: Code, changes: Annotated[AgencyFields, Body()]) -> Respo
     status=201,
     errors=[404],
     summary="Issue an integration token for the agency (shown once)",
-    tags=["agencies"],
 )
 def issue_credential(code: Code) -> Response[Any]:
     credential = credential_service().issue(code)
     return json_response(credential, status=201, headers={"Cache-Control": "no-store"})
 
 
-@endpoint(
-    router,
+@agencies_endpoint(
     "DELETE",
     "/agencies/<code>/credentials/<user_id>",
     roles=ADMIN,
@@ -181,7 +126,6 @@ def issue_credential(code: Code) -> Response[Any]:
     status=204,
     errors=[404],
     summary="Revoke an integration token (refused within 60 s)",
-    tags=["agencies"],
 )
 def revoke_credential(code: Code, user_id: UserId) -> Response[Any]:
     credential_service().revoke(code, user_id)
@@ -189,56 +133,48 @@ def revoke_credential(code: Code, user_id: UserId) -> Response[Any]:
 
 
 # -- pricing --------------------------------------------------------------------------------------
-@endpoint(
-    router,
+@pricing_endpoint(
     "GET",
     "/pricing",
     roles=STAFF,
     response_model=PricingView,
     summary="Vendor prices and pricing settings",
-    tags=["pricing"],
 )
 def get_pricing() -> Response[Any]:
     return json_response(pricing_service().view())
 
 
-@endpoint(
-    router,
+@pricing_endpoint(
     "PATCH",
     "/pricing/settings",
     roles=ADMIN,
     response_model=PricingSettingsView,
     errors=[409],
     summary="Change the pricing settings",
-    tags=["pricing"],
 )
 def change_pricing_settings(changes: Annotated[SettingsChanges, Body()]) -> Response[Any]:
     return json_response(pricing_service().change_settings(changes))
 
 
-@endpoint(
-    router,
+@pricing_endpoint(
     "POST",
     "/pricing/quote",
     roles=STAFF,
     response_model=QuoteResponse,
     errors=[404],
     summary="The price a lead would get now, with each factor",
-    tags=["pricing"],
 )
 def quote_price(request: Annotated[QuoteRequest, Body()]) -> Response[Any]:
     return json_response(pricing_service().quote(request))
 
 
-@endpoint(
-    router,
+@pricing_endpoint(
     "PUT",
     "/pricing/<vendor_code>",
     roles=ADMIN,
     response_model=VendorPrice,
     errors=[404],
     summary="Set a vendor's lead price",
-    tags=["pricing"],
 )
 def set_vendor_price(
     vendor_code: Annotated[str, Path(pattern=VENDOR_CODE_PATTERN)], body: Annotated[VendorPriceBody, Body()]
@@ -247,56 +183,48 @@ def set_vendor_price(
 
 
 # -- agents ---------------------------------------------------------------------------------------
-@endpoint(
-    router,
+@agents_endpoint(
     "GET",
     "/agents",
     roles=STAFF,
     response_model=AgentPage,
     summary="Agents with availability, load and conversions",
-    tags=["agents"],
 )
 def list_agents() -> Response[Any]:
     return json_response(agent_service().all())
 
 
-@endpoint(
-    router,
+@agents_endpoint(
     "POST",
     "/agents",
     roles=ADMIN,
     response_model=Agent,
     status=201,
     summary="Create an agent",
-    tags=["agents"],
 )
 def create_agent(body: Annotated[AgentCreate, Body()]) -> Response[Any]:
     return json_response(agent_service().create(body), status=201)
 
 
-@endpoint(
-    router,
+@agents_endpoint(
     "GET",
     "/agents/<user_id>",
     roles=AGENT_READERS,
     response_model=Agent,
     errors=[404],
     summary="One agent (an agent reads only itself)",
-    tags=["agents"],
 )
 def get_agent(user_id: UserId) -> Response[Any]:
     return json_response(agent_service().one(current_principal(), user_id))
 
 
-@endpoint(
-    router,
+@agents_endpoint(
     "PATCH",
     "/agents/<user_id>",
     roles=AGENT_READERS,
     response_model=Agent,
     errors=[404, 409],
     summary="Change an agent: availability (an agent, its own), capacity and status (manager, admin)",
-    tags=["agents"],
 )
 def update_agent(user_id: UserId, changes: Annotated[AgentChanges, Body()]) -> Response[Any]:
     return json_response(agent_service().update(current_principal(), user_id, changes))

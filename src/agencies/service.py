@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from agencies.models import (
     Agency,
@@ -41,7 +39,7 @@ from agencies.repository import (
 )
 from shared.buckets import AGENTS, TOTALS, VENDORS, DayBuckets, days_ending, percent, scoped, summed
 from shared.cache import Namespace, QueryCache
-from shared.dates import iso_timestamp
+from shared.dates import Clock, iso_timestamp
 from shared.dynamo import ConditionFailed, Item
 from shared.errors import Conflict, ValidationFailed
 from shared.pagination import CursorCodec
@@ -71,15 +69,6 @@ def _agency(item: Item) -> Agency:
         created_at=item.get("created_at"),
         updated_at=item.get("updated_at"),
     )
-
-
-@dataclass(frozen=True)
-class Clock:
-    zone: ZoneInfo
-    now: Callable[[], datetime] = lambda: datetime.now(UTC)
-
-    def today(self) -> date:
-        return self.now().astimezone(self.zone).date()
 
 
 class AgencyService:
@@ -301,8 +290,8 @@ class AgentService:
             user_id=str(item["user_id"]),
             name=str(item.get("name", item["user_id"])),
             email=item.get("email"),
-            status=UserStatus(item.get("status", "active")),
-            availability=Availability(item.get("availability", "offline")),
+            status=UserStatus(item.get("status", UserStatus.ACTIVE)),
+            availability=Availability(item.get("availability", Availability.OFFLINE)),
             capacity=capacity,
             open_leads=open_leads,
             utilization=percent(Decimal(open_leads), Decimal(capacity)),

@@ -3,9 +3,9 @@ JSON or, with `format=csv`, as a CSV attachment."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel
 
 from reports.csv_export import to_csv
+from reports.dependencies import report_service
 from reports.models import (
     AgentReport,
     AgentRow,
@@ -23,25 +24,34 @@ from reports.models import (
     VendorReport,
     VendorRow,
 )
-from reports.service import Names, ReportService
-from shared import dependencies
-from shared.buckets import DayBuckets
 from shared.dates import parse_day
-from shared.dynamo import Table
 from shared.http import endpoint, json_response
 from shared.params import day_query
 from shared.security import STAFF, Role, current_principal
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 router = Router()
 
 CSV = "text/csv"
 VENDOR_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 STAFF_AND_VENDORS = (*STAFF, Role.VENDOR)
-ROW_MODELS: dict[str, type[BaseModel]] = {
-    "daily": DailyRow,
-    "vendors": VendorRow,
-    "agents": AgentRow,
-    "campaigns": CampaignRow,
+
+
+@dataclass(frozen=True)
+class ReportKind:
+    report: type[BaseModel]  # the JSON answer
+    row: type[BaseModel]  # one row, and one line of the CSV answer
+    summary: str
+
+
+REPORTS = {
+    "daily": ReportKind(
+        DailyReport, DailyRow, "Per day and vendor: lead count, revenue, average quality, conversions"
+    ),
+    "vendors": ReportKind(VendorReport, VendorRow, "Per vendor: leads, revenue, quality, conversions, CPA"),
+    "agents": ReportKind(AgentReport, AgentRow, "Per agent: leads, revenue, conversions, sales"),
+    "campaigns": ReportKind(CampaignReport, CampaignRow, "Per campaign: leads, revenue, conversions, CPA"),
 }
 
 First = Annotated[str | None, day_query("from", "First day (default: 29 days before 'to')")]
@@ -52,14 +62,18 @@ Vendor = Annotated[
 Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
 
 
-def report_service() -> ReportService:
-    settings = dependencies.get_settings()
-    zone = ZoneInfo(settings.business_timezone)
-    return ReportService(
-        DayBuckets(Table(settings.stats_table)),
-        Names(dependencies.vendors_table(), dependencies.users_table()),
-        dependencies.query_cache(),
-        lambda: datetime.now(UTC).astimezone(zone).date(),
+def report_endpoint(kind: str, roles: Iterable[Role], errors: Iterable[int] = ()) -> Callable[[F], F]:
+    """GET /reports/<kind>, answered in JSON or as CSV text."""
+    return endpoint(
+        router,
+        "GET",
+        f"/reports/{kind}",
+        roles=roles,
+        response_model=REPORTS[kind].report,
+        text_media_types=[CSV],
+        errors=errors,
+        summary=REPORTS[kind].summary,
+        tags=["reports"],
     )
 
 
@@ -69,7 +83,7 @@ def _answer(kind: str, first: str | None, last: str | None, vendor: str | None, 
     )
     if output == "json":
         return json_response(report)
-    row_model = ROW_MODELS[kind]
+    row_model = REPORTS[kind].row
     columns = list(row_model.model_fields)
     text = to_csv(columns, [row_model.model_validate(row) for row in report["rows"]])
     name = f"{kind}-{report['from']}-{report['to']}{'-' + report['vendor'] if report['vendor'] else ''}.csv"
@@ -81,65 +95,27 @@ def _answer(kind: str, first: str | None, last: str | None, vendor: str | None, 
     )
 
 
-@endpoint(
-    router,
-    "GET",
-    "/reports/daily",
-    roles=STAFF_AND_VENDORS,
-    response_model=DailyReport,
-    text_media_types=[CSV],
-    errors=[403],
-    summary="Per day and vendor: lead count, revenue, average quality, conversions",
-    tags=["reports"],
-)
+@report_endpoint("daily", roles=STAFF_AND_VENDORS, errors=[403])
 def daily_report(
     first: First = None, last: Last = None, vendor: Vendor = None, format: Format = "json"
 ) -> Response[Any]:
     return _answer("daily", first, last, vendor, format)
 
 
-@endpoint(
-    router,
-    "GET",
-    "/reports/vendors",
-    roles=STAFF_AND_VENDORS,
-    response_model=VendorReport,
-    text_media_types=[CSV],
-    errors=[403],
-    summary="Per vendor: leads, revenue, quality, conversions, CPA",
-    tags=["reports"],
-)
+@report_endpoint("vendors", roles=STAFF_AND_VENDORS, errors=[403])
 def vendors_report(
     first: First = None, last: Last = None, vendor: Vendor = None, format: Format = "json"
 ) -> Response[Any]:
     return _answer("vendors", first, last, vendor, format)
 
 
-@endpoint(
-    router,
-    "GET",
-    "/reports/agents",
-    roles=STAFF,
-    response_model=AgentReport,
-    text_media_types=[CSV],
-    summary="Per agent: leads, revenue, conversions, sales",
-    tags=["reports"],
-)
+@report_endpoint("agents", roles=STAFF)
 def agents_report(first: First = None, last: Last = None, format: Format = "json") -> Response[Any]:
     """Agents work every vendor's leads: this report has no vendor filter."""
     return _answer("agents", first, last, None, format)
 
 
-@endpoint(
-    router,
-    "GET",
-    "/reports/campaigns",
-    roles=STAFF,
-    response_model=CampaignReport,
-    text_media_types=[CSV],
-    summary="Per campaign: leads, revenue, conversions, CPA",
-    tags=["reports"],
-)
+@report_endpoint("campaigns", roles=STAFF)
 def campaigns_report(
     first: First = None, last: Last = None, vendor: Vendor = None, format: Format = "json"
 ) -> Response[Any]:

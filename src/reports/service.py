@@ -8,13 +8,12 @@ from datetime import date
 from typing import Any
 
 from reports.models import AgentReport, CampaignReport, DailyReport, VendorReport
+from reports.repository import Names
 from reports.tables import agent_rows, campaign_rows, daily_rows, totals, vendor_rows
 from shared.buckets import AGENTS, CAMPAIGNS, TOTALS, VENDORS, DayBuckets
 from shared.cache import Namespace, QueryCache
 from shared.dates import DayRange
-from shared.dynamo import Table
 from shared.errors import Forbidden
-from shared.records import agents_by_role
 from shared.security import Principal
 
 # The bucket partitions each report reads (see `shared.buckets`).
@@ -34,23 +33,6 @@ def report_vendor(principal: Principal, requested: str | None) -> str | None:
     if requested not in (None, own):
         raise Forbidden(f"A vendor reads only its own report ({own})")
     return own
-
-
-class Names:
-    """Display names of vendors and agents (small tables: one call each)."""
-
-    def __init__(self, vendors: Table, users: Table) -> None:
-        self._vendors = vendors
-        self._users = users
-
-    def vendors(self) -> dict[str, str]:
-        return {str(item["vendor_code"]): str(item.get("name", "")) for item in self._vendors.scan_all()}
-
-    def agents(self) -> dict[str, str]:
-        return {
-            str(item["user_id"]): str(item.get("name", item["user_id"]))
-            for item in self._users.query_all(agents_by_role())
-        }
 
 
 class ReportService:

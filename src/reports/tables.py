@@ -11,16 +11,20 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 
 from reports.models import AgentRow, CampaignRow, DailyRow, Totals, VendorRow
-from shared.buckets import Buckets, Counters, grouped, percent, scoped, summed
+from shared.buckets import (
+    Buckets,
+    Counters,
+    campaign_name,
+    grouped,
+    money,
+    percent,
+    scoped,
+    summed,
+    vendor_campaigns,
+)
 
-NO_CAMPAIGN = "(none)"
-CENT = Decimal("0.01")
 TENTH = Decimal("0.1")
 ZERO = Decimal(0)
-
-
-def money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def _cpa(measures: Counters) -> Decimal | None:
@@ -93,18 +97,10 @@ def vendor_rows(
 
 def campaign_rows(buckets: Buckets, days: list[str], vendor: str | None) -> list[CampaignRow]:
     window = summed(buckets, days)
-    if vendor:
-        prefix = f"{vendor}#"
-        campaigns = {
-            key[len(prefix) :]: measures
-            for key, measures in grouped(window, "vc").items()
-            if key.startswith(prefix)
-        }
-    else:
-        campaigns = grouped(window, "c")
+    campaigns = vendor_campaigns(window, vendor) if vendor else grouped(window, "c")
     rows = [
         CampaignRow(
-            campaign=None if name == NO_CAMPAIGN else name,
+            campaign=campaign_name(name),
             leads=int(measures.get("leads", ZERO)),
             revenue=money(measures.get("revenue", ZERO)),
             conversions=int(measures.get("conversions", ZERO)),

@@ -27,6 +27,8 @@ AGENTS = "a"
 VENDORS = "v"  # per vendor, and per vendor and campaign
 PARTITIONS = (TOTALS, CAMPAIGNS, AGENTS, VENDORS)
 PAGE_SIZE = 1000
+NO_CAMPAIGN = "(none)"  # the campaign key of leads without a campaign
+CENT = Decimal("0.01")
 _PARTITION_OF_SCOPE = {"c": CAMPAIGNS, "a": AGENTS, "v": VENDORS, "vc": VENDORS}
 _CAMPAIGN_MEASURES_WITH_TOTALS = ("leads", "revenue")
 
@@ -95,6 +97,16 @@ def percent(part: Decimal, whole: Decimal) -> Decimal:
     return (part / whole * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP) if whole else Decimal("0.0")
 
 
+def money(value: Decimal) -> Decimal:
+    """A sum of money to the cent, half up."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def campaign_name(key: str) -> str | None:
+    """A campaign as the API names it: null for the leads without one."""
+    return None if key == NO_CAMPAIGN else key
+
+
 def days_ending(last: date, count: int) -> list[str]:
     """The `count` days up to and including `last`, oldest first."""
     return [(last - timedelta(days=count - 1 - n)).isoformat() for n in range(count)]
@@ -123,3 +135,13 @@ def scoped(counters: Counters, scope: str, key: str) -> Counters:
     """The measures of one scope key: {"leads": 3, ...} of "v#V001#leads" for ("v", "V001")."""
     prefix = f"{scope}#{key}#"
     return {name[len(prefix) :]: value for name, value in counters.items() if name.startswith(prefix)}
+
+
+def vendor_campaigns(counters: Counters, vendor_code: str) -> dict[str, Counters]:
+    """One vendor's campaigns: "vc#V001#tiktok#leads" grouped as {"tiktok": {"leads": ...}}."""
+    prefix = f"{vendor_code}#"
+    return {
+        key[len(prefix) :]: measures
+        for key, measures in grouped(counters, "vc").items()
+        if key.startswith(prefix)
+    }

@@ -1,11 +1,14 @@
 """Times and days as the API stores and reads them: ISO 8601 timestamps in UTC with a `Z`, query
-days (`YYYY-MM-DD`) from 1970 on, and the bounded day ranges that reports and the audit trail read."""
+days (`YYYY-MM-DD`) from 1970 on, the bounded day ranges that reports and the audit trail read, and
+today as the business counts days."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from shared.errors import BadRequest
 
@@ -22,6 +25,17 @@ def iso_timestamp(moment: datetime, timespec: Literal["seconds", "milliseconds"]
 
 def now_timestamp() -> str:
     return iso_timestamp(datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Today in the business time zone, where the stats buckets and reports count their days."""
+
+    zone: ZoneInfo
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def today(self) -> date:
+        return self.now().astimezone(self.zone).date()
 
 
 def parse_day(value: str | None, field: str) -> date | None:

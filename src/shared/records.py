@@ -1,13 +1,28 @@
-"""The layout of the users and vendors tables that several services read: the users' indexes, the
-condition that finds every agent, and the defaults of a vendor record."""
+"""The layout of the users and vendors tables that several services read: the users' indexes, their
+status and agents' availability, the condition that finds every agent, and the defaults of a vendor
+record."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from shared.dynamo import KeyCondition
+
+
+class UserStatus(StrEnum):
+    ACTIVE = "active"  # the default of a user without one
+    DISABLED = "disabled"
+
+
+class Availability(StrEnum):
+    ONLINE = "online"
+    BUSY = "busy"
+    OFFLINE = "offline"  # the default of an agent without one
+
 
 ROLE_INDEX = "RoleIndex"  # users by role
 ASSIGNMENT_INDEX = "AssignmentIndex"  # agents that can take leads: their `assignable` is ASSIGNABLE
-ASSIGNABLE = "online"
+ASSIGNABLE = Availability.ONLINE.value
 DEFAULT_DEDUPE_WINDOW_DAYS = 30  # a vendor's, unless its record says otherwise
 
 

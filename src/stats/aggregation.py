@@ -18,9 +18,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.buckets import Buckets
+from shared.buckets import NO_CAMPAIGN, Buckets
 
-NO_CAMPAIGN = "(none)"
 DAY_SECONDS = Decimal(86400)
 DAYS_PRECISION = Decimal("0.001")
 

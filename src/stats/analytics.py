@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from shared.buckets import grouped
-from stats.aggregation import NO_CAMPAIGN, Buckets
-from stats.dashboard import CENT, Period, totals
+from shared.buckets import CENT, NO_CAMPAIGN, Buckets, grouped
+from stats.dashboard import Period, totals
 from stats.models import Analytics
 
 GRANULARITY = {"7d": ("day", 7), "30d": ("day", 30), "90d": ("week", 90), "12m": ("month", 365)}

@@ -8,20 +8,16 @@ of the buckets stale, so their namespaces of the query cache are invalidated.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import dependencies
-from shared.cache import BUCKET_NAMESPACES
-from shared.dynamo import Table
 from shared.observability import logger
 from stats.aggregation import LeadView
-from stats.store import StatsStore
+from stats.dependencies import bucket_updater
+from stats.dependencies import stats_store as stats_store  # still imported from here by `crm`
 
 LEAD_EVENT_TYPES = frozenset({"LeadCreated", "LeadUpdated", "LeadDeleted"})
 
@@ -34,14 +30,6 @@ class LeadChange(BaseModel):
     after: dict[str, Any] | None = None
 
 
-@cache
-def stats_store() -> StatsStore:
-    settings = dependencies.get_settings()
-    return StatsStore(
-        Table(settings.stats_table), Table(settings.stats_state_table), ZoneInfo(settings.business_timezone)
-    )
-
-
 @logger.inject_lambda_context(clear_state=True)
 @event_source(data_class=EventBridgeEvent)
 def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
@@ -51,9 +39,6 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str,
     # A malformed event raises: EventBridge retries it and then moves it to the dead-letter queue.
     change = LeadChange.model_validate(event.detail)
     logger.append_keys(lead_id=change.lead_id, detail_type=event.detail_type, event_id=event.get_id)
-    applied = stats_store().apply(change.lead_id, change.version, LeadView.from_values(change.after))
-    if applied:
-        for namespace in BUCKET_NAMESPACES:
-            dependencies.query_cache().invalidate(namespace)
+    applied = bucket_updater().apply(change.lead_id, change.version, LeadView.from_values(change.after))
     logger.info("lead change applied" if applied else "lead change already applied")
     return {"applied": applied, "lead_id": change.lead_id}

@@ -13,9 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
 
-from shared.buckets import Buckets, Counters, grouped, summed
-from stats.aggregation import NO_CAMPAIGN
+from shared.buckets import Buckets, Counters, campaign_name, grouped, money, summed
+from shared.dates import DayRange
+from shared.records import Availability
 from stats.models import (
     Agents,
     CampaignCost,
@@ -29,27 +31,21 @@ from stats.models import (
     TrendPoint,
 )
 
-CENT = Decimal("0.01")
 TENTH = Decimal("0.1")
+ZERO = Decimal(0)
+PeriodName = Literal["7d", "30d", "90d", "12m"]
 PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90, "12m": 365}
 DISPOSITIONS = ("new", "contacted", "qualified", "closed", "lost")
+WORKING = (Availability.ONLINE, Availability.BUSY)  # whose open leads count against capacity
 TOP_PERFORMERS = 5
 
 
-@dataclass(frozen=True)
-class Period:
-    first: date
-    last: date
+class Period(DayRange):
+    """The days a dashboard covers, compared with as many days just before them."""
 
     @classmethod
     def ending(cls, last: date, days: int) -> Period:
         return cls(last - timedelta(days=days - 1), last)
-
-    @property
-    def days(self) -> list[str]:
-        return [
-            (self.first + timedelta(days=n)).isoformat() for n in range((self.last - self.first).days + 1)
-        ]
 
     def previous(self) -> Period:
         length = (self.last - self.first).days + 1
@@ -65,12 +61,16 @@ class AgentRecord:
     capacity: int
 
 
-def money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 def ratio(part: Decimal, whole: Decimal) -> Decimal | None:
     return part / whole if whole else None
+
+
+def cost_per_acquisition(measures: Counters) -> Decimal | None:
+    return ratio(measures.get("revenue", ZERO), measures.get("conversions", ZERO))
+
+
+def conversion_rate(measures: Counters) -> Decimal | None:
+    return ratio(measures.get("conversions", ZERO), measures.get("leads", ZERO))
 
 
 def percent_change(current: Decimal | None, previous: Decimal | None) -> Decimal | None:
@@ -100,77 +100,94 @@ def least_squares_forecast(series: list[Decimal], horizon: int) -> Decimal:
 
 
 def dashboard(buckets: Buckets, period: Period, agents: list[AgentRecord]) -> DashboardStats:
-    zero = Decimal(0)
     now, before = totals(buckets, period), totals(buckets, period.previous())
-    revenue, previous_revenue = now.get("revenue", zero), before.get("revenue", zero)
-    leads, conversions = now.get("leads", zero), now.get("conversions", zero)
-    cpa, previous_cpa = ratio(revenue, conversions), ratio(previous_revenue, before.get("conversions", zero))
-    rate = ratio(conversions, leads)
-    previous_rate = ratio(before.get("conversions", zero), before.get("leads", zero))
-    daily = [buckets.get(day, {}).get("revenue", zero) for day in period.days]
+    return DashboardStats(
+        period=PeriodInfo(from_=period.first.isoformat(), to=period.last.isoformat(), days=len(period.days)),
+        revenue=revenue_block(buckets, period, now, before),
+        cpa=cpa_block(now, before),
+        agents=agents_block(now, agents),
+        conversion=conversion_block(now, before),
+    )
 
+
+def revenue_block(buckets: Buckets, period: Period, now: Counters, before: Counters) -> Revenue:
+    revenue = now.get("revenue", ZERO)
+    daily = [buckets.get(day, {}).get("revenue", ZERO) for day in period.days]
+    return Revenue(
+        total=money(revenue),
+        change=percent_change(revenue, before.get("revenue", ZERO)),
+        trend=[
+            TrendPoint(date=day, revenue=money(value)) for day, value in zip(period.days, daily, strict=True)
+        ],
+        forecast=least_squares_forecast(daily, len(period.days)),
+    )
+
+
+def cpa_block(now: Counters, before: Counters) -> Cpa:
+    cpa = cost_per_acquisition(now)
+    return Cpa(
+        average=money(cpa) if cpa is not None else None,
+        change=percent_change(cpa, cost_per_acquisition(before)),
+        breakdown=campaign_costs(now),
+    )
+
+
+def campaign_costs(now: Counters) -> list[CampaignCost]:
+    """Each campaign's leads, revenue, conversions and CPA, by revenue (highest first)."""
     breakdown = []
     for name, values in grouped(now, "c").items():
-        campaign_cpa = ratio(values.get("revenue", zero), values.get("conversions", zero))
+        cpa = cost_per_acquisition(values)
         breakdown.append(
             CampaignCost(
-                campaign=None if name == NO_CAMPAIGN else name,
+                campaign=campaign_name(name),
                 leads=int(values.get("leads", 0)),
-                revenue=money(values.get("revenue", zero)),
+                revenue=money(values.get("revenue", ZERO)),
                 conversions=int(values.get("conversions", 0)),
-                cpa=money(campaign_cpa) if campaign_cpa is not None else None,
+                cpa=money(cpa) if cpa is not None else None,
             )
         )
-    breakdown.sort(key=lambda row: (-row.revenue, row.campaign or ""))
+    return sorted(breakdown, key=lambda row: (-row.revenue, row.campaign or ""))
 
+
+def agents_block(now: Counters, agents: list[AgentRecord]) -> Agents:
+    working = [agent for agent in agents if agent.availability in WORKING]
+    capacity = sum(agent.capacity for agent in working)
+    load = Decimal(sum(agent.open_leads for agent in working))
+    return Agents(
+        total=len(agents),
+        online=sum(1 for agent in agents if agent.availability == Availability.ONLINE),
+        utilization=(load / capacity * 100).quantize(TENTH) if capacity else ZERO,
+        topPerformers=top_performers(now, agents),
+    )
+
+
+def top_performers(now: Counters, agents: list[AgentRecord]) -> list[Performer]:
+    """The agents who converted in the period, most conversions (then sales) first."""
     names = {agent.user_id: agent.name for agent in agents}
     performers = [
         Performer(
             agent=agent_id,
             name=names.get(agent_id, agent_id),
             conversions=int(values.get("conversions", 0)),
-            sales=money(values.get("sales", zero)),
+            sales=money(values.get("sales", ZERO)),
             leads=int(values.get("leads", 0)),
         )
         for agent_id, values in grouped(now, "a").items()
         if values.get("conversions")
     ]
     performers.sort(key=lambda row: (-row.conversions, -row.sales, row.agent))
+    return performers[:TOP_PERFORMERS]
 
-    working = [agent for agent in agents if agent.availability in ("online", "busy")]
-    capacity = sum(agent.capacity for agent in working)
-    load = Decimal(sum(agent.open_leads for agent in working))
+
+def conversion_block(now: Counters, before: Counters) -> Conversion:
+    leads, conversions = now.get("leads", ZERO), now.get("conversions", ZERO)
+    rate = conversion_rate(now)
     velocity = now.get("closed_days")
-    return DashboardStats(
-        period=PeriodInfo(from_=period.first.isoformat(), to=period.last.isoformat(), days=len(period.days)),
-        revenue=Revenue(
-            total=money(revenue),
-            change=percent_change(revenue, previous_revenue),
-            trend=[
-                TrendPoint(date=day, revenue=money(value))
-                for day, value in zip(period.days, daily, strict=True)
-            ],
-            forecast=least_squares_forecast(daily, len(period.days)),
-        ),
-        cpa=Cpa(
-            average=money(cpa) if cpa is not None else None,
-            change=percent_change(cpa, previous_cpa),
-            breakdown=breakdown,
-        ),
-        agents=Agents(
-            total=len(agents),
-            online=sum(1 for agent in agents if agent.availability == "online"),
-            utilization=(load / capacity * 100).quantize(TENTH) if capacity else zero,
-            topPerformers=performers[:TOP_PERFORMERS],
-        ),
-        conversion=Conversion(
-            leads=int(leads),
-            conversions=int(conversions),
-            rate=(rate * 100).quantize(TENTH) if rate is not None else zero,
-            change=percent_change(rate, previous_rate),
-            funnel=Funnel(**{name: int(now.get(f"d#{name}", 0)) for name in DISPOSITIONS}),
-            velocity=(velocity / conversions).quantize(TENTH)
-            if conversions and velocity is not None
-            else None,
-        ),
+    return Conversion(
+        leads=int(leads),
+        conversions=int(conversions),
+        rate=(rate * 100).quantize(TENTH) if rate is not None else ZERO,
+        change=percent_change(rate, conversion_rate(before)),
+        funnel=Funnel(**{name: int(now.get(f"d#{name}", 0)) for name in DISPOSITIONS}),
+        velocity=(velocity / conversions).quantize(TENTH) if conversions and velocity is not None else None,
     )

@@ -3,82 +3,57 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
+from functools import partial
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from shared import dependencies
-from shared.buckets import DayBuckets
 from shared.dates import parse_day
-from shared.dynamo import Table
 from shared.http import endpoint, json_response
 from shared.params import day_query
 from shared.security import STAFF, Role
-from stats.audit_trail import AuditQuery, AuditTrail
+from stats.audit_trail import AuditQuery
+from stats.dashboard import PeriodName
+from stats.dependencies import audit_trail, stats_service
 from stats.models import Analytics, AuditPage, DashboardStats
-from stats.service import AgentRoster, StatsService
 
 router = Router()
+stats_endpoint = partial(endpoint, router, tags=["stats"])
 
 
-def stats_service() -> StatsService:
-    """Cheap to build: the tables and cache it wraps are the process-wide ones."""
-    settings = dependencies.get_settings()
-    zone = ZoneInfo(settings.business_timezone)
-    return StatsService(
-        DayBuckets(Table(settings.stats_table)),
-        AgentRoster(dependencies.users_table()),
-        dependencies.query_cache(),
-        zone,
-    )
-
-
-@endpoint(
-    router,
+@stats_endpoint(
     "GET",
     "/admin/stats",
     roles=STAFF,
     response_model=DashboardStats,
-    tags=["stats"],
     summary="Executive dashboard: revenue, cost per acquisition, agents, conversion",
 )
 def get_stats(
-    period: Annotated[Literal["7d", "30d", "90d", "12m"], Query(description="Period ending today")] = "30d",
+    period: Annotated[PeriodName, Query(description="Period ending today")] = "30d",
 ) -> Response[Any]:
     return json_response(stats_service().dashboard(period))
 
 
-@endpoint(
-    router,
+@stats_endpoint(
     "GET",
     "/admin/analytics",
     roles=STAFF,
     response_model=Analytics,
-    tags=["stats"],
     summary="Leads, revenue and conversions over time, with insights",
 )
 def get_analytics(
-    period: Annotated[
-        Literal["7d", "30d", "90d", "12m"], Query(description="7d and 30d by day, 90d by week, 12m by month")
-    ] = "30d",
+    period: Annotated[PeriodName, Query(description="7d and 30d by day, 90d by week, 12m by month")] = "30d",
 ) -> Response[Any]:
     return json_response(stats_service().analytics(period))
 
 
-def audit_trail() -> AuditTrail:
-    return AuditTrail(Table(dependencies.get_settings().audit_table), dependencies.cursor_codec())
-
-
-@endpoint(
-    router,
+@stats_endpoint(
     "GET",
     "/admin/audit",
     roles=[Role.ADMIN],
     response_model=AuditPage,
-    tags=["stats"],
     summary="Audit records of mutating requests, newest first",
 )
 def get_audit(

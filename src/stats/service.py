@@ -1,39 +1,23 @@
-"""Stats use cases: the dashboard, from the day buckets and the agent roster, through the cache."""
+"""Stats use cases: the dashboard and analytics, from the day buckets and the agent roster, through
+the cache; and applying a lead change to the buckets, which makes those cached reads stale."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared.buckets import AGENTS, CAMPAIGNS, TOTALS, DayBuckets
-from shared.cache import Namespace, QueryCache
-from shared.dynamo import Table
-from shared.records import agents_by_role
+from shared.cache import BUCKET_NAMESPACES, Namespace, QueryCache
+from shared.dates import Clock
+from stats.aggregation import LeadView
 from stats.analytics import analytics, first_day
-from stats.dashboard import PERIOD_DAYS, AgentRecord, Period, dashboard
+from stats.dashboard import PERIOD_DAYS, Period, dashboard
+from stats.repository import AgentRoster
+from stats.store import StatsStore
 
 STAFF_SCOPE = "all"  # only admins and managers read stats, and they see everything
-
-
-class AgentRoster:
-    def __init__(self, users: Table) -> None:
-        self._users = users
-
-    def agents(self) -> list[AgentRecord]:
-        """Every active agent (Queries on the users' role index)."""
-        return [
-            AgentRecord(
-                user_id=item["user_id"],
-                name=str(item.get("name", item["user_id"])),
-                availability=str(item.get("availability", "offline")),
-                open_leads=int(item.get("open_leads", 0)),
-                capacity=int(item.get("capacity", 0)),
-            )
-            for item in self._users.query_all(agents_by_role())
-            if item.get("status", "active") == "active"
-        ]
 
 
 class StatsService:
@@ -49,7 +33,7 @@ class StatsService:
         self._roster = roster
         self._cache = cache
         self._zone = zone
-        self._today = today or (lambda: datetime.now(UTC).astimezone(zone).date())
+        self._today = today or Clock(zone).today
 
     def dashboard(self, period_name: str) -> dict[str, Any]:
         period = Period.ending(self._today(), PERIOD_DAYS[period_name])
@@ -74,3 +58,18 @@ class StatsService:
 
         params = {"view": "analytics", "period": period_name, "to": today.isoformat()}
         return self._cache.get_or_load(Namespace.STATS, STAFF_SCOPE, params, load)
+
+
+class BucketUpdater:
+    def __init__(self, store: StatsStore, cache: QueryCache) -> None:
+        self._store = store
+        self._cache = cache
+
+    def apply(self, lead_id: str, version: int, view: LeadView | None) -> bool:
+        """Moves the buckets to the lead's `view` at `version` (False when that version or a newer
+        one was applied already). An applied change invalidates every cached read of the buckets."""
+        applied = self._store.apply(lead_id, version, view)
+        if applied:
+            for namespace in BUCKET_NAMESPACES:
+                self._cache.invalidate(namespace)
+        return applied

@@ -22,7 +22,7 @@ from leads.repository import LeadRepository
 from shared import dependencies
 from shared.dynamo import dynamodb_client
 from stats.aggregation import LeadView
-from stats.consumer import stats_store
+from stats.dependencies import stats_store
 from stats.rebuild import rebuild
 from tests.helpers import FakeLambdaContext, api_event, make_token, response_json
 from tests.integration.conftest import fresh_stack

@@ -230,7 +230,7 @@ def test_a_header_alone_imports_nothing(stack: Stack, tmp_path: Path) -> None:
 
 
 def test_vendors_import_creates_new_agencies_and_leaves_existing_ones(stack: Stack, tmp_path: Path) -> None:
-    from agencies.routes import agency_service, pricing_service
+    from agencies.dependencies import agency_service, pricing_service
 
     path = tmp_path / "vendors.csv"
     path.write_text(

@@ -21,7 +21,7 @@ from crm.stack import MotoServer
 from leads.repository import LeadRepository
 from shared import dependencies
 from shared.dynamo import dynamodb_client
-from stats.consumer import stats_store
+from stats.dependencies import stats_store
 from stats.rebuild import rebuild
 from tests.helpers import FakeLambdaContext, api_event, header, make_token, response_json
 from tests.integration.conftest import fresh_stack

@@ -1,0 +1,51 @@
+"""The agencies service's collaborators, built from the process-wide objects of
+`shared.dependencies`. The routes ask for them here; nothing else in the service constructs a
+table or a time zone."""
+
+from __future__ import annotations
+
+from agencies.repository import AgencyRepository, PricingRepository, UserDirectory
+from agencies.service import AgencyService, AgentService, CredentialService, PricingService
+from shared import dependencies
+from shared.auth import issue_token
+from shared.dates import Clock
+
+
+def clock() -> Clock:
+    return Clock(dependencies.business_zone())
+
+
+def agency_service() -> AgencyService:
+    return AgencyService(
+        AgencyRepository(dependencies.vendors_table()),
+        dependencies.day_buckets(),
+        dependencies.query_cache(),
+        dependencies.cursor_codec(),
+        clock(),
+    )
+
+
+def credential_service() -> CredentialService:
+    return CredentialService(
+        AgencyRepository(dependencies.vendors_table()),
+        UserDirectory(dependencies.users_table()),
+        lambda user_id, ttl: issue_token(dependencies.token_settings(), user_id, ttl_seconds=ttl),
+    )
+
+
+def pricing_service() -> PricingService:
+    return PricingService(
+        PricingRepository(dependencies.pricing_table()),
+        AgencyRepository(dependencies.vendors_table()),
+        dependencies.pricer(),
+        dependencies.query_cache(),
+    )
+
+
+def agent_service() -> AgentService:
+    return AgentService(
+        UserDirectory(dependencies.users_table()),
+        dependencies.day_buckets(),
+        dependencies.query_cache(),
+        clock(),
+    )
