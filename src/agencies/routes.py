@@ -53,67 +53,40 @@ UserId = Annotated[str, Path(pattern=USER_ID_PATTERN)]
 
 
 # -- agencies -------------------------------------------------------------------------------------
-@agencies_endpoint(
-    "GET",
-    "/agencies",
-    roles=AGENCY_READERS,
-    response_model=AgencyPage,
-    summary="Agencies with performance and insights (a vendor sees its own)",
-)
+@agencies_endpoint("GET", "/agencies", roles=AGENCY_READERS, response_model=AgencyPage)
 def list_agencies(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
+    """Agencies with performance and insights (a vendor sees its own)"""
     return json_response(agency_service().page(current_principal(), limit, cursor))
 
 
-@agencies_endpoint(
-    "POST",
-    "/agencies",
-    roles=ADMIN,
-    response_model=Agency,
-    status=201,
-    errors=[409],
-    summary="Create an agency",
-)
+@agencies_endpoint("POST", "/agencies", roles=ADMIN, response_model=Agency, status=201, errors=[409])
 def create_agency(body: Annotated[AgencyCreate, Body()]) -> Response[Any]:
+    """Create an agency"""
     return json_response(agency_service().create(body), status=201)
 
 
 @agencies_endpoint(
-    "GET",
-    "/agencies/<code>",
-    roles=AGENCY_READERS,
-    response_model=AgencyWithPerformance,
-    errors=[404],
-    summary="One agency with performance and insights",
+    "GET", "/agencies/<code>", roles=AGENCY_READERS, response_model=AgencyWithPerformance, errors=[404]
 )
 def get_agency(code: Code) -> Response[Any]:
+    """One agency with performance and insights"""
     return json_response(agency_service().one(current_principal(), code))
 
 
-@agencies_endpoint(
-    "PATCH",
-    "/agencies/<code>",
-    roles=ADMIN,
-    response_model=Agency,
-    errors=[404],
-    summary="Change an agency: name, status, goal, caps, dedupe window, test mode, contact",
-)
+@agencies_endpoint("PATCH", "/agencies/<code>", roles=ADMIN, response_model=Agency, errors=[404])
 def update_agency(code: Code, changes: Annotated[AgencyFields, Body()]) -> Response[Any]:
+    """Change an agency: name, status, goal, caps, dedupe window, test mode, contact"""
     return json_response(agency_service().update(code, changes))
 
 
 @agencies_endpoint(
-    "POST",
-    "/agencies/<code>/credentials",
-    roles=ADMIN,
-    response_model=Credential,
-    status=201,
-    errors=[404],
-    summary="Issue an integration token for the agency (shown once)",
+    "POST", "/agencies/<code>/credentials", roles=ADMIN, response_model=Credential, status=201, errors=[404]
 )
 def issue_credential(code: Code) -> Response[Any]:
+    """Issue an integration token for the agency (shown once)"""
     credential = credential_service().issue(code)
     return json_response(credential, status=201, headers={"Cache-Control": "no-store"})
 
@@ -125,106 +98,60 @@ def issue_credential(code: Code) -> Response[Any]:
     response_model=None,
     status=204,
     errors=[404],
-    summary="Revoke an integration token (refused within 60 s)",
 )
 def revoke_credential(code: Code, user_id: UserId) -> Response[Any]:
+    """Revoke an integration token (refused within 60 s)"""
     credential_service().revoke(code, user_id)
     return Response(status_code=204)
 
 
 # -- pricing --------------------------------------------------------------------------------------
-@pricing_endpoint(
-    "GET",
-    "/pricing",
-    roles=STAFF,
-    response_model=PricingView,
-    summary="Vendor prices and pricing settings",
-)
+@pricing_endpoint("GET", "/pricing", roles=STAFF, response_model=PricingView)
 def get_pricing() -> Response[Any]:
+    """Vendor prices and pricing settings"""
     return json_response(pricing_service().view())
 
 
-@pricing_endpoint(
-    "PATCH",
-    "/pricing/settings",
-    roles=ADMIN,
-    response_model=PricingSettingsView,
-    errors=[409],
-    summary="Change the pricing settings",
-)
+@pricing_endpoint("PATCH", "/pricing/settings", roles=ADMIN, response_model=PricingSettingsView, errors=[409])
 def change_pricing_settings(changes: Annotated[SettingsChanges, Body()]) -> Response[Any]:
+    """Change the pricing settings"""
     return json_response(pricing_service().change_settings(changes))
 
 
-@pricing_endpoint(
-    "POST",
-    "/pricing/quote",
-    roles=STAFF,
-    response_model=QuoteResponse,
-    errors=[404],
-    summary="The price a lead would get now, with each factor",
-)
+@pricing_endpoint("POST", "/pricing/quote", roles=STAFF, response_model=QuoteResponse, errors=[404])
 def quote_price(request: Annotated[QuoteRequest, Body()]) -> Response[Any]:
+    """The price a lead would get now, with each factor"""
     return json_response(pricing_service().quote(request))
 
 
-@pricing_endpoint(
-    "PUT",
-    "/pricing/<vendor_code>",
-    roles=ADMIN,
-    response_model=VendorPrice,
-    errors=[404],
-    summary="Set a vendor's lead price",
-)
+@pricing_endpoint("PUT", "/pricing/<vendor_code>", roles=ADMIN, response_model=VendorPrice, errors=[404])
 def set_vendor_price(
     vendor_code: Annotated[str, Path(pattern=VENDOR_CODE_PATTERN)], body: Annotated[VendorPriceBody, Body()]
 ) -> Response[Any]:
+    """Set a vendor's lead price"""
     return json_response(pricing_service().set_vendor_price(vendor_code, body.price))
 
 
 # -- agents ---------------------------------------------------------------------------------------
-@agents_endpoint(
-    "GET",
-    "/agents",
-    roles=STAFF,
-    response_model=AgentPage,
-    summary="Agents with availability, load and conversions",
-)
+@agents_endpoint("GET", "/agents", roles=STAFF, response_model=AgentPage)
 def list_agents() -> Response[Any]:
+    """Agents with availability, load and conversions"""
     return json_response(agent_service().all())
 
 
-@agents_endpoint(
-    "POST",
-    "/agents",
-    roles=ADMIN,
-    response_model=Agent,
-    status=201,
-    summary="Create an agent",
-)
+@agents_endpoint("POST", "/agents", roles=ADMIN, response_model=Agent, status=201)
 def create_agent(body: Annotated[AgentCreate, Body()]) -> Response[Any]:
+    """Create an agent"""
     return json_response(agent_service().create(body), status=201)
 
 
-@agents_endpoint(
-    "GET",
-    "/agents/<user_id>",
-    roles=AGENT_READERS,
-    response_model=Agent,
-    errors=[404],
-    summary="One agent (an agent reads only itself)",
-)
+@agents_endpoint("GET", "/agents/<user_id>", roles=AGENT_READERS, response_model=Agent, errors=[404])
 def get_agent(user_id: UserId) -> Response[Any]:
+    """One agent (an agent reads only itself)"""
     return json_response(agent_service().one(current_principal(), user_id))
 
 
-@agents_endpoint(
-    "PATCH",
-    "/agents/<user_id>",
-    roles=AGENT_READERS,
-    response_model=Agent,
-    errors=[404, 409],
-    summary="Change an agent: availability (an agent, its own), capacity and status (manager, admin)",
-)
+@agents_endpoint("PATCH", "/agents/<user_id>", roles=AGENT_READERS, response_model=Agent, errors=[404, 409])
 def update_agent(user_id: UserId, changes: Annotated[AgentChanges, Body()]) -> Response[Any]:
+    """Change an agent: availability (an agent, its own), capacity and status (manager, admin)"""
     return json_response(agent_service().update(current_principal(), user_id, changes))

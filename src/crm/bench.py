@@ -212,7 +212,7 @@ def seed_leads(stack: BenchStack, size: int) -> tuple[SeedTables, ZoneInfo, str]
     from crm.seed import SeedTables, demo_leads, seed_demo_data
     from leads.repository import LeadRepository
     from shared import dependencies
-    from stats.consumer import stats_store
+    from stats.dependencies import stats_store
     from stats.rebuild import rebuild
 
     http.post(f"{stack.aws_endpoint}/moto-api/reset", timeout=30)
@@ -222,7 +222,7 @@ def seed_leads(stack: BenchStack, size: int) -> tuple[SeedTables, ZoneInfo, str]
     progress(f"{size:,} leads: seeding")
     sample = demo_leads(size)
     LeadRepository(tables.leads).put_many(sample)
-    zone = ZoneInfo(dependencies.get_settings().business_timezone)
+    zone = dependencies.business_zone()
     # The buckets the lead events would have built, from the leads just written.
     rebuild((LeadRepository.to_item(lead) for lead in sample), stats_store(), zone)
     return tables, zone, sample[size // 2].lead_id

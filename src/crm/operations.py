@@ -33,19 +33,16 @@ def cmd_outbox_send(args: argparse.Namespace) -> int:
 
 def cmd_stats_rebuild(args: argparse.Namespace) -> int:
     """Recomputes the stats buckets from the leads table, then sends the events still pending."""
-    from zoneinfo import ZoneInfo
-
     where = use_configured_or_local_stack()
     from shared import dependencies
     from shared.cache import BUCKET_NAMESPACES
-    from stats.consumer import stats_store
+    from stats.dependencies import stats_store
     from stats.rebuild import rebuild
 
-    settings = dependencies.get_settings()
     report = rebuild(
         dependencies.leads_table().scan_all(),
         stats_store(),
-        ZoneInfo(settings.business_timezone),
+        dependencies.business_zone(),
         first_day=args.first_day,
         last_day=args.last_day,
     )
@@ -120,7 +117,7 @@ def _lead_import(args: argparse.Namespace) -> Any:
 
 
 def _vendor_import(args: argparse.Namespace) -> Any:
-    from agencies.routes import agency_service, pricing_service
+    from agencies.dependencies import agency_service, pricing_service
     from crm.importer import VendorImport
     from shared import dependencies
 

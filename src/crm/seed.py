@@ -346,18 +346,17 @@ def write_directory(tables: SeedTables, now: datetime, loads: dict[str, int]) ->
 def seed_at_scale(tables: SeedTables, lead_count: int, progress: bool = False) -> dict[str, Any]:
     """`seed_demo_data`, then the stats buckets and agents' open-lead counts made to agree with
     the leads table: from the generated leads when the table was empty, else from a scan of it."""
-    from zoneinfo import ZoneInfo
-
     from tqdm import tqdm
 
-    from stats.consumer import stats_store
+    from shared.dependencies import business_zone
+    from stats.dependencies import stats_store
     from stats.rebuild import rebuild
 
     now = datetime.now(UTC)
     fresh = tables.leads.is_empty()
     with tqdm(total=lead_count, unit="lead", desc="leads", file=sys.stderr, disable=not progress) as bar:
         report: dict[str, Any] = dict(seed_demo_data(tables, lead_count, now, on_written=bar.update))
-    zone = ZoneInfo(get_settings().business_timezone)
+    zone = business_zone()
     if fresh:
         rebuild(
             (LeadRepository.to_item(lead) for lead in iter_demo_leads(lead_count, now)), stats_store(), zone

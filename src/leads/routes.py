@@ -31,7 +31,7 @@ CODE_PATTERN = r"^[A-Za-z0-9_.:@-]{1,64}$"
 TEXT_FILTER = r"^[^\x00-\x1f]{1,128}$"
 
 
-@leads_endpoint("GET", "/leads", roles=ALL_ROLES, response_model=LeadPage, summary="List leads")
+@leads_endpoint("GET", "/leads", roles=ALL_ROLES, response_model=LeadPage)
 def list_leads(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048, description="From the previous page")] = None,
@@ -55,6 +55,7 @@ def list_leads(
         ),
     ] = None,
 ) -> Response[Any]:
+    """List leads"""
     filters = LeadFilters(
         vendor=vendor,
         disposition=disposition,
@@ -67,15 +68,9 @@ def list_leads(
     return json_response(lead_service().list_leads(current_principal(), filters, limit, cursor))
 
 
-@leads_endpoint(
-    "GET",
-    "/leads/<lead_id>",
-    roles=ALL_ROLES,
-    response_model=Lead,
-    summary="Get a lead",
-    errors=[404],
-)
+@leads_endpoint("GET", "/leads/<lead_id>", roles=ALL_ROLES, response_model=Lead, errors=[404])
 def get_lead(lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)]) -> Response[Any]:
+    """Get a lead"""
     return json_response(lead_service().get_lead(current_principal(), lead_id))
 
 
@@ -87,9 +82,9 @@ def get_lead(lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)]) -> Response
     status=201,
     request_model=LeadSubmission,
     errors=[403, 409, 413, 429],
-    summary="Post a lead",
 )
 def post_lead() -> Response[Any]:
+    """Post a lead"""
     principal = current_principal()
     key = (router.current_event.headers.get("Idempotency-Key") or "").strip()
     if len(key) > MAX_IDEMPOTENCY_KEY:
@@ -100,30 +95,19 @@ def post_lead() -> Response[Any]:
     return Response(status_code=result["status"], content_type=JSON, body=result["body"])
 
 
-@leads_endpoint(
-    "PATCH",
-    "/leads/<lead_id>",
-    roles=WORKERS,
-    response_model=Lead,
-    errors=[404, 409],
-    summary="Update a lead: disposition, notes, contact, sale, assignment",
-)
+@leads_endpoint("PATCH", "/leads/<lead_id>", roles=WORKERS, response_model=Lead, errors=[404, 409])
 def update_lead(
     lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)], changes: Annotated[LeadChanges, Body()]
 ) -> Response[Any]:
+    """Update a lead: disposition, notes, contact, sale, assignment"""
     updated = lead_writer().update(current_principal(), lead_id, changes)
     return json_response(updated.model_dump(mode="python"))
 
 
 @leads_endpoint(
-    "DELETE",
-    "/leads/<lead_id>",
-    roles=[Role.ADMIN],
-    response_model=None,
-    status=204,
-    errors=[404, 409],
-    summary="Delete a lead (soft: kept, hidden, removed from stats)",
+    "DELETE", "/leads/<lead_id>", roles=[Role.ADMIN], response_model=None, status=204, errors=[404, 409]
 )
 def delete_lead(lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)]) -> Response[Any]:
+    """Delete a lead (soft: kept, hidden, removed from stats)"""
     lead_writer().delete(current_principal(), lead_id)
     return Response(status_code=204, body="")

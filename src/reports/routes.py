@@ -42,16 +42,13 @@ STAFF_AND_VENDORS = (*STAFF, Role.VENDOR)
 class ReportKind:
     report: type[BaseModel]  # the JSON answer
     row: type[BaseModel]  # one row, and one line of the CSV answer
-    summary: str
 
 
 REPORTS = {
-    "daily": ReportKind(
-        DailyReport, DailyRow, "Per day and vendor: lead count, revenue, average quality, conversions"
-    ),
-    "vendors": ReportKind(VendorReport, VendorRow, "Per vendor: leads, revenue, quality, conversions, CPA"),
-    "agents": ReportKind(AgentReport, AgentRow, "Per agent: leads, revenue, conversions, sales"),
-    "campaigns": ReportKind(CampaignReport, CampaignRow, "Per campaign: leads, revenue, conversions, CPA"),
+    "daily": ReportKind(DailyReport, DailyRow),
+    "vendors": ReportKind(VendorReport, VendorRow),
+    "agents": ReportKind(AgentReport, AgentRow),
+    "campaigns": ReportKind(CampaignReport, CampaignRow),
 }
 
 First = Annotated[str | None, day_query("from", "First day (default: 29 days before 'to')")]
@@ -72,7 +69,6 @@ def report_endpoint(kind: str, roles: Iterable[Role], errors: Iterable[int] = ()
         response_model=REPORTS[kind].report,
         text_media_types=[CSV],
         errors=errors,
-        summary=REPORTS[kind].summary,
         tags=["reports"],
     )
 
@@ -99,6 +95,7 @@ def _answer(kind: str, first: str | None, last: str | None, vendor: str | None, 
 def daily_report(
     first: First = None, last: Last = None, vendor: Vendor = None, format: Format = "json"
 ) -> Response[Any]:
+    """Per day and vendor: lead count, revenue, average quality, conversions"""
     return _answer("daily", first, last, vendor, format)
 
 
@@ -106,12 +103,14 @@ def daily_report(
 def vendors_report(
     first: First = None, last: Last = None, vendor: Vendor = None, format: Format = "json"
 ) -> Response[Any]:
+    """Per vendor: leads, revenue, quality, conversions, CPA"""
     return _answer("vendors", first, last, vendor, format)
 
 
 @report_endpoint("agents", roles=STAFF)
 def agents_report(first: First = None, last: Last = None, format: Format = "json") -> Response[Any]:
-    """Agents work every vendor's leads: this report has no vendor filter."""
+    """Per agent: leads, revenue, conversions, sales"""
+    # Agents work every vendor's leads: this report has no vendor filter.
     return _answer("agents", first, last, None, format)
 
 
@@ -119,4 +118,5 @@ def agents_report(first: First = None, last: Last = None, format: Format = "json
 def campaigns_report(
     first: First = None, last: Last = None, vendor: Vendor = None, format: Format = "json"
 ) -> Response[Any]:
+    """Per campaign: leads, revenue, conversions, CPA"""
     return _answer("campaigns", first, last, vendor, format)

@@ -278,7 +278,6 @@ def endpoint(
     *,
     roles: Iterable[Role],
     response_model: type[BaseModel] | None,
-    summary: str,
     status: int = 200,
     errors: Iterable[int] = (),
     tags: list[str] | None = None,
@@ -286,8 +285,9 @@ def endpoint(
     text_media_types: Iterable[str] = (),
 ) -> Callable[[F], F]:
     """Declares an authenticated route. There is no way to declare one without roles: a route
-        is closed to everyone it does not name. `request_model` documents a body the route parses
-        itself (published as the operation's requestBody by `crm openapi`); `text_media_types` are
+    is closed to everyone it does not name. Its summary is the first line of the handler's
+    docstring, which every route must have. `request_model` documents a body the route parses
+    itself (published as the operation's requestBody by `crm openapi`); `text_media_types` are
     other representations of the success response (e.g. text/csv), published as strings."""
     allowed = frozenset(roles)
     if not allowed:
@@ -301,20 +301,28 @@ def endpoint(
         status: success,
         **_error_responses(sorted({400, 401, 403, 422, 500, *BODY_ERRORS.get(method.upper(), ()), *errors})),
     }
-    return router.route(
-        rule,
-        method.upper(),
-        summary=summary,
-        description=f"Roles: {', '.join(sorted(role.value for role in allowed))}.",
-        responses=responses,
-        tags=tags,
-        security=[{BEARER_AUTH: []}],
-        middlewares=[Authorize(allowed)],
-        openapi_extensions={
-            "x-roles": sorted(role.value for role in allowed),
-            **({REQUEST_SCHEMA_EXTENSION: request_model.model_json_schema()} if request_model else {}),
-        },
-    )
+
+    def declare(handler: F) -> F:
+        summary = (handler.__doc__ or "").strip().split("\n")[0]
+        if not summary:
+            raise ValueError(f"{method} {rule}: the handler's docstring is the route's summary")
+        route = router.route(
+            rule,
+            method.upper(),
+            summary=summary,
+            description=f"Roles: {', '.join(sorted(role.value for role in allowed))}.",
+            responses=responses,
+            tags=tags,
+            security=[{BEARER_AUTH: []}],
+            middlewares=[Authorize(allowed)],
+            openapi_extensions={
+                "x-roles": sorted(role.value for role in allowed),
+                **({REQUEST_SCHEMA_EXTENSION: request_model.model_json_schema()} if request_model else {}),
+            },
+        )
+        return route(handler)
+
+    return declare
 
 
 def http_entrypoint(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:

@@ -29,12 +29,12 @@ class LeadView:
     """The fields of a lead the stats depend on, at one version."""
 
     vendor_code: str
+    created_at: str
+    disposition: str
     campaign_source: str | None
     assigned_agent: str | None
-    disposition: str
-    lead_value: Decimal
     quality_score: int
-    created_at: str
+    lead_value: Decimal
     closed_date: str | None = None
     sale_amount: Decimal | None = None
     is_test: bool = False

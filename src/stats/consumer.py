@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.observability import logger
 from stats.aggregation import LeadView
 from stats.dependencies import bucket_updater
-from stats.dependencies import stats_store as stats_store  # still imported from here by `crm`
 
 LEAD_EVENT_TYPES = frozenset({"LeadCreated", "LeadUpdated", "LeadDeleted"})
 

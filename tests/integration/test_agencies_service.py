@@ -392,7 +392,15 @@ def test_agencies_cost_the_same_round_trips_for_5_and_50_agencies(stack: None) -
         for n in range(45):
             for campaign, days_ago in (("search", n % 30), ("social", 30 + n)):
                 created = (today - timedelta(days=days_ago)).isoformat().replace("+00:00", "Z")
-                view = LeadView(f"X{n:03d}", campaign, None, "new", Decimal("30.00"), 6, created)
+                view = LeadView(
+                    vendor_code=f"X{n:03d}",
+                    created_at=created,
+                    disposition="new",
+                    campaign_source=campaign,
+                    assigned_agent=None,
+                    quality_score=6,
+                    lead_value=Decimal("30.00"),
+                )
                 stats_store().apply(f"x-{n}-{campaign}", 1, view)
         fifty = round_trips()
         _, listed = call("GET", "/agencies", query={"limit": "200"})
