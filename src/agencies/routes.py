@@ -33,7 +33,7 @@ from agencies.models import (
     VendorPriceBody,
 )
 from shared.http import endpoint, json_response
-from shared.security import STAFF, Role, current_principal
+from shared.security import STAFF, STAFF_AND_AGENTS, STAFF_AND_VENDORS, Role, current_principal
 
 router = Router()
 # Each group of routes is published under its own tag.
@@ -42,8 +42,8 @@ pricing_endpoint = partial(endpoint, router, tags=["pricing"])
 agents_endpoint = partial(endpoint, router, tags=["agents"])
 
 ADMIN = (Role.ADMIN,)
-AGENCY_READERS = (Role.ADMIN, Role.MANAGER, Role.VENDOR)
-AGENT_READERS = (Role.ADMIN, Role.MANAGER, Role.AGENT)
+AGENCY_READERS = STAFF_AND_VENDORS
+AGENT_READERS = STAFF_AND_AGENTS
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 

@@ -16,13 +16,13 @@ from leads.service import parse_time_bound
 from shared.errors import BadRequest
 from shared.http import JSON, endpoint, json_response
 from shared.params import day_or_time_query
-from shared.security import ALL_ROLES, Role, current_principal
+from shared.security import ALL_ROLES, STAFF_AND_AGENTS, STAFF_AND_VENDORS, Role, current_principal
 
 router = Router()
 leads_endpoint = partial(endpoint, router, tags=["leads"])
 
-POSTERS = (Role.ADMIN, Role.MANAGER, Role.VENDOR)
-WORKERS = (Role.ADMIN, Role.MANAGER, Role.AGENT)
+POSTERS = STAFF_AND_VENDORS
+WORKERS = STAFF_AND_AGENTS
 MAX_IDEMPOTENCY_KEY = 128
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50

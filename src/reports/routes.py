@@ -27,7 +27,7 @@ from reports.models import (
 from shared.dates import parse_day
 from shared.http import endpoint, json_response
 from shared.params import day_query
-from shared.security import STAFF, Role, current_principal
+from shared.security import STAFF, STAFF_AND_VENDORS, Role, current_principal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,7 +35,6 @@ router = Router()
 
 CSV = "text/csv"
 VENDOR_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
-STAFF_AND_VENDORS = (*STAFF, Role.VENDOR)
 
 
 @dataclass(frozen=True)

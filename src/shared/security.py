@@ -21,6 +21,8 @@ class Role(StrEnum):
 
 ALL_ROLES = frozenset(Role)
 STAFF = frozenset({Role.ADMIN, Role.MANAGER})
+STAFF_AND_VENDORS = STAFF | {Role.VENDOR}  # e.g. who may post leads, read agencies and vendor reports
+STAFF_AND_AGENTS = STAFF | {Role.AGENT}  # e.g. who works leads and reads agents
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from crm.seed import VENDORS, demo_users
 from crm.template import Template
 from shared.auth import MAX_TOKEN_BYTES, REQUIRED_CLAIMS
-from shared.http import MAX_BODY_BYTES
+from shared.errors import MAX_BODY_BYTES
 from tests.e2e.conftest import LocalServer, start_server, stop_server
 from tests.helpers import (
     ALLOWED_ORIGIN,
