@@ -73,9 +73,14 @@ def audit_log() -> AuditLog:
 
 
 @cache
+def stats_table() -> Table:
+    return Table(get_settings().stats_table)
+
+
+@cache
 def day_buckets() -> DayBuckets:
     """The stats day buckets (read by every service; written by the stats consumer)."""
-    return DayBuckets(Table(get_settings().stats_table))
+    return DayBuckets(stats_table())
 
 
 @cache
@@ -134,6 +139,7 @@ def reset() -> None:
         pricing_table,
         audit_table,
         audit_log,
+        stats_table,
         day_buckets,
         business_zone,
         authenticator,

@@ -31,10 +31,8 @@ def audit_trail() -> AuditTrail:
 @cache
 def stats_store() -> StatsStore:
     """The only writer of the day buckets, with the state table only this service uses."""
-    settings = dependencies.get_settings()
-    return StatsStore(
-        Table(settings.stats_table), Table(settings.stats_state_table), dependencies.business_zone()
-    )
+    states = Table(dependencies.get_settings().stats_state_table)
+    return StatsStore(dependencies.stats_table(), states, dependencies.business_zone())
 
 
 def bucket_updater() -> BucketUpdater:
