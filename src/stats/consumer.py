@@ -2,8 +2,8 @@
 
 Receives lead change events from the bus (rule `LeadChanges`) and moves the day buckets from the
 lead's last applied state to the state the event carries (`stats.store`). A redelivered,
-duplicated or out-of-order (older) event changes nothing. Each applied change makes cached reads
-of the buckets stale, so their namespaces of the query cache are invalidated.
+duplicated or out-of-order (older) event changes nothing. A change that moved a counter makes
+cached reads of the buckets stale, so their namespaces of the query cache are invalidated.
 """
 
 from __future__ import annotations

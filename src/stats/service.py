@@ -67,9 +67,10 @@ class BucketUpdater:
 
     def apply(self, lead_id: str, version: int, view: LeadView | None) -> bool:
         """Moves the buckets to the lead's `view` at `version` (False when that version or a newer
-        one was applied already). An applied change invalidates every cached read of the buckets."""
-        applied = self._store.apply(lead_id, version, view)
-        if applied:
+        one was applied already). A change that moved a counter invalidates every cached read of
+        the buckets; one that moved none (a notes-only edit) leaves them cached."""
+        change = self._store.apply_change(lead_id, version, view)
+        if change.counters_moved:
             for namespace in BUCKET_NAMESPACES:
                 self._cache.invalidate(namespace)
-        return applied
+        return change.applied

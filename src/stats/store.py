@@ -24,6 +24,12 @@ LEAD_STATE = "lead state"  # the transaction item that records the version appli
 
 
 @dataclass(frozen=True)
+class AppliedChange:
+    applied: bool  # False: that version, or a newer one, was applied already
+    counters_moved: bool  # whether any bucket counter changed (a notes-only edit moves none)
+
+
+@dataclass(frozen=True)
 class LeadState:
     version: int
     view: LeadView | None
@@ -44,10 +50,14 @@ class StatsStore:
     def apply(self, lead_id: str, version: int, view: LeadView | None) -> bool:
         """Moves the buckets from the lead's applied state to `view` at `version`. False (and
         nothing written) when an equal or newer version was applied already."""
+        return self.apply_change(lead_id, version, view).applied
+
+    def apply_change(self, lead_id: str, version: int, view: LeadView | None) -> AppliedChange:
+        """`apply`, saying also whether any counter moved."""
         for _ in range(MAX_ATTEMPTS):
             current = self.state(lead_id)
             if current is not None and current.version >= version:
-                return False
+                return AppliedChange(applied=False, counters_moved=False)
             deltas = difference(current.view if current else None, view, self._zone)
             writes = [self._state_write(lead_id, version, view, current), *self._bucket_writes(deltas)]
             try:
@@ -56,7 +66,7 @@ class StatsStore:
                 if cancelled.failed(LEAD_STATE) or cancelled.conflicted:
                     continue  # another delivery of this lead moved first: look again
                 raise
-            return True
+            return AppliedChange(applied=True, counters_moved=bool(deltas))
         raise RuntimeError(f"stats for lead {lead_id} not applied after {MAX_ATTEMPTS} attempts")
 
     def _state_write(

@@ -56,27 +56,52 @@ def test_lead_events_match_the_template_rule_and_others_do_not(aws: dict[str, st
     assert '"source": "crm.leads"' in str(messages[0]["Body"])
 
 
-def test_consumer_receives_events_through_the_bus_and_invalidates_stats(aws: dict[str, str]) -> None:
+STATS_VIEW = {
+    "vendor_code": "V001",
+    "campaign_source": "google",
+    "assigned_agent": None,
+    "disposition": "new",
+    "lead_value": "35.00",
+    "quality_score": 6,
+    "created_at": "2026-11-27T09:30:00.000Z",
+    "closed_date": None,
+    "sale_amount": None,
+    "is_test": False,
+    "deleted": False,
+}
+
+
+def test_consumer_receives_events_through_the_bus_and_invalidates_stats_only_when_counters_move(
+    aws: dict[str, str],
+) -> None:
     # Given the stats consumer wired to its rule as `crm serve` wires it
     functions = FunctionRegistry(test_template())
     worker = RuleWorker(RULE, aws[RULE], functions["StatsConsumerFunction"], boto3.client("sqs"))
     worker.start()
+    lead_id = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+
+    def publish_and_wait(detail_type: str, detail: dict[str, object], deliveries: int) -> None:
+        dependencies.event_publisher().publish(detail_type, {"lead_id": lead_id, **detail})
+        deadline = time.monotonic() + 10
+        while worker.delivered < deliveries and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     before = stats_generation()
     try:
-        # When a lead change is published
-        dependencies.event_publisher().publish(
-            "LeadUpdated", {"lead_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "version": 2}
-        )
-        deadline = time.monotonic() + 10
-        while worker.delivered == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # When a lead is created
+        publish_and_wait("LeadCreated", {"version": 1, "before": None, "after": STATS_VIEW}, 1)
+        created = stats_generation()
+        # And then changed in a way no stat depends on (a notes-only edit: the same stats view)
+        publish_and_wait("LeadUpdated", {"version": 2, "before": STATS_VIEW, "after": STATS_VIEW}, 2)
     finally:
         worker.stop()
         worker.join(timeout=5)
-    # Then the consumer ran once and the stats cache namespace moved on
-    assert worker.delivered == 1
+    # Then the consumer ran once per event
+    assert worker.delivered == 2
     assert worker.failed == 0
-    assert stats_generation() == before + 1
+    # And the creation moved the stats cache namespace on, the edit did not
+    assert created == before + 1
+    assert stats_generation() == created
 
 
 def test_publishing_to_a_missing_bus_raises_after_retries(aws: dict[str, str]) -> None:
