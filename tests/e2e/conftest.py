@@ -49,6 +49,7 @@ class LocalServer:
     process: subprocess.Popen[str]
     banner: list[str] = field(default_factory=list)
     startup_seconds: float = 0.0
+    extra_env: dict[str, str] = field(default_factory=dict)  # what it was started with (REDIS_URL...)
 
     def get(
         self, path: str, token: str | None = None, origin: str | None = ALLOWED_ORIGIN, **kwargs: Any
@@ -76,7 +77,11 @@ class LocalServer:
         from crm.stack import function_environment, local_template
 
         environ = {"CORS_ALLOW_ORIGINS": f"{ALLOWED_ORIGIN},{SECOND_ORIGIN}"}
-        env = {**os.environ, **function_environment(local_template(environ), self.aws_endpoint, environ)}
+        env = {
+            **os.environ,
+            **function_environment(local_template(environ), self.aws_endpoint, environ),
+            **self.extra_env,
+        }
         return subprocess.run(
             crm_command(*args),
             cwd=PROJECT_ROOT,
@@ -149,6 +154,7 @@ def start_server(extra_env: dict[str, str] | None = None, extra_args: tuple[str,
         process,
         banner,
         time.monotonic() - started,
+        dict(extra_env or {}),
     )
     # Drain further output so the child never blocks on a full pipe.
     threading.Thread(target=lambda: [None for _ in process.stdout or []], daemon=True).start()

@@ -73,6 +73,34 @@ def test_lists_are_cached_in_redis_per_caller_scope(
     assert all(0 < client.ttl(key) <= 300 for key in keys)
 
 
+def test_stats_rebuild_refreshes_cached_reports(cached_server: LocalServer) -> None:
+    # Given a vendor's day bucket lost (as if its events never arrived), and the daily report of
+    # that day read and cached without it
+    dynamodb = cached_server.dynamodb()
+    vendors_day = next(
+        item
+        for item in dynamodb.query(  # type: ignore[attr-defined]
+            TableName="crm-local-stats",
+            KeyConditionExpression="pk = :v",
+            ExpressionAttributeValues={":v": {"S": "v"}},
+        )["Items"]
+        if "v#V002#leads" in item
+    )
+    day = vendors_day["sk"]["S"]
+    dynamodb.delete_item(TableName="crm-local-stats", Key={"pk": vendors_day["pk"], "sk": vendors_day["sk"]})  # type: ignore[attr-defined]
+    params = {"vendor": "V002", "from": day, "to": day}
+    admin = make_token("demo-admin")
+    lost = cached_server.get("/reports/daily", admin, params=params).json()
+    assert lost["rows"] == []
+    # When the operator rebuilds the stats
+    done = cached_server.run_cli("stats", "rebuild")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"rewritten {day}" in done.stdout
+    # Then the next read of the report shows the repaired bucket, not the cached answer
+    repaired = cached_server.get("/reports/daily", admin, params=params).json()
+    assert [row["lead_count"] for row in repaired["rows"]] == [int(vendors_day["v#V002#leads"]["N"])]
+
+
 def test_api_keeps_answering_when_redis_stops(
     cached_server: LocalServer, private_redis: tuple[subprocess.Popen[bytes], int]
 ) -> None:
