@@ -14,6 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextvars import ContextVar
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar, cast
 
@@ -41,6 +42,24 @@ class Namespace(StrEnum):
 # Every namespace whose reads are computed from the stats day buckets: a change to the buckets
 # (an applied lead event, a rebuild) invalidates them all.
 BUCKET_NAMESPACES = (Namespace.STATS, Namespace.AGENCIES, Namespace.AGENTS, Namespace.REPORTS)
+
+
+# What the query cache answered to each read of the current request ("hit", "miss", "error").
+_REQUEST_LOOKUPS: ContextVar[tuple[str, ...]] = ContextVar("query_cache_lookups", default=())
+
+
+def start_request_lookups() -> None:
+    """Forgets the lookups of the previous request (called as each request starts)."""
+    _REQUEST_LOOKUPS.set(())
+
+
+def request_cache_status() -> str | None:
+    """`hit` when every cached read of the current request was served from the cache, `miss`
+    when any had to be loaded, None when the request read nothing through the cache."""
+    lookups = _REQUEST_LOOKUPS.get()
+    if not lookups:
+        return None
+    return "hit" if all(result == "hit" for result in lookups) else "miss"
 
 
 class CacheBackend(Protocol):
@@ -149,6 +168,10 @@ class QueryCache:
         # Called with (namespace, "hit" | "miss" | "error") so the caller can publish metrics.
         self._on_result = on_result or (lambda namespace, result: None)
 
+    def _count(self, namespace: str, result: str) -> None:
+        _REQUEST_LOOKUPS.set((*_REQUEST_LOOKUPS.get(), result))
+        self._on_result(namespace, result)
+
     @staticmethod
     def entry_key(namespace: str, generation: int, scope: str, params: Any) -> str:
         digest = hashlib.sha256(
@@ -170,25 +193,25 @@ class QueryCache:
             logger.warning(
                 "cache unavailable, reading through", extra={"namespace": namespace, "reason": str(exc)}
             )
-            self._on_result(namespace, "error")
+            self._count(namespace, "error")
             return loader()
         if cached is not None:
-            self._on_result(namespace, "hit")
+            self._count(namespace, "hit")
             return simplejson.loads(cached, use_decimal=True)
         value = loader()
         try:
             serialised = simplejson.dumps(value, use_decimal=True)
         except TypeError:
             logger.exception("cache value is not JSON; not cached", extra={"namespace": namespace})
-            self._on_result(namespace, "error")
+            self._count(namespace, "error")
             return value
         try:
             self.backend.set(key, serialised, self.ttl_seconds)
         except CacheUnavailable as exc:
             logger.warning("cache write skipped", extra={"namespace": namespace, "reason": str(exc)})
-            self._on_result(namespace, "error")
+            self._count(namespace, "error")
         else:
-            self._on_result(namespace, "miss")
+            self._count(namespace, "miss")
         # A miss returns what a hit would, so callers never see two shapes of one value.
         return simplejson.loads(serialised, use_decimal=True)
 

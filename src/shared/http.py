@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 from shared import dependencies
 from shared.audit import build_record
+from shared.cache import request_cache_status, start_request_lookups
 from shared.config import get_settings
 from shared.errors import ApiError, Forbidden, PayloadTooLarge, check_body_size
 from shared.observability import logger, metrics
@@ -35,7 +36,8 @@ from shared.security import Role, current_principal_or_none, set_current_princip
 
 JSON = "application/json"
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
-EXPOSED_HEADERS = ["WWW-Authenticate", "Retry-After", "Content-Disposition"]
+EXPOSED_HEADERS = ["WWW-Authenticate", "Retry-After", "Content-Disposition", "X-Cache"]
+CACHE_STATUS_HEADER = "X-Cache"  # hit or miss, on an answer read through the query cache
 PREFLIGHT_MAX_AGE = 600
 BEARER_AUTH = "bearerAuth"
 REQUEST_SCHEMA_EXTENSION = "x-request-schema"
@@ -325,6 +327,17 @@ def endpoint(
     return declare
 
 
+def _add_cache_status(response: dict[str, Any]) -> None:
+    """`X-Cache: hit|miss` on an answer that read through the query cache."""
+    status = request_cache_status()
+    if status is None:
+        return
+    if response.get("multiValueHeaders") is not None:
+        response["multiValueHeaders"][CACHE_STATUS_HEADER] = [status]
+    else:
+        response["headers"] = {**(response.get("headers") or {}), CACHE_STATUS_HEADER: status}
+
+
 def http_entrypoint(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda handler of an API function: logging context, metrics, and one audit record."""
 
@@ -333,11 +346,13 @@ def http_entrypoint(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], An
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
         set_current_principal(None)
+        start_request_lookups()
         try:
             response: dict[str, Any] = app.resolve(event, context)
         finally:
             principal = current_principal_or_none()
             set_current_principal(None)
+        _add_cache_status(response)
         duration_ms = (time.perf_counter() - started) * 1000
         record = build_record(event, response["statusCode"], duration_ms, principal)
         dependencies.audit_log().record(record, str(event.get("httpMethod", "")))

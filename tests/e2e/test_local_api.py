@@ -339,3 +339,25 @@ def test_concurrent_requests_to_different_functions_never_see_each_others_reques
         answers = list(pool.map(lambda args: call(*args), calls))
     # Then every response answers its own request's origin
     assert answers == [origin for origin, _ in calls]
+
+
+def test_cached_reads_say_whether_they_hit_the_cache_and_browsers_may_read_it(server: LocalServer) -> None:
+    # Given a list no one has read yet, as an admin
+    admin = make_token("demo-admin")
+    params = {"limit": "3", "campaign": "x-cache-probe"}
+    # When it is read twice
+    first = server.get("/leads", admin, params=params)
+    second = server.get("/leads", admin, params=params)
+    # Then the first read was loaded and the second served from the cache
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("miss", "hit")
+    assert first.json() == second.json()
+    assert "X-Cache" in first.headers["Access-Control-Expose-Headers"]
+    # When a lead is posted (a write reads nothing through the cache)
+    posted = server.request(
+        "POST", "/leads", admin, json={"email": "x-cache@example.com", "vendor_code": "V001"}
+    )
+    # Then it carries no X-Cache, and the lists it changes are loaded again
+    assert posted.status_code == 201, posted.text
+    assert "X-Cache" not in posted.headers
+    assert server.get("/leads", admin, params=params).headers["X-Cache"] == "miss"
