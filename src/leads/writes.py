@@ -36,7 +36,7 @@ from shared.errors import Conflict, ValidationFailed
 from shared.observability import logger
 from shared.outbox import Outbox, OutboxEvent
 from shared.pricing import Pricer
-from shared.security import Principal
+from shared.security import Principal, scopes_seeing
 
 MAX_ATTEMPTS = 40
 # Fields a person may change on a lead, besides its disposition.
@@ -220,7 +220,7 @@ class LeadWriter:
                     raise
                 time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311  # nosec B311  # jitter, not crypto
                 continue
-            self._after_change(event)
+            self._after_change(event, placed)
             logger.info("lead accepted", extra={"lead_id": placed.lead_id, "assigned_agent": agent})
             return CreateOutcome.accepted(placed)
         raise RuntimeError("lead not stored after repeated transaction conflicts")
@@ -260,7 +260,7 @@ class LeadWriter:
             raise Conflict(
                 "The assigned agent does not exist or is not an agent", details=[{"field": "assigned_agent"}]
             ) from cancelled
-        self._after_change(event)
+        self._after_change(event, current, updated)
         return updated
 
     def _load_moves(self, before: Lead, after: Lead) -> tuple[list[Write], list[Write]]:
@@ -298,7 +298,7 @@ class LeadWriter:
                 # Deleted meanwhile (LeadNotFound), or only changed: then it is a version conflict.
                 self._leads.get(principal.lead_scope, lead_id, consistent=True)
             raise VersionConflict("The lead changed meanwhile; try again") from cancelled
-        self._after_change(event)
+        self._after_change(event, current)
 
     # -- both -----------------------------------------------------------------------------------
     @staticmethod
@@ -310,8 +310,12 @@ class LeadWriter:
         if skipped:
             logger.warning("lead change applied without stale bookkeeping", extra={"skipped": len(skipped)})
 
-    def _after_change(self, event: OutboxEvent) -> None:
-        self._cache.invalidate(Namespace.LEADS)
+    def _after_change(self, event: OutboxEvent, *versions: Lead) -> None:
+        """Publishes the change, after making stale what it changed: the cached reads of every
+        scope that saw the lead or sees it now (staff, its vendor, its agents before and after).
+        Other vendors' and agents' lists stay cached."""
+        scopes = scopes_seeing(versions[0].vendor_code, (lead.assigned_agent for lead in versions))
+        self._cache.invalidate(Namespace.LEADS, scopes)
         self._outbox.send(event)
 
 

@@ -2,9 +2,11 @@
 
 Keys look like `crm:q:{namespace}:g{generation}:{scope}:{digest}`. Invalidating a namespace bumps
 its generation counter (one INCR, O(1) however many entries exist); entries of older generations
-are never read again and expire by TTL. The cache fails open: if Redis is unreachable the loader
-runs and the request succeeds, and Redis is not retried for a short back-off so a dead cache does
-not add a connect timeout to every request.
+are never read again and expire by TTL. A namespace can also be invalidated for some scopes
+only (the lists a changed lead appears in): each scope has a generation of its own, which the key
+carries once it has one (`g{generation}.{scope generation}`). The cache fails open: if Redis is
+unreachable the loader runs and the request succeeds, and Redis is not retried for a short
+back-off so a dead cache does not add a connect timeout to every request.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar, cast
@@ -173,11 +175,12 @@ class QueryCache:
         self._on_result(namespace, result)
 
     @staticmethod
-    def entry_key(namespace: str, generation: int, scope: str, params: Any) -> str:
+    def entry_key(namespace: str, generation: int, scope: str, params: Any, scope_generation: int = 0) -> str:
         digest = hashlib.sha256(
             simplejson.dumps(params, sort_keys=True, use_decimal=True).encode()
         ).hexdigest()
-        return f"{KEY_PREFIX}:{namespace}:g{generation}:{scope}:{digest[:32]}"
+        version = f"{generation}.{scope_generation}" if scope_generation else str(generation)
+        return f"{KEY_PREFIX}:{namespace}:g{version}:{scope}:{digest[:32]}"
 
     def get_or_load(self, namespace: str, scope: str, params: Any, loader: Callable[[], T]) -> T:
         """Returns the cached value for (namespace, scope, params), or runs `loader` and stores
@@ -186,8 +189,8 @@ class QueryCache:
         if not scope:
             raise ValueError("a cache entry must be scoped to the caller")
         try:
-            generation = self._generation(namespace)
-            key = self.entry_key(namespace, generation, scope, params)
+            generation, scope_generation = self._generations(namespace, scope)
+            key = self.entry_key(namespace, generation, scope, params, scope_generation)
             cached = self.backend.get_many([key])[0]
         except CacheUnavailable as exc:
             logger.warning(
@@ -215,17 +218,29 @@ class QueryCache:
         # A miss returns what a hit would, so callers never see two shapes of one value.
         return simplejson.loads(serialised, use_decimal=True)
 
-    def invalidate(self, namespace: str) -> None:
-        """Makes every entry of the namespace unreachable, for every scope, in one operation."""
-        try:
-            self.backend.incr(f"{GENERATION_PREFIX}:{namespace}")
-        except CacheUnavailable as exc:
-            # Entries written before the outage still expire by TTL; nothing else can be done here.
-            logger.error("cache invalidation failed", extra={"namespace": namespace, "reason": str(exc)})
+    def invalidate(self, namespace: str, scopes: Iterable[str] | None = None) -> None:
+        """Makes entries of the namespace unreachable: of every scope in one operation, or of
+        `scopes` only (one operation each)."""
+        if scopes is None:
+            counters = [f"{GENERATION_PREFIX}:{namespace}"]
+        else:
+            counters = [f"{GENERATION_PREFIX}:{namespace}:{scope}" for scope in sorted(set(scopes))]
+        for counter in counters:
+            try:
+                self.backend.incr(counter)
+            except CacheUnavailable as exc:
+                # Entries written before the outage still expire by TTL; nothing else can be done.
+                logger.error("cache invalidation failed", extra={"namespace": namespace, "reason": str(exc)})
 
-    def _generation(self, namespace: str) -> int:
-        value = self.backend.get_many([f"{GENERATION_PREFIX}:{namespace}"])[0]
+    def _generations(self, namespace: str, scope: str) -> tuple[int, int]:
+        """The namespace's generation and the scope's own, in one round trip."""
+        values = self.backend.get_many(
+            [f"{GENERATION_PREFIX}:{namespace}", f"{GENERATION_PREFIX}:{namespace}:{scope}"]
+        )
         try:
-            return int(value) if value is not None else 0
+            namespace_generation, scope_generation = (
+                int(value) if value is not None else 0 for value in values
+            )
         except ValueError as exc:
             raise CacheUnavailable(f"corrupt generation counter for {namespace!r}") from exc
+        return namespace_generation, scope_generation

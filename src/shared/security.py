@@ -7,6 +7,7 @@ so row-level security never depends on request parameters.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
@@ -73,6 +74,14 @@ class LeadScope:
         if self.vendor_code is not None and lead.get("vendor_code") != self.vendor_code:
             return False
         return not (self.agent_id is not None and lead.get("assigned_agent") != self.agent_id)
+
+
+def scopes_seeing(vendor_code: str, agents: Iterable[str | None]) -> set[str]:
+    """The cache keys of every scope that sees a lead of `vendor_code` assigned to any of
+    `agents`: staff (who see all), its vendor, and those agents."""
+    scopes = [LeadScope(None, None), LeadScope(vendor_code, None)]
+    scopes += [LeadScope(None, agent) for agent in agents if agent]
+    return {scope.cache_key for scope in scopes}
 
 
 _current_principal: ContextVar[Principal | None] = ContextVar("current_principal", default=None)

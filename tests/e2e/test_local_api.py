@@ -353,11 +353,36 @@ def test_cached_reads_say_whether_they_hit_the_cache_and_browsers_may_read_it(se
     assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("miss", "hit")
     assert first.json() == second.json()
     assert "X-Cache" in first.headers["Access-Control-Expose-Headers"]
-    # When a lead is posted (a write reads nothing through the cache)
+
+
+def test_a_lead_change_reloads_only_the_lists_that_show_the_lead(server: LocalServer) -> None:
+    # Given the staff's, V001's and V002's lists read and cached
+    readers = {
+        "staff": make_token("demo-admin"),
+        "V001": make_token("demo-vendor-1"),
+        "V002": make_token("demo-vendor-2"),
+    }
+    params = {"limit": "2"}
+    for token in readers.values():
+        server.get("/leads", token, params=params)
+    assert {
+        name: server.get("/leads", token, params=params).headers["X-Cache"] for name, token in readers.items()
+    } == {
+        "staff": "hit",
+        "V001": "hit",
+        "V002": "hit",
+    }
+    # When a V001 lead is posted (a write reads nothing through the cache)
     posted = server.request(
-        "POST", "/leads", admin, json={"email": "x-cache@example.com", "vendor_code": "V001"}
+        "POST", "/leads", readers["staff"], json={"email": "x-cache@example.com", "vendor_code": "V001"}
     )
-    # Then it carries no X-Cache, and the lists it changes are loaded again
     assert posted.status_code == 201, posted.text
     assert "X-Cache" not in posted.headers
-    assert server.get("/leads", admin, params=params).headers["X-Cache"] == "miss"
+    # Then the lists that can show it are loaded again, and V002's is still served from the cache
+    assert {
+        name: server.get("/leads", token, params=params).headers["X-Cache"] for name, token in readers.items()
+    } == {
+        "staff": "miss",
+        "V001": "miss",
+        "V002": "hit",
+    }

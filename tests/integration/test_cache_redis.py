@@ -157,6 +157,32 @@ def test_invalidating_a_namespace_bumps_its_generation_and_reloads(
     assert redis_client.get(generation_key) == "2"
 
 
+def test_invalidating_some_scopes_bumps_only_their_generations(
+    redis_client: redis.Redis, namespace: str
+) -> None:
+    # Given one entry per scope
+    cache = QueryCache(RedisBackend(REDIS_URL), ttl_seconds=60)
+    loaders = {scope: CountingLoader() for scope in ("all", "vendor:ACME", "vendor:GLOBEX")}
+    for scope, loader in loaders.items():
+        cache.get_or_load(namespace, scope, PARAMS, loader)
+    try:
+        # When staff and ACME are invalidated
+        cache.invalidate(namespace, ["all", "vendor:ACME"])
+        # Then those two scopes reload under their own generation 1, GLOBEX's entry is still read
+        assert redis_client.get(f"{GENERATION_PREFIX}:{namespace}:vendor:ACME") == "1"
+        assert redis_client.get(f"{GENERATION_PREFIX}:{namespace}") is None
+        for scope, loader in loaders.items():
+            cache.get_or_load(namespace, scope, PARAMS, loader)
+        assert {scope: loader.calls for scope, loader in loaders.items()} == {
+            "all": 2,
+            "vendor:ACME": 2,
+            "vendor:GLOBEX": 1,
+        }
+        assert redis_client.exists(QueryCache.entry_key(namespace, 0, "vendor:ACME", PARAMS, 1)) == 1
+    finally:
+        redis_client.delete(*redis_client.scan_iter(match=f"{GENERATION_PREFIX}:{namespace}:*"))
+
+
 def test_invalidating_a_namespace_leaves_another_namespace_cached(
     redis_client: redis.Redis, namespace: str
 ) -> None:

@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from crm.stack import MotoServer
-from leads.dependencies import lead_writer
+from leads.dependencies import lead_service, lead_writer
 from leads.lifecycle import ALLOWED_MOVES, DispositionConflict, is_open
 from leads.models import (
     CreateOutcome,
@@ -32,6 +32,7 @@ from leads.models import (
 from leads.repository import INDEXES, LeadRepository
 from leads.writes import LeadWriter, VersionConflict
 from shared import dependencies
+from shared.cache import request_cache_status, start_request_lookups
 from shared.dynamo import Table
 from shared.errors import Conflict, LeadNotFound, ValidationFailed
 from shared.events import EventPublisher
@@ -492,6 +493,37 @@ def test_concurrent_moves_from_one_version_apply_once_and_free_the_agent_once(st
     assert Counter(outcomes) == {"moved": 1, "conflict": 9}
     assert stack.stored(lead.lead_id)["version"] == 2
     assert stack.open_leads("agent-1") == 0
+
+
+def test_a_reassigned_lead_is_fresh_in_both_agents_cached_reads_and_other_agents_stay_cached(
+    stack: Stack,
+) -> None:
+    # Given a lead of agent-1, and the cached reads of agent-1, agent-2 and agent-3
+    writer = lead_writer()
+    lead = assigned_lead(stack, writer)
+    stack.add_agents("agent-2", "agent-3", capacity=5)
+    service = lead_service()
+    agents = {name: Principal(name, Role.AGENT) for name in ("agent-1", "agent-2", "agent-3")}
+    filters = LeadFilters()
+
+    def listed() -> dict[str, list[str]]:
+        return {
+            name: [item["lead_id"] for item in service.list_leads(agent, filters, 10, None)["data"]]
+            for name, agent in agents.items()
+        }
+
+    assert listed() == {"agent-1": [lead.lead_id], "agent-2": [], "agent-3": []}
+    assert service.get_lead(agents["agent-1"], lead.lead_id)["lead_id"] == lead.lead_id
+    # When a manager reassigns it to agent-2
+    writer.update(MANAGER, lead.lead_id, LeadChanges(version=lead.version, assigned_agent="agent-2"))
+    # Then agent-3's list is still served from the cache
+    start_request_lookups()
+    service.list_leads(agents["agent-3"], filters, 10, None)
+    assert request_cache_status() == "hit"
+    # And both other agents' reads are fresh: agent-1 no longer sees the lead, agent-2 does
+    assert listed() == {"agent-1": [], "agent-2": [lead.lead_id], "agent-3": []}
+    with pytest.raises(LeadNotFound):
+        service.get_lead(agents["agent-1"], lead.lead_id)
 
 
 def test_reassigning_to_someone_who_is_not_an_agent_changes_nothing(stack: Stack) -> None:

@@ -1,5 +1,6 @@
 """What a request's `X-Cache` header says: `hit` only when every cached read of the request was
-served from the cache (`shared.cache.request_cache_status`)."""
+served from the cache (`shared.cache.request_cache_status`); and invalidation by scope, which
+spares the lists a change does not touch."""
 
 from __future__ import annotations
 
@@ -47,3 +48,39 @@ def test_an_invalidated_namespace_misses_again(cache: QueryCache) -> None:
     start_request_lookups()
     cache.get_or_load("leads", "all", {"page": 1}, lambda: [1])
     assert request_cache_status() == "miss"
+
+
+def read_every_scope(cache: QueryCache, scopes: tuple[str, ...], loads: list[str]) -> None:
+    """Reads one list per scope, noting each scope whose list had to be loaded."""
+    for scope in scopes:
+
+        def load(scope: str = scope) -> list[str]:
+            loads.append(scope)
+            return [scope]
+
+        cache.get_or_load("leads", scope, {"page": 1}, load)
+
+
+def test_invalidating_some_scopes_leaves_the_others_cached(cache: QueryCache) -> None:
+    # Given one list cached per scope
+    scopes = ("all", "vendor:V001", "vendor:V002", "agent:a-1")
+    read_every_scope(cache, scopes, [])
+    # When a change is invalidated for staff and V001 only
+    cache.invalidate("leads", ["all", "vendor:V001"])
+    loads: list[str] = []
+    read_every_scope(cache, scopes, loads)
+    # Then only those two are loaded again
+    assert loads == ["all", "vendor:V001"]
+    # When the whole namespace is invalidated
+    cache.invalidate("leads")
+    loads.clear()
+    read_every_scope(cache, scopes, loads)
+    # Then every scope is loaded again
+    assert loads == list(scopes)
+
+
+def test_the_scopes_that_see_a_lead_are_staff_its_vendor_and_its_agents() -> None:
+    from shared.security import scopes_seeing
+
+    assert scopes_seeing("V001", [None]) == {"all", "vendor:V001"}
+    assert scopes_seeing("V001", ["a-1", "a-2", None]) == {"all", "vendor:V001", "agent:a-1", "agent:a-2"}
