@@ -358,13 +358,14 @@ def transact_tolerating(required: Sequence[Write], optional: Sequence[Write]) ->
 
 
 def batch_get(
-    keys: dict[str, list[dict[str, Any]]], client: DynamoDBClient | None = None
+    keys: dict[str, list[dict[str, Any]]], client: DynamoDBClient | None = None, consistent: bool = False
 ) -> dict[str, list[Item]]:
-    """Reads items of several tables in one round trip (retrying unprocessed keys)."""
+    """Reads items of several tables in one round trip (retrying unprocessed keys); strongly
+    consistent reads with `consistent`."""
     dynamodb = client or dynamodb_client()
     found: dict[str, list[Item]] = {table: [] for table in keys}
     pending: dict[str, Any] = {
-        table: {"Keys": [to_item(key) for key in table_keys]}
+        table: {"Keys": [to_item(key) for key in table_keys], "ConsistentRead": consistent}
         for table, table_keys in keys.items()
         if table_keys
     }

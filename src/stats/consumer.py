@@ -1,27 +1,34 @@
 """Lambda entry point of the stats consumer (StatsConsumerFunction in template.yaml).
 
-Receives lead change events from the bus (rule `LeadChanges`) and moves the day buckets from the
-lead's last applied state to the state the event carries (`stats.store`). A redelivered,
-duplicated or out-of-order (older) event changes nothing. A change that moved a counter makes
+Lead change events reach it from the bus in batches, through a queue (rule `LeadChangesRule`,
+queue `StatsEventsQueue`). It moves the day buckets from each lead's last applied state to the
+newest state the batch carries (`stats.store`), summing the batch so each bucket item is written
+once per batch. A redelivered, duplicated or out-of-order (older) event changes nothing. Records
+it cannot read, and those of leads it could not apply, are reported as batch item failures:
+the queue delivers them again, alone, and after five receipts moves them to the dead-letter
+queue (`crm stats rebuild` reconciles the stats after that). A batch that moved a counter makes
 cached reads of the buckets stale, so their namespaces of the query cache are invalidated.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.observability import logger
 from stats.aggregation import LeadView
 from stats.dependencies import bucket_updater
+from stats.store import LeadChange
 
 LEAD_EVENT_TYPES = frozenset({"LeadCreated", "LeadUpdated", "LeadDeleted"})
 
 
-class LeadChange(BaseModel):
+class LeadChangeDetail(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     lead_id: str = Field(min_length=1)
@@ -29,15 +36,52 @@ class LeadChange(BaseModel):
     after: dict[str, Any] | None = None
 
 
-@logger.inject_lambda_context(clear_state=True)
-@event_source(data_class=EventBridgeEvent)
-def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
+class LeadEvent(BaseModel):
+    """The EventBridge event a queue record carries."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    detail_type: str = Field(alias="detail-type")
+    detail: dict[str, Any]
+
+
+def lead_change(record: SQSRecord) -> LeadChange | None:
+    """The change a record carries; None for an event of another type. Raises on a record that
+    is no lead event (it is then reported as failed)."""
+    event = LeadEvent.model_validate(json.loads(record.body))
     if event.detail_type not in LEAD_EVENT_TYPES:
         logger.warning("ignored event", extra={"detail_type": event.detail_type})
-        return {"applied": False}
-    # A malformed event raises: EventBridge retries it and then moves it to the dead-letter queue.
-    change = LeadChange.model_validate(event.detail)
-    logger.append_keys(lead_id=change.lead_id, detail_type=event.detail_type, event_id=event.get_id)
-    applied = bucket_updater().apply(change.lead_id, change.version, LeadView.from_values(change.after))
-    logger.info("lead change applied" if applied else "lead change already applied")
-    return {"applied": applied, "lead_id": change.lead_id}
+        return None
+    detail = LeadChangeDetail.model_validate(event.detail)
+    return LeadChange(detail.lead_id, detail.version, LeadView.from_values(detail.after))
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    changes: dict[str, list[LeadChange]] = {}  # record id -> the change it carries
+
+    def read(record: SQSRecord) -> None:
+        change = lead_change(record)
+        changes[record.message_id] = [change] if change else []
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    with processor(event["Records"], read):
+        processor.process()
+    result = bucket_updater().apply(change for found in changes.values() for change in found)
+    failed = [
+        record_id
+        for record_id, found in changes.items()
+        if any(change.lead_id in result.failed for change in found)
+    ]
+    unreadable = processor.response()["batchItemFailures"]
+    failures = [*unreadable, *({"itemIdentifier": record_id} for record_id in failed)]
+    logger.info(
+        "lead changes applied",
+        extra={
+            "records": len(event["Records"]),
+            "leads_applied": len(result.applied),
+            "unreadable": len(unreadable),
+            "not_applied": len(failed),
+        },
+    )
+    return {"batchItemFailures": failures}

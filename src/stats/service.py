@@ -3,7 +3,7 @@ the cache; and applying a lead change to the buckets, which makes those cached r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,11 +11,10 @@ from zoneinfo import ZoneInfo
 from shared.buckets import AGENTS, CAMPAIGNS, TOTALS, DayBuckets
 from shared.cache import BUCKET_NAMESPACES, Namespace, QueryCache
 from shared.dates import Clock
-from stats.aggregation import LeadView
 from stats.analytics import analytics, first_day
 from stats.dashboard import PERIOD_DAYS, Period, dashboard
 from stats.repository import AgentRoster
-from stats.store import StatsStore
+from stats.store import BatchResult, LeadChange, StatsStore
 
 STAFF_SCOPE = "all"  # only admins and managers read stats, and they see everything
 
@@ -65,12 +64,12 @@ class BucketUpdater:
         self._store = store
         self._cache = cache
 
-    def apply(self, lead_id: str, version: int, view: LeadView | None) -> bool:
-        """Moves the buckets to the lead's `view` at `version` (False when that version or a newer
-        one was applied already). A change that moved a counter invalidates every cached read of
-        the buckets; one that moved none (a notes-only edit) leaves them cached."""
-        change = self._store.apply_change(lead_id, version, view)
-        if change.counters_moved:
+    def apply(self, changes: Iterable[LeadChange]) -> BatchResult:
+        """Moves the buckets to each lead's newest `changes` (leads whose version, or a newer one,
+        was applied already are left as they are). A batch that moved a counter invalidates every
+        cached read of the buckets, once; one that moved none (notes-only edits) leaves them."""
+        result = self._store.apply_batch(changes)
+        if result.counters_moved:
             for namespace in BUCKET_NAMESPACES:
                 self._cache.invalidate(namespace)
-        return change.applied
+        return result

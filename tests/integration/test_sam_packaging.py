@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from shared import dependencies
@@ -164,10 +165,18 @@ def test_built_api_functions_answer_sample_events(
     assert headers.get("Access-Control-Allow-Origin") == ["https://dashboard.example.com"]
 
 
-def test_built_stats_consumer_applies_a_lead_event_once(build_dir: Path, aws: dict[str, str]) -> None:
+def test_built_stats_consumer_applies_a_batch_of_lead_events_once(
+    build_dir: Path, aws: dict[str, str]
+) -> None:
     env = {**base_env(), "PATH": os.environ["PATH"], "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"]}
-    event = EVENTS / "lead-created.json"
+    event = EVENTS / "stats-events-batch.json"
+    states = boto3.client("dynamodb")
+    state_table = base_env()["STATS_STATE_TABLE"]
     first = invoke_built(build_dir, "StatsConsumerFunction", "stats.consumer.lambda_handler", event, env)
+    applied = states.get_item(TableName=state_table, Key={"lead_id": {"S": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}})
     again = invoke_built(build_dir, "StatsConsumerFunction", "stats.consumer.lambda_handler", event, env)
-    assert first["response"] == {"applied": True, "lead_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
-    assert again["response"] == {"applied": False, "lead_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
+    assert first["response"] == again["response"] == {"batchItemFailures": []}
+    assert applied["Item"]["version"] == {"N": "1"}
+    stats = states.scan(TableName=base_env()["STATS_TABLE"])["Items"]
+    totals = [item for item in stats if item["pk"] == {"S": "all"}]
+    assert [item["leads"] for item in totals] == [{"N": "1"}]

@@ -4,6 +4,8 @@ whatever the delivery order, with duplicates; and the rebuild repairs what event
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -23,7 +25,7 @@ from shared.buckets import CAMPAIGNS, PARTITIONS, TOTALS, partition_of
 from shared.dynamo import Table
 from stats.aggregation import LeadView
 from stats.rebuild import expected_buckets, rebuild
-from stats.store import StatsStore
+from stats.store import LeadChange, StatsStore
 from tests.integration.conftest import test_template
 
 ZONE = ZoneInfo("America/New_York")
@@ -126,6 +128,141 @@ def test_any_delivery_order_with_duplicates_gives_the_buckets_a_rebuild_gives(
     final_items = [history[-1][1] for history in histories]
     assert store.buckets("0000-00-00", "9999-12-31") == expected_buckets(final_items, ZONE)
     assert not rebuild(final_items, store, ZONE).changed
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    plans=st.lists(st.lists(st.sampled_from(ACTIONS), max_size=5), min_size=1, max_size=4),
+    seed=st.integers(0, 2**32),
+    duplicates=st.integers(0, 6),
+    batch_sizes=st.lists(st.integers(1, 12), min_size=1, max_size=6),
+)
+def test_any_batching_of_any_delivery_order_gives_the_buckets_a_rebuild_gives(
+    aws: dict[str, str], plans: list[list[str]], seed: int, duplicates: int, batch_sizes: list[int]
+) -> None:
+    # Given every version of a few leads, as events in any order with duplicates
+    rng = random.Random(seed)
+    histories = [history_of(index, actions, rng) for index, actions in enumerate(plans)]
+    events = [
+        LeadChange(item["lead_id"], version, event_view(item))
+        for history in histories
+        for version, item in history
+    ]
+    events += [rng.choice(events) for _ in range(duplicates)]
+    rng.shuffle(events)
+    store = fresh_store()
+    # When the consumer applies them in batches of any sizes
+    sizes = itertools.cycle(batch_sizes)
+    start = 0
+    while start < len(events):
+        size = next(sizes)
+        assert not store.apply_batch(events[start : start + size]).failed
+        start += size
+    # Then the buckets are what the final leads contribute, and a rebuild finds nothing to change
+    final_items = [history[-1][1] for history in histories]
+    assert store.buckets("0000-00-00", "9999-12-31") == expected_buckets(final_items, ZONE)
+    assert not rebuild(final_items, store, ZONE).changed
+
+
+def sqs_event(bodies: list[object]) -> dict[str, Any]:
+    """A Lambda SQS event carrying `bodies` (EventBridge events, or anything else) as JSON."""
+    return {
+        "Records": [
+            {
+                "messageId": f"m-{index}",
+                "receiptHandle": f"r-{index}",
+                "body": json.dumps(body, default=str),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1764547200000"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:crm-test-stats-events",
+                "awsRegion": "us-east-1",
+            }
+            for index, body in enumerate(bodies)
+        ]
+    }
+
+
+def lead_event(detail_type: str, lead_id: str, version: int, after: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": "crm.leads",
+        "detail": {"lead_id": lead_id, "version": version, "before": None, "after": after},
+    }
+
+
+def new_lead_view(index: int) -> dict[str, Any]:
+    return {
+        "vendor_code": "V001",
+        "campaign_source": "google",
+        "assigned_agent": "agent-1",
+        "disposition": "new",
+        "lead_value": "40.00",
+        "quality_score": 7,
+        "created_at": iso(START + timedelta(minutes=index)),
+        "closed_date": None,
+        "sale_amount": None,
+        "is_test": False,
+        "deleted": False,
+    }
+
+
+def test_a_batch_of_new_leads_writes_each_bucket_item_once_and_reports_only_unreadable_records(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stats.consumer
+    import stats.store
+    from stats.dependencies import stats_store
+    from tests.helpers import FakeLambdaContext
+
+    # Given 60 new leads of one day, one vendor, one campaign and one agent; a record that is no
+    # event at all; and an event of another type
+    bodies: list[object] = [lead_event("LeadCreated", f"L{n}", 1, new_lead_view(n)) for n in range(60)]
+    bodies += ["not an event", lead_event("VendorPaused", "x", 1, None)]
+    transactions: list[list[Any]] = []
+    real_transact = stats.store.transact
+
+    def counted(writes: list[Any]) -> None:
+        transactions.append(list(writes))
+        real_transact(writes)
+
+    monkeypatch.setattr(stats.store, "transact", counted)
+    stats_store.cache_clear()
+    # When the consumer receives them as one batch
+    response = stats.consumer.lambda_handler(sqs_event(bodies), FakeLambdaContext())
+    # Then only the unreadable record is reported as failed
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-60"}]}
+    # And one transaction moved the 60 states and each bucket item once
+    assert len(transactions) == 1
+    bucket_writes = [write for write in transactions[0] if write.name != "lead state"]
+    assert len(transactions[0]) - len(bucket_writes) == 60
+    assert len(bucket_writes) == len({(write.key["pk"], write.key["sk"]) for write in bucket_writes}) <= 4
+    day = START.astimezone(ZONE).date().isoformat()
+    assert stats_store().buckets(day, day)[day]["leads"] == 60
+    # When the same batch is delivered again
+    again = stats.consumer.lambda_handler(sqs_event(bodies), FakeLambdaContext())
+    # Then nothing changes
+    assert again == response
+    assert len(transactions) == 1
+    assert stats_store().buckets(day, day)[day]["leads"] == 60
+
+
+def test_a_batch_larger_than_one_transaction_is_split_and_each_lead_applied_once(aws: dict[str, str]) -> None:
+    # Given 250 new leads across three days
+    store = fresh_store()
+    changes = [
+        LeadChange(f"L{n}", 1, event_view({**new_lead_view(n * 20), "lead_id": f"L{n}"})) for n in range(250)
+    ]
+    # When they are applied as one batch
+    result = store.apply_batch(changes)
+    # Then every lead is applied and counted once
+    assert result.applied == {f"L{n}" for n in range(250)}
+    assert not result.failed
+    assert sum(counters.get("leads", 0) for counters in store.buckets("0000", "9999").values()) == 250
+    assert len(list(store.state_items())) == 250
 
 
 def test_a_redelivered_or_older_event_changes_nothing(aws: dict[str, str]) -> None:
