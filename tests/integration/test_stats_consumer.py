@@ -250,19 +250,46 @@ def test_a_batch_of_new_leads_writes_each_bucket_item_once_and_reports_only_unre
     assert stats_store().buckets(day, day)[day]["leads"] == 60
 
 
-def test_a_batch_larger_than_one_transaction_is_split_and_each_lead_applied_once(aws: dict[str, str]) -> None:
-    # Given 250 new leads across three days
+def test_a_burst_of_1000_leads_in_batches_of_100_writes_at_most_a_tenth_of_a_bucket_item_per_lead(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stats.store
+
+    # Given a burst of 1,000 new leads of one day, from three vendors to three agents
     store = fresh_store()
     changes = [
-        LeadChange(f"L{n}", 1, event_view({**new_lead_view(n * 20), "lead_id": f"L{n}"})) for n in range(250)
+        LeadChange(
+            f"L{n}",
+            1,
+            event_view(
+                {
+                    **new_lead_view(0),
+                    "lead_id": f"L{n}",
+                    "vendor_code": f"V00{n % 3 + 1}",
+                    "assigned_agent": AGENTS[n % 3],
+                    "created_at": iso(START + timedelta(seconds=20 * n)),
+                }
+            ),
+        )
+        for n in range(1000)
     ]
-    # When they are applied as one batch
-    result = store.apply_batch(changes)
-    # Then every lead is applied and counted once
-    assert result.applied == {f"L{n}" for n in range(250)}
-    assert not result.failed
-    assert sum(counters.get("leads", 0) for counters in store.buckets("0000", "9999").values()) == 250
-    assert len(list(store.state_items())) == 250
+    bucket_writes = 0
+    real_transact = stats.store.transact
+
+    def counted(writes: list[Any]) -> None:
+        nonlocal bucket_writes
+        bucket_writes += sum(write.name != "lead state" for write in writes)
+        real_transact(writes)
+
+    monkeypatch.setattr(stats.store, "transact", counted)
+    # When the consumer receives them in batches of 100 (transactions of at most 100 items)
+    for start in range(0, 1000, 100):
+        assert not store.apply_batch(changes[start : start + 100]).failed
+    # Then at most 0.1 bucket-item writes were made per lead, and each lead counted once
+    assert bucket_writes <= 100
+    day = START.astimezone(ZONE).date().isoformat()
+    assert store.buckets(day, day)[day]["leads"] == 1000
+    assert len(list(store.state_items())) == 1000
 
 
 def test_a_redelivered_or_older_event_changes_nothing(aws: dict[str, str]) -> None:
