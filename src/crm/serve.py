@@ -1,6 +1,6 @@
 """`crm serve`: the whole API on this machine until interrupted. The local AWS endpoint runs in a
-child process (`crm.stack.MotoServer`); the template's functions, one rule worker per bus rule
-(`crm.bus`) and the gateway (`crm.gateway`) run in this one."""
+child process (`crm.stack.MotoServer`); the template's functions, one queue poller per event source
+mapping (`crm.bus`) and the gateway (`crm.gateway`) run in this one."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from http.server import ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
-from crm.bus import RuleWorker
+from crm.bus import QueuePoller
 from crm.functions import FunctionRegistry
 from crm.gateway import ApiGateway, LocalHttpServer, LocalPage
 from crm.stack import DEFAULT_LOCAL_ORIGINS, MotoServer, function_environment, local_template, provision
@@ -27,13 +27,13 @@ class RunningStack:
     """What `crm serve` has started, for `stop` to close in order."""
 
     moto: MotoServer
-    workers: list[RuleWorker] = field(default_factory=list)
+    pollers: list[QueuePoller] = field(default_factory=list)
     server: LocalHttpServer | None = None
     dashboard: ThreadingHTTPServer | None = None
 
     def bus_is_idle(self) -> bool:
-        """Waits until every rule worker has delivered what its queue holds (False on timeout)."""
-        return all(worker.wait_until_idle() for worker in self.workers)
+        """Waits until every queue poller has delivered what its queue holds (False on timeout)."""
+        return all(poller.wait_until_idle() for poller in self.pollers)
 
     def stop(self) -> None:
         if self.server is not None:
@@ -41,8 +41,8 @@ class RunningStack:
         if self.dashboard is not None:
             self.dashboard.shutdown()
             self.dashboard.server_close()
-        for worker in self.workers:
-            worker.stop()
+        for poller in self.pollers:
+            poller.stop()
         self.moto.stop()
 
 
@@ -80,7 +80,7 @@ def _allow_dashboard_origin(origin: str) -> None:
 
 
 def _start(args: argparse.Namespace, template: Template, stack: RunningStack) -> dict[str, Any] | None:
-    """Provisions and seeds the local AWS endpoint, then starts the functions, the rule workers,
+    """Provisions and seeds the local AWS endpoint, then starts the functions, the queue pollers,
     the gateway's HTTP server (not yet serving) and the dashboard, recording each in `stack`.
     Returns what was seeded, if anything."""
     import boto3
@@ -95,10 +95,10 @@ def _start(args: argparse.Namespace, template: Template, stack: RunningStack) ->
     functions = FunctionRegistry(template)
     functions.load_all()
     sqs = boto3.client("sqs")
-    for rule in template.rules():
-        worker = RuleWorker(rule.name, queues[rule.name], functions[rule.function], sqs)
-        worker.start()
-        stack.workers.append(worker)
+    for mapping in template.event_source_mappings():
+        poller = QueuePoller(mapping, queues[mapping.queue], functions[mapping.function], sqs)
+        poller.start()
+        stack.pollers.append(poller)
     gateway = ApiGateway(
         routes=template.routes(),
         functions=functions,

@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from crm.template import RuleSpec, TableSpec, Template
+from crm.template import QueueSpec, RuleSpec, TableSpec, Template
 
 LOCAL_STAGE = "local"
 DEFAULT_AWS_PORT = 8000
@@ -28,6 +28,13 @@ DEFAULT_LOCAL_ORIGINS = (
     "http://localhost:5173,http://127.0.0.1:5173,http://localhost:8080,http://127.0.0.1:8080,"
     "http://localhost:3001,http://127.0.0.1:3001"
 )
+# A local queue keeps a received message invisible for at most this many seconds (the template's
+# stats events queue says 90). A record the consumer failed on comes back when it passes: with the
+# template's value a local retry would take 90 s, and meanwhile every mutating request would wait
+# for it (`QueuePoller.wait_until_idle`, up to 15 s). Only the delay is shorter: redelivery, the
+# receive count and the move to the dead-letter queue after maxReceiveCount receipts are the
+# template's. See docs/decisions.md, "Local runner".
+LOCAL_MAX_VISIBILITY_TIMEOUT = 2
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # nosec B105  # moto accepts any
 
 
@@ -171,14 +178,14 @@ def create_table(client: Any, spec: TableSpec) -> None:
             raise
 
 
-def rule_queue_name(rule: RuleSpec) -> str:
-    return f"{rule.bus_name}-{rule.name}"
-
-
-def provision(template: Template, endpoint: str) -> dict[str, str]:
-    """Creates the template's tables, buses and rules. moto cannot invoke a Lambda target, so
-    each rule targets an SQS queue that the local bus worker drains into the rule's function.
-    Returns rule name -> queue URL."""
+def provision(
+    template: Template, endpoint: str, max_visibility_timeout: int | None = LOCAL_MAX_VISIBILITY_TIMEOUT
+) -> dict[str, str]:
+    """Creates the template's tables, buses, queues (each with the redrive policy it states, its
+    dead-letter queue first) and rules (targeting those queues, as the template's rules do).
+    A queue's visibility timeout is the template's, at most `max_visibility_timeout` seconds
+    (None: the template's as it is).
+    Returns queue logical id -> queue URL."""
     dynamodb = _client("dynamodb", endpoint)
     for table in template.tables():
         create_table(dynamodb, table)
@@ -189,25 +196,52 @@ def provision(template: Template, endpoint: str) -> dict[str, str]:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
                 raise
-    queues = {}
+    queues = create_queues(sqs, template.queues(), max_visibility_timeout)
     for rule in template.rules():
-        dead_letters = sqs.create_queue(QueueName=f"{rule_queue_name(rule)}-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        queue = sqs.create_queue(
-            QueueName=rule_queue_name(rule),
-            Attributes={
-                "VisibilityTimeout": "2",
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
-            },
-        )["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        events.put_rule(Name=rule.name, EventBusName=rule.bus_name, EventPattern=json.dumps(rule.pattern))
-        events.put_targets(
-            Rule=rule.name, EventBusName=rule.bus_name, Targets=[{"Id": "local", "Arn": queue_arn}]
-        )
-        queues[rule.name] = queue
-    return queues
+        put_rule(events, rule, {logical_id: arn for logical_id, (_, arn) in queues.items()})
+    return {logical_id: url for logical_id, (url, _) in queues.items()}
+
+
+def create_queues(
+    sqs: Any, specs: list[QueueSpec], max_visibility_timeout: int | None
+) -> dict[str, tuple[str, str]]:
+    """Creates every queue, a redrive target before the queue that names it.
+    Returns logical id -> (URL, ARN)."""
+    by_id = {spec.logical_id: spec for spec in specs}
+    created: dict[str, tuple[str, str]] = {}
+
+    def create(spec: QueueSpec) -> tuple[str, str]:
+        if spec.logical_id not in created:
+            timeout = spec.visibility_timeout
+            if max_visibility_timeout is not None:
+                timeout = min(timeout, max_visibility_timeout)
+            attributes = {"VisibilityTimeout": str(timeout)}
+            if spec.dead_letter_queue is not None:
+                _, dead_letters = create(by_id[spec.dead_letter_queue])
+                attributes["RedrivePolicy"] = json.dumps(
+                    {"deadLetterTargetArn": dead_letters, "maxReceiveCount": spec.max_receive_count}
+                )
+            url = sqs.create_queue(QueueName=spec.name, Attributes=attributes)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            created[spec.logical_id] = (url, arn)
+        return created[spec.logical_id]
+
+    for spec in specs:
+        create(spec)
+    return created
+
+
+def put_rule(events: Any, rule: RuleSpec, queue_arns: dict[str, str]) -> None:
+    """The rule on its bus, with its targets: queues of the template, given by logical id."""
+    events.put_rule(Name=rule.name, EventBusName=rule.bus_name, EventPattern=json.dumps(rule.pattern))
+    targets: list[dict[str, Any]] = []
+    for target in rule.targets:
+        entry: dict[str, Any] = {"Id": target.id, "Arn": queue_arns[target.queue]}
+        if target.dead_letter_queue is not None:
+            entry["DeadLetterConfig"] = {"Arn": queue_arns[target.dead_letter_queue]}
+        if target.retry_policy is not None:
+            entry["RetryPolicy"] = target.retry_policy
+        targets.append(entry)
+    events.put_targets(Rule=rule.name, EventBusName=rule.bus_name, Targets=targets)

@@ -1,8 +1,11 @@
-"""Reads template.yaml: the routes, tables, bus rules and environment the local stack needs.
+"""Reads template.yaml: the routes, tables, queues, bus rules, event source mappings and
+environment the local stack needs.
 
 Only the intrinsic functions the template uses are resolved (Ref, Sub, Select, Split, Join, If,
 Equals, Not), with parameters taken from their defaults or from overrides, and `AWS::*` pseudo
-parameters given local values.
+parameters given local values. `!GetAtt <Queue>.Arn`, where it names a queue (a rule's target,
+a redrive policy, an SQS event), is read as that queue's logical id: the local stack learns the
+ARN when it creates the queue. Queue policies are not read (moto does not enforce them).
 """
 
 from __future__ import annotations
@@ -80,13 +83,57 @@ class TableSpec:
     indexes: tuple[Index, ...]
 
 
+# What SQS and Lambda assume when the template does not say.
+SQS_DEFAULT_VISIBILITY_TIMEOUT = 30
+SQS_EVENT_DEFAULT_BATCH_SIZE = 10
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """An `AWS::SQS::Queue`. `visibility_timeout` is SQS's default (30 s) when the template states
+    none; `dead_letter_queue` is the logical id of its redrive target, if it has one."""
+
+    logical_id: str
+    name: str
+    visibility_timeout: int
+    dead_letter_queue: str | None = None
+    max_receive_count: int | None = None
+
+
+@dataclass(frozen=True)
+class RuleTarget:
+    """A target of a rule: a queue of the template (logical ids), with the retry policy and the
+    dead-letter queue for what EventBridge could not deliver to it."""
+
+    id: str
+    queue: str
+    dead_letter_queue: str | None = None
+    retry_policy: dict[str, Any] | None = None
+
+
 @dataclass(frozen=True)
 class RuleSpec:
-    function: str
-    handler: str
+    """An `AWS::Events::Rule` on a bus of the template (its `Name`, else its logical id)."""
+
+    logical_id: str
     name: str
     bus_name: str
     pattern: dict[str, Any]
+    targets: tuple[RuleTarget, ...]
+
+
+@dataclass(frozen=True)
+class EventSourceMapping:
+    """A function's `Type: SQS` event: Lambda polls `queue` (a logical id) and invokes the function
+    with up to `batch_size` messages, gathered for at most `batching_window` seconds."""
+
+    function: str
+    handler: str
+    name: str  # <function logical id>-<event name>
+    queue: str
+    batch_size: int = SQS_EVENT_DEFAULT_BATCH_SIZE
+    batching_window: int = 0
+    report_batch_item_failures: bool = False
 
 
 @dataclass(frozen=True)
@@ -214,21 +261,80 @@ class Template:
                     )
         return routes
 
+    def queue_of(self, value: Any) -> str:
+        """The logical id of the queue that `!GetAtt <Queue>.Arn` names."""
+        reference = value.get("Fn::GetAtt") if isinstance(value, dict) else None
+        if (
+            not isinstance(reference, list)
+            or reference[1:] != ["Arn"]
+            or self.resources.get(reference[0], {}).get("Type") != "AWS::SQS::Queue"
+        ):
+            raise ValueError(f"the local stack reaches queues only, as !GetAtt <Queue>.Arn; got {value!r}")
+        return str(reference[0])
+
+    def queues(self) -> list[QueueSpec]:
+        queues = []
+        for logical_id, resource in self.of_type("AWS::SQS::Queue").items():
+            properties = resource.get("Properties", {})
+            redrive = properties.get("RedrivePolicy")
+            queues.append(
+                QueueSpec(
+                    logical_id=logical_id,
+                    name=str(self.resolve(properties.get("QueueName", logical_id))),
+                    visibility_timeout=int(
+                        properties.get("VisibilityTimeout", SQS_DEFAULT_VISIBILITY_TIMEOUT)
+                    ),
+                    dead_letter_queue=self.queue_of(redrive["deadLetterTargetArn"]) if redrive else None,
+                    max_receive_count=int(redrive["maxReceiveCount"]) if redrive else None,
+                )
+            )
+        return queues
+
     def rules(self) -> list[RuleSpec]:
         rules = []
+        for logical_id, resource in self.of_type("AWS::Events::Rule").items():
+            properties = resource["Properties"]
+            rules.append(
+                RuleSpec(
+                    logical_id=logical_id,
+                    name=str(self.resolve(properties.get("Name", logical_id))),
+                    bus_name=str(self.resolve(properties.get("EventBusName", "default"))),
+                    pattern=self.resolve(properties["EventPattern"]),
+                    targets=tuple(self._rule_target(target) for target in properties.get("Targets", [])),
+                )
+            )
+        return rules
+
+    def _rule_target(self, target: dict[str, Any]) -> RuleTarget:
+        dead_letters = target.get("DeadLetterConfig", {}).get("Arn")
+        return RuleTarget(
+            id=str(target["Id"]),
+            queue=self.queue_of(target["Arn"]),
+            dead_letter_queue=self.queue_of(dead_letters) if dead_letters else None,
+            retry_policy=self.resolve(target["RetryPolicy"]) if "RetryPolicy" in target else None,
+        )
+
+    def event_source_mappings(self) -> list[EventSourceMapping]:
+        """The functions' `Type: SQS` events."""
+        mappings = []
         for logical_id, properties in self.functions().items():
             for event_name, event in properties.get("Events", {}).items():
-                if event["Type"] == "EventBridgeRule":
-                    rules.append(
-                        RuleSpec(
-                            function=logical_id,
-                            handler=properties["Handler"],
-                            name=f"{logical_id}-{event_name}",
-                            bus_name=self.resolve(event["Properties"]["EventBusName"]),
-                            pattern=event["Properties"]["Pattern"],
-                        )
+                if event["Type"] != "SQS":
+                    continue
+                settings = event["Properties"]
+                mappings.append(
+                    EventSourceMapping(
+                        function=logical_id,
+                        handler=properties["Handler"],
+                        name=f"{logical_id}-{event_name}",
+                        queue=self.queue_of(settings["Queue"]),
+                        batch_size=int(settings.get("BatchSize", SQS_EVENT_DEFAULT_BATCH_SIZE)),
+                        batching_window=int(settings.get("MaximumBatchingWindowInSeconds", 0)),
+                        report_batch_item_failures="ReportBatchItemFailures"
+                        in settings.get("FunctionResponseTypes", []),
                     )
-        return rules
+                )
+        return mappings
 
     def tables(self) -> list[TableSpec]:
         tables = []

@@ -48,7 +48,8 @@ def moto_server() -> Iterator[MotoServer]:
 
 
 def fresh_stack(moto_server: MotoServer) -> dict[str, str]:
-    """Resets moto and provisions the template's tables, bus and rules; returns rule -> queue URL."""
+    """Resets moto and provisions the template's tables, bus, queues and rules; returns queue
+    logical id -> queue URL."""
     requests.post(f"{moto_server.endpoint}/moto-api/reset", timeout=10).raise_for_status()
     dependencies.reset()
     return provision(test_template(), moto_server.endpoint)

@@ -1,5 +1,5 @@
 """A fresh local stack for one test (moto over HTTP, tables from the template): the tables it
-seeds and inspects, and the events its bus rule received."""
+seeds and inspects, and the events the bus rule sent to the stats events queue."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from shared import dependencies
 from shared.dynamo import Item, Table, dynamodb_client
 from shared.events import events_client
 
-RULE = "StatsConsumerFunction-LeadChanges"
+# The queue the template's rule sends lead events to (a key of the `aws` fixture).
+EVENTS_QUEUE = "StatsEventsQueue"
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class Stack:
         return item
 
     def events(self, seconds: float = 2.0) -> list[dict[str, Any]]:
-        """Every EventBridge event the rule's queue holds (deleted as read)."""
+        """Every EventBridge event the stats events queue holds (deleted as read)."""
         sqs = boto3.client("sqs")
         events: list[dict[str, Any]] = []
         deadline = time.monotonic() + seconds

@@ -1,17 +1,19 @@
 """The event bus and the audit table against moto over HTTP: events published by the shared
-publisher reach the stats consumer through the template's rule, and mutating requests are stored
-in the audit table."""
+publisher reach the stats consumer through the template's rule, queue and event source mapping,
+and mutating requests are stored in the audit table."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 
 import boto3
 import pytest
 
-from crm.bus import RuleWorker
+from crm.bus import QueuePoller
 from crm.functions import FunctionRegistry
+from crm.stack import LOCAL_MAX_VISIBILITY_TIMEOUT
 from shared import dependencies
 from shared.audit import AuditLog, build_record, stored_record
 from shared.cache import GENERATION_PREFIX, Namespace
@@ -20,8 +22,7 @@ from shared.events import EventPublisher, PublishFailed
 from shared.security import Principal, Role
 from tests.helpers import api_event
 from tests.integration.conftest import test_template
-
-RULE = "StatsConsumerFunction-LeadChanges"
+from tests.integration.local_stack import EVENTS_QUEUE
 
 
 def stats_generation() -> int:
@@ -50,8 +51,8 @@ def test_lead_events_match_the_template_rule_and_others_do_not(aws: dict[str, st
     # When a lead event and an event of another source are published
     publisher.publish("LeadCreated", {"lead_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "version": 1})
     publisher.publish("LeadCreated", {"lead_id": "x", "version": 1}, source="crm.other")
-    # Then only the lead event reaches the rule's target
-    messages = drain(aws[RULE])
+    # Then only the lead event reaches the rule's target, the stats events queue
+    messages = drain(aws[EVENTS_QUEUE])
     assert len(messages) == 1
     assert '"source": "crm.leads"' in str(messages[0]["Body"])
 
@@ -74,16 +75,18 @@ STATS_VIEW = {
 def test_consumer_receives_events_through_the_bus_and_invalidates_stats_only_when_counters_move(
     aws: dict[str, str],
 ) -> None:
-    # Given the stats consumer wired to its rule as `crm serve` wires it
-    functions = FunctionRegistry(test_template())
-    worker = RuleWorker(RULE, aws[RULE], functions["StatsConsumerFunction"], boto3.client("sqs"))
-    worker.start()
+    # Given the stats consumer polling its queue as `crm serve` wires it
+    template = test_template()
+    functions = FunctionRegistry(template)
+    (mapping,) = [m for m in template.event_source_mappings() if m.function == "StatsConsumerFunction"]
+    poller = QueuePoller(mapping, aws[mapping.queue], functions[mapping.function], boto3.client("sqs"))
+    poller.start()
     lead_id = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 
-    def publish_and_wait(detail_type: str, detail: dict[str, object], deliveries: int) -> None:
+    def publish_and_wait(detail_type: str, detail: dict[str, object], records: int) -> None:
         dependencies.event_publisher().publish(detail_type, {"lead_id": lead_id, **detail})
         deadline = time.monotonic() + 10
-        while worker.delivered < deliveries and time.monotonic() < deadline:
+        while poller.delivered + poller.failed < records and time.monotonic() < deadline:
             time.sleep(0.05)
 
     before = stats_generation()
@@ -94,11 +97,11 @@ def test_consumer_receives_events_through_the_bus_and_invalidates_stats_only_whe
         # And then changed in a way no stat depends on (a notes-only edit: the same stats view)
         publish_and_wait("LeadUpdated", {"version": 2, "before": STATS_VIEW, "after": STATS_VIEW}, 2)
     finally:
-        worker.stop()
-        worker.join(timeout=5)
-    # Then the consumer ran once per event
-    assert worker.delivered == 2
-    assert worker.failed == 0
+        poller.stop()
+        poller.join(timeout=5)
+    # Then the consumer took each event
+    assert poller.delivered == 2
+    assert poller.failed == 0
     # And the creation moved the stats cache namespace on, the edit did not
     assert created == before + 1
     assert stats_generation() == created
@@ -160,3 +163,43 @@ def test_local_stack_has_exactly_the_template_tables_and_indexes(aws: dict[str, 
             for index in described.get("GlobalSecondaryIndexes", [])
         }
         assert indexes == {index.name: index.keys for index in spec.indexes}
+
+
+def test_local_stack_has_the_template_queues_and_rules(aws: dict[str, str]) -> None:
+    template = test_template()
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    # Every queue of the template, by its name
+    specs = {spec.logical_id: spec for spec in template.queues()}
+    assert set(aws) == set(specs)
+    assert EVENTS_QUEUE in specs
+    attributes = {
+        logical_id: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        for logical_id, url in aws.items()
+    }
+    arns = {logical_id: found["QueueArn"] for logical_id, found in attributes.items()}
+    for logical_id, spec in specs.items():
+        assert arns[logical_id].endswith(f":{spec.name}")
+        # with the template's visibility timeout, shortened locally
+        assert int(attributes[logical_id]["VisibilityTimeout"]) == min(
+            spec.visibility_timeout, LOCAL_MAX_VISIBILITY_TIMEOUT
+        )
+        # and the template's redrive policy
+        redrive = json.loads(attributes[logical_id].get("RedrivePolicy", "null"))
+        expected = (
+            None
+            if spec.dead_letter_queue is None
+            else {
+                "deadLetterTargetArn": arns[spec.dead_letter_queue],
+                "maxReceiveCount": spec.max_receive_count,
+            }
+        )
+        assert redrive == expected
+    assert specs[EVENTS_QUEUE].dead_letter_queue is not None
+    # And every rule on its bus, with the template's pattern, targeting the template's queues
+    for rule in template.rules():
+        described = events.describe_rule(Name=rule.name, EventBusName=rule.bus_name)
+        assert json.loads(described["EventPattern"]) == rule.pattern
+        targets = events.list_targets_by_rule(Rule=rule.name, EventBusName=rule.bus_name)["Targets"]
+        assert [(target["Id"], target["Arn"]) for target in targets] == [
+            (target.id, arns[target.queue]) for target in rule.targets
+        ]

@@ -17,7 +17,7 @@ from leads.dependencies import lead_writer
 from leads.models import LeadSubmission, Outcome
 from shared import dependencies
 from shared.security import Principal, Role
-from tests.integration.local_stack import RULE, Stack, local_stack
+from tests.integration.local_stack import EVENTS_QUEUE, Stack, local_stack
 
 HEADER = "email,phone,first_name,last_name,vendor_code,campaign_source,created_at,tcpa_consent,legacy_id\n"
 GOOD = [
@@ -43,7 +43,7 @@ LATIN_1_ROW = "hal@example.com,,H\xe4l,,V001,,,,L-13\n".encode("latin-1")  # row
 @pytest.fixture
 def stack(aws: dict[str, str]) -> Iterator[Stack]:
     seed_demo_data(SeedTables.configured(), lead_count=0)
-    stack = local_stack(aws[RULE])
+    stack = local_stack(aws[EVENTS_QUEUE])
     existing = LeadSubmission(email="existing@example.com", vendor_code="V001", first_name="Old")
     assert lead_writer().create(Principal("demo-admin", Role.ADMIN), existing).outcome is Outcome.ACCEPTED
     stack.events()  # drain the existing lead's event

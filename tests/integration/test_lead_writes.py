@@ -39,7 +39,7 @@ from shared.events import EventPublisher
 from shared.outbox import Outbox
 from shared.security import LeadScope, Principal, Role
 from tests.integration.conftest import fresh_stack
-from tests.integration.local_stack import RULE, Stack, local_stack
+from tests.integration.local_stack import EVENTS_QUEUE, Stack, local_stack
 
 ADMIN = Principal("admin-1", Role.ADMIN)
 MANAGER = Principal("manager-1", Role.MANAGER)
@@ -93,7 +93,7 @@ def concurrently(calls: list[Callable[[], T]]) -> list[T]:
 @pytest.fixture
 def stack(aws: dict[str, str]) -> Stack:
     """A fresh stack with a default price of 42.50."""
-    stack = local_stack(aws[RULE])
+    stack = local_stack(aws[EVENTS_QUEUE])
     stack.pricing.put({"price_key": "SETTINGS", "default_price": DEFAULT_PRICE})
     return stack
 
@@ -110,10 +110,10 @@ def matrix_stack(moto_server: MotoServer) -> Iterator[Stack]:
         current = dependencies.vendors_table().get({"vendor_code": MATRIX_VENDOR}) is not None
     except ClientError:
         current = False
-    if not current or RULE not in _matrix_queues:
+    if not current or EVENTS_QUEUE not in _matrix_queues:
         _matrix_queues.update(fresh_stack(moto_server))
-        local_stack(_matrix_queues[RULE]).add_vendors(MATRIX_VENDOR)
-    yield local_stack(_matrix_queues[RULE])
+        local_stack(_matrix_queues[EVENTS_QUEUE]).add_vendors(MATRIX_VENDOR)
+    yield local_stack(_matrix_queues[EVENTS_QUEUE])
     dependencies.reset()
 
 

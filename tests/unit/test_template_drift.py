@@ -1,9 +1,10 @@
 """template.yaml is the single source of truth: these tests fail when a route, table, index,
 setting or build target exists on one side (template, code, local stack, packaging) but not the
-other."""
+other, or when the template uses an event, rule or queue setting the local stack would ignore."""
 
 from __future__ import annotations
 
+import copy
 import importlib
 import re
 import tomllib
@@ -12,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from crm.stack import function_environment
-from crm.template import Template
+from crm.template import (
+    SQS_DEFAULT_VISIBILITY_TIMEOUT,
+    EventSourceMapping,
+    QueueSpec,
+    RuleSpec,
+    RuleTarget,
+    Template,
+)
 from leads import repository
 from shared.config import Settings
 from tests.helpers import base_env
@@ -148,3 +156,140 @@ def test_audit_indexes_in_the_template_are_the_indexes_the_code_queries() -> Non
 
     audit = next(table for table in TEMPLATE.tables() if table.logical_id == "AuditTable")
     assert {index.name for index in audit.indexes} == {USER_INDEX}
+
+
+# -- queues, rules and event source mappings ----------------------------------------------------
+# What the local stack runs of a function's events, of an SQS event and of a rule; anything else
+# in the template would be ignored locally, so these tests fail on it instead.
+LOCAL_EVENT_TYPES = {"Api", "SQS"}
+LOCAL_SQS_EVENT_PROPERTIES = {"Queue", "BatchSize", "MaximumBatchingWindowInSeconds", "FunctionResponseTypes"}
+LOCAL_RULE_PROPERTIES = {"Name", "EventBusName", "EventPattern", "Targets"}
+LOCAL_RULE_TARGET_PROPERTIES = {"Id", "Arn", "RetryPolicy", "DeadLetterConfig"}
+
+
+def test_every_function_event_is_one_the_local_stack_runs() -> None:
+    for function, properties in TEMPLATE.functions().items():
+        for name, event in properties.get("Events", {}).items():
+            assert event["Type"] in LOCAL_EVENT_TYPES, (
+                f"{function}.{name}: {event['Type']} events do not run locally"
+            )
+            if event["Type"] == "SQS":
+                assert set(event["Properties"]) <= LOCAL_SQS_EVENT_PROPERTIES, f"{function}.{name}"
+                assert set(event["Properties"].get("FunctionResponseTypes", [])) <= {
+                    "ReportBatchItemFailures"
+                }
+
+
+def test_every_rule_sends_to_a_queue_that_a_function_reads() -> None:
+    read = {mapping.queue for mapping in TEMPLATE.event_source_mappings()}
+    assert read
+    assert read <= {queue.logical_id for queue in TEMPLATE.queues()}
+    for logical_id, resource in TEMPLATE.of_type("AWS::Events::Rule").items():
+        assert set(resource["Properties"]) <= LOCAL_RULE_PROPERTIES, logical_id
+        for target in resource["Properties"]["Targets"]:
+            assert set(target) <= LOCAL_RULE_TARGET_PROPERTIES, logical_id
+    for rule in TEMPLATE.rules():
+        assert rule.bus_name in TEMPLATE.bus_names()
+        assert rule.targets
+        assert {target.queue for target in rule.targets} <= read, rule.logical_id
+
+
+def test_a_batch_size_over_ten_comes_with_a_batching_window() -> None:
+    # Lambda refuses an SQS event source mapping with BatchSize > 10 and no batching window.
+    for mapping in TEMPLATE.event_source_mappings():
+        assert mapping.batch_size <= 10 or mapping.batching_window >= 1, mapping.name
+
+
+SMALL_TEMPLATE = {
+    "Resources": {
+        "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": {"Fn::Sub": "bus-${Stage}"}}},
+        "Work": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": {"Fn::Sub": "work-${Stage}"},
+                "VisibilityTimeout": 45,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": ["Failed", "Arn"]},
+                    "maxReceiveCount": 3,
+                },
+            },
+        },
+        "Failed": {"Type": "AWS::SQS::Queue"},
+        "Changes": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "EventBusName": {"Ref": "Bus"},
+                "EventPattern": {"source": ["app"]},
+                "Targets": [
+                    {
+                        "Id": "work",
+                        "Arn": {"Fn::GetAtt": ["Work", "Arn"]},
+                        "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["Failed", "Arn"]}},
+                    }
+                ],
+            },
+        },
+        "Worker": {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "Handler": "app.handler",
+                "Events": {
+                    "Plain": {"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["Work", "Arn"]}}},
+                    "Batched": {
+                        "Type": "SQS",
+                        "Properties": {
+                            "Queue": {"Fn::GetAtt": ["Failed", "Arn"]},
+                            "BatchSize": 50,
+                            "MaximumBatchingWindowInSeconds": 2,
+                            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                        },
+                    },
+                },
+            },
+        },
+    }
+}
+
+
+def test_queues_rules_and_mappings_are_read_with_the_aws_defaults() -> None:
+    template = Template(raw=SMALL_TEMPLATE, parameters={"Stage": "t"})
+    assert template.queues() == [
+        QueueSpec("Work", "work-t", 45, dead_letter_queue="Failed", max_receive_count=3),
+        QueueSpec("Failed", "Failed", SQS_DEFAULT_VISIBILITY_TIMEOUT),
+    ]
+    assert template.rules() == [
+        RuleSpec(
+            logical_id="Changes",
+            name="Changes",
+            bus_name="bus-t",
+            pattern={"source": ["app"]},
+            targets=(RuleTarget(id="work", queue="Work", dead_letter_queue="Failed"),),
+        )
+    ]
+    assert template.event_source_mappings() == [
+        EventSourceMapping("Worker", "app.handler", "Worker-Plain", "Work", batch_size=10, batching_window=0),
+        EventSourceMapping(
+            "Worker",
+            "app.handler",
+            "Worker-Batched",
+            "Failed",
+            50,
+            batching_window=2,
+            report_batch_item_failures=True,
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        pytest.param("arn:aws:lambda:us-east-1:123456789012:function:f", id="literal-arn"),
+        pytest.param({"Fn::GetAtt": ["Worker", "Arn"]}, id="not-a-queue"),
+        pytest.param({"Fn::GetAtt": ["Work", "QueueName"]}, id="not-an-arn"),
+    ],
+)
+def test_a_rule_target_other_than_a_template_queue_is_refused(arn: object) -> None:
+    raw = copy.deepcopy(SMALL_TEMPLATE)
+    raw["Resources"]["Changes"]["Properties"]["Targets"][0]["Arn"] = arn
+    with pytest.raises(ValueError, match="reaches queues only"):
+        Template(raw=raw, parameters={"Stage": "t"}).rules()
