@@ -160,8 +160,8 @@ class AgencyService:
         return updated
 
     def _invalidate(self) -> None:
-        self._cache.invalidate(Namespace.AGENCIES)
-        self._cache.invalidate(Namespace.REPORTS)  # the vendors report shows agencies' names
+        # the vendors report shows agencies' names
+        self._cache.invalidate_namespaces([Namespace.AGENCIES, Namespace.REPORTS])
 
 
 class CredentialService:
@@ -358,5 +358,4 @@ class AgentService:
         return self._agent(item, window)
 
     def _invalidate(self) -> None:
-        self._cache.invalidate(Namespace.AGENTS)
-        self._cache.invalidate(Namespace.STATS)  # the dashboard's agents block
+        self._cache.invalidate_namespaces([Namespace.AGENTS, Namespace.STATS])  # the dashboard's agents block

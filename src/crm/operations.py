@@ -46,8 +46,7 @@ def cmd_stats_rebuild(args: argparse.Namespace) -> int:
         first_day=args.first_day,
         last_day=args.last_day,
     )
-    for namespace in BUCKET_NAMESPACES:  # every cached read of the buckets it rewrote
-        dependencies.query_cache().invalidate(namespace)
+    dependencies.query_cache().invalidate_namespaces(BUCKET_NAMESPACES)  # every read of the buckets
     print(
         f"{where}: {report.leads} leads read; {len(report.days_rewritten)} day bucket(s) rewritten, "
         f"{len(report.days_removed)} removed, {report.states_rewritten} lead state(s) reset"

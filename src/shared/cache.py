@@ -69,7 +69,9 @@ class CacheBackend(Protocol):
 
     def set(self, key: str, value: str, ttl_seconds: int) -> None: ...
 
-    def incr(self, key: str) -> int: ...
+    def incr_many(self, keys: list[str]) -> None:
+        """Adds one to each counter, in one round trip."""
+        ...
 
 
 class CacheUnavailable(Exception):
@@ -117,6 +119,10 @@ class InProcessBackend:
             self._counters[key] = self._counters.get(key, 0) + 1
             return self._counters[key]
 
+    def incr_many(self, keys: list[str]) -> None:
+        for key in keys:
+            self.incr(key)
+
 
 class RedisBackend:
     """Redis (ElastiCache in AWS). Short timeouts: the cache must never be slower than the table."""
@@ -153,9 +159,15 @@ class RedisBackend:
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
         self._call(lambda: self._client.set(key, value, ex=ttl_seconds))
 
-    def incr(self, key: str) -> int:
+    def incr_many(self, keys: list[str]) -> None:
         # Invalidations are always attempted: skipping one would leave stale entries elsewhere.
-        return int(self._call(lambda: self._client.incr(key), during_backoff=True))
+        def increment() -> None:
+            pipeline = self._client.pipeline(transaction=False)
+            for key in keys:
+                pipeline.incr(key)
+            pipeline.execute()
+
+        self._call(increment, during_backoff=True)
 
 
 class QueryCache:
@@ -219,18 +231,25 @@ class QueryCache:
         return simplejson.loads(serialised, use_decimal=True)
 
     def invalidate(self, namespace: str, scopes: Iterable[str] | None = None) -> None:
-        """Makes entries of the namespace unreachable: of every scope in one operation, or of
-        `scopes` only (one operation each)."""
+        """Makes entries of the namespace unreachable: of every scope, or of `scopes` only. One
+        round trip either way."""
         if scopes is None:
-            counters = [f"{GENERATION_PREFIX}:{namespace}"]
+            self._bump([f"{GENERATION_PREFIX}:{namespace}"])
         else:
-            counters = [f"{GENERATION_PREFIX}:{namespace}:{scope}" for scope in sorted(set(scopes))]
-        for counter in counters:
-            try:
-                self.backend.incr(counter)
-            except CacheUnavailable as exc:
-                # Entries written before the outage still expire by TTL; nothing else can be done.
-                logger.error("cache invalidation failed", extra={"namespace": namespace, "reason": str(exc)})
+            self._bump([f"{GENERATION_PREFIX}:{namespace}:{scope}" for scope in sorted(set(scopes))])
+
+    def invalidate_namespaces(self, namespaces: Iterable[str]) -> None:
+        """Makes every entry of each namespace unreachable, in one round trip."""
+        self._bump([f"{GENERATION_PREFIX}:{namespace}" for namespace in namespaces])
+
+    def _bump(self, counters: list[str]) -> None:
+        if not counters:
+            return
+        try:
+            self.backend.incr_many(counters)
+        except CacheUnavailable as exc:
+            # Entries written before the outage still expire by TTL; nothing else can be done.
+            logger.error("cache invalidation failed", extra={"counters": counters, "reason": str(exc)})
 
     def _generations(self, namespace: str, scope: str) -> tuple[int, int]:
         """The namespace's generation and the scope's own, in one round trip."""

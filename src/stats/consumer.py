@@ -58,20 +58,17 @@ def lead_change(record: SQSRecord) -> LeadChange | None:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    changes: dict[str, list[LeadChange]] = {}  # record id -> the change it carries
+    changes: dict[str, LeadChange | None] = {}  # record id -> the change it carries, if any
 
     def read(record: SQSRecord) -> None:
-        change = lead_change(record)
-        changes[record.message_id] = [change] if change else []
+        changes[record.message_id] = lead_change(record)
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     with processor(event["Records"], read):
         processor.process()
-    result = bucket_updater().apply(change for found in changes.values() for change in found)
+    result = bucket_updater().apply(change for change in changes.values() if change)
     failed = [
-        record_id
-        for record_id, found in changes.items()
-        if any(change.lead_id in result.failed for change in found)
+        record_id for record_id, change in changes.items() if change and change.lead_id in result.failed
     ]
     unreadable = processor.response()["batchItemFailures"]
     failures = [*unreadable, *({"itemIdentifier": record_id} for record_id in failed)]

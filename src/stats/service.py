@@ -70,6 +70,5 @@ class BucketUpdater:
         cached read of the buckets, once; one that moved none (notes-only edits) leaves them."""
         result = self._store.apply_batch(changes)
         if result.counters_moved:
-            for namespace in BUCKET_NAMESPACES:
-                self._cache.invalidate(namespace)
+            self._cache.invalidate_namespaces(BUCKET_NAMESPACES)
         return result

@@ -71,8 +71,23 @@ def namespace(redis_client: redis.Redis) -> Iterator[str]:
     """A namespace no other test or data uses; its keys are deleted afterwards."""
     name = f"test-{uuid.uuid4().hex}"
     yield name
-    keys = [*redis_client.scan_iter(match=f"{KEY_PREFIX}:{name}:*"), f"{GENERATION_PREFIX}:{name}"]
+    keys = [
+        *redis_client.scan_iter(match=f"{KEY_PREFIX}:{name}:*"),
+        *redis_client.scan_iter(match=f"{GENERATION_PREFIX}:{name}:*"),  # scopes' own generations
+        f"{GENERATION_PREFIX}:{name}",
+    ]
     redis_client.delete(*keys)
+
+
+def cached_in_each_scope(
+    namespace: str, scopes: tuple[str, ...]
+) -> tuple[QueryCache, dict[str, CountingLoader]]:
+    """A cache on the Redis under test, with one entry of `namespace` loaded in each scope."""
+    cache = QueryCache(RedisBackend(REDIS_URL), ttl_seconds=60)
+    loaders = {scope: CountingLoader() for scope in scopes}
+    for scope, loader in loaders.items():
+        cache.get_or_load(namespace, scope, PARAMS, loader)
+    return cache, loaders
 
 
 def entry_keys(client: redis.Redis, namespace: str) -> list[str]:
@@ -137,10 +152,7 @@ def test_invalidating_a_namespace_bumps_its_generation_and_reloads(
     redis_client: redis.Redis, namespace: str
 ) -> None:
     # Given
-    cache = QueryCache(RedisBackend(REDIS_URL), ttl_seconds=60)
-    loaders = {scope: CountingLoader() for scope in ("all", "vendor:ACME", "agent:u-1")}
-    for scope, loader in loaders.items():
-        cache.get_or_load(namespace, scope, PARAMS, loader)
+    cache, loaders = cached_in_each_scope(namespace, ("all", "vendor:ACME", "agent:u-1"))
     generation_key = f"{GENERATION_PREFIX}:{namespace}"
     assert redis_client.get(generation_key) is None
 
@@ -161,26 +173,20 @@ def test_invalidating_some_scopes_bumps_only_their_generations(
     redis_client: redis.Redis, namespace: str
 ) -> None:
     # Given one entry per scope
-    cache = QueryCache(RedisBackend(REDIS_URL), ttl_seconds=60)
-    loaders = {scope: CountingLoader() for scope in ("all", "vendor:ACME", "vendor:GLOBEX")}
+    cache, loaders = cached_in_each_scope(namespace, ("all", "vendor:ACME", "vendor:GLOBEX"))
+    # When staff and ACME are invalidated
+    cache.invalidate(namespace, ["all", "vendor:ACME"])
+    # Then those two scopes reload under their own generation 1, GLOBEX's entry is still read
+    assert redis_client.get(f"{GENERATION_PREFIX}:{namespace}:vendor:ACME") == "1"
+    assert redis_client.get(f"{GENERATION_PREFIX}:{namespace}") is None
     for scope, loader in loaders.items():
         cache.get_or_load(namespace, scope, PARAMS, loader)
-    try:
-        # When staff and ACME are invalidated
-        cache.invalidate(namespace, ["all", "vendor:ACME"])
-        # Then those two scopes reload under their own generation 1, GLOBEX's entry is still read
-        assert redis_client.get(f"{GENERATION_PREFIX}:{namespace}:vendor:ACME") == "1"
-        assert redis_client.get(f"{GENERATION_PREFIX}:{namespace}") is None
-        for scope, loader in loaders.items():
-            cache.get_or_load(namespace, scope, PARAMS, loader)
-        assert {scope: loader.calls for scope, loader in loaders.items()} == {
-            "all": 2,
-            "vendor:ACME": 2,
-            "vendor:GLOBEX": 1,
-        }
-        assert redis_client.exists(QueryCache.entry_key(namespace, 0, "vendor:ACME", PARAMS, 1)) == 1
-    finally:
-        redis_client.delete(*redis_client.scan_iter(match=f"{GENERATION_PREFIX}:{namespace}:*"))
+    assert {scope: loader.calls for scope, loader in loaders.items()} == {
+        "all": 2,
+        "vendor:ACME": 2,
+        "vendor:GLOBEX": 1,
+    }
+    assert redis_client.exists(QueryCache.entry_key(namespace, 0, "vendor:ACME", PARAMS, 1)) == 1
 
 
 def test_invalidating_a_namespace_leaves_another_namespace_cached(

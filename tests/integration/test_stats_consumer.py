@@ -7,7 +7,9 @@ import dataclasses
 import itertools
 import json
 import random
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -290,6 +292,39 @@ def test_a_burst_of_1000_leads_in_batches_of_100_writes_at_most_a_tenth_of_a_buc
     day = START.astimezone(ZONE).date().isoformat()
     assert store.buckets(day, day)[day]["leads"] == 1000
     assert len(list(store.state_items())) == 1000
+
+
+def test_concurrent_batches_of_the_same_leads_apply_each_version_once(aws: dict[str, str]) -> None:
+    # Given every version of 12 leads, split into four shuffled batches that share leads and days,
+    # as several Lambda pollers would deliver them at once in AWS
+    rng = random.Random(11)
+    histories = [history_of(index % 4, ["advance", "reassign", "advance"], rng) for index in range(12)]
+    histories = [
+        [(version, {**item, "lead_id": f"L{index}"}) for version, item in history]
+        for index, history in enumerate(histories)
+    ]
+    events = [
+        LeadChange(item["lead_id"], version, event_view(item))
+        for history in histories
+        for version, item in history
+    ]
+    rng.shuffle(events)
+    batches = [events[start::4] for start in range(4)]
+    store = fresh_store()
+    barrier = threading.Barrier(len(batches))
+
+    def apply(batch: list[LeadChange]) -> set[str]:
+        barrier.wait()
+        return store.apply_batch(batch).failed
+
+    # When the four batches are applied at the same time
+    with ThreadPoolExecutor(max_workers=len(batches)) as pool:
+        failed = list(pool.map(apply, batches))
+    # Then no lead failed, and the buckets are what the final leads contribute
+    assert failed == [set()] * len(batches)
+    final_items = [history[-1][1] for history in histories]
+    assert store.buckets("0000-00-00", "9999-12-31") == expected_buckets(final_items, ZONE)
+    assert not rebuild(final_items, store, ZONE).changed
 
 
 def test_a_redelivered_or_older_event_changes_nothing(aws: dict[str, str]) -> None:

@@ -51,9 +51,9 @@ class RecordingBackend:
         self.calls.append(("set", key))
         self.inner.set(key, value, ttl_seconds)
 
-    def incr(self, key: str) -> int:
-        self.calls.append(("incr", key))
-        return self.inner.incr(key)
+    def incr_many(self, keys: list[str]) -> None:
+        self.calls.append(("incr_many", list(keys)))
+        self.inner.incr_many(keys)
 
     def count(self, operation: str) -> int:
         return sum(1 for name, _ in self.calls if name == operation)
@@ -68,7 +68,7 @@ class UnavailableBackend:
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
         raise CacheUnavailable("connection refused")
 
-    def incr(self, key: str) -> int:
+    def incr_many(self, keys: list[str]) -> None:
         raise CacheUnavailable("connection refused")
 
 
@@ -233,6 +233,23 @@ def test_an_expired_entry_is_dropped_from_the_in_process_backend(clock: FakeCloc
 # --- invalidation -------------------------------------------------------------------------------
 
 
+def test_invalidating_several_scopes_or_namespaces_is_one_round_trip() -> None:
+    # Given
+    backend = RecordingBackend(InProcessBackend())
+    cache = QueryCache(backend, ttl_seconds=60)
+    # When a lead change invalidates its scopes, and a stats change its namespaces
+    cache.invalidate(NAMESPACE, ["vendor:ACME", "all", "agent:u-1", "all"])
+    cache.invalidate_namespaces(["stats", "reports"])
+    # Then each is one call to the backend, naming every counter once
+    assert backend.calls == [
+        (
+            "incr_many",
+            [f"{GENERATION_PREFIX}:{NAMESPACE}:{scope}" for scope in ("agent:u-1", "all", "vendor:ACME")],
+        ),
+        ("incr_many", [f"{GENERATION_PREFIX}:stats", f"{GENERATION_PREFIX}:reports"]),
+    ]
+
+
 def test_invalidating_a_namespace_hides_entries_of_every_scope_with_one_incr(clock: FakeClock) -> None:
     # Given
     backend = RecordingBackend(InProcessBackend(clock=clock))
@@ -248,7 +265,7 @@ def test_invalidating_a_namespace_hides_entries_of_every_scope_with_one_incr(clo
     cache.invalidate(NAMESPACE)
 
     # Then: one O(1) operation, whatever the number of entries
-    assert backend.calls == [("incr", f"{GENERATION_PREFIX}:{NAMESPACE}")]
+    assert backend.calls == [("incr_many", [f"{GENERATION_PREFIX}:{NAMESPACE}"])]
     for scope in scopes:
         before = loaders[scope].calls
         cache.get_or_load(NAMESPACE, scope, {"page": 0}, loaders[scope])
