@@ -39,8 +39,13 @@ lock: $(TOOLS_STAMP) ## pin the Lambda layer's dependencies (pyproject) in requi
 
 .PHONY: tools lock
 
-run: $(STAMP) ## run the whole API on http://127.0.0.1:3000 with demo data (no Docker, no AWS)
+run: $(STAMP) local-deps ## run the whole API on http://127.0.0.1:3000 with demo data (no Docker, no AWS)
 	$(BIN)/crm serve
+
+local-deps: ## the Debian package `make run` uses: redis-server (the query cache crm serve starts)
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing Debian package: redis-server"; \
+	  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
 
 test: $(STAMP) tools system-deps lint typecheck ## lint, type-check and run every test (unit, integration, e2e, browser, SAM)
 	$(BIN)/python -m pytest --cov --cov-report=term --cov-report=html --cov-report=xml
@@ -88,4 +93,4 @@ loadtest: $(STAMP) $(LOAD_STAMP) ## locust against a crm serve it starts and sto
 clean: ## remove build output and caches (keeps .venv)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache test-artifacts
 
-.PHONY: help venv run test system-deps lint format typecheck build clean
+.PHONY: help venv run test local-deps system-deps lint format typecheck build clean

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from crm.bench_timing import (
     DynamoCounter,
+    Invoker,
     ReadScenario,
     Row,
     measure_read,
@@ -37,7 +38,7 @@ from crm.bench_timing import (
 )
 from crm.functions import FunctionRegistry
 from crm.gateway import ApiGateway, LocalHttpServer
-from crm.stack import MotoServer, function_environment, local_template, provision
+from crm.stack import LocalRedis, MotoServer, function_environment, local_template, provision
 from crm.template import Template
 
 if TYPE_CHECKING:
@@ -127,12 +128,14 @@ def serve_startup_seconds(seed: bool) -> float:
 
 @dataclass
 class BenchStack:
-    """The template's functions in this process, their DynamoDB calls counted, and the local
-    gateway serving them over HTTP on a free port."""
+    """The template's functions called in this process (`in_process`), their DynamoDB calls
+    counted, and the same functions in their execution environments behind the local gateway,
+    over HTTP on a free port."""
 
     template: Template
     aws_endpoint: str
     functions: FunctionRegistry
+    in_process: dict[str, Invoker]
     server: LocalHttpServer
     counter: DynamoCounter
 
@@ -143,11 +146,14 @@ class BenchStack:
         counter = DynamoCounter()
         dynamodb_client().meta.events.register("before-call.dynamodb", counter.started)
         dynamodb_client().meta.events.register("after-call.dynamodb", counter.finished)
-        functions = FunctionRegistry(template)
+        functions = FunctionRegistry(template, os.environ)
+        in_process = {
+            logical_id: function.in_process() for logical_id, function in functions.functions.items()
+        }
         gateway = ApiGateway(template.routes(), functions, template.gateway_responses(), "local")
         server = LocalHttpServer(("127.0.0.1", _free_port()), gateway, log_requests=False)
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        return cls(template, aws_endpoint, functions, server, counter)
+        return cls(template, aws_endpoint, functions, in_process, server, counter)
 
     @property
     def base_url(self) -> str:
@@ -156,14 +162,18 @@ class BenchStack:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.functions.stop()
 
 
 def run(sizes: list[int], requests_per_scenario: int) -> tuple[list[Row], ImportTimes]:
     template = local_template()
     moto = MotoServer(port=_free_port())
+    redis = None if os.environ.get("REDIS_URL") else LocalRedis()
+    if redis is not None:
+        redis.start()
+        os.environ["REDIS_URL"] = redis.url
     # The functions' configuration must be in place before their code is first imported.
     os.environ.update(function_environment(template, moto.endpoint, os.environ))
-    os.environ["REDIS_URL"] = ""
     moto.start()
     times = import_times(template)
     stack = BenchStack.start(template, moto.endpoint)
@@ -174,6 +184,8 @@ def run(sizes: list[int], requests_per_scenario: int) -> tuple[list[Row], Import
     finally:
         stack.stop()
         moto.stop()
+        if redis is not None:
+            redis.stop()
     return rows, times
 
 
@@ -195,7 +207,7 @@ def measure_size(stack: BenchStack, size: int, requests_per_scenario: int, with_
     rows.append(measure_scan_baseline(size, tables.leads, zone, stack.counter))
     if with_writes:
         vendor_token = issue_token(dependencies.token_settings(), "demo-vendor-1")
-        leads_function = stack.functions["LeadsFunction"]
+        leads_function = stack.in_process["LeadsFunction"]
         rows += measure_writes(
             size, token, vendor_token, leads_function, stack.counter, requests_per_scenario
         )
@@ -228,7 +240,7 @@ def seed_leads(stack: BenchStack, size: int) -> tuple[SeedTables, ZoneInfo, str]
     return tables, zone, sample[size // 2].lead_id
 
 
-def read_scenarios(functions: FunctionRegistry, probe_id: str) -> list[ReadScenario]:
+def read_scenarios(functions: dict[str, Invoker], probe_id: str) -> list[ReadScenario]:
     """The GETs measured at every size; `probe_id` is the lead read by id."""
     leads, stats = functions["LeadsFunction"], functions["StatsFunction"]
     return [
@@ -265,7 +277,7 @@ def measure_reads(
     # moto's Query walks the whole index, so lead lists past 10,000 leads get fewer samples.
     lead_samples = requests_per_scenario if size <= 10_000 else max(3, requests_per_scenario // 3)
     rows = []
-    for scenario in read_scenarios(stack.functions, probe_id):
+    for scenario in read_scenarios(stack.in_process, probe_id):
         count = lead_samples if scenario.cache_namespace == "leads" else requests_per_scenario
         progress(f"{size:,} leads: {scenario.name}")
         invalidate = partial(dependencies.query_cache().invalidate, scenario.cache_namespace)

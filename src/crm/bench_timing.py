@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from crm.functions import LocalFunction
-
+# A function's handler called in this process (`LocalFunction.in_process`).
+Invoker = Callable[[dict[str, Any]], Any]
 # One in-process call: (ms, DynamoDB calls, items read, DynamoDB ms).
 Sample = tuple[float, int, int, float]
 
@@ -41,7 +41,7 @@ class ReadScenario:
     """A GET measured in-process and over HTTP; `cache_namespace` is what a cache miss invalidates."""
 
     name: str
-    function: LocalFunction
+    function: Invoker
     cache_namespace: str
     resource: str
     path: str
@@ -127,12 +127,12 @@ def proxy_event(
 
 
 def timed_invocation(
-    function: LocalFunction, event: dict[str, Any], counter: DynamoCounter, expected_status: int
+    function: Invoker, event: dict[str, Any], counter: DynamoCounter, expected_status: int
 ) -> tuple[Sample, dict[str, Any]]:
     """One in-process call of `function`, which must answer `expected_status`, and its response."""
     counter.reset()
     started = time.perf_counter()
-    response = function.invoke(event)
+    response = function(event)
     elapsed = (time.perf_counter() - started) * 1000
     assert response["statusCode"] == expected_status, response
     calls, read, spent = counter.reset()
@@ -162,7 +162,7 @@ def measure_read(
         if cache == "miss":
             invalidate()
 
-    scenario.function.invoke(event)  # warm
+    scenario.function(event)  # warm
     samples: list[Sample] = []
     over_http: list[float] = []
     for _ in range(count):
@@ -198,7 +198,7 @@ def measure_writes(
     size: int,
     admin_token: str,
     vendor_token: str,
-    function: LocalFunction,
+    function: Invoker,
     counter: DynamoCounter,
     count: int,
 ) -> list[Row]:

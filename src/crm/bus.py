@@ -13,14 +13,11 @@ visibility timeout passes and, after the queue's maxReceiveCount receipts, moved
 dead-letter queue by the redrive policy (moto applies it as SQS does).
 
 Batches of one mapping are delivered one at a time; in AWS several pollers deliver batches of one
-queue concurrently.
-
-The local gateway waits for the pollers to go idle before it answers a mutating request, so the
-change has reached its consumers when the response arrives: the next read is fresh, as it is
-within seconds in AWS. While it waits, a batch being gathered is invoked at once instead of at the
-end of its batching window (a batch of any size up to BatchSize is one the function must take in
-AWS too). Each poller waits up to 15 s for its queue to empty (`wait_until_idle`); past that the
-gateway answers anyway."""
+queue concurrently. The function runs in its own execution environments (`crm.functions`), so a
+batch never waits behind API requests, and API requests never wait for the bus: the gateway
+answers a write as soon as its function does, and the stats it moves are fresh once the batch is
+applied and the cached reads have expired (the stats freshness interval), as in AWS.
+`wait_until_idle` tells a tool or a test when the queue is drained."""
 
 from __future__ import annotations
 
@@ -28,12 +25,12 @@ import base64
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
-from crm.functions import LocalFunction
 from crm.template import EventSourceMapping
 
-log = logging.getLogger("crm.bus")
+# Not under "crm": that is the functions' own (Powertools) logger, at their log level.
+log = logging.getLogger("local.bus")
 
 SQS_MAX_MESSAGES_PER_RECEIVE = 10
 SQS_MAX_ENTRIES_PER_DELETE = 10
@@ -41,6 +38,15 @@ SQS_MAX_ENTRIES_PER_DELETE = 10
 IDLE_WAIT_SECONDS = 1
 # While a batch is being gathered and the queue is empty: how often to look again.
 GATHER_INTERVAL_SECONDS = 0.05
+
+
+class Invocable(Protocol):
+    """What a poller invokes: a function of the template (`crm.functions.LocalFunction`)."""
+
+    @property
+    def logical_id(self) -> str: ...
+
+    def invoke(self, event: dict[str, Any]) -> Any: ...
 
 
 class QueuePoller(threading.Thread):
@@ -52,9 +58,7 @@ class QueuePoller(threading.Thread):
     `batchItemFailures`, and every record of an invocation that raised or gave a response Lambda
     counts as a failure of the whole batch. A record received again is counted again."""
 
-    def __init__(
-        self, mapping: EventSourceMapping, queue_url: str, function: LocalFunction, sqs: Any
-    ) -> None:
+    def __init__(self, mapping: EventSourceMapping, queue_url: str, function: Invocable, sqs: Any) -> None:
         super().__init__(name=f"poller-{mapping.name}", daemon=True)
         self.mapping = mapping
         self.queue_url = queue_url
@@ -66,10 +70,6 @@ class QueuePoller(threading.Thread):
             ]
         )
         self._stopping = threading.Event()
-        # Set while someone waits in `wait_until_idle`: the batch being gathered goes at once.
-        self._hurry = threading.Event()
-        self._waiters = 0
-        self._waiters_lock = threading.Lock()
         self.delivered = 0
         self.failed = 0
 
@@ -78,29 +78,20 @@ class QueuePoller(threading.Thread):
 
     def wait_until_idle(self, timeout: float = 15.0) -> bool:
         """Waits until the queue holds no message: none waiting, in a batch, or received and left
-        for a retry (False on timeout). Meanwhile a batch being gathered is invoked at once.
+        for a retry (False on timeout).
 
         The queue's two counts are taken at slightly different instants, so a message whose
         visibility timeout passes between them is in neither: the queue is taken as empty only
         when two readings in a row say so."""
-        with self._waiters_lock:
-            self._waiters += 1
-            self._hurry.set()
-        try:
-            deadline = time.monotonic() + timeout
-            empty_readings = 0
-            while time.monotonic() < deadline:
-                empty_readings = empty_readings + 1 if self._holds_nothing() else 0
-                if empty_readings == 2:
-                    return True
-                if not empty_readings:
-                    time.sleep(0.02)
-            return False
-        finally:
-            with self._waiters_lock:
-                self._waiters -= 1
-                if not self._waiters:
-                    self._hurry.clear()
+        deadline = time.monotonic() + timeout
+        empty_readings = 0
+        while time.monotonic() < deadline:
+            empty_readings = empty_readings + 1 if self._holds_nothing() else 0
+            if empty_readings == 2:
+                return True
+            if not empty_readings:
+                time.sleep(0.02)
+        return False
 
     def _holds_nothing(self) -> bool:
         attributes = self._sqs.get_queue_attributes(
@@ -139,7 +130,7 @@ class QueuePoller(threading.Thread):
             return []
         batch = {message["MessageId"]: message for message in first}
         window_ends = time.monotonic() + self.mapping.batching_window
-        while batch and len(batch) < self.mapping.batch_size and not self._hurry.is_set():
+        while batch and len(batch) < self.mapping.batch_size:
             left = window_ends - time.monotonic()
             if left <= 0 or self._stopping.is_set():
                 break
@@ -152,7 +143,7 @@ class QueuePoller(threading.Thread):
                 break
             batch.update((message["MessageId"], message) for message in more)
             if not more:
-                self._hurry.wait(min(GATHER_INTERVAL_SECONDS, left))
+                self._stopping.wait(min(GATHER_INTERVAL_SECONDS, left))
         return list(batch.values())
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:

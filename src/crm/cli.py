@@ -60,6 +60,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench.main(sizes, args.requests)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm", description="Lead CRM operator tooling")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +95,13 @@ def _add_serve(commands: SubCommands) -> None:
         "--seed-leads", type=int, default=300, help="number of demo leads to seed (default 300; see crm seed)"
     )
     serve.add_argument("--quiet", action="store_true", help="do not log each request")
+    serve.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=None,
+        help="execution environments (worker processes) per function, started on demand "
+        "(default: one per core, at least 2)",
+    )
     serve.add_argument(
         "--dashboard", action="store_true", help="also serve the reference dashboard on its own origin"
     )

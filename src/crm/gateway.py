@@ -6,8 +6,11 @@
   `headers` and `multiValueHeaders` are merged the way API Gateway merges them;
 - a method the resource does not declare goes to its ANY event (the function answers 405), an
   unknown path gets the template's MISSING_AUTHENTICATION_TOKEN gateway response,
-  a function that fails gets DEFAULT_5XX (502, as API Gateway answers a Lambda error), and a
-  body over API Gateway's 10 MB limit gets a 413 through DEFAULT_4XX.
+  a function that fails or runs past its Timeout gets DEFAULT_5XX (502, as API Gateway answers a
+  Lambda error), an integration past API Gateway's 29 s gets INTEGRATION_TIMEOUT (504), and a
+  body over API Gateway's 10 MB limit gets a 413 through DEFAULT_4XX;
+- a response is sent as soon as the function answers: what the change publishes reaches its
+  consumers afterwards, through the bus, as in AWS.
 
 A few paths are served by the runner itself on GET and are not API routes: /openapi.json, and
 Swagger UI at /docs with its two assets under /docs/.
@@ -27,13 +30,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from crm.functions import FunctionRegistry
+from crm.functions import FunctionRegistry, FunctionTimedOut
 from crm.template import GatewayResponse, Route
 
-log = logging.getLogger("crm.gateway")
+# Not under "crm": that is the functions' own (Powertools) logger, at their log level.
+log = logging.getLogger("local.gateway")
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
-MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# A REST API gives up on its integration after 29 s (504), whatever the function's own Timeout.
+# A function whose Timeout is shorter times out first: Lambda answers with an error (502).
+INTEGRATION_TIMEOUT_SECONDS = 29.0
 LocalPage = tuple[int, str, bytes]  # status, content type, body
 
 
@@ -45,15 +51,12 @@ class ApiGateway:
         gateway_responses: dict[str, GatewayResponse],
         stage: str,
         local_pages: dict[str, Callable[[], LocalPage]] | None = None,
-        settle: Callable[[], object] | None = None,
     ) -> None:
         self.routes = routes
         self.functions = functions
         self.gateway_responses = gateway_responses
         self.stage = stage
         self.local_pages = local_pages or {}
-        # Called after a mutating request, before answering: lets the event bus deliver first.
-        self.settle: Callable[[], object] = settle or (lambda: None)
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         """As API Gateway: the most specific resource matching the path (literal segments before
@@ -162,15 +165,19 @@ class ApiGateway:
             route, path, path_parameters, method, parts.query, header_pairs, body, source_ip
         )
         try:
-            response = self.functions[route.function].invoke(event)
+            response = self.functions[route.function].invoke(event, INTEGRATION_TIMEOUT_SECONDS)
             status = int(response["statusCode"])
             payload = response.get("body") or ""
             data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
+        except FunctionTimedOut as exc:
+            if exc.by_caller:
+                log.error("%s; answering as API Gateway does for a timed-out integration", exc)
+                return self.gateway_response("INTEGRATION_TIMEOUT", 504, "Endpoint request timed out")
+            log.error("%s; answering as API Gateway does for a Lambda error", exc)
+            return self.gateway_response("DEFAULT_5XX", 502, "Internal server error")
         except Exception:
             log.exception("%s failed; answering as API Gateway does for a Lambda error", route.function)
             return self.gateway_response("DEFAULT_5XX", 502, "Internal server error")
-        if method in MUTATING_METHODS:
-            self.settle()
         return status, self.merge_headers(response), data
 
 

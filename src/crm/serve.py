@@ -1,6 +1,9 @@
 """`crm serve`: the whole API on this machine until interrupted. The local AWS endpoint runs in a
-child process (`crm.stack.MotoServer`); the template's functions, one queue poller per event source
-mapping (`crm.bus`) and the gateway (`crm.gateway`) run in this one."""
+child process (`crm.stack.MotoServer`), and so does Redis when REDIS_URL is unset
+(`crm.stack.LocalRedis`); each function runs in execution environments of its own, worker
+processes (`crm.functions`); one queue poller per event source mapping (`crm.bus`) and the
+gateway (`crm.gateway`) run in this process. A write is answered as soon as its function answers,
+as in AWS: the event bus delivers to the stats consumer beside it."""
 
 from __future__ import annotations
 
@@ -14,11 +17,19 @@ from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from crm.bus import QueuePoller
-from crm.functions import FunctionRegistry
+from crm.functions import FunctionRegistry, default_concurrency
 from crm.gateway import ApiGateway, LocalHttpServer, LocalPage
-from crm.stack import DEFAULT_LOCAL_ORIGINS, MotoServer, function_environment, local_template, provision
+from crm.stack import (
+    DEFAULT_LOCAL_ORIGINS,
+    LocalRedis,
+    MotoServer,
+    function_environment,
+    local_template,
+    provision,
+)
 from crm.template import Template
 
 
@@ -27,13 +38,11 @@ class RunningStack:
     """What `crm serve` has started, for `stop` to close in order."""
 
     moto: MotoServer
+    redis: LocalRedis | None = None
+    functions: FunctionRegistry | None = None
     pollers: list[QueuePoller] = field(default_factory=list)
     server: LocalHttpServer | None = None
     dashboard: ThreadingHTTPServer | None = None
-
-    def bus_is_idle(self) -> bool:
-        """Waits until every queue poller has delivered what its queue holds (False on timeout)."""
-        return all(poller.wait_until_idle() for poller in self.pollers)
 
     def stop(self) -> None:
         if self.server is not None:
@@ -43,6 +52,10 @@ class RunningStack:
             self.dashboard.server_close()
         for poller in self.pollers:
             poller.stop()
+        if self.functions is not None:
+            self.functions.stop()
+        if self.redis is not None:
+            self.redis.stop()
         self.moto.stop()
 
 
@@ -54,16 +67,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _allow_dashboard_origin(f"http://{args.host}:{args.dashboard_port}")
     template = local_template()
     moto = MotoServer(host="127.0.0.1", port=args.aws_port)
-    # Function code reads its configuration when first imported (a cold start), so the
-    # environment is complete before anything from src/shared is imported.
-    os.environ.update(function_environment(template, moto.endpoint, os.environ))
-    moto.start()
     stack = RunningStack(moto)
     try:
+        if not os.environ.get("REDIS_URL"):
+            stack.redis = LocalRedis()
+            stack.redis.start()
+            os.environ["REDIS_URL"] = stack.redis.url
+        # Function code reads its configuration when first imported (a cold start), so the
+        # environment is complete before anything from src/shared is imported.
+        os.environ.update(function_environment(template, moto.endpoint, os.environ))
+        moto.start()
         seeded = _start(args, template, stack)
         assert stack.server is not None
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
-        _print_banner(args, moto.endpoint, seeded, time.perf_counter() - started)
+        _print_banner(args, stack, seeded, time.perf_counter() - started)
         stack.server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
@@ -92,8 +109,8 @@ def _start(args: argparse.Namespace, template: Template, stack: RunningStack) ->
 
         # Demo leads are written directly, not posted: their stats come from a rebuild.
         seeded = seed_at_scale(SeedTables.configured(), args.seed_leads)
-    functions = FunctionRegistry(template)
-    functions.load_all()
+    functions = FunctionRegistry(template, os.environ, args.concurrency or default_concurrency())
+    stack.functions = functions
     sqs = boto3.client("sqs")
     for mapping in template.event_source_mappings():
         poller = QueuePoller(mapping, queues[mapping.queue], functions[mapping.function], sqs)
@@ -105,7 +122,6 @@ def _start(args: argparse.Namespace, template: Template, stack: RunningStack) ->
         gateway_responses=template.gateway_responses(),
         stage=str(template.parameters["Stage"]),
         local_pages=_local_pages(template),
-        settle=stack.bus_is_idle,
     )
     stack.server = LocalHttpServer((args.host, args.port), gateway, log_requests=not args.quiet)
     if args.dashboard:
@@ -132,12 +148,19 @@ def _local_pages(template: Template) -> dict[str, Callable[[], LocalPage]]:
     }
 
 
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=f"***@{parts.hostname}:{parts.port or 6379}"))
+
+
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
 def _print_banner(
-    args: argparse.Namespace, aws_endpoint: str, seeded: dict[str, Any] | None, seconds: float
+    args: argparse.Namespace, stack: RunningStack, seeded: dict[str, Any] | None, seconds: float
 ) -> None:
     from shared.auth import issue_token
     from shared.dependencies import token_settings
@@ -146,7 +169,10 @@ def _print_banner(
     token = issue_token(token_settings(), "demo-admin", ttl_seconds=12 * 3600)
     lines = [
         f"Lead CRM API listening on {base} (ready in {seconds:.1f}s)",
-        f"  local AWS endpoint (DynamoDB, EventBridge, SQS): {aws_endpoint}",
+        f"  local AWS endpoint (DynamoDB, EventBridge, SQS): {stack.moto.endpoint}",
+        f"  query cache: {_without_password(os.environ['REDIS_URL'])}"
+        f"{' (a redis-server of its own)' if stack.redis else ''}",
+        f"  functions: up to {args.concurrency or default_concurrency()} execution environments each",
         f"  OpenAPI: {base}/openapi.json   Swagger UI: {base}/docs",
     ]
     if seeded:

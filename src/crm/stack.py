@@ -1,11 +1,13 @@
 """The local AWS side of `crm serve`: moto's server application (DynamoDB, EventBridge, SQS)
-over HTTP, run by `crm.local_aws` in a child process and provisioned from template.yaml, and the
-environment the functions get."""
+over HTTP, run by `crm.local_aws` in a child process and provisioned from template.yaml, a Redis
+of the stack's own when none is configured (ElastiCache's stand-in), and the environment the
+functions get."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess  # nosec B404  # runs this interpreter with fixed arguments
 import sys
@@ -73,6 +75,7 @@ def function_environment(template: Template, aws_endpoint: str, environ: Mapping
         "BUSINESS_TIMEZONE",
         "USER_CACHE_SECONDS",
         "CACHE_TTL_SECONDS",
+        "STATS_FRESHNESS_SECONDS",
     ):
         if environ.get(name):
             env[name] = environ[name]
@@ -132,6 +135,60 @@ class MotoServer:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"moto server did not start on port {self.port} within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class LocalRedis:
+    """A `redis-server` child process on a free loopback port, keeping nothing on disk: the query
+    cache that every execution environment of every function shares, as deployed functions share
+    ElastiCache. `crm serve` starts one when REDIS_URL is unset."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> None:
+        executable = shutil.which("redis-server")
+        if executable is None:
+            raise RuntimeError(
+                "redis-server is not installed: `make run` installs it (Debian package "
+                "redis-server), or set REDIS_URL to a Redis of your own"
+            )
+        self.port = self.port or free_port(self.host)
+        self.process = subprocess.Popen(  # nosec B603  # a fixed executable with fixed arguments
+            [executable, "--bind", self.host, "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with code {self.process.returncode}")
+            if not port_is_free(self.host, self.port):
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"redis-server did not start on port {self.port} within {timeout:.0f}s")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -15,7 +15,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar, cast
@@ -176,15 +176,22 @@ class QueryCache:
         backend: CacheBackend,
         ttl_seconds: int = 300,
         on_result: Callable[[str, str], None] | None = None,
+        namespace_ttls: Mapping[str, int] | None = None,
     ) -> None:
         self.backend = backend
         self.ttl_seconds = ttl_seconds
+        # Namespaces whose entries live shorter than `ttl_seconds`: those that changes outside the
+        # request path (lead events) refresh by expiry rather than by invalidation.
+        self.namespace_ttls = dict(namespace_ttls or {})
         # Called with (namespace, "hit" | "miss" | "error") so the caller can publish metrics.
         self._on_result = on_result or (lambda namespace, result: None)
 
     def _count(self, namespace: str, result: str) -> None:
         _REQUEST_LOOKUPS.set((*_REQUEST_LOOKUPS.get(), result))
         self._on_result(namespace, result)
+
+    def ttl_of(self, namespace: str) -> int:
+        return self.namespace_ttls.get(namespace, self.ttl_seconds)
 
     @staticmethod
     def entry_key(namespace: str, generation: int, scope: str, params: Any, scope_generation: int = 0) -> str:
@@ -221,7 +228,7 @@ class QueryCache:
             self._count(namespace, "error")
             return value
         try:
-            self.backend.set(key, serialised, self.ttl_seconds)
+            self.backend.set(key, serialised, self.ttl_of(namespace))
         except CacheUnavailable as exc:
             logger.warning("cache write skipped", extra={"namespace": namespace, "reason": str(exc)})
             self._count(namespace, "error")

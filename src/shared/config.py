@@ -44,6 +44,11 @@ class Settings(BaseModel):
     user_cache_seconds: Annotated[int, Field(ge=0, le=60)] = 30
     redis_url: str | None = None
     cache_ttl_seconds: Annotated[int, Field(ge=1, le=3600)] = 300
+    # How stale a read of the stats buckets (dashboard, agencies, agents, reports) may be: lead
+    # events do not invalidate those entries, they expire this long after they were computed, so
+    # each is recomputed at most once per interval however many events arrive. At most 30 s,
+    # inside the one-minute freshness the dashboard promises.
+    stats_freshness_seconds: Annotated[int, Field(ge=1, le=30)] = 10
     business_timezone: str = "UTC"
 
     @field_validator("cors_allow_origins", mode="before")

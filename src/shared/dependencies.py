@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from shared.audit import AuditLog
 from shared.auth import Authenticator, TokenSettings
 from shared.buckets import DayBuckets
-from shared.cache import InProcessBackend, QueryCache, RedisBackend
+from shared.cache import BUCKET_NAMESPACES, InProcessBackend, QueryCache, RedisBackend
 from shared.config import get_settings
 from shared.dynamo import Table
 from shared.events import EventPublisher
@@ -116,7 +116,13 @@ def _count_cache_result(namespace: str, result: str) -> None:
 def query_cache() -> QueryCache:
     settings = get_settings()
     backend = RedisBackend(settings.redis_url) if settings.redis_url else InProcessBackend()
-    return QueryCache(backend, ttl_seconds=settings.cache_ttl_seconds, on_result=_count_cache_result)
+    freshness = min(settings.stats_freshness_seconds, settings.cache_ttl_seconds)
+    return QueryCache(
+        backend,
+        ttl_seconds=settings.cache_ttl_seconds,
+        on_result=_count_cache_result,
+        namespace_ttls=dict.fromkeys(BUCKET_NAMESPACES, freshness),
+    )
 
 
 @cache

@@ -6,8 +6,8 @@ newest state the batch carries (`stats.store`), summing the batch so each bucket
 once per batch. A redelivered, duplicated or out-of-order (older) event changes nothing. Records
 it cannot read, and those of leads it could not apply, are reported as batch item failures:
 the queue delivers them again, alone, and after five receipts moves them to the dead-letter
-queue (`crm stats rebuild` reconciles the stats after that). A batch that moved a counter makes
-cached reads of the buckets stale, so their namespaces of the query cache are invalidated.
+queue (`crm stats rebuild` reconciles the stats after that). Cached reads of the buckets are
+not invalidated here: they expire within the stats freshness interval (see `shared.config`).
 """
 
 from __future__ import annotations

@@ -36,4 +36,4 @@ def stats_store() -> StatsStore:
 
 
 def bucket_updater() -> BucketUpdater:
-    return BucketUpdater(stats_store(), dependencies.query_cache())
+    return BucketUpdater(stats_store())

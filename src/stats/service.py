@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared.buckets import AGENTS, CAMPAIGNS, TOTALS, DayBuckets
-from shared.cache import BUCKET_NAMESPACES, Namespace, QueryCache
+from shared.cache import Namespace, QueryCache
 from shared.dates import Clock
 from stats.analytics import analytics, first_day
 from stats.dashboard import PERIOD_DAYS, Period, dashboard
@@ -60,15 +60,12 @@ class StatsService:
 
 
 class BucketUpdater:
-    def __init__(self, store: StatsStore, cache: QueryCache) -> None:
+    def __init__(self, store: StatsStore) -> None:
         self._store = store
-        self._cache = cache
 
     def apply(self, changes: Iterable[LeadChange]) -> BatchResult:
         """Moves the buckets to each lead's newest `changes` (leads whose version, or a newer one,
-        was applied already are left as they are). A batch that moved a counter invalidates every
-        cached read of the buckets, once; one that moved none (notes-only edits) leaves them."""
-        result = self._store.apply_batch(changes)
-        if result.counters_moved:
-            self._cache.invalidate_namespaces(BUCKET_NAMESPACES)
-        return result
+        was applied already are left as they are). Cached reads of the buckets are not
+        invalidated: they expire within the stats freshness interval (`STATS_FRESHNESS_SECONDS`),
+        so a burst of events costs one recomputation per entry and interval, not one per batch."""
+        return self._store.apply_batch(changes)

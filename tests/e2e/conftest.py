@@ -8,10 +8,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import pytest
@@ -21,25 +21,14 @@ from tests.helpers import ALLOWED_ORIGIN, SECOND_ORIGIN, TEST_SECRET
 from tests.integration.conftest import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 START_TIMEOUT = 30.0
 
 
 def crm_command(*args: str) -> list[str]:
-    """The command line of `crm ARGS` in a child interpreter.
-
-    When this test run measures coverage, the child runs under `coverage run` and writes its own
-    data file next to this process's, where the run combines it. Only the `crm` process itself is
-    measured: the moto server that `crm serve` starts runs in a plain interpreter."""
-    import coverage
-
-    current = coverage.Coverage.current()
-    if current is None:
-        return [sys.executable, "-m", "crm.cli", *args]
-    measure = [sys.executable, "-m", "coverage", "run", "--parallel-mode"]
-    measure.append(f"--data-file={os.path.abspath(current.config.data_file)}")
-    if current.config.config_file:
-        measure.append(f"--rcfile={os.path.abspath(current.config.config_file)}")
-    return [*measure, "-m", "crm.cli", *args]
+    """The command line of `crm ARGS` in a child interpreter (measured by coverage when this run is:
+    see `patch` in pyproject.toml)."""
+    return [sys.executable, "-m", "crm.cli", *args]
 
 
 @dataclass
@@ -91,6 +80,43 @@ class LocalServer:
             timeout=timeout,
         )
 
+    def sqs(self) -> Any:
+        return boto3.client(
+            "sqs",
+            endpoint_url=self.aws_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    def wait_for_the_bus(self, seconds: float = 30.0) -> None:
+        """Waits until the stats events queue holds no message (none waiting, none being
+        applied): every lead event published so far has been applied or dead-lettered."""
+        from crm.stack import local_template
+
+        queues = local_template({}).queues()  # the server's stage: start_server clears STAGE
+        (spec,) = [queue for queue in queues if queue.logical_id == "StatsEventsQueue"]
+        sqs = self.sqs()
+        url = sqs.get_queue_url(QueueName=spec.name)["QueueUrl"]
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        deadline = time.monotonic() + seconds
+        empty_readings = 0
+        while empty_readings < 2:
+            assert time.monotonic() < deadline, "the stats events queue did not drain"
+            counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+            empty_readings = empty_readings + 1 if not any(int(n) for n in counts.values()) else 0
+            time.sleep(0.05)
+
+    def settled_get(self, path: str, token: str, seconds: float = 30.0, **kwargs: Any) -> requests.Response:
+        """A GET that reflects every lead event published so far: once the bus is drained, the
+        first answer computed afresh (`X-Cache: miss`) rather than served from the cache."""
+        self.wait_for_the_bus(seconds)
+        deadline = time.monotonic() + seconds
+        while (response := self.get(path, token, **kwargs)).headers.get("X-Cache") != "miss":
+            assert time.monotonic() < deadline, f"{path} was never computed afresh"
+            time.sleep(0.1)
+        return response
+
     def dynamodb(self) -> object:
         """A client for the server's tables through the documented local endpoint."""
         return boto3.client(
@@ -122,6 +148,8 @@ def start_server(extra_env: dict[str, str] | None = None, extra_args: tuple[str,
             "JWT_SECRET": TEST_SECRET,
             "CORS_ALLOW_ORIGINS": f"{ALLOWED_ORIGIN},{SECOND_ORIGIN}",
             "PYTHONUNBUFFERED": "1",
+            # Stats reads refresh by expiry: a short interval keeps the tests' polls short.
+            "STATS_FRESHNESS_SECONDS": "1",
             **(extra_env or {}),
         }
     )
@@ -159,6 +187,18 @@ def start_server(extra_env: dict[str, str] | None = None, extra_args: tuple[str,
     # Drain further output so the child never blocks on a full pipe.
     threading.Thread(target=lambda: [None for _ in process.stdout or []], daemon=True).start()
     return server
+
+
+def eventually(read: Callable[[], T], expected: object, seconds: float = 30.0) -> T:
+    """Polls `read` until it returns `expected`, for at most `seconds`, and returns what it read
+    last. A write is answered before the stats consumer applies it, as in AWS: what it moves shows
+    after the bus delivers it and the cached reads expire (STATS_FRESHNESS_SECONDS)."""
+    deadline = time.monotonic() + seconds
+    value = read()
+    while value != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+        value = read()
+    return value
 
 
 def stop_server(server: LocalServer) -> None:

@@ -4,25 +4,15 @@ imported leads reach the stats through the bus, a second run adds nothing, seede
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import LocalServer, start_server, stop_server
+from tests.e2e.conftest import LocalServer, eventually, start_server, stop_server
 from tests.helpers import make_token
 
 ADMIN = make_token("demo-admin")
-
-
-def eventually(read: Callable[[], int], expected: int, seconds: float = 20.0) -> int:
-    """Polls `read` until it returns `expected` (events reach the stats asynchronously)."""
-    deadline = time.monotonic() + seconds
-    value = read()
-    while value != expected and time.monotonic() < deadline:
-        time.sleep(0.2)
-        value = read()
-    return value
 
 
 @pytest.fixture(scope="module")

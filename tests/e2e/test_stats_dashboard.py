@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import LocalServer
+from tests.e2e.conftest import LocalServer, eventually, start_server, stop_server
 from tests.helpers import ALLOWED_ORIGIN, make_token
 
 
@@ -47,8 +49,9 @@ def stats(server: LocalServer) -> dict[str, Any]:
 
 
 def test_posting_and_closing_a_lead_moves_revenue_funnel_and_conversions(server: LocalServer) -> None:
-    # Given the dashboard now
-    before = stats(server)
+    # Given the dashboard once every earlier change has reached it
+    admin = make_token("demo-admin")
+    before = server.settled_get("/admin/stats", admin, params={"period": "7d"}).json()
     # When a vendor posts a lead
     posted = server.request(
         "POST",
@@ -59,7 +62,9 @@ def test_posting_and_closing_a_lead_moves_revenue_funnel_and_conversions(server:
     assert posted.status_code == 201
     lead = posted.json()["lead"]
     price = Decimal(str(posted.json()["price"]))
-    # Then the very next read shows it: revenue and the funnel's "new" grow
+    # Then the dashboard shows it within the freshness interval: revenue and the funnel's "new" grow
+    leads_before = before["conversion"]["leads"]
+    assert eventually(lambda: stats(server)["conversion"]["leads"], leads_before + 1) == leads_before + 1
     after_post = stats(server)
     assert Decimal(str(after_post["revenue"]["total"])) - Decimal(str(before["revenue"]["total"])) == price
     assert after_post["conversion"]["funnel"]["new"] == before["conversion"]["funnel"]["new"] + 1
@@ -79,7 +84,9 @@ def test_posting_and_closing_a_lead_moves_revenue_funnel_and_conversions(server:
         )
         assert changed.status_code == 200, changed.text
         version = changed.json()["version"]
-    # Then the next read shows conversions, the funnel and velocity following
+    # Then conversions, the funnel and velocity follow
+    conversions = after_post["conversion"]["conversions"]
+    assert eventually(lambda: stats(server)["conversion"]["conversions"], conversions + 1) == conversions + 1
     closed = stats(server)
     assert closed["conversion"]["funnel"]["closed"] == after_post["conversion"]["funnel"]["closed"] + 1
     assert closed["conversion"]["conversions"] == after_post["conversion"]["conversions"] + 1
@@ -138,3 +145,40 @@ def test_admin_responses_validate_against_the_published_schema(
     jsonschema.validate(
         body, {**document, "$ref": f"#/components/schemas/{schema}"}, cls=jsonschema.Draft202012Validator
     )
+
+
+@pytest.fixture(scope="module")
+def slow_refresh_server() -> Iterator[LocalServer]:
+    """A server whose stats entries live 4 s: several consumer batches (1 s window) fit in one."""
+    local = start_server({"STATS_FRESHNESS_SECONDS": str(SLOW_FRESHNESS)})
+    yield local
+    stop_server(local)
+
+
+SLOW_FRESHNESS = 4
+
+
+def test_posts_recompute_the_dashboard_at_most_once_per_freshness_interval_and_show_within_it(
+    slow_refresh_server: LocalServer,
+) -> None:
+    server = slow_refresh_server
+    admin, vendor = make_token("demo-admin"), make_token("demo-vendor-2")
+    # Given the dashboard just computed
+    before = server.settled_get("/admin/stats", admin, params={"period": "7d"}).json()
+    computed = time.monotonic()
+    # When leads are posted for three seconds, each post followed by a dashboard read
+    results, posted = [], 0
+    while time.monotonic() - computed < SLOW_FRESHNESS - 1:
+        body = {"email": f"burst-{uuid.uuid4().hex[:10]}@example.com"}
+        assert server.request("POST", "/leads", token=vendor, json=body).status_code == 201
+        posted += 1
+        results.append(server.get("/admin/stats", admin, params={"period": "7d"}).headers["X-Cache"])
+    elapsed = time.monotonic() - computed
+    # Then the dashboard was recomputed at most once per interval, however many events the
+    # consumer applied meanwhile (in batches of about a second)
+    assert results.count("miss") <= elapsed // SLOW_FRESHNESS
+    assert results.count("hit") + results.count("miss") == posted
+    # And every post shows within the interval after it is applied
+    expected = before["conversion"]["leads"] + posted
+    leads = eventually(lambda: stats(server)["conversion"]["leads"], expected, seconds=SLOW_FRESHNESS + 20)
+    assert leads == expected

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 
 from shared.cache import (
+    BUCKET_NAMESPACES,
     GENERATION_PREFIX,
     KEY_PREFIX,
     CacheUnavailable,
     InProcessBackend,
+    Namespace,
     QueryCache,
 )
 from tests.helpers import FakeClock
@@ -214,6 +216,25 @@ def test_an_entry_is_served_until_its_ttl_and_reloaded_after_it(cache: QueryCach
     assert just_before_expiry == {"version": 1}
     assert at_expiry == {"version": 2}
     assert loader.calls == 2
+
+
+def test_a_namespace_with_a_shorter_ttl_is_reloaded_after_it_and_others_are_not(
+    backend: InProcessBackend, clock: FakeClock
+) -> None:
+    # Given the stats namespaces kept for a 10 s freshness interval, the others for 60 s
+    cache = QueryCache(backend, ttl_seconds=60, namespace_ttls=dict.fromkeys(BUCKET_NAMESPACES, 10))
+    stats, leads = CountingLoader(), CountingLoader()
+    for namespace, loader in ((Namespace.STATS, stats), (Namespace.LEADS, leads)):
+        cache.get_or_load(namespace, SCOPE, PARAMS, loader)
+    # When 10 s pass, with reads every second
+    for _ in range(10):
+        clock.advance(1)
+        cache.get_or_load(Namespace.STATS, SCOPE, PARAMS, stats)
+        cache.get_or_load(Namespace.LEADS, SCOPE, PARAMS, leads)
+    # Then the stats were computed once more (once per interval), the lead list never again
+    assert (stats.calls, leads.calls) == (2, 1)
+    assert cache.ttl_of(Namespace.REPORTS) == 10
+    assert cache.ttl_of(Namespace.PRICING) == 60
 
 
 def test_an_expired_entry_is_dropped_from_the_in_process_backend(clock: FakeClock) -> None:
