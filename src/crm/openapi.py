@@ -13,9 +13,16 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.swagger_ui import html as swagger_html
 
 from crm.template import Template
+from shared.errors import MAX_BODY_BYTES, MAX_BODY_DEPTH
 from shared.http import API_TITLE, API_VERSION, BEARER_AUTH, REQUEST_SCHEMA_EXTENSION
 
 SWAGGER_ASSETS = Path(swagger_html.__file__).parent
+DESCRIPTION = (
+    "Lead CRM REST API. Every route takes `Authorization: Bearer <JWT>`. Request bodies are JSON"
+    f" of at most {MAX_BODY_BYTES // 1024} KB (413 `PAYLOAD_TOO_LARGE`) that nest objects and"
+    f" arrays at most {MAX_BODY_DEPTH} levels deep (400 `NESTING_TOO_DEEP`); both are checked"
+    " before the body is read, and a caller without a valid token gets 401 first."
+)
 
 
 def function_apps(template: Template) -> dict[str, APIGatewayRestResolver]:
@@ -33,7 +40,7 @@ def _merger(template: Template) -> OpenAPIMerge:
     merge = OpenAPIMerge(
         title=API_TITLE,
         version=API_VERSION,
-        description="Lead CRM REST API. Every route takes `Authorization: Bearer <JWT>`.",
+        description=DESCRIPTION,
         security_schemes={BEARER_AUTH: HTTPBearer(bearerFormat="JWT")},
         on_conflict="error",
     )

@@ -115,9 +115,29 @@ class AgentPool:
         """One open lead fewer (a lead closed, lost, deleted or moved away)."""
         return self._load_change(agent_id, "SET open_leads = open_leads - :one", "attribute_exists(user_id)")
 
+    def reopen(self, agent_id: str) -> Write:
+        """One more open lead for the agent a lost lead goes back to, only while it has room: a
+        reopen keeps the lead with its agent, so it must not load the agent past its capacity (a
+        manager who wants it worked anyway reassigns it)."""
+        return self._load_change(
+            agent_id,
+            "SET open_leads = if_not_exists(open_leads, :zero) + :one",
+            "#role = :agent AND (open_leads < #capacity"
+            " OR (attribute_not_exists(open_leads) AND #capacity > :zero))",
+            {"#role": "role", "#capacity": "capacity"},
+            {":zero": 0, ":agent": "agent"},
+        )
+
+    def agent(self, agent_id: str) -> Agent | None:
+        """The agent's load as stored now (a strongly consistent read); None if no such agent."""
+        item = self._users.get({"user_id": agent_id}, consistent=True)
+        if item is None or item.get("role") != "agent":
+            return None
+        return Agent(agent_id, int(item.get("open_leads", 0)), int(item.get("capacity", 0)))
+
     def add(self, agent_id: str) -> Write:
-        """One more open lead for an agent chosen by a person (reassignment, reopening): it must
-        exist and be an agent, but a manager may go past its capacity."""
+        """One more open lead for an agent a manager chose (reassignment, also of a lead being
+        reopened): it must exist and be an agent, but a manager may go past its capacity."""
         return self._load_change(
             agent_id,
             "SET open_leads = if_not_exists(open_leads, :zero) + :one",

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from leads import models
 from leads.models import STAFF_SUBMISSION_FIELDS, SUBMISSION_FIELDS, Lead, LeadSubmission
 from leads.normalize import FieldError, clean_text, normalize_email, normalize_phone
-from shared.errors import BadRequest, ValidationFailed, check_body_size
+from shared.errors import BadRequest, ValidationFailed, check_body_depth, check_body_size
 from shared.security import Principal, Role
 
 ZIP_PATTERN = re.compile(models.ZIP_PATTERN)
@@ -43,7 +43,8 @@ def _detail(field: str, message: str) -> dict[str, str]:
 
 
 def read_body(raw: str | None) -> dict[str, Any]:
-    check_body_size(raw)  # the shared limit: this route parses its body itself
+    check_body_size(raw)  # the shared limits: this route parses its body itself
+    check_body_depth(raw)
     if raw is None or not raw.strip():
         raise DataError("The request has no body", details=[_detail("body", "a JSON object is required")])
     try:

@@ -99,7 +99,15 @@ def post_lead() -> Response[Any]:
 def update_lead(
     lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)], changes: Annotated[LeadChanges, Body()]
 ) -> Response[Any]:
-    """Update a lead: disposition, notes, contact, sale, assignment"""
+    """Update a lead: disposition, notes, contact, sale, assignment
+
+    `version` is the version last read (409 `VERSION_CONFLICT` when the lead changed since).
+    Moves: new → contacted → qualified → closed, any open state → lost, lost → contacted
+    (reopen); any other is 409 `INVALID_TRANSITION` naming the allowed ones. A reopened lead
+    stays with its agent and counts against the agent's capacity: 409 `AGENT_AT_CAPACITY` when
+    the agent has no room (a manager may reassign the lead, past capacity). `sale_amount` needs
+    a closed lead (409 `LEAD_NOT_CLOSED`); the agent who closes its own lead records it. Agents
+    change only their own leads (another's is 404) and may not reassign (422)."""
     updated = lead_writer().update(current_principal(), lead_id, changes)
     return json_response(updated.model_dump(mode="python"))
 

@@ -9,7 +9,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from ulid import ULID
 
@@ -65,6 +65,20 @@ class LeadNotClosed(Conflict):
 
 class VersionConflict(Conflict):
     code = "VERSION_CONFLICT"
+
+
+class AgentAtCapacity(Conflict):
+    code = "AGENT_AT_CAPACITY"
+
+
+@dataclass(frozen=True)
+class LoadMoves:
+    """How a lead change moves agents' open-lead counts: the releases (bookkeeping that may have
+    gone stale), the loads (required), and the agent a reopen brings the lead back to, if any."""
+
+    release: list[Write]
+    load: list[Write]
+    reopened_for: str | None = None
 
 
 class LeadWriter:
@@ -218,7 +232,7 @@ class LeadWriter:
                     candidates = [a for a in self._agents.candidates() if a.user_id not in full]
                 elif not cancelled.conflicted:
                     raise
-                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311  # nosec B311  # jitter, not crypto
+                _back_off(attempt)
                 continue
             self._after_change(event, placed)
             logger.info("lead accepted", extra={"lead_id": placed.lead_id, "assigned_agent": agent})
@@ -248,31 +262,64 @@ class LeadWriter:
             return current
         updated = _with_history(current, updates, principal, now)
         event = lead_event("LeadUpdated", updated, current)
-        release, load = self._load_moves(current, updated)
-        required = [self._leads.replace(updated, current.version), self._outbox.write(event), *load]
-        try:
-            self._transact_with_bookkeeping(required, bookkeeping=release)
-        except TransactionCancelled as cancelled:
-            if cancelled.failed(LeadRepository.ITEM) or cancelled.conflicted:
-                # Deleted meanwhile (LeadNotFound), or changed: a version conflict.
-                self._leads.get(principal.lead_scope, lead_id, consistent=True)
-                raise VersionConflict("The lead changed meanwhile; read it again") from cancelled
-            raise Conflict(
-                "The assigned agent does not exist or is not an agent", details=[{"field": "assigned_agent"}]
-            ) from cancelled
-        self._after_change(event, current, updated)
-        return updated
+        moves = self._load_moves(current, updated)
+        required = [self._leads.replace(updated, current.version), self._outbox.write(event), *moves.load]
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                self._transact_with_bookkeeping(required, bookkeeping=moves.release)
+            except TransactionCancelled as cancelled:
+                if cancelled.conflicted and not cancelled.failed_writes():
+                    # Another transaction held one of the items (often the agent's load, which
+                    # every change of its leads writes): the conditions decide on the next try.
+                    _back_off(attempt)
+                    continue
+                self._refuse_update(principal, lead_id, moves, cancelled)
+            self._after_change(event, current, updated)
+            return updated
+        raise RuntimeError("lead not updated after repeated transaction conflicts")
 
-    def _load_moves(self, before: Lead, after: Lead) -> tuple[list[Write], list[Write]]:
-        """(releases, loads) of agents' open-lead counts: closing or losing a lead frees its agent,
-        reopening or reassigning it loads the new one."""
+    def _refuse_update(
+        self, principal: Principal, lead_id: str, moves: LoadMoves, cancelled: TransactionCancelled
+    ) -> NoReturn:
+        """The error for an update whose transaction found a condition false."""
+        if cancelled.failed(LeadRepository.ITEM) or cancelled.conflicted:
+            # Deleted meanwhile (LeadNotFound), or changed: a version conflict.
+            self._leads.get(principal.lead_scope, lead_id, consistent=True)
+            raise VersionConflict("The lead changed meanwhile; read it again") from cancelled
+        agent = None
+        if moves.reopened_for and cancelled.failed(AgentPool.ITEM):
+            agent = self._agents.agent(moves.reopened_for)  # at capacity, or no longer an agent
+        if agent is not None:
+            raise AgentAtCapacity(
+                f"Agent {agent.user_id} has no room for another open lead (capacity {agent.capacity}):"
+                " the lead stays lost; a manager may reopen it by reassigning it",
+                details=[
+                    {
+                        "field": "disposition",
+                        "agent": agent.user_id,
+                        "open_leads": agent.open_leads,
+                        "capacity": agent.capacity,
+                    }
+                ],
+            ) from cancelled
+        raise Conflict(
+            "The assigned agent does not exist or is not an agent", details=[{"field": "assigned_agent"}]
+        ) from cancelled
+
+    def _load_moves(self, before: Lead, after: Lead) -> LoadMoves:
+        """How the change moves agents' open-lead counts: closing or losing a lead frees its
+        agent; reassigning loads the new one (a manager's choice, which may exceed its capacity);
+        reopening loads the lead's own agent only while it has room for it."""
         held_before = before.assigned_agent if is_open(before.disposition) else None
         held_after = after.assigned_agent if is_open(after.disposition) else None
         if held_before == held_after:
-            return [], []
+            return LoadMoves([], [])
         release = [self._agents.release(held_before)] if held_before else []
-        load = [self._agents.add(held_after)] if held_after else []
-        return release, load
+        if held_after is None:
+            return LoadMoves(release, [])
+        if held_after == before.assigned_agent:  # reopened, and still with its agent
+            return LoadMoves(release, [self._agents.reopen(held_after)], reopened_for=held_after)
+        return LoadMoves(release, [self._agents.add(held_after)])
 
     # -- delete ---------------------------------------------------------------------------------
     def delete(self, principal: Principal, lead_id: str, now: datetime | None = None) -> None:
@@ -317,6 +364,11 @@ class LeadWriter:
         scopes = scopes_seeing(versions[0].vendor_code, (lead.assigned_agent for lead in versions))
         self._cache.invalidate(Namespace.LEADS, scopes)
         self._outbox.send(event)
+
+
+def _back_off(attempt: int) -> None:
+    """A short random wait before trying a transaction again, longer with each attempt."""
+    time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311  # nosec B311  # jitter, not crypto
 
 
 def _field_updates(

@@ -17,7 +17,7 @@ import simplejson
 
 from shared.dates import iso_timestamp
 from shared.dynamo import Table
-from shared.errors import MAX_BODY_BYTES
+from shared.errors import MAX_BODY_BYTES, MAX_BODY_DEPTH, nested_deeper_than
 from shared.observability import logger
 from shared.security import Principal
 
@@ -66,17 +66,27 @@ def sanitize(value: Any) -> Any:
     return value
 
 
-def sanitize_body(body: str | None) -> Any:
+def sanitize_body(body: Any) -> Any:
+    """The request body as the audit keeps it: masked, or a summary when it cannot be kept. It
+    never raises, whatever the body: the record of a hostile request matters most."""
     if not body:
         return None
+    if not isinstance(body, str):
+        return f"<{type(body).__name__} body>"
     if len(body) > MAX_BODY_BYTES:  # refused with 413 unread: the audit does not read it either
         return f"<{len(body)} bytes, over the limit>"
+    if nested_deeper_than(body):  # refused with 400 unread: parsing it could exhaust the stack
+        return f"<{len(body)} bytes, nested deeper than {MAX_BODY_DEPTH} levels>"
     try:
         parsed = simplejson.loads(body, use_decimal=True)
     except ValueError:
         return f"<non-JSON body, {len(body)} bytes>"
-    cleaned = sanitize(parsed)
-    text = simplejson.dumps(cleaned, use_decimal=True)
+    try:
+        cleaned = sanitize(parsed)
+        text = simplejson.dumps(cleaned, use_decimal=True)
+    except Exception:  # a body no check foresaw must not cost the request its record
+        logger.exception("audit could not sanitize a request body")
+        return f"<unreadable body, {len(body)} bytes>"
     return cleaned if len(text) <= MAX_BODY_CHARS else f"<{len(body)} bytes, truncated>"
 
 
@@ -125,15 +135,15 @@ class AuditLog:
         logger.info("audit", extra={"audit": record})
         if method not in MUTATING_METHODS:
             return
-        item = {
-            "day": record["timestamp"][:10],
-            "at": f"{record['timestamp']}#{record['request_id']}",
-            **record,
-            # The request as JSON text: a caller's body may nest deeper than DynamoDB's 32 levels
-            # or use keys a map attribute cannot round-trip.
-            "request": simplejson.dumps(record["request"], use_decimal=True),
-        }
         try:
+            item = {
+                "day": record["timestamp"][:10],
+                "at": f"{record['timestamp']}#{record['request_id']}",
+                **record,
+                # The request as JSON text: inside the record a body nests deeper than DynamoDB's
+                # 32 levels, and may use keys a map attribute cannot round-trip.
+                "request": simplejson.dumps(record["request"], use_decimal=True),
+            }
             self._table.put(item)
         except Exception:  # the audit must never fail the request it describes
             logger.exception("audit write failed", extra={"audit": record})

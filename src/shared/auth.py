@@ -1,13 +1,15 @@
 """Authentication: verify the bearer token, then load the user it names.
 
 Tokens are HS256 JWTs (the algorithm is pinned, so `none` and RS/HS confusion are refused) with
-`exp`, `iat` and `sub` required and issuer and audience checked. A valid token is not enough: the
-user must exist in the users table and be active, so disabling a user revokes its tokens within
-`user_cache_seconds` (at most 60).
+`exp`, `iat` and `sub` required and issuer and audience checked. `exp`, `iat` and `nbf` must be
+JSON numbers (RFC 7519 NumericDate): PyJWT would read `"9999999999"` or `true` as a time. A valid
+token is not enough: the user must exist in the users table and be active, so disabling a user
+revokes its tokens within `user_cache_seconds` (at most 60).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +24,7 @@ from shared.security import Principal, Role
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
+TIME_CLAIMS = ("exp", "iat", "nbf")  # NumericDate: a JSON number of seconds since the epoch
 MAX_TOKEN_BYTES = 8192
 
 
@@ -53,7 +56,7 @@ def verify_token(settings: TokenSettings, token: str) -> dict[str, Any]:
     if len(token) > MAX_TOKEN_BYTES:
         raise Unauthorized("Token too large")
     try:
-        return jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             settings.secret,
             algorithms=[ALGORITHM],
@@ -67,6 +70,18 @@ def verify_token(settings: TokenSettings, token: str) -> dict[str, Any]:
     except jwt.PyJWTError as exc:
         logger.info("token rejected", extra={"reason": type(exc).__name__})
         raise Unauthorized("Invalid token") from exc
+    for claim in TIME_CLAIMS:
+        if claim in claims and not _is_numeric_date(claims[claim]):
+            logger.info("token rejected", extra={"reason": f"{claim} is not a number"})
+            raise Unauthorized("Invalid token")
+    return claims
+
+
+def _is_numeric_date(value: Any) -> bool:
+    """A JSON number: an int or a finite float, not a bool (which Python counts as an int)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value)
 
 
 def bearer_token(authorization: str | None) -> str:

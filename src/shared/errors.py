@@ -3,6 +3,9 @@ any of them into the error body `{"error": {"code", "message", "details"}}` in o
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from typing import Any, ClassVar
 
 
@@ -68,6 +71,60 @@ def check_body_size(body: str | None, base64_encoded: bool = False) -> None:
             f"The request body is larger than {MAX_BODY_BYTES // 1024} KB",
             details=[
                 {"field": "body", "message": f"at most {MAX_BODY_BYTES} bytes", "max_bytes": MAX_BODY_BYTES}
+            ],
+        )
+
+
+# How deep a JSON request body may nest objects and arrays: `{"a": [1]}` is 2 levels. Far more than
+# any body of the API needs, and far below what a recursive parser (Powertools, pydantic, the audit
+# record) survives; the same as DynamoDB's limit for a document.
+MAX_BODY_DEPTH = 32
+# A JSON string (escapes included), or an unterminated one running to the end of the text. It
+# always matches from a quote, so the scan stays linear whatever the text.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\[\s\S]?[^"\\]*)*(?:"|\Z)')
+_NON_BRACKETS = re.compile(r"[^\[\]{}]+")
+
+
+def nested_deeper_than(text: str, limit: int = MAX_BODY_DEPTH) -> bool:
+    """Whether JSON text nests objects and arrays more than `limit` levels deep, read without
+    parsing it: brackets inside strings do not count. Not recursive and linear in the text, so it
+    is safe on any input; text that is not JSON gets an answer too, never an error."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for bracket in _NON_BRACKETS.sub("", _JSON_STRING.sub("", text)):
+        if bracket in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif depth:
+            depth -= 1
+    return False
+
+
+class BodyNestedTooDeep(BadRequest):
+    code = "NESTING_TOO_DEEP"
+
+
+def check_body_depth(body: str | None, base64_encoded: bool = False) -> None:
+    """Refuses a JSON body nested deeper than `MAX_BODY_DEPTH` (400), before anything parses it."""
+    if not body:
+        return
+    text = body
+    if base64_encoded:
+        try:
+            text = base64.b64decode(body, validate=True).decode("utf-8", "replace")
+        except (binascii.Error, ValueError):
+            return  # not base64: reading the body fails on its own, with its own answer
+    if nested_deeper_than(text):
+        raise BodyNestedTooDeep(
+            f"The request body nests objects and arrays more than {MAX_BODY_DEPTH} levels deep",
+            details=[
+                {
+                    "field": "body",
+                    "message": f"at most {MAX_BODY_DEPTH} levels of objects and arrays",
+                    "max_depth": MAX_BODY_DEPTH,
+                }
             ],
         )
 

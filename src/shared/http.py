@@ -4,6 +4,7 @@ Lambda entry point that adds logging context, metrics and the audit record."""
 
 from __future__ import annotations
 
+import inspect
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -29,7 +30,14 @@ from shared import dependencies
 from shared.audit import build_record
 from shared.cache import request_cache_status, start_request_lookups
 from shared.config import get_settings
-from shared.errors import ApiError, Forbidden, PayloadTooLarge, check_body_size
+from shared.errors import (
+    ApiError,
+    BodyNestedTooDeep,
+    Forbidden,
+    PayloadTooLarge,
+    check_body_depth,
+    check_body_size,
+)
 from shared.observability import logger, metrics
 from shared.responses import ErrorBody, ErrorInfo
 from shared.security import Role, current_principal_or_none, set_current_principal
@@ -52,11 +60,12 @@ def _is_json(content_type: str | None) -> bool:
 
 class _BodyLimitThenValidation(OpenAPIRequestValidationMiddleware):
     """Powertools' request validation (the first thing a route runs, and the one that reads a
-    body), preceded by three checks: that the route is the resource API Gateway matched (else
-    405), the body limit, and the body's media type: JSON only, where Powertools would also parse
-    forms and multipart. A route that parses its own body (`request_model`)
-    checks the limit itself, to answer in its own shape, and reads the body as JSON whatever its
-    media type (lead posting: many posting systems label JSON text/plain)."""
+    body), preceded by four checks: that the route is the resource API Gateway matched (else
+    405), the body limit, the body's media type (JSON only, where Powertools would also parse
+    forms and multipart), and how deep the body nests (Powertools and pydantic read it
+    recursively). A route that parses its own body (`request_model`) checks the limits itself, to
+    answer in its own shape, and reads the body as JSON whatever its media type (lead posting:
+    many posting systems label JSON text/plain)."""
 
     def handler(self, app: Any, next_middleware: NextMiddleware) -> Response[Any]:
         route = app.context.get("_route")
@@ -70,6 +79,7 @@ class _BodyLimitThenValidation(OpenAPIRequestValidationMiddleware):
             check_body_size(event.body, bool(event.is_base64_encoded))
             if event.http_method in BODY_ERRORS and not _is_json(event.headers.get("Content-Type")):
                 raise RequestUnsupportedContentType("Unsupported content type", errors=[])
+            check_body_depth(event.body, bool(event.is_base64_encoded))
         return super().handler(app, next_middleware)
 
 
@@ -208,8 +218,8 @@ def create_app() -> APIGatewayRestResolver:
     def _handle_validation_error(exc: RequestValidationError) -> Response[Any]:
         return authorized_or_error(lambda: _validation_error_response(exc))
 
-    @app.exception_handler(PayloadTooLarge)
-    def _handle_too_large(exc: PayloadTooLarge) -> Response[Any]:
+    @app.exception_handler([PayloadTooLarge, BodyNestedTooDeep])
+    def _handle_refused_body(exc: ApiError) -> Response[Any]:
         return authorized_or_error(lambda: _handle_api_error(exc))
 
     @app.exception_handler(RequestUnsupportedContentType)
@@ -288,7 +298,8 @@ def endpoint(
 ) -> Callable[[F], F]:
     """Declares an authenticated route. There is no way to declare one without roles: a route
     is closed to everyone it does not name. Its summary is the first line of the handler's
-    docstring, which every route must have. `request_model` documents a body the route parses
+    docstring, which every route must have; the rest of the docstring, if any, follows the roles
+    in the route's description. `request_model` documents a body the route parses
     itself (published as the operation's requestBody by `crm openapi`); `text_media_types` are
     other representations of the success response (e.g. text/csv), published as strings."""
     allowed = frozenset(roles)
@@ -305,14 +316,15 @@ def endpoint(
     }
 
     def declare(handler: F) -> F:
-        summary = (handler.__doc__ or "").strip().split("\n")[0]
+        summary, _, rules = inspect.cleandoc(handler.__doc__ or "").partition("\n")
         if not summary:
             raise ValueError(f"{method} {rule}: the handler's docstring is the route's summary")
+        roles_line = f"Roles: {', '.join(sorted(role.value for role in allowed))}."
         route = router.route(
             rule,
             method.upper(),
             summary=summary,
-            description=f"Roles: {', '.join(sorted(role.value for role in allowed))}.",
+            description="\n\n".join(part for part in (roles_line, rules.strip()) if part),
             responses=responses,
             tags=tags,
             security=[{BEARER_AUTH: []}],

@@ -3,12 +3,16 @@
 1. role x route x owner: every route of template.yaml, every role and, where the request names an
    owned resource (a lead, an agency, an agent, a vendor's price or report), its own and another
    owner's; one expected status per cell, in one table;
-2. the JWT attack matrix against one route of every function;
+2. the JWT attack matrix against one route of every function, time claims that are not JSON
+   numbers included;
 3. injection-shaped values in every query and path parameter of every GET operation of the served
    OpenAPI document: a 2xx that leaks nothing, or a 4xx with the error body, never a 5xx;
-4. request bodies over the shared limit on every route that takes one: 413 before parsing;
+4. request bodies over the shared limits on every route that takes one: 413 when too large, 400
+   when nested too deep, before parsing, and audited;
 5. CORS: a disallowed origin is never granted, an allowed one is echoed exactly, on every route
-   and every kind of answer (preflight, 2xx, 401, 403, 404, 413).
+   and every kind of answer (preflight, 2xx, 401, 403, 404, 413);
+6. decisions the contract leaves open: an agent records the sale amount of its own lead (and of
+   no one else's); a manager changes agents but does not create them (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from crm.seed import VENDORS, demo_users
 from crm.template import Template
 from shared.auth import MAX_TOKEN_BYTES, REQUIRED_CLAIMS
-from shared.errors import MAX_BODY_BYTES
+from shared.errors import MAX_BODY_BYTES, MAX_BODY_DEPTH
 from tests.e2e.conftest import LocalServer, start_server, stop_server
 from tests.helpers import (
     ALLOWED_ORIGIN,
@@ -87,6 +91,8 @@ EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
     ("POST", "/pricing/quote"): row(admin=200, manager=200, agent=403, vendor=403),
     ("PUT", "/pricing/{vendor_code}"): row(admin=200, manager=403, agent=403, vendor=403),
     ("GET", "/agents"): row(admin=200, manager=200, agent=403, vendor=403),
+    # Managers change agents (capacity, status, availability) but do not create users: creating
+    # one is user administration, which SPEC section 4 keeps from managers (docs/decisions.md).
     ("POST", "/agents"): row(admin=201, manager=403, agent=403, vendor=403),
     ("GET", "/agents/{user_id}"): row(admin=200, manager=200, agent=(200, 404), vendor=403),
     ("PATCH", "/agents/{user_id}"): row(admin=200, manager=200, agent=(200, 404), vendor=403),
@@ -431,6 +437,11 @@ def _attacks() -> dict[str, str | None]:
     }
     for claim in REQUIRED_CLAIMS:
         attacks[f"no {claim}"] = "Bearer " + make_token("demo-admin", drop=(claim,))
+    # RFC 7519 NumericDate is a JSON number; PyJWT alone reads "9999999999" or true as a time.
+    numeric_strings = {"exp": "9999999999", "iat": str(now), "nbf": str(now)}
+    for claim, as_string in numeric_strings.items():
+        attacks[f"{claim} as a numeric string"] = "Bearer " + make_token("demo-admin", **{claim: as_string})
+        attacks[f"{claim} as a boolean"] = "Bearer " + make_token("demo-admin", **{claim: claim != "exp"})
     huge = attacks["huge (16 KB)"]
     assert huge is not None
     assert len(huge) > 2 * MAX_TOKEN_BYTES
@@ -623,6 +634,69 @@ def test_body_over_the_limit_is_413_before_parsing(api: Api, route: tuple[str, s
     assert largest.status_code < 500, largest.text[:300]
 
 
+def nested_json(depth: int) -> bytes:
+    """`{"a":[[…]]}`, `depth` levels of objects and arrays (500 levels is about 1 KB)."""
+    return ('{"a":' + "[" * (depth - 1) + "]" * (depth - 1) + "}").encode()
+
+
+def audit_record(api: Api, probe: str) -> dict[str, Any]:
+    """The audit record of the request sent with `?probe=<probe>`, as an admin reads it."""
+    page = api.call("GET", "/admin/audit", "demo-admin", params={"limit": "50"})
+    assert page.status_code == 200, page.text[:300]
+    found = [record for record in page.json()["data"] if record["request"]["query"].get("probe") == probe]
+    assert len(found) == 1, f"no audit record of probe {probe}"
+    return found[0]
+
+
+@pytest.mark.parametrize("route", BODY_ROUTES, ids=[f"{method} {path}" for method, path in BODY_ROUTES])
+def test_a_body_nested_past_the_limit_is_400_before_parsing_and_audited(
+    api: Api, route: tuple[str, str]
+) -> None:
+    method, _ = route
+    path = body_route_path(api, route)
+    # Given a 1 KB body nested 500 levels deep (past where recursive parsers used to fail, 489)
+    hostile = nested_json(500)
+    assert len(hostile) < 1100
+    probes = {"admin": uuid.uuid4().hex, "anonymous": uuid.uuid4().hex}
+    # When
+    nested = api.call(method, path, "demo-admin", data=hostile, params={"probe": probes["admin"]})
+    anonymous = api.call(method, path, None, data=hostile, params={"probe": probes["anonymous"]})
+    deepest = api.call(method, path, "demo-admin", data=nested_json(MAX_BODY_DEPTH))
+    # Then the body is refused unread, with the error body and CORS
+    assert nested.status_code == 400, nested.text[:300]
+    error = assert_error_body(nested)["error"]
+    assert error["code"] == "NESTING_TOO_DEEP"
+    assert error["details"][0]["max_depth"] == MAX_BODY_DEPTH
+    assert_cors_for(nested, ALLOWED_ORIGIN)
+    # And who is asking comes first: an anonymous caller learns nothing about bodies
+    assert anonymous.status_code == 401, anonymous.text[:300]
+    assert assert_error_body(anonymous)["error"]["code"] == "UNAUTHORIZED"
+    # And a body nested to the limit is read (and answered on its merits)
+    assert deepest.status_code < 500, deepest.text[:300]
+    assert "NESTING_TOO_DEEP" not in deepest.text
+    # And both refusals are audited, the body recorded by its size
+    summary = f"<{len(hostile)} bytes, nested deeper than {MAX_BODY_DEPTH} levels>"
+    for caller, status in (("admin", 400), ("anonymous", 401)):
+        record = audit_record(api, probes[caller])
+        assert record["status"] == status
+        assert record.get("user") == ("demo-admin" if caller == "admin" else None)  # anonymous: none
+        assert record["action"] == f"{method} {route[1]}"
+        assert record["request"]["body"] == summary
+
+
+def test_the_published_document_states_the_body_limits_and_the_lead_update_conflicts(
+    openapi: dict[str, Any],
+) -> None:
+    description = openapi["info"]["description"]
+    assert f"{MAX_BODY_BYTES // 1024} KB" in description
+    assert f"{MAX_BODY_DEPTH} levels" in description
+    assert "NESTING_TOO_DEEP" in description
+    patch = openapi["paths"]["/leads/{lead_id}"]["patch"]
+    for code in ("AGENT_AT_CAPACITY", "VERSION_CONFLICT", "INVALID_TRANSITION", "LEAD_NOT_CLOSED"):
+        assert code in patch["description"], code
+    assert "409" in patch["responses"]
+
+
 def test_a_body_over_api_gateways_own_limit_is_its_413(api: Api) -> None:
     response = api.call("POST", "/leads", "demo-admin", data=b"x" * (10 * 1024 * 1024 + 1))
     assert response.status_code == 413
@@ -730,3 +804,64 @@ def test_api_gateways_own_answers_never_grant_a_disallowed_origin(api: Api, orig
         granted = response.headers.get("Access-Control-Allow-Origin")
         assert granted not in (DISALLOWED_ORIGIN, "*")
         assert granted == ALLOWED_ORIGIN
+
+
+# -- 6. decisions the contract leaves open ---------------------------------------------------------
+def walk(api: Api, lead: dict[str, Any], user: str, *dispositions: str, **extra: Any) -> dict[str, Any]:
+    """Moves the lead through `dispositions` as `user`; `extra` goes with the last move."""
+    for position, disposition in enumerate(dispositions):
+        body = {"version": lead["version"], "disposition": disposition}
+        if position == len(dispositions) - 1:
+            body.update(extra)
+        moved = api.call("PATCH", f"/leads/{lead['lead_id']}", user, body=body)
+        assert moved.status_code == 200, moved.text[:300]
+        lead = moved.json()
+    return lead
+
+
+def test_an_agent_records_the_sale_amount_when_it_closes_its_own_lead(api: Api) -> None:
+    # Given a lead of the calling agent's own
+    lead = api.new_lead(OWN)
+    assert lead["assigned_agent"] == USERS["agent"]
+    # When the agent works it to a sale and records the amount as it closes it
+    closed = walk(api, lead, USERS["agent"], "contacted", "qualified", "closed", sale_amount=1250.00)
+    # Then the amount is the lead's, as staff read it too
+    assert (closed["disposition"], closed["sale_amount"]) == ("closed", 1250.00)
+    read = api.call("GET", f"/leads/{lead['lead_id']}", "demo-manager")
+    assert read.json()["sale_amount"] == 1250.00
+    assert read.json()["update_history"][-1]["user"] == USERS["agent"]
+
+
+def test_an_agent_cannot_set_the_sale_amount_of_another_agents_lead(api: Api) -> None:
+    # Given another agent's lead, closed with a sale
+    lead = walk(
+        api, api.new_lead(OTHER), "demo-admin", "contacted", "qualified", "closed", sale_amount=900.00
+    )
+    # When the calling agent tries to change its amount
+    attempt = api.call(
+        "PATCH",
+        f"/leads/{lead['lead_id']}",
+        USERS["agent"],
+        body={"version": lead["version"], "sale_amount": 1.00},
+    )
+    # Then the lead is not the agent's to see (404), and nothing changed
+    assert attempt.status_code == 404, attempt.text[:300]
+    assert_error_body(attempt)
+    read = api.call("GET", f"/leads/{lead['lead_id']}", "demo-admin").json()
+    assert (read["sale_amount"], read["version"]) == (900.00, lead["version"])
+
+
+def test_a_manager_changes_agents_but_does_not_create_them(api: Api) -> None:
+    # Given a manager and an agent's current capacity
+    capacity = api.call("GET", f"/agents/{OWN_AGENT}", "demo-manager").json()["capacity"]
+    email = unique_email()
+    # When the manager tries to create an agent, and changes an existing one
+    created = api.call("POST", "/agents", "demo-manager", body={"name": "Not Created", "email": email})
+    changed = api.call("PATCH", f"/agents/{OWN_AGENT}", "demo-manager", body={"capacity": capacity})
+    # Then creating is refused and no such user exists; changing is allowed
+    assert created.status_code == 403, created.text[:300]
+    assert assert_error_body(created)["error"]["code"] == "FORBIDDEN"
+    agents = api.call("GET", "/agents", "demo-admin").json()["data"]
+    assert email not in {agent.get("email") for agent in agents}
+    assert changed.status_code == 200, changed.text[:300]
+    assert changed.json()["capacity"] == capacity

@@ -18,6 +18,7 @@ from crm.stack import LOCAL_MAX_VISIBILITY_TIMEOUT
 from shared import dependencies
 from shared.audit import AuditLog, build_record, stored_record
 from shared.dynamo import Table
+from shared.errors import MAX_BODY_DEPTH
 from shared.events import EventPublisher, PublishFailed
 from shared.security import Principal, Role
 from stats.dependencies import stats_store
@@ -135,11 +136,12 @@ def test_mutating_requests_are_stored_in_the_audit_table(aws: dict[str, str]) ->
 
 
 def test_a_body_nested_past_dynamodbs_depth_limit_is_stored_and_read_back(aws: dict[str, str]) -> None:
-    # Given a request body nested 40 levels deep with keys that look like DynamoDB type names
+    # Given a request body nested as deep as the API accepts (32 levels: inside the record's
+    # `request` map that is past DynamoDB's 32), with keys that look like DynamoDB type names
     table = Table(dependencies.get_settings().audit_table)
     audit = AuditLog(table)
     body: dict[str, object] = {"S": "x", "M": {"N": "1"}}
-    for _ in range(40):
+    for _ in range(MAX_BODY_DEPTH - 2):
         body = {"M": body}
     post = api_event("POST", "/leads", body=body)
     # When it is audited
@@ -147,6 +149,21 @@ def test_a_body_nested_past_dynamodbs_depth_limit_is_stored_and_read_back(aws: d
     # Then the record is stored and reads back as it was built
     (item,) = table.scan_all()
     assert stored_record(item)["request"]["body"] == body
+
+
+def test_a_body_nested_past_the_apis_limit_is_stored_as_its_summary(aws: dict[str, str]) -> None:
+    # Given a request refused for its nesting (once a RecursionError that lost the record)
+    table = Table(dependencies.get_settings().audit_table)
+    body = '{"a":' + "[" * 10_000 + "]" * 10_000 + "}"
+    post = api_event("POST", "/agencies", body=body)
+    # When it is audited
+    AuditLog(table).record(build_record(post, 400, 1.0, None), "POST")
+    # Then the record is stored, with the body's size in place of the body
+    (item,) = table.scan_all()
+    assert stored_record(item)["request"]["body"] == (
+        f"<{len(body)} bytes, nested deeper than {MAX_BODY_DEPTH} levels>"
+    )
+    assert (item["status"], item.get("user")) == (400, None)
 
 
 def test_local_stack_has_exactly_the_template_tables_and_indexes(aws: dict[str, str]) -> None:

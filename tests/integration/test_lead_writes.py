@@ -4,6 +4,7 @@ outbox and its events, disposition moves with agents' load, and soft deletion.""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,7 +31,7 @@ from leads.models import (
     ReasonCode,
 )
 from leads.repository import INDEXES, LeadRepository
-from leads.writes import LeadWriter, VersionConflict
+from leads.writes import AgentAtCapacity, LeadWriter, VersionConflict
 from shared import dependencies
 from shared.cache import request_cache_status, start_request_lookups
 from shared.dynamo import Table
@@ -493,6 +494,95 @@ def test_concurrent_moves_from_one_version_apply_once_and_free_the_agent_once(st
     assert Counter(outcomes) == {"moved": 1, "conflict": 9}
     assert stack.stored(lead.lead_id)["version"] == 2
     assert stack.open_leads("agent-1") == 0
+
+
+def set_user(stack: Stack, user_id: str, **fields: Any) -> None:
+    item = stack.users.get({"user_id": user_id}, consistent=True)
+    assert item is not None
+    stack.users.put({**item, **fields})
+
+
+def leads_of_agent_1(stack: Stack, writer: LeadWriter, count: int, first: int) -> list[Lead]:
+    """`count` new leads of vendor V1, each assigned to agent-1 (the only agent online)."""
+    leads = [accepted(writer.create(vendor("V1"), person(first + n, "V1"))) for n in range(count)]
+    assert {lead.assigned_agent for lead in leads} == {"agent-1"}
+    return leads
+
+
+def test_concurrent_reopens_never_load_an_agent_past_its_capacity(stack: Stack) -> None:
+    # Given agent-1 (capacity 25) with 20 lost leads, and 24 open ones: one short of capacity
+    stack.add_vendors("V1")
+    stack.add_agents("agent-1", capacity=25)
+    writer = lead_writer()
+    lost = [move(writer, lead, Disposition.LOST) for lead in leads_of_agent_1(stack, writer, 20, first=0)]
+    leads_of_agent_1(stack, writer, 24, first=100)
+    assert stack.open_leads("agent-1") == 24
+    before = {lead.lead_id: stack.stored(lead.lead_id) for lead in lost}
+    agent = Principal("agent-1", Role.AGENT)
+
+    def reopen(lead: Lead) -> Callable[[], tuple[int, str, str]]:
+        def run() -> tuple[int, str, str]:
+            try:
+                move(writer, lead, Disposition.CONTACTED, principal=agent)
+            except AgentAtCapacity as refused:
+                return refused.status, refused.code, json.dumps(refused.details)
+            return 200, "reopened", ""
+
+        return run
+
+    # When the agent moves all 20 back to contacted at once
+    outcomes = concurrently([reopen(lead) for lead in lost])
+    # Then exactly one reopen is applied, the others are 409 AGENT_AT_CAPACITY
+    full = json.dumps([{"field": "disposition", "agent": "agent-1", "open_leads": 25, "capacity": 25}])
+    assert Counter(outcomes) == {(200, "reopened", ""): 1, (409, "AGENT_AT_CAPACITY", full): 19}
+    # And the agent is at its capacity, not past it
+    assert stack.open_leads("agent-1") == 25
+    # And no refused reopen changed its lead
+    after = {lead_id: stack.stored(lead_id) for lead_id in before}
+    changed = [lead_id for lead_id in before if after[lead_id] != before[lead_id]]
+    assert len(changed) == 1
+    assert after[changed[0]]["disposition"] == "contacted"
+    assert after[changed[0]]["version"] == before[changed[0]]["version"] + 1
+    assert sum(1 for item in stack.stored_leads() if item.get("disposition") == "lost") == 19
+
+
+def test_a_manager_may_reopen_a_lead_past_its_agents_capacity_only_by_reassigning_it(stack: Stack) -> None:
+    # Given agent-1 at capacity (1 of 1) with a lost lead besides, and agent-2 at capacity too
+    writer = lead_writer()
+    lost = move(writer, assigned_lead(stack, writer, n=1), Disposition.LOST)
+    set_user(stack, "agent-1", capacity=1)
+    leads_of_agent_1(stack, writer, 1, first=2)
+    stack.add_agents("agent-2", capacity=0, online=False)
+    assert (stack.open_leads("agent-1"), stack.open_leads("agent-2")) == (1, 0)
+    # When a manager reopens it as it is
+    with pytest.raises(AgentAtCapacity) as refused:
+        move(writer, lost, Disposition.CONTACTED)
+    # Then it stays lost with agent-1, whose load is unchanged
+    assert refused.value.code == "AGENT_AT_CAPACITY"
+    assert stack.stored(lost.lead_id)["version"] == lost.version
+    assert stack.open_leads("agent-1") == 1
+    # When the manager reopens it and hands it to agent-2 in the same change
+    reopened = writer.update(
+        MANAGER,
+        lost.lead_id,
+        LeadChanges(version=lost.version, disposition=Disposition.CONTACTED, assigned_agent="agent-2"),
+    )
+    # Then it is reopened with agent-2, loaded past its capacity by the manager's choice
+    assert (reopened.disposition, reopened.assigned_agent) == (Disposition.CONTACTED, "agent-2")
+    assert (stack.open_leads("agent-1"), stack.open_leads("agent-2")) == (1, 1)
+
+
+def test_a_reopen_for_an_agent_that_was_removed_is_a_conflict_naming_the_agent(stack: Stack) -> None:
+    # Given a lost lead whose agent is no longer an agent
+    writer = lead_writer()
+    lost = move(writer, assigned_lead(stack, writer), Disposition.LOST)
+    set_user(stack, "agent-1", role="manager")
+    # When / Then
+    with pytest.raises(Conflict) as refused:
+        move(writer, lost, Disposition.CONTACTED)
+    assert not isinstance(refused.value, AgentAtCapacity)
+    assert refused.value.details == [{"field": "assigned_agent"}]
+    assert stack.stored(lost.lead_id)["disposition"] == "lost"
 
 
 def test_a_reassigned_lead_is_fresh_in_both_agents_cached_reads_and_other_agents_stay_cached(

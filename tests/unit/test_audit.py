@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shared.audit import MASK, MAX_BODY_CHARS, AuditLog, build_record, sanitize, sanitize_body, stored_record
-from shared.errors import MAX_BODY_BYTES
+from shared.errors import MAX_BODY_BYTES, MAX_BODY_DEPTH
 from shared.security import Principal, Role
 from tests.helpers import api_event
 
@@ -412,3 +412,54 @@ def test_failed_audit_write_does_not_fail_the_request() -> None:
 def test_body_over_the_request_limit_is_recorded_by_size_without_being_read() -> None:
     body = '{"email": "' + "x" * MAX_BODY_BYTES + '@example.com"}'
     assert sanitize_body(body) == f"<{len(body)} bytes, over the limit>"
+
+
+def _nested(depth: int) -> str:
+    """`{"a":[[…]]}`, `depth` levels deep."""
+    return '{"a":' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+
+@pytest.mark.parametrize("depth", [MAX_BODY_DEPTH + 1, 489, 100_000])
+def test_a_body_nested_past_the_depth_limit_is_recorded_by_size_without_being_read(depth: int) -> None:
+    # Given a body the API refuses unread (400 NESTING_TOO_DEEP); 489 levels once exhausted the stack
+    body = _nested(depth)
+    event = api_event("PATCH", "/leads/x", body=body)
+
+    # When
+    record = build_record(event, 400, 1.0, None, now=NOW)
+
+    # Then
+    assert record["request"]["body"] == f"<{len(body)} bytes, nested deeper than {MAX_BODY_DEPTH} levels>"
+    assert sanitize_body(body) == record["request"]["body"]
+
+
+def test_a_body_at_the_depth_limit_is_recorded_in_full() -> None:
+    body = _nested(MAX_BODY_DEPTH)
+    assert sanitize_body(body) == json.loads(body)
+
+
+def test_a_record_is_stored_whatever_body_it_describes() -> None:
+    # Given a deeply nested body, and one nested to the limit that masks a secret at its bottom
+    table = FakeTable()
+    deep = build_record(api_event("POST", "/agents", body=_nested(5_000)), 400, 1.0, ADMIN, now=NOW)
+    inner: Any = {"password": "hunter2"}
+    for _ in range(MAX_BODY_DEPTH - 1):
+        inner = [inner]
+    at_limit = build_record(api_event("POST", "/agents", body=inner), 422, 1.0, ADMIN, now=NOW)
+
+    # When
+    AuditLog(table).record(deep, "POST")  # type: ignore[arg-type]
+    AuditLog(table).record(at_limit, "POST")  # type: ignore[arg-type]
+
+    # Then both are stored, the secret masked at any depth
+    assert [stored_record(item)["status"] for item in table.items] == [400, 422]
+    assert "hunter2" not in _dumped(table.items)
+    bottom = stored_record(table.items[1])["request"]["body"]
+    for _ in range(MAX_BODY_DEPTH - 1):
+        bottom = bottom[0]
+    assert bottom == {"password": MASK}
+
+
+@pytest.mark.parametrize("body", [12345, ["a"], {"a": 1}])
+def test_a_body_that_is_not_text_is_summarised_by_its_type(body: Any) -> None:
+    assert sanitize_body(body) == f"<{type(body).__name__} body>"

@@ -277,6 +277,47 @@ def test_token_with_wrong_claims_is_rejected(claims: dict[str, Any]) -> None:
         verify_token(SETTINGS, token)
 
 
+def _time_claim_values() -> list[Any]:
+    """Values of `exp`, `iat` and `nbf` that are valid times to PyJWT (it reads them with
+    `int()`) but not JSON numbers, as RFC 7519's NumericDate requires."""
+    now = int(time.time())
+    return [
+        pytest.param("exp", "9999999999", id="exp-as-a-string"),
+        pytest.param("iat", str(now), id="iat-as-a-string"),
+        pytest.param("nbf", str(now), id="nbf-as-a-string"),
+        pytest.param("exp", f"{now + 3600}.0", id="exp-as-a-decimal-string"),
+        pytest.param("iat", True, id="iat-as-true"),
+        pytest.param("nbf", False, id="nbf-as-false"),
+        pytest.param("exp", [now + 3600], id="exp-as-a-list"),
+    ]
+
+
+@pytest.mark.parametrize(("claim", "value"), _time_claim_values())
+def test_a_time_claim_that_is_not_a_json_number_is_rejected(claim: str, value: Any) -> None:
+    # Given a correctly signed token, valid in every other way
+    token = make_token(**{claim: value})
+
+    # When / Then
+    with pytest.raises(Unauthorized, match="Invalid token"):
+        verify_token(SETTINGS, token)
+
+
+def test_time_claims_that_are_json_numbers_with_fractions_are_accepted() -> None:
+    # Given: NumericDate allows non-integer values
+    now = time.time()
+    token = make_token(iat=now - 0.5, nbf=now - 0.5, exp=now + 3600.25)
+
+    # When
+    claims = verify_token(SETTINGS, token)
+
+    # Then
+    assert claims["exp"] == pytest.approx(now + 3600.25)
+
+
+def test_a_token_without_nbf_is_still_accepted() -> None:
+    assert verify_token(SETTINGS, make_token(drop=("nbf",)))["sub"] == "demo-admin"
+
+
 def test_token_larger_than_8_kb_is_rejected() -> None:
     # Given: a correctly signed token padded with a large claim
     token = make_token(padding="x" * MAX_TOKEN_BYTES)

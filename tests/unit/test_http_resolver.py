@@ -14,7 +14,7 @@ import shared.dependencies
 from leads.app import lambda_handler
 from leads.models import Disposition, LeadFilters
 from shared.auth import Authenticator, TokenSettings
-from shared.errors import LeadNotFound
+from shared.errors import MAX_BODY_DEPTH, LeadNotFound
 from shared.security import Principal, Role
 from tests.helpers import (
     ALLOWED_ORIGIN,
@@ -701,3 +701,67 @@ def test_an_anonymous_caller_learns_nothing_from_a_bad_body(content_type: str) -
     raw = base64.b64encode(b"\x80\x81{").decode()
     response = call(patch_event(None, raw, content_type, base64=True))
     assert response["statusCode"] == 401
+
+
+# -- bodies nested too deep -------------------------------------------------------------------
+def nested(depth: int) -> str:
+    """`{"a":[[…]]}`, `depth` levels deep (500 levels is about 1 KB)."""
+    return '{"a":' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+
+@pytest.mark.parametrize("base64", [False, True], ids=["text", "base64"])
+def test_a_body_nested_past_the_limit_is_400_and_audited_by_size(base64: bool, audit: FakeAuditLog) -> None:
+    import base64 as b64
+
+    # Given a body past the depth where Powertools' recursive parser fails (489 levels)
+    body = nested(500)
+    sent = b64.b64encode(body.encode()).decode() if base64 else body
+    # When
+    response = call(patch_event(make_token("demo-admin"), sent, "application/json", base64=base64))
+    # Then
+    assert response["statusCode"] == 400
+    error = error_of(response)
+    assert error["code"] == "NESTING_TOO_DEEP"
+    assert error["details"][0]["max_depth"] == MAX_BODY_DEPTH
+    assert header(response, "Access-Control-Allow-Origin") == ALLOWED_ORIGIN
+    [(record, method)] = audit.records
+    assert (method, record["status"], record["user"]) == ("PATCH", 400, "demo-admin")
+    if not base64:
+        assert record["request"]["body"] == f"<{len(body)} bytes, nested deeper than {MAX_BODY_DEPTH} levels>"
+
+
+def test_an_anonymous_body_nested_past_the_limit_is_401_and_audited(audit: FakeAuditLog) -> None:
+    # When
+    response = call(patch_event(None, nested(100_000), "application/json"))
+    # Then: who is asking comes first, as for every other body the API refuses unread
+    assert response["statusCode"] == 401
+    assert error_of(response)["code"] == "UNAUTHORIZED"
+    [(record, _)] = audit.records
+    assert (record["status"], record["user"]) == (401, None)
+    assert "nested deeper than" in record["request"]["body"]
+
+
+def test_a_body_nested_to_the_limit_reaches_validation() -> None:
+    response = call(patch_event(make_token("demo-admin"), nested(MAX_BODY_DEPTH), "application/json"))
+    assert response["statusCode"] == 422
+    assert error_of(response)["code"] == "VALIDATION_ERROR"
+
+
+def test_a_lead_posted_nested_past_the_limit_is_400_in_the_posting_shape(audit: FakeAuditLog) -> None:
+    # Given a vendor's post, labelled text/plain as posting systems often do
+    event = api_event(
+        "POST",
+        "/leads",
+        token=make_token("demo-vendor-1"),
+        body=nested(500),
+        headers={"Content-Type": "text/plain"},
+    )
+    # When
+    response = call(event)
+    # Then
+    assert response["statusCode"] == 400
+    body = response_json(response)
+    assert (body["outcome"], body["reason_code"]) == ("rejected", "DATA_ERROR")
+    assert body["error"]["code"] == "NESTING_TOO_DEEP"
+    [(record, _)] = audit.records
+    assert (record["status"], record["user"]) == (400, "demo-vendor-1")
