@@ -43,7 +43,7 @@ def _detail(field: str, message: str) -> dict[str, str]:
 
 
 def read_body(raw: str | None) -> dict[str, Any]:
-    check_body_size(raw)  # the shared limits: this route parses its body itself
+    check_body_size(raw)  # the shared limits: this route (and `crm import`) parses its body itself
     check_body_depth(raw)
     if raw is None or not raw.strip():
         raise DataError("The request has no body", details=[_detail("body", "a JSON object is required")])

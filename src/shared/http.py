@@ -4,6 +4,7 @@ Lambda entry point that adds logging context, metrics and the audit record."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import re
 import time
@@ -61,11 +62,12 @@ def _is_json(content_type: str | None) -> bool:
 class _BodyLimitThenValidation(OpenAPIRequestValidationMiddleware):
     """Powertools' request validation (the first thing a route runs, and the one that reads a
     body), preceded by four checks: that the route is the resource API Gateway matched (else
-    405), the body limit, the body's media type (JSON only, where Powertools would also parse
-    forms and multipart), and how deep the body nests (Powertools and pydantic read it
-    recursively). A route that parses its own body (`request_model`) checks the limits itself, to
-    answer in its own shape, and reads the body as JSON whatever its media type (lead posting:
-    many posting systems label JSON text/plain)."""
+    405), how deep the body nests (every parser reads it recursively: past the limit it is
+    refused on every route, to every caller, before anything reads it), the body limit, and the
+    body's media type (JSON only, where Powertools would also parse forms and multipart). A route
+    that parses its own body (`request_model`) checks the size itself, to answer in its own shape,
+    and reads the body as JSON whatever its media type (lead posting: many posting systems label
+    JSON text/plain)."""
 
     def handler(self, app: Any, next_middleware: NextMiddleware) -> Response[Any]:
         route = app.context.get("_route")
@@ -74,12 +76,12 @@ class _BodyLimitThenValidation(OpenAPIRequestValidationMiddleware):
         if declared and resource and _resource(route.path) != resource:
             # Matched by path only: PUT /pricing/quote is not PUT /pricing/{vendor_code}.
             raise MethodNotAllowed(_methods_of_resource(app))
+        event = app.current_event
+        check_body_depth(event.body, bool(event.is_base64_encoded))
         if REQUEST_SCHEMA_EXTENSION not in (getattr(route, "openapi_extensions", None) or {}):
-            event = app.current_event
             check_body_size(event.body, bool(event.is_base64_encoded))
             if event.http_method in BODY_ERRORS and not _is_json(event.headers.get("Content-Type")):
                 raise RequestUnsupportedContentType("Unsupported content type", errors=[])
-            check_body_depth(event.body, bool(event.is_base64_encoded))
         return super().handler(app, next_middleware)
 
 
@@ -200,16 +202,29 @@ def create_app() -> APIGatewayRestResolver:
         version=API_VERSION,
         security_schemes={BEARER_AUTH: HTTPBearer(bearerFormat="JWT")},
     )
+    _handle_refused_requests(app)
+    app.exception_handler(Exception)(_handle_unexpected)
+    app.not_found(_not_found_or_not_allowed(app))
+    return app
+
+
+def _check_caller(app: APIGatewayRestResolver) -> None:
+    """The matched route's authorization: identifies the caller, or raises 401/403."""
+    route = app.context.get("_route")
+    for middleware in getattr(route, "middlewares", None) or []:
+        if isinstance(middleware, Authorize):
+            middleware.check(app)
+
+
+def _handle_refused_requests(app: APIGatewayRestResolver) -> None:
+    """The answers to requests refused before their route runs."""
     app.exception_handler(ApiError)(_handle_api_error)
 
     def authorized_or_error(respond: Callable[[], Response[Any]]) -> Response[Any]:
         """Powertools reads and validates the request before any route middleware runs; an
         anonymous or unauthorised caller gets 401/403 first and learns nothing about the route."""
-        route = app.context.get("_route")
         try:
-            for middleware in getattr(route, "middlewares", None) or []:
-                if isinstance(middleware, Authorize):
-                    middleware.check(app)
+            _check_caller(app)
         except ApiError as auth_error:
             return _handle_api_error(auth_error)
         return respond()
@@ -218,9 +233,17 @@ def create_app() -> APIGatewayRestResolver:
     def _handle_validation_error(exc: RequestValidationError) -> Response[Any]:
         return authorized_or_error(lambda: _validation_error_response(exc))
 
-    @app.exception_handler([PayloadTooLarge, BodyNestedTooDeep])
+    @app.exception_handler(PayloadTooLarge)
     def _handle_refused_body(exc: ApiError) -> Response[Any]:
         return authorized_or_error(lambda: _handle_api_error(exc))
+
+    @app.exception_handler(BodyNestedTooDeep)
+    def _handle_unreadable_body(exc: ApiError) -> Response[Any]:
+        """Refused to everyone, whoever asks: the answer says nothing about the route or its data.
+        The caller is still identified when it can be, for the audit record."""
+        with contextlib.suppress(ApiError):
+            _check_caller(app)
+        return _handle_api_error(exc)
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _handle_unsupported_content_type(exc: RequestUnsupportedContentType) -> Response[Any]:
@@ -246,10 +269,6 @@ def create_app() -> APIGatewayRestResolver:
                 [{"field": "body", "message": "not UTF-8 text"}],
             )
         )
-
-    app.exception_handler(Exception)(_handle_unexpected)
-    app.not_found(_not_found_or_not_allowed(app))
-    return app
 
 
 def _error_responses(codes: Iterable[int]) -> dict[int, Any]:

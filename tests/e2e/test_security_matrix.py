@@ -668,15 +668,15 @@ def test_a_body_nested_past_the_limit_is_400_before_parsing_and_audited(
     assert error["code"] == "NESTING_TOO_DEEP"
     assert error["details"][0]["max_depth"] == MAX_BODY_DEPTH
     assert_cors_for(nested, ALLOWED_ORIGIN)
-    # And who is asking comes first: an anonymous caller learns nothing about bodies
-    assert anonymous.status_code == 401, anonymous.text[:300]
-    assert assert_error_body(anonymous)["error"]["code"] == "UNAUTHORIZED"
+    # And it is refused to an anonymous caller too, before who is asking is known
+    assert anonymous.status_code == 400, anonymous.text[:300]
+    assert assert_error_body(anonymous)["error"]["code"] == "NESTING_TOO_DEEP"
     # And a body nested to the limit is read (and answered on its merits)
     assert deepest.status_code < 500, deepest.text[:300]
     assert "NESTING_TOO_DEEP" not in deepest.text
     # And both refusals are audited, the body recorded by its size
     summary = f"<{len(hostile)} bytes, nested deeper than {MAX_BODY_DEPTH} levels>"
-    for caller, status in (("admin", 400), ("anonymous", 401)):
+    for caller, status in (("admin", 400), ("anonymous", 400)):
         record = audit_record(api, probes[caller])
         assert record["status"] == status
         assert record.get("user") == ("demo-admin" if caller == "admin" else None)  # anonymous: none

@@ -730,14 +730,14 @@ def test_a_body_nested_past_the_limit_is_400_and_audited_by_size(base64: bool, a
         assert record["request"]["body"] == f"<{len(body)} bytes, nested deeper than {MAX_BODY_DEPTH} levels>"
 
 
-def test_an_anonymous_body_nested_past_the_limit_is_401_and_audited(audit: FakeAuditLog) -> None:
+def test_an_anonymous_body_nested_past_the_limit_is_400_and_audited(audit: FakeAuditLog) -> None:
     # When
     response = call(patch_event(None, nested(100_000), "application/json"))
-    # Then: who is asking comes first, as for every other body the API refuses unread
-    assert response["statusCode"] == 401
-    assert error_of(response)["code"] == "UNAUTHORIZED"
+    # Then: refused to everyone, before who is asking is known
+    assert response["statusCode"] == 400
+    assert error_of(response)["code"] == "NESTING_TOO_DEEP"
     [(record, _)] = audit.records
-    assert (record["status"], record["user"]) == (401, None)
+    assert (record["status"], record["user"]) == (400, None)
     assert "nested deeper than" in record["request"]["body"]
 
 
@@ -747,7 +747,7 @@ def test_a_body_nested_to_the_limit_reaches_validation() -> None:
     assert error_of(response)["code"] == "VALIDATION_ERROR"
 
 
-def test_a_lead_posted_nested_past_the_limit_is_400_in_the_posting_shape(audit: FakeAuditLog) -> None:
+def test_a_lead_posted_nested_past_the_limit_is_400_with_the_error_body(audit: FakeAuditLog) -> None:
     # Given a vendor's post, labelled text/plain as posting systems often do
     event = api_event(
         "POST",
@@ -761,7 +761,7 @@ def test_a_lead_posted_nested_past_the_limit_is_400_in_the_posting_shape(audit: 
     # Then
     assert response["statusCode"] == 400
     body = response_json(response)
-    assert (body["outcome"], body["reason_code"]) == ("rejected", "DATA_ERROR")
+    assert "outcome" not in body  # the post was never read
     assert body["error"]["code"] == "NESTING_TOO_DEEP"
     [(record, _)] = audit.records
     assert (record["status"], record["user"]) == (400, "demo-vendor-1")
