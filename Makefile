@@ -56,39 +56,45 @@ system-deps: ## the Debian packages the tests use: chromium (browser tests), red
 	  apt-get update -qq && apt-get install -y -qq chromium redis-server >/dev/null; }
 
 lint: $(STAMP) ## ruff lint and format check
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests loadtest
+	$(BIN)/ruff format --check src tests loadtest
 
 format: $(STAMP) ## format and auto-fix with ruff
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests loadtest
+	$(BIN)/ruff check --fix src tests loadtest
 
-typecheck: $(STAMP) ## mypy over src
+typecheck: $(STAMP) ## mypy over src and loadtest
 	$(BIN)/mypy
+	$(BIN)/mypy loadtest
 
 build: $(STAMP) ## sam validate --lint and sam build (no container needed)
 	$(BIN)/sam validate --lint
 	$(BIN)/sam build
 
-# Load test: locust in a virtualenv of its own (.venv-load), pinned in loadtest/requirements.txt.
-LOAD_VENV := .venv-load
-LOAD_STAMP := $(LOAD_VENV)/.installed-$(shell cat loadtest/requirements.txt | sha1sum | cut -c1-12)
-LOADTEST_USERS ?= 20
-LOADTEST_SPAWN_RATE ?= 2
-LOADTEST_TIME ?= 3m
+# Load test: closed-loop clients (loadtest/run.py, standard library and the project only), each
+# mix at each client count, one row after the other against one server. LOADTEST_HOST: use that
+# running API instead of starting one; LOADTEST_SERVE_ARGS: more `crm serve` arguments.
+LOADTEST_MIX ?= reads writes10
+LOADTEST_CLIENTS ?= 1 16
+LOADTEST_TIME ?= 40s
+LOADTEST_WARMUP ?= 10s
 LOADTEST_SEED_LEADS ?= 300
+LOADTEST_HOST ?=
+LOADTEST_SERVE_ARGS ?=
 
-$(LOAD_STAMP): loadtest/requirements.txt
-	@test -x $(LOAD_VENV)/bin/python || $(PYTHON) -m venv $(LOAD_VENV)
-	$(LOAD_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(LOAD_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r loadtest/requirements.txt
-	@rm -f $(LOAD_VENV)/.installed-* && touch $@
+loadtest: $(STAMP) ## closed-loop clients, each mix at each client count: one table (LOADTEST_MIX="reads writes10" LOADTEST_CLIENTS="1 16" LOADTEST_TIME=40s)
+	$(BIN)/python loadtest/run.py --mix $(LOADTEST_MIX) --clients $(LOADTEST_CLIENTS) \
+	  --time $(LOADTEST_TIME) --warmup $(LOADTEST_WARMUP) --seed-leads $(LOADTEST_SEED_LEADS) \
+	  $(if $(LOADTEST_HOST),--host $(LOADTEST_HOST)) --serve-args="$(LOADTEST_SERVE_ARGS)"
 
-loadtest: $(STAMP) $(LOAD_STAMP) ## locust against a crm serve it starts and stops (LOADTEST_USERS=20 LOADTEST_TIME=3m)
-	$(BIN)/python loadtest/run.py --users $(LOADTEST_USERS) --spawn-rate $(LOADTEST_SPAWN_RATE) \
-	  --time $(LOADTEST_TIME) --seed-leads $(LOADTEST_SEED_LEADS)
+# A burst of new leads into a fresh `crm serve`: post throughput and what the stats path made of it.
+BURST_LEADS ?= 1000
+BURST_CLIENTS ?= 8
 
-.PHONY: loadtest
+burst: $(STAMP) ## crm bench --burst: BURST_LEADS=1000 new leads from BURST_CLIENTS=8 vendors, and the stats path
+	$(BIN)/crm bench --burst $(BURST_LEADS) --clients $(BURST_CLIENTS)
+
+.PHONY: loadtest burst
 
 clean: ## remove build output and caches (keeps .venv)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,18 +1,24 @@
-"""Runs the load test end to end (what `make loadtest` calls):
+"""Runs the load test (what `make loadtest` calls): each mix at each client count, one row after
+the other against the same server, and one table of the rows side by side.
 
-1. starts `crm serve` on free ports (API and local AWS endpoint), with Powertools metrics on so
-   that each invocation prints its EMF record (CacheHit / CacheMiss / CacheError, the same
-   metrics the functions publish to CloudWatch) to the server's stdout;
-2. runs locust headless against it, writing CSVs to the output folder;
-3. stops the server it started, by its PID (SIGTERM: `crm serve` then stops its moto child);
-4. prints p50/p95/p99 per request, the request rate, the error rate and the cache hit rate, and
-   writes the same table as Markdown to OUT/summary.md.
+1. starts `crm serve` on free ports (API and local AWS endpoint, `--seed-leads` demo leads), as a
+   child process it talks to only over HTTP; or, with `--host URL`, uses a server already running;
+2. for each mix (`loadtest/mixes.py`: `reads`, `writes10`), runs the mix briefly at the highest
+   client count to warm the server up (not counted), then for each client count runs that many
+   closed-loop clients (`crm.loadgen`: a thread and a keep-alive connection each, no think time)
+   for the duration;
+3. stops the server it started;
+4. prints a Markdown table, per (mix, clients): requests, writes, throughput, p50/p95/p99, errors
+   (any status but the expected one, or no answer) and the cache hit rate of the dashboard's reads
+   (hits over hits and misses of the GETs that carried `X-Cache`), then the throughput at the
+   highest client count over the lowest, per mix; writes it to OUT/summary.md, and the per-request
+   figures to OUT/results.json.
 
-With `--host URL` it uses a server that is already running and starts nothing; the cache hit rate
-is then read from `--server-log FILE` if given (that server's stdout, started with
-`POWERTOOLS_METRICS_DISABLED=false`), else not reported.
+Tokens: `CRM_TOKEN_<USER_ID>` (e.g. `CRM_TOKEN_DEMO_ADMIN`) when set, else signed here as
+`crm token` signs them (JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE, else the local stack's): with
+`--host`, they must match the server's.
 
-Standard library only: it runs with the project's interpreter; locust runs from its own venv.
+It runs with the project's interpreter and needs nothing else installed.
 """
 
 from __future__ import annotations
@@ -21,179 +27,206 @@ import argparse
 import json
 import os
 import platform
-import signal
-import socket
-import subprocess  # nosec B404  # fixed executables from this repository's venvs
+import re
+import shlex
 import sys
 import time
-import urllib.request
+from collections import defaultdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # mixes.py, beside this file
+
+from mixes import MIXES, STAFF_USERS, VENDOR_USERS, Client, Mix, People
+
+from crm.loadgen import Connection, Summary, run_closed_loop, summarise
+from crm.server_process import ServerProcess, server_environment
+from crm.stack import local_token
+
 REPO = Path(__file__).resolve().parent.parent
-CACHE_RESULTS = ("CacheHit", "CacheMiss", "CacheError")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+@dataclass
+class Row:
+    mix: str
+    clients: int
+    seconds: float
+    summary: Summary
+    by_request: dict[str, Summary]
+    generator_cpu: float  # CPU seconds this process used per second of the row
+    load_average: float  # the machine's 1-minute load average at the end of the row
 
 
-def start_server(crm: str, seed_leads: int, out: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port, aws_port = free_port(), free_port()
-    while aws_port == port:
-        aws_port = free_port()
-    env = {**os.environ, "POWERTOOLS_METRICS_DISABLED": "false", "PYTHONUNBUFFERED": "1"}
-    command = [crm, "serve", "--port", str(port), "--aws-port", str(aws_port), "--quiet"]
-    command += ["--seed-leads", str(seed_leads)]
-    with (out / "server.log").open("wb") as stdout, (out / "server.err.log").open("wb") as stderr:
-        # A session of its own, so that a server that ignores SIGTERM can be killed with its
-        # moto child, and nothing else.
-        process = subprocess.Popen(  # noqa: S603  # nosec B603
-            command, stdout=stdout, stderr=stderr, env=env, cwd=REPO, start_new_session=True
-        )
-    return process, f"http://127.0.0.1:{port}"
+def duration(text: str) -> float:
+    """Seconds from `40`, `40s`, `3m` or `1h`."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not found:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 40s or 3m, got {text!r}")
+    return float(found.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[found.group(2)]
 
 
-def wait_until_ready(process: subprocess.Popen[bytes], host: str, out: Path, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"crm serve exited with code {process.returncode}; see {out}/server.err.log")
-        try:
-            with urllib.request.urlopen(f"{host}/openapi.json", timeout=2) as response:  # noqa: S310  # nosec B310
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit(f"crm serve did not answer within {timeout:.0f} s")
+def tokens() -> dict[str, str]:
+    issued = {}
+    for user_id in (*STAFF_USERS, *VENDOR_USERS):
+        configured = os.environ.get("CRM_TOKEN_" + user_id.upper().replace("-", "_"))
+        issued[user_id] = configured or local_token(user_id, ttl_seconds=6 * 3600)
+    return issued
 
 
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the group started above: this server and moto
-        process.wait(timeout=10)
+def run_row(host: str, mix: Mix, clients: int, seconds: float, issued: dict[str, str], people: People) -> Row:
+    connections = [Connection(host) for _ in range(clients)]
+    workers = [
+        Client(number, mix, connections[number], issued, people, seed=1000 * clients + number)
+        for number in range(clients)
+    ]
+    cpu_before = time.process_time()
+    started = run_closed_loop(connections, [worker.step for worker in workers], seconds)
+    samples = [sample for worker in workers for sample in worker.recorder.samples]
+    summary = summarise(samples, started)
+    grouped = defaultdict(list)
+    for sample in samples:
+        grouped[sample.name].append(sample)
+    by_request = {name: summarise(group, started) for name, group in sorted(grouped.items())}
+    cpu = (time.process_time() - cpu_before) / summary.seconds if summary.seconds else 0.0
+    return Row(mix.name, clients, seconds, summary, by_request, cpu, os.getloadavg()[0])
 
 
-def cache_counts(log: Path) -> dict[str, float]:
-    """Sums the cache metrics of every EMF record the functions printed."""
-    totals = dict.fromkeys(CACHE_RESULTS, 0.0)
-    for line in log.read_text(errors="replace").splitlines():
-        if not line.startswith("{") or '"_aws"' not in line:
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        for name in CACHE_RESULTS:
-            value = record.get(name)
-            if isinstance(value, list):
-                totals[name] += sum(value)
-            elif isinstance(value, (int, float)):
-                totals[name] += value
-    return totals
+def fmt_ms(value: float) -> str:
+    if value != value:  # NaN: no request
+        return "—"
+    return f"{value:,.1f}" if value < 10 else f"{value:,.0f}"
 
 
-def fmt_ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.0f}"
+def fmt_errors(summary: Summary) -> str:
+    if not summary.errors:
+        return "0"
+    kinds = ", ".join(f"{count:,} x {status}" for status, count in summary.errors.items())
+    return f"{summary.error_count:,} ({kinds})"
 
 
-def summarise(rows: list[dict[str, Any]], cache: dict[str, float] | None, args: argparse.Namespace) -> str:
-    """`rows`: what the locustfile wrote to LOADTEST_RESULTS, the total (name "Aggregated") last."""
+def fmt_hit_rate(summary: Summary) -> str:
+    rate = summary.hit_rate
+    if rate is None:
+        return "n/a"
+    looked_up = summary.cache_hits + summary.cache_misses
+    return f"{100 * rate:.1f} % ({summary.cache_hits:,} of {looked_up:,})"
+
+
+def render(rows: list[Row], header: str) -> str:
     lines = [
-        f"Users: {args.users} (spawn rate {args.spawn_rate}/s), duration {args.time}, "
-        f"demo leads seeded: {args.seed_leads}; machine: {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}",
+        header,
         "",
-        "| request | count | failures | p50 ms | p95 ms | p99 ms | req/s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| mix | clients | requests | writes | req/s | p50 ms | p95 ms | p99 ms | errors "
+        "| cache hit rate (dashboard GETs) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
-    *requests, total = rows
-    for row in requests:
+    for row in rows:
+        s = row.summary
         lines.append(
-            f"| `{row['method']} {row['name']}` | {row['count']:,} | {row['failures']:,} "
-            f"| {fmt_ms(row['p50'])} | {fmt_ms(row['p95'])} | {fmt_ms(row['p99'])} | {row['rps']:.2f} |"
+            f"| {row.mix} | {row.clients} | {s.requests:,} | {s.writes:,} | {s.throughput:,.1f} "
+            f"| {fmt_ms(s.p50_ms)} | {fmt_ms(s.p95_ms)} | {fmt_ms(s.p99_ms)} | {fmt_errors(s)} "
+            f"| {fmt_hit_rate(s)} |"
         )
-    count, failures = total["count"], total["failures"]
-    lines.append(
-        f"| **all** | **{count:,}** | **{failures:,}** | **{fmt_ms(total['p50'])}** "
-        f"| **{fmt_ms(total['p95'])}** | **{fmt_ms(total['p99'])}** | **{total['rps']:.2f}** |"
-    )
-    error_rate = 100 * failures / count if count else 0.0
+    lines.append("")
+    for mix in dict.fromkeys(row.mix for row in rows):
+        of_mix = sorted((row for row in rows if row.mix == mix), key=lambda row: row.clients)
+        low, high = of_mix[0], of_mix[-1]
+        if high.clients != low.clients and low.summary.throughput:
+            ratio = high.summary.throughput / low.summary.throughput
+            lines.append(
+                f"Throughput {mix}: {ratio:.2f}x at {high.clients} clients over {low.clients} "
+                f"({high.summary.throughput:,.1f} / {low.summary.throughput:,.1f} req/s)"
+            )
+    cpu = ", ".join(f"{row.generator_cpu:.2f}" for row in rows)
+    load = ", ".join(f"{row.load_average:.1f}" for row in rows)
     lines += [
-        "",
-        f"Request rate: {total['rps']:.2f} req/s; error rate: {error_rate:.2f}% ({failures:,} of {count:,})",
+        f"Load generator CPU, seconds per second, by row: {cpu}",
+        f"Machine load average (1 min) at the end of each row: {load}",
     ]
-    if cache is None:
-        lines.append("Cache hit rate: not measured (server not started by this command; see --server-log)")
-    else:
-        hits, misses, errors = (int(cache[name]) for name in CACHE_RESULTS)
-        lookups = hits + misses + errors
-        rate = f"{100 * hits / lookups:.1f}%" if lookups else "n/a (no cache lookups)"
-        lines.append(
-            f"Cache hit rate: {rate} ({hits:,} hits, {misses:,} misses, {errors:,} errors "
-            f"of {lookups:,} query-cache lookups, from the functions' CacheHit/CacheMiss/CacheError metrics)"
-        )
     return "\n".join(lines)
 
 
-def main() -> int:
+def results_json(rows: list[Row]) -> list[dict[str, Any]]:
+    def figures(summary: Summary) -> dict[str, Any]:
+        return {
+            **asdict(summary),
+            "throughput": summary.throughput,
+            "error_count": summary.error_count,
+            "hit_rate": summary.hit_rate,
+        }
+
+    return [
+        {
+            "mix": row.mix,
+            "clients": row.clients,
+            "seconds": row.seconds,
+            "generator_cpu": row.generator_cpu,
+            "load_average": row.load_average,
+            **figures(row.summary),
+            "by_request": {name: figures(summary) for name, summary in row.by_request.items()},
+        }
+        for row in rows
+    ]
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--locust", default=str(REPO / ".venv-load" / "bin" / "locust"))
-    parser.add_argument("--crm", default=str(REPO / ".venv" / "bin" / "crm"))
-    parser.add_argument("--users", type=int, default=20)
-    parser.add_argument("--spawn-rate", type=float, default=2)
-    parser.add_argument("--time", default="3m", help="locust --run-time, e.g. 150s, 3m")
+    parser.add_argument("--mix", nargs="+", choices=sorted(MIXES), default=["reads", "writes10"])
+    parser.add_argument("--clients", nargs="+", type=int, default=[1, 16], help="client counts, e.g. 1 4 16")
+    parser.add_argument("--time", type=duration, default=40.0, help="each row's duration, e.g. 40s, 3m")
+    parser.add_argument("--warmup", type=duration, default=10.0, help="per mix, not counted (0: none)")
     parser.add_argument("--seed-leads", type=int, default=300, help="demo leads for the server started here")
-    parser.add_argument("--host", help="use this running API instead of starting one")
-    parser.add_argument("--server-log", help="with --host: that server's stdout, for the cache hit rate")
-    parser.add_argument("--out", default=str(REPO / "test-artifacts" / "loadtest"))
+    parser.add_argument("--serve-args", default="", help='more crm serve arguments, e.g. "--concurrency 4"')
+    parser.add_argument("--host", help="use this running API (http://host:port) instead of starting one")
+    parser.add_argument("--out", type=Path, default=REPO / "test-artifacts" / "loadtest")
     args = parser.parse_args()
+    if any(clients < 1 for clients in args.clients):
+        parser.error("--clients: each count must be at least 1")
+    return args
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+
+def main() -> int:
+    args = parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
     server = None
-    log = Path(args.server_log) if args.server_log else None
     host = args.host
-    prefix = out / "run"
-    results = out / "results.json"
-    for stale in [*out.glob("run_*.csv"), results]:
-        stale.unlink(missing_ok=True)
+    if host is None:
+        serve_args = ["--seed-leads", str(args.seed_leads), *shlex.split(args.serve_args)]
+        server = ServerProcess.start(serve_args, args.out, server_environment(os.environ, metrics=False))
+        print(f"starting crm serve (pid {server.process.pid}) at {server.base_url} ...", flush=True)
+        host = server.base_url
+    rows: list[Row] = []
     try:
-        if host is None:
-            print("starting crm serve on free ports ...", flush=True)
-            server, host = start_server(args.crm, args.seed_leads, out)
-            log = out / "server.log"
-            wait_until_ready(server, host, out)
-            print(f"crm serve (pid {server.pid}) ready at {host}", flush=True)
-        command = [
-            args.locust, "-f", str(REPO / "loadtest" / "locustfile.py"), "--host", host,
-            "--headless", "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.time,
-            "--stop-timeout", "30", "--csv", str(prefix), "--only-summary",
-        ]  # fmt: skip
-        print("$ " + " ".join(command), flush=True)
-        env = {**os.environ, "CRM_BIN": args.crm, "LOADTEST_RESULTS": str(results)}
-        code = subprocess.call(command, env=env, cwd=REPO)  # noqa: S603  # nosec B603
+        if server is not None:
+            server.wait_until_ready()
+        issued, people = tokens(), People()
+        for mix in (MIXES[name] for name in args.mix):
+            if args.warmup:
+                print(f"{mix.name}: warming up for {args.warmup:g} s (not counted)", flush=True)
+                run_row(host, mix, max(args.clients), args.warmup, issued, people)
+            for clients in args.clients:
+                print(f"{mix.name}: {clients} client(s) for {args.time:g} s", flush=True)
+                rows.append(run_row(host, mix, clients, args.time, issued, people))
     finally:
         if server is not None:
-            stop_server(server)
-            print(f"crm serve (pid {server.pid}) stopped", flush=True)
-    cache = cache_counts(log) if log is not None and log.exists() else None
-    if not results.exists():
-        print(f"locust wrote no results (exit code {code})", file=sys.stderr)
-        return code or 1
-    summary = summarise(json.loads(results.read_text()), cache, args)
-    (out / "summary.md").write_text(summary + "\n")
-    print("\n" + summary + f"\n\nCSV and summary in {out}/")
-    return code
+            server.stop()
+            print(f"crm serve (pid {server.process.pid}) stopped", flush=True)
+    where = f"crm serve started here (`{args.seed_leads}` demo leads" + (
+        f", `{args.serve_args}`)" if args.serve_args else ")"
+    )
+    header = (
+        f"Closed-loop clients (no think time), {args.time:g} s per row after a {args.warmup:g} s warm-up "
+        f"per mix; server: {where if args.host is None else args.host}; machine: {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
+    summary = render(rows, header)
+    (args.out / "summary.md").write_text(summary + "\n")
+    (args.out / "results.json").write_text(json.dumps(results_json(rows), indent=2) + "\n")
+    print("\n" + summary + f"\n\nSummary and per-request figures in {args.out}/")
+    return 1 if any(row.summary.error_count for row in rows) else 0
 
 
 if __name__ == "__main__":

@@ -159,6 +159,26 @@ class FakeLambdaContext:
         return 15_000
 
 
+def sqs_event(bodies: list[object]) -> dict[str, Any]:
+    """A Lambda SQS event carrying `bodies` (EventBridge events, or anything else) as JSON."""
+    return {
+        "Records": [
+            {
+                "messageId": f"m-{index}",
+                "receiptHandle": f"r-{index}",
+                "body": json.dumps(body, default=str),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1764547200000"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:crm-test-stats-events",
+                "awsRegion": "us-east-1",
+            }
+            for index, body in enumerate(bodies)
+        ]
+    }
+
+
 def response_json(response: dict[str, Any]) -> Any:
     return json.loads(response["body"]) if response.get("body") else None
 

@@ -1,13 +1,16 @@
 """The `crm` command line: run the local stack, issue tokens, print the OpenAPI document, and the
 operator commands. Each sub-command's arguments are declared here; `crm serve` is implemented in
-`crm.serve`, the commands that work on data in `crm.operations`, `crm bench` in `crm.bench`."""
+`crm.serve`, the commands that work on data in `crm.operations`, `crm bench` in `crm.bench` and
+`crm bench --burst` in `crm.burst`."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TypeAlias
 
 from crm.operations import cmd_import, cmd_outbox_send, cmd_seed, cmd_stats_rebuild
@@ -15,31 +18,16 @@ from crm.serve import cmd_serve
 from crm.stack import (
     DEFAULT_API_PORT,
     DEFAULT_AWS_PORT,
-    LOCAL_JWT_SECRET,
     function_environment,
     local_template,
+    local_token,
 )
 
 SubCommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
-def _token_settings() -> object:
-    from shared.auth import TokenSettings
-
-    template = local_template()
-    return TokenSettings(
-        secret=os.environ.get("JWT_SECRET") or LOCAL_JWT_SECRET,
-        issuer=os.environ.get("JWT_ISSUER") or template.parameters["JwtIssuer"],
-        audience=os.environ.get("JWT_AUDIENCE") or template.parameters["JwtAudience"],
-    )
-
-
 def cmd_token(args: argparse.Namespace) -> int:
-    from shared.auth import TokenSettings, issue_token
-
-    settings = _token_settings()
-    assert isinstance(settings, TokenSettings)
-    print(issue_token(settings, args.user_id, ttl_seconds=args.ttl))
+    print(local_token(args.user_id, ttl_seconds=args.ttl))
     return 0
 
 
@@ -54,6 +42,10 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.burst is not None:
+        from crm import burst
+
+        return burst.main(args.burst, args.clients, Path(args.out), shlex.split(args.serve_args))
     from crm import bench
 
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -170,7 +162,25 @@ def _add_bench(commands: SubCommands) -> None:
         "--sizes", default="1000,10000,100000", help="comma-separated lead counts (default 1000,10000,100000)"
     )
     bench.add_argument("--requests", type=int, default=50, help="requests per scenario (default 50)")
+    burst = bench.add_argument_group(
+        "burst", "with --burst N: post N new leads into a fresh crm serve and report the stats path"
+    )
+    burst.add_argument("--burst", type=_positive, metavar="N", help="leads to post (instead of the reads)")
+    burst.add_argument("--clients", type=_positive, default=8, help="concurrent vendor clients (default 8)")
+    burst.add_argument(
+        "--out", default="test-artifacts/burst", help="its output and report (default test-artifacts/burst)"
+    )
+    burst.add_argument(
+        "--serve-args", default="", help='more crm serve arguments, e.g. --serve-args="--concurrency 4"'
+    )
     bench.set_defaults(run=cmd_bench)
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return number
 
 
 def main(argv: Sequence[str] | None = None) -> int:

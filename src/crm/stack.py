@@ -49,6 +49,20 @@ def local_template(environ: Mapping[str, str] = os.environ) -> Template:
     )
 
 
+def local_token(user_id: str, ttl_seconds: int = 3600, environ: Mapping[str, str] = os.environ) -> str:
+    """A token for `user_id` signed as the local stack checks it (`crm token`): with JWT_SECRET,
+    JWT_ISSUER and JWT_AUDIENCE when set, else the local secret and the template's defaults."""
+    from shared.auth import TokenSettings, issue_token
+
+    template = local_template(environ)
+    settings = TokenSettings(
+        secret=environ.get("JWT_SECRET") or LOCAL_JWT_SECRET,
+        issuer=environ.get("JWT_ISSUER") or template.parameters["JwtIssuer"],
+        audience=environ.get("JWT_AUDIENCE") or template.parameters["JwtAudience"],
+    )
+    return issue_token(settings, user_id, ttl_seconds=ttl_seconds)
+
+
 def function_environment(template: Template, aws_endpoint: str, environ: Mapping[str, str]) -> dict[str, str]:
     """What a function sees: the template's variables, resolved for the local stack, with the
     operator's own settings (JWT_SECRET, REDIS_URL, CORS_ALLOW_ORIGINS, ...) taking precedence."""

@@ -14,7 +14,7 @@ from shared.cache import BUCKET_NAMESPACES, InProcessBackend, QueryCache, RedisB
 from shared.config import get_settings
 from shared.dynamo import Table
 from shared.events import EventPublisher
-from shared.observability import metrics
+from shared.observability import add_count
 from shared.outbox import Outbox
 from shared.pagination import CursorCodec
 from shared.pricing import Pricer
@@ -104,12 +104,7 @@ def authenticator() -> Authenticator:
 
 
 def _count_cache_result(namespace: str, result: str) -> None:
-    from aws_lambda_powertools.metrics import MetricUnit
-    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
-
-    # Powertools keeps (and at 100 values prints) metrics even when disabled, so skip them here.
-    if not is_metrics_disabled():
-        metrics.add_metric(name=f"Cache{result.capitalize()}", unit=MetricUnit.Count, value=1)
+    add_count(f"Cache{result.capitalize()}", 1)
 
 
 @cache

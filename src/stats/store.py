@@ -48,6 +48,12 @@ class BatchResult:
     applied: set[str] = field(default_factory=set)  # leads moved to their new version
     counters_moved: bool = False  # whether any bucket counter changed
     failed: set[str] = field(default_factory=set)  # leads not applied after every attempt
+    # What it cost, for the consumer's metrics: transactions committed, the bucket-item writes
+    # they made (each (partition, day) item once per transaction), and transactions cancelled by
+    # a concurrent delivery and run again.
+    transactions: int = 0
+    bucket_item_writes: int = 0
+    conflicts_retried: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,17 +98,24 @@ class StatsStore:
         those still not applied after `MAX_ATTEMPTS` are returned as failed."""
         pending = _newest_per_lead(changes)
         result = BatchResult()
+        cancelled = 0  # transactions of the previous attempt that a concurrent delivery cancelled
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
+                result.conflicts_retried += cancelled
                 time.sleep(random.uniform(0, BACKOFF_SECONDS * 2 ** (attempt - 1)))  # noqa: S311  # nosec B311  # jitter, not crypto
             moves = self._moves(pending)
             retry: dict[str, LeadChange] = {}
+            cancelled = 0
             for chunk in _chunks(moves):
-                if self._commit(chunk):
-                    result.applied.update(move.change.lead_id for move in chunk)
-                    result.counters_moved |= any(move.deltas for move in chunk)
-                else:
+                written = self._commit(chunk)
+                if written is None:
+                    cancelled += 1
                     retry.update({move.change.lead_id: move.change for move in chunk})
+                    continue
+                result.transactions += 1
+                result.bucket_item_writes += written
+                result.applied.update(move.change.lead_id for move in chunk)
+                result.counters_moved |= any(move.deltas for move in chunk)
             if not retry:
                 return result
             pending = retry
@@ -130,26 +143,28 @@ class StatsStore:
             found.update({item["lead_id"]: _state(item) for item in items})
         return found
 
-    def _commit(self, chunk: Sequence[_Move]) -> bool:
-        """One transaction: the chunk's states and the sum of its deltas. False when a concurrent
-        delivery got there first (a state moved, or a conflict on an item)."""
+    def _commit(self, chunk: Sequence[_Move]) -> int | None:
+        """One transaction: the chunk's states and the sum of its deltas. Returns the bucket items
+        it wrote; None when a concurrent delivery got there first (a state moved, or a conflict
+        on an item)."""
         summed: Buckets = {}
         for move in chunk:
             merge(summed, move.deltas)
+        bucket_writes = self._bucket_writes(summed)
         writes = [
             *(
                 self._state_write(move.change.lead_id, move.change.version, move.change.view, move.current)
                 for move in chunk
             ),
-            *self._bucket_writes(summed),
+            *bucket_writes,
         ]
         try:
             transact(writes)
         except TransactionCancelled as cancelled:
             if cancelled.failed(LEAD_STATE) or cancelled.conflicted:
-                return False
+                return None
             raise
-        return True
+        return len(bucket_writes)
 
     def _state_write(
         self, lead_id: str, version: int, view: LeadView | None, current: LeadState | None

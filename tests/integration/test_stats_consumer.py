@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import random
 import threading
 import uuid
@@ -28,6 +27,7 @@ from shared.dynamo import Table
 from stats.aggregation import LeadView
 from stats.rebuild import expected_buckets, rebuild
 from stats.store import LeadChange, StatsStore
+from tests.helpers import sqs_event
 from tests.integration.conftest import test_template
 
 ZONE = ZoneInfo("America/New_York")
@@ -164,26 +164,6 @@ def test_any_batching_of_any_delivery_order_gives_the_buckets_a_rebuild_gives(
     final_items = [history[-1][1] for history in histories]
     assert store.buckets("0000-00-00", "9999-12-31") == expected_buckets(final_items, ZONE)
     assert not rebuild(final_items, store, ZONE).changed
-
-
-def sqs_event(bodies: list[object]) -> dict[str, Any]:
-    """A Lambda SQS event carrying `bodies` (EventBridge events, or anything else) as JSON."""
-    return {
-        "Records": [
-            {
-                "messageId": f"m-{index}",
-                "receiptHandle": f"r-{index}",
-                "body": json.dumps(body, default=str),
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1764547200000"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:crm-test-stats-events",
-                "awsRegion": "us-east-1",
-            }
-            for index, body in enumerate(bodies)
-        ]
-    }
 
 
 def lead_event(detail_type: str, lead_id: str, version: int, after: dict[str, Any] | None) -> dict[str, Any]:
