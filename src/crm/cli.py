@@ -52,13 +52,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench.main(sizes, args.requests)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm", description="Lead CRM operator tooling")
     commands = parser.add_subparsers(dest="command", required=True)
