@@ -17,7 +17,8 @@ from typing import Any
 
 from crm.bus import QueuePoller
 from crm.functions import FunctionRegistry
-from crm.gateway import ApiGateway, LocalHttpServer, LocalPage
+from crm.gateway import ApiGateway, LocalPage
+from crm.http_server import LocalHttpServer
 from crm.stack import DEFAULT_LOCAL_ORIGINS, MotoServer, function_environment, local_template, provision
 from crm.template import Template
 
@@ -64,7 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         assert stack.server is not None
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
         _print_banner(args, moto.endpoint, seeded, time.perf_counter() - started)
-        stack.server.serve_forever(poll_interval=0.2)
+        stack.server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
