@@ -37,7 +37,8 @@ from crm.bench_timing import (
     measure_writes,
 )
 from crm.functions import FunctionRegistry
-from crm.gateway import ApiGateway, LocalHttpServer
+from crm.gateway import ApiGateway
+from crm.http_server import LocalHttpServer
 from crm.stack import LocalRedis, MotoServer, function_environment, local_template, provision
 from crm.template import Template
 

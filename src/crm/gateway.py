@@ -20,13 +20,9 @@ from __future__ import annotations
 
 import base64
 import logging
-import socket
-import sys
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -195,54 +191,3 @@ def _event_body(body: bytes) -> tuple[str | None, bool]:
         return (body.decode("utf-8") if body else None), False
     except UnicodeDecodeError:
         return base64.b64encode(body).decode(), True
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    server: LocalHttpServer
-    protocol_version = "HTTP/1.1"
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes; without this, Nagle's algorithm and the
-        # client's delayed ACK add ~40 ms to every keep-alive response.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def _serve(self) -> None:
-        started = time.perf_counter()
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        status, headers, data = self.server.gateway.handle(
-            self.command, self.path, list(self.headers.items()), body, self.client_address[0]
-        )
-        self.send_response(status)
-        for name, value in headers:
-            if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-        if self.server.log_requests:
-            elapsed = (time.perf_counter() - started) * 1000
-            sys.stderr.write(f"{self.command} {self.path} -> {status} ({elapsed:.1f} ms)\n")
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
-
-    def __getattr__(self, name: str) -> Any:
-        # Any other method (TRACE, CONNECT, ...) is answered as API Gateway answers a method the
-        # resource does not have, not with the standard library's 501.
-        if name.startswith("do_"):
-            return self._serve
-        raise AttributeError(name)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Replaced by the one-line log in `_serve`."""
-
-
-class LocalHttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], gateway: ApiGateway, log_requests: bool = True) -> None:
-        super().__init__(address, _RequestHandler)
-        self.gateway = gateway
-        self.log_requests = log_requests

@@ -21,7 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from crm.bus import QueuePoller
 from crm.functions import FunctionRegistry, default_concurrency
-from crm.gateway import ApiGateway, LocalHttpServer, LocalPage
+from crm.gateway import ApiGateway, LocalPage
+from crm.http_server import LocalHttpServer
 from crm.stack import (
     DEFAULT_LOCAL_ORIGINS,
     LocalRedis,
@@ -81,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         assert stack.server is not None
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
         _print_banner(args, stack, seeded, time.perf_counter() - started)
-        stack.server.serve_forever(poll_interval=0.2)
+        stack.server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:

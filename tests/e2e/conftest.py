@@ -39,6 +39,7 @@ class LocalServer:
     banner: list[str] = field(default_factory=list)
     startup_seconds: float = 0.0
     extra_env: dict[str, str] = field(default_factory=dict)  # what it was started with (REDIS_URL...)
+    output: list[str] = field(default_factory=list)  # what it printed after the banner
 
     def get(
         self, path: str, token: str | None = None, origin: str | None = ALLOWED_ORIGIN, **kwargs: Any
@@ -128,7 +129,9 @@ class LocalServer:
         )
 
 
-def start_server(extra_env: dict[str, str] | None = None, extra_args: tuple[str, ...] = ()) -> LocalServer:
+def start_server(
+    extra_env: dict[str, str] | None = None, extra_args: tuple[str, ...] = (), quiet: bool = True
+) -> LocalServer:
     port, aws_port = free_port(), free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_"))}
     for name in (
@@ -153,9 +156,10 @@ def start_server(extra_env: dict[str, str] | None = None, extra_args: tuple[str,
             **(extra_env or {}),
         }
     )
+    quiet_flag = ("--quiet",) if quiet else ()  # --quiet: no line per request
     started = time.monotonic()
     process = subprocess.Popen(
-        crm_command("serve", "--port", str(port), "--aws-port", str(aws_port), "--quiet", *extra_args),
+        crm_command("serve", "--port", str(port), "--aws-port", str(aws_port), *quiet_flag, *extra_args),
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -184,8 +188,10 @@ def start_server(extra_env: dict[str, str] | None = None, extra_args: tuple[str,
         time.monotonic() - started,
         dict(extra_env or {}),
     )
-    # Drain further output so the child never blocks on a full pipe.
-    threading.Thread(target=lambda: [None for _ in process.stdout or []], daemon=True).start()
+    # Keep further output, so the child never blocks on a full pipe.
+    threading.Thread(
+        target=lambda: [server.output.append(line.rstrip("\n")) for line in process.stdout or []], daemon=True
+    ).start()
     return server
 
 

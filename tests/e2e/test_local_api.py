@@ -3,14 +3,32 @@ started like `make run`, demo data, the printed token, auth, row-level security 
 
 from __future__ import annotations
 
+import http.client
 import json
+import re
+import signal
+import socket
 import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from email.message import Message
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import pytest
 
-from tests.e2e.conftest import PROJECT_ROOT, LocalServer, banner_token, crm_command
+from tests.e2e.conftest import (
+    PROJECT_ROOT,
+    LocalServer,
+    banner_token,
+    crm_command,
+    start_server,
+    stop_server,
+)
 from tests.helpers import ALLOWED_ORIGIN, DISALLOWED_ORIGIN, SECOND_ORIGIN, TEST_SECRET, make_token
 
 ULID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
@@ -379,3 +397,164 @@ def test_a_lead_change_reloads_only_the_lists_that_show_the_lead(server: LocalSe
     assert "X-Cache" not in posted.headers
     # Then the lists that can show it are loaded again, and V002's is still served from the cache
     assert cache_status_of_each_list() == {"staff": "miss", "V001": "miss", "V002": "hit"}
+
+
+# -- HTTP/1.1 framing and connections ---------------------------------------------------------------
+def raw_exchange(server: LocalServer, request: bytes, timeout: float = 60) -> tuple[int, Message, bytes]:
+    """Sends `request` as written on a connection of its own; the status, headers and body read back."""
+    address = urlsplit(server.base_url)
+    with socket.create_connection((address.hostname, address.port), timeout=timeout) as connection:
+        connection.sendall(request)
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+        return response.status, response.headers, response.read()
+
+
+def post_request(body: bytes, *headers: str) -> bytes:
+    head = [
+        "POST /leads HTTP/1.1",
+        "Host: 127.0.0.1",
+        f"Origin: {ALLOWED_ORIGIN}",
+        "Content-Type: application/json",
+        "Connection: close",
+        *headers,
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def test_a_hundred_simultaneous_posts_are_each_answered_by_the_function(server: LocalServer) -> None:
+    # Given 100 clients that connect and post at the same moment (without a token: the function
+    # answers at once, and no lead is written)
+    body = b'{"email": "x-simultaneous@example.com"}'
+    request = post_request(body, f"Content-Length: {len(body)}")
+    start = threading.Barrier(100, timeout=60)
+
+    def post(_: int) -> tuple[int, str] | str:
+        start.wait()
+        try:
+            status, _headers, answer = raw_exchange(server, request)
+        except OSError as exc:  # a reset, a refused or timed-out connection
+            return type(exc).__name__
+        return status, json.loads(answer)["error"]["code"]
+
+    # When
+    with ThreadPoolExecutor(100) as pool:
+        answers = list(pool.map(post, range(100)))
+    # Then each one reached the function, which answered it
+    assert Counter(answers) == {(401, "UNAUTHORIZED"): 100}
+
+
+HEAD_LINES = f"Host: 127.0.0.1\r\nOrigin: {ALLOWED_ORIGIN}\r\nConnection: close\r\n"
+UNREADABLE_REQUESTS = {
+    "content-length-not-a-number": (
+        f"POST /leads HTTP/1.1\r\n{HEAD_LINES}Content-Length: abc\r\n\r\n{{}}",
+        400,
+    ),
+    "negative-content-length": (f"POST /leads HTTP/1.1\r\n{HEAD_LINES}Content-Length: -1\r\n\r\n{{}}", 400),
+    "two-different-content-lengths": (
+        f"POST /leads HTTP/1.1\r\n{HEAD_LINES}Content-Length: 2\r\nContent-Length: 3\r\n\r\n{{}}",
+        400,
+    ),
+    "garbage-request-line": (f"GARBAGE\r\n{HEAD_LINES}\r\n", 400),
+    "headers-over-64-kb": (f"GET /leads HTTP/1.1\r\n{HEAD_LINES}X-Padding: {'a' * 65536}\r\n\r\n", 431),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNREADABLE_REQUESTS))
+def test_a_request_that_cannot_be_read_gets_the_gateways_json_error_with_cors(
+    server: LocalServer, case: str
+) -> None:
+    # Given a request whose framing is broken, sent with an allowed Origin
+    request, expected = UNREADABLE_REQUESTS[case]
+    # When
+    status, headers, body = raw_exchange(server, request.encode(), timeout=30)
+    # Then it is answered as API Gateway answers a request it rejects: DEFAULT_4XX's body and headers
+    assert status == expected
+    assert headers["Content-Type"] == "application/json"
+    error = json.loads(body)["error"]
+    assert error["code"] == "GATEWAY_ERROR"
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    assert headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
+    assert headers["Vary"] == "Origin"
+
+
+def test_a_chunked_lead_is_read_like_the_same_body_with_a_content_length(server: LocalServer) -> None:
+    # Given a lead posted with a chunked body and an Idempotency-Key
+    token = make_token("demo-vendor-1")
+    key = f"chunked-{uuid.uuid4()}"
+    body = json.dumps({"email": f"x-{key}@example.com", "first_name": "Chunk", "state": "TX"}).encode()
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:25], body[25:]))
+    chunked = raw_exchange(
+        server,
+        post_request(
+            chunks + b"0\r\n\r\n",
+            "Transfer-Encoding: chunked",
+            f"Authorization: Bearer {token}",
+            f"Idempotency-Key: {key}",
+        ),
+    )
+    # When the same bytes are posted again with a Content-Length and the same key
+    sized = server.request(
+        "POST",
+        "/leads",
+        token=token,
+        data=body,
+        headers={"Content-Type": "application/json", "Idempotency-Key": key},
+    )
+    # Then the lead was created from the chunked body, and the retry gets its answer again
+    # (a key reused with other bytes would be a 422)
+    status, _headers, answer = chunked
+    assert status == 201, answer
+    accepted = json.loads(answer)
+    assert accepted["outcome"] == "accepted"
+    assert (accepted["lead"]["email"], accepted["lead"]["first_name"]) == (f"x-{key}@example.com", "Chunk")
+    assert (sized.status_code, sized.json()) == (201, accepted)
+
+
+def test_head_is_answered_without_a_body_on_a_kept_alive_connection(server: LocalServer) -> None:
+    address = urlsplit(server.base_url)
+    connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=30)
+    try:
+        connection.request("GET", "/no-such-route")
+        get = connection.getresponse()
+        error = get.read()
+        connection.request("HEAD", "/no-such-route")
+        head = connection.getresponse()
+        assert head.read() == b""
+        # The connection still frames the next response: no body followed the HEAD answer.
+        connection.request("GET", "/openapi.json")
+        document = connection.getresponse()
+        assert json.loads(document.read())["openapi"].startswith("3.")
+    finally:
+        connection.close()
+    assert (get.status, head.status, document.status) == (404, 404, 200)
+    assert head.headers["Content-Length"] == str(len(error))
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_serve_logs_each_request_and_stops_cleanly_on_a_signal(stop: signal.Signals) -> None:
+    # Given `crm serve` without --quiet
+    local = start_server(extra_args=("--no-seed",), quiet=False)
+    try:
+        # When it answers a request and an unreadable one
+        assert local.get("/openapi.json").status_code == 200
+        raw_exchange(local, b"GARBAGE\r\n\r\n", timeout=30)
+        # Then each gets a line on its output
+        expected = [
+            r"GET /openapi.json -> 200 \(\d+\.\d ms\)",
+            r"invalid request \(.*\) -> 400 \(\d+\.\d ms\)",
+        ]
+
+        def logged() -> list[bool]:
+            return [any(re.fullmatch(pattern, line) for line in local.output) for pattern in expected]
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(logged()):
+            time.sleep(0.05)
+        assert logged() == [True, True], local.output
+        # And when the signal comes (SIGTERM from a supervisor, SIGINT from Ctrl-C), it exits cleanly
+        local.process.send_signal(stop)
+        assert local.process.wait(timeout=30) == 0
+    finally:
+        stop_server(local)
