@@ -5,13 +5,15 @@ then applies the write in two Python steps, so two concurrent requests could bot
 condition; serialising DynamoDB requests restores the guarantee that the lead service's race-free
 dedupe, caps and assignment rely on. Other services (SQS long polls) are left concurrent.
 A failed `TransactWriteItems` is also rolled back from a copy of the items it names instead of
-moto's copy of every table it touches (`item_level_transactions`).
+moto's copy of every table it touches (`item_level_transactions`), and the items a read returns
+are written as JSON directly instead of through moto's generic serialiser (`direct_item_responses`).
 Run as `python -m crm.local_aws --host H --port P`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -99,6 +101,33 @@ def _put_back(table: Any, hash_value: Any, range_value: Any, item: Any) -> None:
         table.items[hash_value] = item
 
 
+# DynamoDB reads whose results moto already holds in DynamoDB's JSON wire format.
+ITEM_READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan"})
+
+
+def direct_item_responses() -> None:
+    """moto serialises every response by walking the API's shape member by member, looking up
+    aliases for every attribute of every item: about 5 ms of its time per lead returned, so a
+    Query of 50 leads cost 250 ms. The results of the item reads are already DynamoDB's JSON wire
+    format (attribute values as `{"S": ...}`, numbers as strings), so they are written with
+    `json.dumps`, byte for byte what the serialiser writes for them; anything JSON cannot write
+    (binary attributes) still goes through the serialiser."""
+    from moto.dynamodb.responses import DynamoResult
+
+    serialise = DynamoResult.execute_result
+
+    def execute_result(self: Any, context: Any) -> Any:
+        if context.operation_model.name in ITEM_READS:
+            try:
+                body = json.dumps(self.result)
+            except TypeError:
+                return serialise(self, context)
+            return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+        return serialise(self, context)
+
+    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="moto server with serialised requests")
     parser.add_argument("--host", default="127.0.0.1")
@@ -106,6 +135,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("MOTO_PORT", str(args.port))
     item_level_transactions()
+    direct_item_responses()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(args.host, args.port, serialised(app), threaded=True, request_handler=MotoRequestHandler)
 
