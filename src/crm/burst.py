@@ -22,6 +22,8 @@ import itertools
 import json
 import math
 import os
+import re
+import subprocess  # nosec B404  # runs this interpreter with fixed arguments
 import sys
 import time
 import uuid
@@ -33,7 +35,7 @@ from typing import Any
 from crm.emf import metric_sums_in
 from crm.loadgen import Connection, Recorder, new_person, run_closed_loop, summarise
 from crm.server_process import ServerProcess, server_environment
-from crm.stack import FAKE_CREDENTIALS, local_template, local_token
+from crm.stack import FAKE_CREDENTIALS, function_environment, local_template, local_token
 
 FRESHNESS_VARIABLE = "STATS_FRESHNESS_SECONDS"
 CONSUMER_METRICS = ("StatsBatches", "StatsEventsApplied", "BucketItemWrites", "ConflictsRetried")
@@ -64,6 +66,9 @@ class BurstReport:
     conflicts_retried: int = 0
     still_queued: int = 0  # events left in the stats events queue
     dead_letters: int = 0
+    # What `crm stats rebuild` found to repair afterwards: day buckets rewritten or removed, lead
+    # states reset (None: the rebuild did not run or said nothing readable).
+    rebuild_repairs: tuple[int, int, int] | None = None
 
     @property
     def posts_per_second(self) -> float:
@@ -83,6 +88,7 @@ class BurstReport:
             (self.events_applied == self.accepted, f"{self.events_applied} lead events applied"),
             (self.still_queued == 0, f"{self.still_queued} events still in the stats events queue"),
             (self.dead_letters == 0, f"{self.dead_letters} messages in the dead-letter queue"),
+            (self.rebuild_repairs == (0, 0, 0), f"a full rebuild repaired {self.rebuild_repairs}"),
         ]
         return [message for passed, message in checks if not passed]
 
@@ -124,6 +130,7 @@ def run(count: int, clients: int, out: Path, serve_args: Sequence[str] = ()) -> 
         )
         report.stats_leads -= before
         report.still_queued, report.dead_letters = queue_depths(server.aws_endpoint, env)
+        report.rebuild_repairs = rebuild_repairs(server.aws_endpoint, env)
     finally:
         server.stop()
     sums = metric_sums_in(server.stdout, CONSUMER_METRICS)
@@ -197,6 +204,34 @@ class StatsReader:
             time.sleep(POLL_SECONDS)
 
 
+REBUILD_SUMMARY = re.compile(r"(\d+) day bucket\(s\) rewritten, (\d+) removed, (\d+) lead state\(s\) reset")
+
+
+def rebuild_repairs(aws_endpoint: str, env: Mapping[str, str]) -> tuple[int, int, int] | None:
+    """Runs `crm stats rebuild` against the server's tables, as an operator would, and returns
+    what it had to repair: (day buckets rewritten, removed, lead states reset). All zero means the
+    buckets the consumer built equal those a full rebuild computes from the leads."""
+    rebuild_env = {
+        **env,
+        **function_environment(local_template(env), aws_endpoint, env),
+        "REDIS_URL": "",  # the server's own Redis is not known here; nothing cached to refresh
+    }
+    done = subprocess.run(  # nosec B603  # this interpreter, fixed arguments
+        [sys.executable, "-m", "crm.cli", "stats", "rebuild"],
+        env=rebuild_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    found = REBUILD_SUMMARY.search(done.stdout)
+    if done.returncode != 0 or found is None:
+        progress(f"crm stats rebuild failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        return None
+    rewritten, removed, reset = (int(value) for value in found.groups())
+    return rewritten, removed, reset
+
+
 def queue_depths(aws_endpoint: str, env: Mapping[str, str]) -> tuple[int, int]:
     """(messages left in the stats events queue, messages in its dead-letter queue), once the
     former has drained or `DRAIN_TIMEOUT_SECONDS` have passed."""
@@ -239,6 +274,13 @@ def _ms(value: float) -> str:
     return "—" if math.isnan(value) else f"{value:,.0f}"
 
 
+def _repairs(repairs: tuple[int, int, int] | None) -> str:
+    if repairs is None:
+        return "not measured (the rebuild failed)"
+    rewritten, removed, reset = repairs
+    return f"{rewritten} day buckets rewritten, {removed} removed, {reset} lead states reset"
+
+
 def render(report: BurstReport) -> str:
     fresh = report.stats_fresh_seconds
     refused = ", ".join(f"{count:,} x {status}" for status, count in report.refused.items()) or "0"
@@ -258,6 +300,7 @@ def render(report: BurstReport) -> str:
         ("stats freshness interval", report.freshness_interval),
         ("events left in the stats events queue", f"{report.still_queued:,}"),
         ("messages in the dead-letter queue", f"{report.dead_letters:,}"),
+        ("a full rebuild afterwards repaired", _repairs(report.rebuild_repairs)),
     ]
     lines = [
         f"Burst of {report.requested:,} new leads from {report.clients} concurrent vendor clients into "

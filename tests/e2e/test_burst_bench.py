@@ -38,6 +38,8 @@ def test_a_burst_is_accepted_counted_by_the_dashboard_and_leaves_no_event_behind
     # And the consumer's metrics, read from the server's output, account for each lead once
     assert report["events_applied"] == LEADS
     assert 1 <= report["batches"] <= LEADS
+    # And a full rebuild afterwards found nothing to repair
+    assert report["rebuild_repairs"] == [0, 0, 0]
     assert report["batches"] <= report["bucket_item_writes"]
     assert report["writes_per_lead"] == report["bucket_item_writes"] / LEADS
     assert report["conflicts_retried"] >= 0
