@@ -16,7 +16,6 @@ from __future__ import annotations
 import gc
 import os
 import re
-import socket
 import subprocess  # nosec B404  # runs this interpreter with fixed arguments
 import sys
 import threading
@@ -39,7 +38,14 @@ from crm.bench_timing import (
 from crm.functions import FunctionRegistry
 from crm.gateway import ApiGateway
 from crm.http_server import LocalHttpServer
-from crm.stack import LocalRedis, MotoServer, function_environment, local_template, provision
+from crm.stack import (
+    LocalRedis,
+    MotoServer,
+    free_port,
+    function_environment,
+    local_template,
+    provision,
+)
 from crm.template import Template
 
 if TYPE_CHECKING:
@@ -47,12 +53,6 @@ if TYPE_CHECKING:
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ImportTimes = tuple[str, list[tuple[str, float, float]]]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 _started = time.monotonic()
@@ -97,7 +97,7 @@ def import_times(template: Template) -> ImportTimes:
 
 
 def serve_startup_seconds(seed: bool) -> float:
-    port, aws_port = _free_port(), _free_port()
+    port, aws_port = free_port(), free_port()
     args = [
         sys.executable,
         "-m",
@@ -152,7 +152,7 @@ class BenchStack:
             logical_id: function.in_process() for logical_id, function in functions.functions.items()
         }
         gateway = ApiGateway(template.routes(), functions, template.gateway_responses(), "local")
-        server = LocalHttpServer(("127.0.0.1", _free_port()), gateway, log_requests=False)
+        server = LocalHttpServer(("127.0.0.1", free_port()), gateway, log_requests=False)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return cls(template, aws_endpoint, functions, in_process, server, counter)
 
@@ -168,7 +168,7 @@ class BenchStack:
 
 def run(sizes: list[int], requests_per_scenario: int) -> tuple[list[Row], ImportTimes]:
     template = local_template()
-    moto = MotoServer(port=_free_port())
+    moto = MotoServer(port=free_port())
     redis = None if os.environ.get("REDIS_URL") else LocalRedis()
     if redis is not None:
         redis.start()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess  # nosec B404  # runs this interpreter with fixed arguments
 import sys
 import time
@@ -16,17 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from crm.stack import free_port
+
 READY_PATH = "/openapi.json"  # served by the runner itself: up once the gateway listens
 # Not passed on: the server must build its own local stack (its table names from the local
 # stage, its own endpoint and fake credentials), whatever this process was configured for.
 NOT_INHERITED_PREFIXES = ("AWS_",)
 NOT_INHERITED = frozenset({"STAGE", "POWERTOOLS_METRICS_DISABLED"})
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def server_environment(environ: Mapping[str, str], metrics: bool) -> dict[str, str]:

@@ -135,29 +135,45 @@ class MotoServer:
                 f"port {self.port} is already in use; choose another with --aws-port "
                 "(the local DynamoDB endpoint)"
             )
-        self.process = subprocess.Popen(  # nosec B603  # this interpreter, fixed arguments
+        self.process = start_listener(
             [sys.executable, "-m", "crm.local_aws", "--host", self.host, "--port", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            self.host,
+            self.port,
+            "moto server",
+            timeout,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"moto server exited with code {self.process.returncode}")
-            if not port_is_free(self.host, self.port):
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"moto server did not start on port {self.port} within {timeout:.0f}s")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_child(self.process)
         self.process = None
+
+
+def start_listener(
+    command: list[str], host: str, port: int, name: str, timeout: float
+) -> subprocess.Popen[bytes]:
+    """Starts `command`, a server that listens on host:port, and returns once it does."""
+    process = subprocess.Popen(  # nosec B603  # the stack's own fixed commands
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {process.returncode}")
+        if not port_is_free(host, port):
+            return process
+        time.sleep(0.02)
+    stop_child(process)
+    raise RuntimeError(f"{name} did not start on port {port} within {timeout:.0f}s")
+
+
+def stop_child(process: subprocess.Popen[bytes] | None) -> None:
+    """Terminates a child process this stack started, killing it if it does not stop."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -188,29 +204,17 @@ class LocalRedis:
                 "redis-server), or set REDIS_URL to a Redis of your own"
             )
         self.port = self.port or free_port(self.host)
-        self.process = subprocess.Popen(  # nosec B603  # a fixed executable with fixed arguments
+        self.process = start_listener(
             [executable, "--bind", self.host, "--port", str(self.port), "--save", "",
              "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            self.host,
+            self.port,
+            "redis-server",
+            timeout,
         )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with code {self.process.returncode}")
-            if not port_is_free(self.host, self.port):
-                return
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"redis-server did not start on port {self.port} within {timeout:.0f}s")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_child(self.process)
         self.process = None
 
 
