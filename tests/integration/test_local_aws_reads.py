@@ -33,8 +33,10 @@ ITEMS = [
 
 
 @pytest.fixture
-def compared() -> Iterator[list[tuple[str, Any, Any]]]:
-    """Every item read answered directly, with what moto's serialiser would have answered."""
+def compared(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Any, Any]]]:
+    """Every item read answered directly, with what moto's serialiser would have answered, by
+    moto in this process (not the suite's local endpoint)."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     serialise = DynamoResult.execute_result
     seen: list[tuple[str, Any, Any]] = []
     with mock_aws():
