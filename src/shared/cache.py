@@ -27,7 +27,10 @@ from shared.observability import logger
 T = TypeVar("T")
 
 KEY_PREFIX = "crm:q"
-GENERATION_PREFIX = "crm:gen"
+# Every generation counter carries one hash tag, so a read of a namespace's and a scope's
+# counters together (one MGET) names keys of one hash slot: a Redis cluster, and ElastiCache
+# Serverless, refuse a multi-key command across slots (CROSSSLOT).
+GENERATION_PREFIX = "{crm}:gen"
 
 
 class Namespace(StrEnum):
