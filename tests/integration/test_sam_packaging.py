@@ -110,6 +110,7 @@ def test_each_function_artifact_holds_only_its_own_package(build_dir: Path) -> N
         "StatsConsumerFunction": {"stats"},
         "AgenciesFunction": {"agencies"},
         "ReportsFunction": {"reports"},
+        "OutboxPublisherFunction": {"leads"},
     }
     for function, packages in expected.items():
         assert {path.name for path in (build_dir / function).iterdir()} == packages
