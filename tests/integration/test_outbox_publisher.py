@@ -5,9 +5,13 @@ period; the publisher's handler reports what it did."""
 
 from __future__ import annotations
 
+import json
 import types
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from crm.emf import metric_sums
 from leads import outbox_publisher
 from shared import dependencies
 from shared.dates import iso_timestamp
@@ -18,6 +22,7 @@ from tests.integration.local_stack import EVENTS_QUEUE, local_stack
 
 _now = datetime.now(UTC)
 NOW = _now.replace(microsecond=_now.microsecond // 1000 * 1000)  # as stored: to the millisecond
+METRICS = ("OutboxEventsPublished", "OutboxEventsFailed", "OutboxOldestPendingSeconds")
 POLICY = RetryPolicy(grace_seconds=30, base_seconds=30, max_seconds=900)
 
 
@@ -96,8 +101,11 @@ def test_a_drain_out_of_time_leaves_the_rest_for_the_next_run(aws: dict[str, str
     assert report.oldest_pending_seconds == 120
 
 
-def test_the_publisher_handler_drains_and_reports_what_it_did(aws: dict[str, str]) -> None:
-    # Given an event the bus refused a while ago
+def test_the_publisher_handler_drains_and_reports_what_it_did(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an event the bus refused a while ago, and metrics printed as CloudWatch reads them
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     stack = local_stack(aws[EVENTS_QUEUE])
     table = Table(dependencies.get_settings().outbox_table)
     event = recorded(table, "L-1", datetime.now(UTC) - timedelta(minutes=10))
@@ -114,3 +122,14 @@ def test_the_publisher_handler_drains_and_reports_what_it_did(aws: dict[str, str
     assert summary == {"sent": 1, "failed": 0, "waiting": 0, "oldest_pending_seconds": 0}
     assert [sent["detail"]["event_id"] for sent in stack.events()] == [event.event_id]
     assert list(table.scan_all()) == []
+    # And its metrics say so: one published, none failed, nothing left waiting
+    printed = capsys.readouterr().out.splitlines()
+    assert metric_sums(printed, METRICS) == {
+        "OutboxEventsPublished": 1,
+        "OutboxEventsFailed": 0,
+        "OutboxOldestPendingSeconds": 0,
+    }
+    (record,) = [
+        json.loads(line) for line in printed if "OutboxOldestPendingSeconds" in line and "_aws" in line
+    ]
+    assert record["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "LeadCRM"
