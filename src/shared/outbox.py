@@ -112,10 +112,6 @@ class DrainReport:
     waiting: int = 0
     oldest_pending_seconds: float = 0.0
 
-    @property
-    def pending(self) -> int:
-        return self.failed + self.waiting
-
 
 class Outbox:
     ITEM = "outbox event"  # the name of its transaction items
