@@ -10,9 +10,9 @@ import pytest
 
 from shared.cache import (
     BUCKET_NAMESPACES,
+    EPOCH_KEY,
     GENERATION_PREFIX,
     KEY_PREFIX,
-    EPOCH_KEY,
     CacheUnavailable,
     DisabledBackend,
     Namespace,
@@ -170,9 +170,7 @@ def test_a_none_result_is_cached_like_any_other_value(cache: QueryCache) -> None
     assert len(calls) == 1
 
 
-def test_a_loader_error_propagates_and_nothing_is_cached(
-    cache: QueryCache, backend: MemoryBackend
-) -> None:
+def test_a_loader_error_propagates_and_nothing_is_cached(cache: QueryCache, backend: MemoryBackend) -> None:
     # Given
     def failing_loader() -> dict[str, Any]:
         raise RuntimeError("table unavailable")
@@ -545,7 +543,7 @@ def test_a_corrupt_generation_counter_fails_open() -> None:
 
 def test_with_the_cache_off_every_read_runs_its_loader_and_is_a_miss(results: list[tuple[str, str]]) -> None:
     # Given
-    cache = QueryCache(DisabledBackend(), on_result=lambda namespace, result: results.append((namespace, result)))
+    cache = QueryCache(DisabledBackend(), on_result=lambda ns, result: results.append((ns, result)))
     loader = CountingLoader()
     # When the same read is made twice, around an invalidation
     first = cache.get_or_load(NAMESPACE, SCOPE, PARAMS, loader)
