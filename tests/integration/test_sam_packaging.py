@@ -263,11 +263,14 @@ def leads_environments(
     build_dir: Path, aws: dict[str, str], tmp_path: Path
 ) -> Iterator[Callable[[str], tuple[BuiltEnvironment, BuiltEnvironment]]]:
     """Starts two environments of the built Leads function on a seeded stack, with the given
-    REDIS_URL ("" = no cache)."""
+    REDIS_URL ("" = no cache), emptied first."""
     seed_demo_data(SeedTables.configured(), lead_count=3)
     started: list[BuiltEnvironment] = []
 
     def start(redis_url: str) -> tuple[BuiltEnvironment, BuiltEnvironment]:
+        if redis_url:
+            with redis.Redis.from_url(redis_url) as client:
+                client.flushdb()  # the tests' own Redis: no entry of an earlier stack
         env = {
             **base_env(),
             "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
@@ -344,7 +347,6 @@ def test_a_write_made_while_redis_holds_writes_is_read_by_another_environment_on
 ) -> None:
     # Given two environments sharing a Redis of this test's own, and a lead A has cached
     client = redis.Redis.from_url(private_redis.url, decode_responses=True)
-    client.flushdb()
     a, b = leads_environments(private_redis.url)
     lead = a_lead(a)
     version = response_json(a.invoke(lead.get()))["version"]
@@ -378,7 +380,6 @@ def test_after_a_longer_outage_the_writer_bumps_the_epoch_before_anyone_reads_it
 ) -> None:
     # Given two environments sharing a Redis, and a lead A has cached
     client = redis.Redis.from_url(private_redis.url, decode_responses=True)
-    client.flushdb()
     a, b = leads_environments(private_redis.url)
     lead = a_lead(a)
     version = response_json(a.invoke(lead.get()))["version"]
