@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from shared.audit import AuditLog
 from shared.auth import Authenticator, TokenSettings
 from shared.buckets import DayBuckets
-from shared.cache import BUCKET_NAMESPACES, InProcessBackend, QueryCache, RedisBackend
+from shared.cache import BUCKET_NAMESPACES, CacheBackend, DisabledBackend, QueryCache, RedisBackend
 from shared.config import get_settings
 from shared.dynamo import Table
 from shared.events import EventPublisher
@@ -109,8 +109,10 @@ def _count_cache_result(namespace: str, result: str) -> None:
 
 @cache
 def query_cache() -> QueryCache:
+    """The query cache every environment shares (Redis), or none at all without REDIS_URL: a
+    cache private to one environment would serve what another environment has since changed."""
     settings = get_settings()
-    backend = RedisBackend(settings.redis_url) if settings.redis_url else InProcessBackend()
+    backend: CacheBackend = RedisBackend(settings.redis_url) if settings.redis_url else DisabledBackend()
     freshness = min(settings.stats_freshness_seconds, settings.cache_ttl_seconds)
     return QueryCache(
         backend,
