@@ -88,10 +88,12 @@ def test_lead_indexes_in_the_template_are_the_indexes_the_repository_queries() -
 
 
 def test_every_table_reaches_the_functions_through_a_setting() -> None:
-    env = TEMPLATE.raw["Globals"]["Function"]["Environment"]["Variables"]
-    referenced = {value["Ref"] for value in env.values() if isinstance(value, dict) and "Ref" in value}
-    assert {table.logical_id for table in TEMPLATE.tables()} <= referenced
-    assert set(TEMPLATE.of_type("AWS::Events::EventBus")) <= referenced
+    # The variables spell the names out (sam local resolves a resource's Ref to its logical id):
+    # each must be the name its resource sets, and every table and bus must have one.
+    env = TEMPLATE.environment()
+    tables = {env[name] for name in env if name.endswith("_TABLE")}
+    assert tables == {table.name for table in TEMPLATE.tables()}
+    assert [env["EVENT_BUS_NAME"]] == TEMPLATE.bus_names()
 
 
 def test_function_environment_is_exactly_the_settings_model() -> None:
