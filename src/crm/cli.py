@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from crm.operations import cmd_import, cmd_outbox_send, cmd_seed, cmd_stats_rebuild
+from crm.samples import cmd_event
 from crm.serve import cmd_serve
 from crm.stack import (
     DEFAULT_API_PORT,
@@ -104,6 +105,15 @@ def _add_token_and_openapi(commands: SubCommands) -> None:
 
     openapi = commands.add_parser("openapi", help="print the whole API's OpenAPI 3 document")
     openapi.set_defaults(run=cmd_openapi)
+
+    event = commands.add_parser(
+        "event", help="give an API Gateway sample of events/ a fresh token (for sam local invoke -e)"
+    )
+    event.add_argument("name", help="the sample: events/NAME.json (e.g. leads-list)")
+    event.add_argument("--user", default="demo-admin", help="whose token (default demo-admin)")
+    event.add_argument("--ttl", type=_positive, default=3600, help="token lifetime in seconds (default 3600)")
+    event.add_argument("--out", help="where to write it (default: the sample itself; - prints it)")
+    event.set_defaults(run=cmd_event)
 
 
 def _add_stats(commands: SubCommands) -> None:

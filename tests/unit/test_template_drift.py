@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import importlib
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -135,15 +134,6 @@ def test_every_makefile_built_resource_has_a_build_target() -> None:
         if resource.get("Metadata", {}).get("BuildMethod") == "makefile"
     }
     assert targets == built
-
-
-def test_layer_requirements_match_the_project_dependencies() -> None:
-    def names(lines: list[str]) -> set[str]:
-        return {re.split(r"[<>=\[ ;]", line.strip(), maxsplit=1)[0].lower() for line in lines if line.strip()}
-
-    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    layer = (PROJECT_ROOT / "src" / "shared" / "requirements.txt").read_text().splitlines()
-    assert names(layer) == names(project)
 
 
 def test_user_indexes_in_the_template_are_the_indexes_the_code_queries() -> None:
