@@ -285,3 +285,14 @@ def test_a_rule_target_other_than_a_template_queue_is_refused(arn: object) -> No
     raw["Resources"]["Changes"]["Properties"]["Targets"][0]["Arn"] = arn
     with pytest.raises(ValueError, match="reaches queues only"):
         Template(raw=raw, parameters={"Stage": "t"}).rules()
+
+
+def test_every_table_the_bus_the_queues_and_the_api_url_are_stack_outputs() -> None:
+    # `crm ... --stack NAME` reads every name the functions use from the stack's outputs.
+    env = TEMPLATE.environment()
+    named = {name for name in env if name.endswith("_TABLE")} | {"EVENT_BUS_NAME", "JWT_SECRET_ARN"}
+    assert named <= set(TEMPLATE.outputs_of_variables())
+    outputs = TEMPLATE.raw["Outputs"]
+    referenced = {spec["Value"].get("Ref") for spec in outputs.values() if isinstance(spec["Value"], dict)}
+    assert set(TEMPLATE.of_type("AWS::SQS::Queue")) <= referenced
+    assert "ApiUrl" in outputs
