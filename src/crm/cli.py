@@ -83,6 +83,11 @@ def _add_serve(commands: SubCommands) -> None:
     )
     serve.add_argument("--quiet", action="store_true", help="do not log each request")
     serve.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not record this server for the operator commands to find (a private one)",
+    )
+    serve.add_argument(
         "--concurrency",
         type=_positive,
         default=None,

@@ -83,16 +83,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         assert stack.server is not None
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
         _print_banner(args, stack, seeded, time.perf_counter() - started)
-        # The operator commands find this stack by itself (crm.targets).
-        write_record(
-            ServeRecord(
-                pid=os.getpid(),
-                aws_endpoint=moto.endpoint,
-                stage=str(template.parameters["Stage"]),
-                redis_url=os.environ["REDIS_URL"],
-                api_url=f"http://{args.host}:{args.port}",
+        if not args.no_record:  # the operator commands find this stack by itself (crm.targets)
+            write_record(
+                ServeRecord(
+                    pid=os.getpid(),
+                    aws_endpoint=moto.endpoint,
+                    stage=str(template.parameters["Stage"]),
+                    redis_url=os.environ["REDIS_URL"],
+                    api_url=f"http://{args.host}:{args.port}",
+                )
             )
-        )
         stack.server.serve_forever()
     except KeyboardInterrupt:
         pass
