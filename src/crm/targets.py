@@ -20,6 +20,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -103,9 +104,10 @@ def use_stack(
         return f"stack {stack_name}"
     if aws_port is None and target.get("LEADS_TABLE"):
         return "configured environment"
-    record = read_record(target) if aws_port is None else None
-    port = aws_port or DEFAULT_AWS_PORT
-    endpoint = record.aws_endpoint if record else f"http://127.0.0.1:{port}"
+    record = read_record(target)
+    if aws_port is not None and record is not None and urlsplit(record.aws_endpoint).port != aws_port:
+        record = None  # another server than the one named
+    endpoint = record.aws_endpoint if record else f"http://127.0.0.1:{aws_port or DEFAULT_AWS_PORT}"
     settings = dict(target)
     if record:
         settings.setdefault("STAGE", record.stage)

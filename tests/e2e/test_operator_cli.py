@@ -158,11 +158,18 @@ def test_stats_rebuild_of_a_deployed_stack_reads_the_names_from_its_outputs(serv
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
+    # and the parameters of a deployment: sam local's NoEcho secret reads back masked
+    parameters = {"Stage": "local", "JwtIssuer": "crm", "LocalJwtSecret": "****"}
     body = {
+        "Parameters": {name: {"Type": "String"} for name in parameters},
         "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
         "Outputs": outputs,
     }
-    cloudformation.create_stack(StackName="crm-operated", TemplateBody=json.dumps(body))
+    cloudformation.create_stack(
+        StackName="crm-operated",
+        TemplateBody=json.dumps(body),
+        Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
+    )
     # When
     done = run_operator(env, "stats", "rebuild", "--stack", "crm-operated")
     # Then it worked on those tables
