@@ -95,6 +95,14 @@ def _add_serve(commands: SubCommands) -> None:
         "(default: one per core, at least 2)",
     )
     serve.add_argument(
+        "--schedule-interval",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="run every scheduled function this often instead of at its template rate "
+        "(default: the template's, e.g. the outbox publisher's rate(1 minute))",
+    )
+    serve.add_argument(
         "--dashboard", action="store_true", help="also serve the reference dashboard on its own origin"
     )
     serve.add_argument(
@@ -211,6 +219,16 @@ def _positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return number
+
+
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value}")
+    return seconds
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,19 +16,14 @@ from crm.targets import use_stack
 
 
 def cmd_outbox_send(args: argparse.Namespace) -> int:
-    """Sends the events the bus refused earlier (they stay in the outbox until it accepts them)."""
+    """Sends the events the bus refused earlier (they stay in the outbox until it accepts them):
+    what the scheduled outbox publisher does, for every pending event at once, back-off or not."""
     where = use_stack(args.stack, args.aws_port)
     from shared import dependencies
 
-    outbox = dependencies.outbox()
-    sent = kept = 0
-    for event in outbox.pending():
-        if outbox.send(event):
-            sent += 1
-        else:
-            kept += 1
-    print(f"{where}: sent {sent} pending event(s), {kept} still refused by the bus")
-    return 0 if kept == 0 else 1
+    report = dependencies.outbox().drain(due_only=False)
+    print(f"{where}: sent {report.sent} pending event(s), {report.failed} still refused by the bus")
+    return 0 if report.failed == 0 else 1
 
 
 def cmd_stats_rebuild(args: argparse.Namespace) -> int:
@@ -55,11 +50,9 @@ def cmd_stats_rebuild(args: argparse.Namespace) -> int:
         print(f"  rewritten {day}")
     for day in report.days_removed:
         print(f"  removed {day}")
-    outbox = dependencies.outbox()
-    pending = list(outbox.pending())
-    sent = sum(outbox.send(event) for event in pending)
-    print(f"outbox: {sent} of {len(pending)} pending event(s) sent")
-    return 0 if sent == len(pending) else 1
+    drained = dependencies.outbox().drain(due_only=False)
+    print(f"outbox: {drained.sent} of {drained.sent + drained.failed} pending event(s) sent")
+    return 0 if drained.failed == 0 else 1
 
 
 def _count_lines(path: Path) -> int:

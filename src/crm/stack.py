@@ -90,6 +90,9 @@ def function_environment(template: Template, aws_endpoint: str, environ: Mapping
         "USER_CACHE_SECONDS",
         "CACHE_TTL_SECONDS",
         "STATS_FRESHNESS_SECONDS",
+        "OUTBOX_GRACE_SECONDS",
+        "OUTBOX_RETRY_BASE_SECONDS",
+        "OUTBOX_RETRY_MAX_SECONDS",
     ):
         if environ.get(name):
             env[name] = environ[name]

@@ -15,7 +15,7 @@ from shared.config import get_settings
 from shared.dynamo import Table
 from shared.events import EventPublisher
 from shared.observability import add_count
-from shared.outbox import Outbox
+from shared.outbox import Outbox, RetryPolicy
 from shared.pagination import CursorCodec
 from shared.pricing import Pricer
 
@@ -154,4 +154,10 @@ def reset() -> None:
 
 @cache
 def outbox() -> Outbox:
-    return Outbox(Table(get_settings().outbox_table), event_publisher())
+    settings = get_settings()
+    retry = RetryPolicy(
+        grace_seconds=settings.outbox_grace_seconds,
+        base_seconds=settings.outbox_retry_base_seconds,
+        max_seconds=settings.outbox_retry_max_seconds,
+    )
+    return Outbox(Table(settings.outbox_table), event_publisher(), retry)

@@ -1,6 +1,7 @@
 """The SAM application: the template validates and lints, `sam build` succeeds without a
 container, and each built function, imported with only its build artifact and the built layer
-on `sys.path`, answers an event from events/."""
+on `sys.path`, answers an event from events/ (the API functions, the stats consumer and the
+outbox publisher)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,9 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from shared import dependencies
+from shared.dates import iso_timestamp
+from shared.dynamo import to_item
+from shared.outbox import OutboxEvent
 from tests.helpers import base_env, make_token
 
 pytestmark = pytest.mark.sam
@@ -112,6 +117,7 @@ def test_each_function_artifact_holds_only_its_own_package(build_dir: Path) -> N
         "StatsConsumerFunction": {"stats"},
         "AgenciesFunction": {"agencies"},
         "ReportsFunction": {"reports"},
+        "OutboxPublisherFunction": {"leads"},
     }
     for function, packages in expected.items():
         assert {path.name for path in (build_dir / function).iterdir()} == packages
@@ -200,3 +206,29 @@ def test_built_stats_consumer_applies_a_batch_of_lead_events_once(
     stats = states.scan(TableName=base_env()["STATS_TABLE"])["Items"]
     totals = [item for item in stats if item["pk"] == {"S": "all"}]
     assert [item["leads"] for item in totals] == [{"N": "1"}]
+
+
+def test_built_outbox_publisher_sends_what_the_bus_refused_on_a_scheduled_event(
+    build_dir: Path, aws: dict[str, str]
+) -> None:
+    # Given a lead event left in the outbox ten minutes ago (the bus refused it)
+    outbox = dependencies.outbox()
+    event = OutboxEvent.new("LeadCreated", {"lead_id": "L-1", "version": 1, "before": None, "after": None})
+    created = iso_timestamp(datetime.now(UTC) - timedelta(minutes=10))
+    boto3.client("dynamodb").put_item(
+        TableName=base_env()["OUTBOX_TABLE"],
+        Item=to_item({**event.to_item(), "created_at": created}),
+    )
+    env = {**base_env(), "PATH": os.environ["PATH"], "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"]}
+    # When the schedule invokes the built function
+    result = invoke_built(
+        build_dir,
+        "OutboxPublisherFunction",
+        "leads.outbox_publisher.lambda_handler",
+        EVENTS / "outbox-schedule.json",
+        env,
+    )
+    # Then it sent the event, from the artifact's code and the layer's
+    assert result["response"] == {"sent": 1, "failed": 0, "waiting": 0, "oldest_pending_seconds": 0}
+    assert list(outbox.pending()) == []
+    assert result["origins"]["leads"].startswith(str(build_dir / "OutboxPublisherFunction"))

@@ -19,6 +19,7 @@ from crm.template import (
     RuleSpec,
     RuleTarget,
     Template,
+    rate_seconds,
 )
 from leads import repository
 from shared.config import Settings
@@ -153,8 +154,9 @@ def test_audit_indexes_in_the_template_are_the_indexes_the_code_queries() -> Non
 # -- queues, rules and event source mappings ----------------------------------------------------
 # What the local stack runs of a function's events, of an SQS event and of a rule; anything else
 # in the template would be ignored locally, so these tests fail on it instead.
-LOCAL_EVENT_TYPES = {"Api", "SQS"}
+LOCAL_EVENT_TYPES = {"Api", "SQS", "Schedule"}
 LOCAL_SQS_EVENT_PROPERTIES = {"Queue", "BatchSize", "MaximumBatchingWindowInSeconds", "FunctionResponseTypes"}
+LOCAL_SCHEDULE_EVENT_PROPERTIES = {"Schedule", "Description", "Enabled"}
 LOCAL_RULE_PROPERTIES = {"Name", "EventBusName", "EventPattern", "Targets"}
 LOCAL_RULE_TARGET_PROPERTIES = {"Id", "Arn", "RetryPolicy", "DeadLetterConfig"}
 
@@ -170,6 +172,16 @@ def test_every_function_event_is_one_the_local_stack_runs() -> None:
                 assert set(event["Properties"].get("FunctionResponseTypes", [])) <= {
                     "ReportBatchItemFailures"
                 }
+            if event["Type"] == "Schedule":
+                assert set(event["Properties"]) <= LOCAL_SCHEDULE_EVENT_PROPERTIES, f"{function}.{name}"
+
+
+def test_every_schedule_is_a_rate_the_local_stack_runs() -> None:
+    schedules = TEMPLATE.schedules()
+    assert [(schedule.function, schedule.period_seconds) for schedule in schedules] == [
+        ("OutboxPublisherFunction", 60)
+    ]
+    assert all(schedule.enabled for schedule in schedules)
 
 
 def test_every_rule_sends_to_a_queue_that_a_function_reads() -> None:
@@ -285,6 +297,23 @@ def test_a_rule_target_other_than_a_template_queue_is_refused(arn: object) -> No
     raw["Resources"]["Changes"]["Properties"]["Targets"][0]["Arn"] = arn
     with pytest.raises(ValueError, match="reaches queues only"):
         Template(raw=raw, parameters={"Stage": "t"}).rules()
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"),
+    [("rate(1 minute)", 60), ("rate(5 minutes)", 300), ("rate(1 hour)", 3600), ("rate(2 days)", 172800)],
+)
+def test_a_rate_expression_is_read_as_its_period(expression: str, seconds: int) -> None:
+    assert rate_seconds(expression) == seconds
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["rate(1 minutes)", "rate(2 minute)", "rate(0 minutes)", "rate(5 seconds)", "cron(0 * * * ? *)"],
+)
+def test_a_schedule_the_local_stack_cannot_run_is_refused(expression: str) -> None:
+    with pytest.raises(ValueError, match="rate"):
+        rate_seconds(expression)
 
 
 def test_every_table_the_bus_the_queues_and_the_api_url_are_stack_outputs() -> None:
