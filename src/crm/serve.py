@@ -33,6 +33,7 @@ from crm.stack import (
     local_template,
     provision,
 )
+from crm.targets import ServeRecord, remove_record, write_record
 from crm.template import Template
 
 
@@ -87,10 +88,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         assert stack.server is not None
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
         _print_banner(args, stack, seeded, time.perf_counter() - started)
+        if not args.no_record:  # the operator commands find this stack by itself (crm.targets)
+            write_record(
+                ServeRecord(
+                    pid=os.getpid(),
+                    aws_endpoint=moto.endpoint,
+                    stage=str(template.parameters["Stage"]),
+                    redis_url=os.environ["REDIS_URL"],
+                    api_url=f"http://{args.host}:{args.port}",
+                )
+            )
         stack.server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        remove_record(os.getpid())
         stack.stop()
     return 0
 

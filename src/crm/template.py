@@ -422,6 +422,22 @@ class Template:
         resolved = {name: self.resolve(value) for name, value in variables.items()}
         return {name: str(value) for name, value in resolved.items() if value is not NO_VALUE}
 
+    def outputs_of_variables(self) -> dict[str, str]:
+        """Function variable -> the stack output that holds its value once deployed: each output
+        that is the Ref of a table, the bus or the secret, paired with the variable that names the
+        same resource. `crm ... --stack NAME` reads the names from these outputs."""
+        named_types = ("AWS::DynamoDB::Table", "AWS::Events::EventBus", "AWS::SecretsManager::Secret")
+        environment = self.environment()
+        pairs = {}
+        for key, output in self.raw.get("Outputs", {}).items():
+            value = output.get("Value")
+            target = str(value.get("Ref")) if isinstance(value, dict) else ""
+            if self.resources.get(target, {}).get("Type") not in named_types:
+                continue
+            name = self.resolve(value)
+            pairs.update({variable: key for variable, held in environment.items() if held == name})
+        return pairs
+
     def gateway_responses(self) -> dict[str, GatewayResponse]:
         api = next(iter(self.of_type("AWS::Serverless::Api").values()))["Properties"]
         responses = {}

@@ -73,7 +73,9 @@ class Settings(BaseModel):
                 raise ValueError(f"not an allowed origin: {origin!r} (list exact origins, never '*')")
         return origins
 
-    @field_validator("redis_url", "jwt_secret_arn", mode="before")
+    # The template sets JWT_SECRET (for `sam local` only) to an empty value in a deployment, as
+    # CloudFormation has no way to leave a variable out that SAM CLI also understands.
+    @field_validator("redis_url", "jwt_secret", "jwt_secret_arn", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return value or None

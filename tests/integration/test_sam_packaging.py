@@ -5,6 +5,7 @@ outbox publisher)."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 import redis
+from packaging.utils import canonicalize_name
 
 from crm.seed import SeedTables, seed_demo_data
 from crm.stack import LocalRedis
@@ -130,6 +132,24 @@ def test_each_function_artifact_holds_only_its_own_package(build_dir: Path) -> N
     assert (layer / "shared" / "http.py").is_file()
     for dependency in ("aws_lambda_powertools", "pydantic", "jwt", "redis", "simplejson", "ulid", "boto3"):
         assert (layer / dependency).is_dir(), dependency
+
+
+def test_built_layer_installs_exactly_the_lock(build_dir: Path) -> None:
+    # Given the pins of requirements.lock (what pip-audit checks)
+    pins = {}
+    for line in (PROJECT_ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines():
+        requirement = line.split("#", 1)[0].strip()
+        if requirement:
+            name, _, version = requirement.partition("==")
+            pins[canonicalize_name(name)] = version.strip()
+    # When the built layer's installed distributions are read
+    layer = build_dir / "SharedLayer" / "python"
+    installed = {
+        canonicalize_name(dist.metadata["Name"]): dist.version
+        for dist in importlib.metadata.distributions(path=[str(layer)])
+    }
+    # Then they are the lock's pins, release for release: nothing more, nothing less
+    assert installed == pins
 
 
 def test_built_lead_function_answers_a_list_event_from_moto(

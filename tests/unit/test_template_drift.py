@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import importlib
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -89,10 +88,12 @@ def test_lead_indexes_in_the_template_are_the_indexes_the_repository_queries() -
 
 
 def test_every_table_reaches_the_functions_through_a_setting() -> None:
-    env = TEMPLATE.raw["Globals"]["Function"]["Environment"]["Variables"]
-    referenced = {value["Ref"] for value in env.values() if isinstance(value, dict) and "Ref" in value}
-    assert {table.logical_id for table in TEMPLATE.tables()} <= referenced
-    assert set(TEMPLATE.of_type("AWS::Events::EventBus")) <= referenced
+    # The variables spell the names out (sam local resolves a resource's Ref to its logical id):
+    # each must be the name its resource sets, and every table and bus must have one.
+    env = TEMPLATE.environment()
+    tables = {env[name] for name in env if name.endswith("_TABLE")}
+    assert tables == {table.name for table in TEMPLATE.tables()}
+    assert [env["EVENT_BUS_NAME"]] == TEMPLATE.bus_names()
 
 
 def test_function_environment_is_exactly_the_settings_model() -> None:
@@ -134,15 +135,6 @@ def test_every_makefile_built_resource_has_a_build_target() -> None:
         if resource.get("Metadata", {}).get("BuildMethod") == "makefile"
     }
     assert targets == built
-
-
-def test_layer_requirements_match_the_project_dependencies() -> None:
-    def names(lines: list[str]) -> set[str]:
-        return {re.split(r"[<>=\[ ;]", line.strip(), maxsplit=1)[0].lower() for line in lines if line.strip()}
-
-    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    layer = (PROJECT_ROOT / "src" / "shared" / "requirements.txt").read_text().splitlines()
-    assert names(layer) == names(project)
 
 
 def test_user_indexes_in_the_template_are_the_indexes_the_code_queries() -> None:
@@ -322,3 +314,14 @@ def test_a_rate_expression_is_read_as_its_period(expression: str, seconds: int) 
 def test_a_schedule_the_local_stack_cannot_run_is_refused(expression: str) -> None:
     with pytest.raises(ValueError, match="rate"):
         rate_seconds(expression)
+
+
+def test_every_table_the_bus_the_queues_and_the_api_url_are_stack_outputs() -> None:
+    # `crm ... --stack NAME` reads every name the functions use from the stack's outputs.
+    env = TEMPLATE.environment()
+    named = {name for name in env if name.endswith("_TABLE")} | {"EVENT_BUS_NAME", "JWT_SECRET_ARN"}
+    assert named <= set(TEMPLATE.outputs_of_variables())
+    outputs = TEMPLATE.raw["Outputs"]
+    referenced = {spec["Value"].get("Ref") for spec in outputs.values() if isinstance(spec["Value"], dict)}
+    assert set(TEMPLATE.of_type("AWS::SQS::Queue")) <= referenced
+    assert "ApiUrl" in outputs
