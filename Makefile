@@ -39,8 +39,12 @@ lock: $(TOOLS_STAMP) ## pin the Lambda layer's dependencies (pyproject) in requi
 
 .PHONY: tools lock
 
-run: $(STAMP) local-deps ## run the whole API on http://127.0.0.1:3000 with demo data (no Docker, no AWS)
-	$(BIN)/crm serve
+# Ports of `make run`: the API, and the local AWS endpoint (DynamoDB, EventBridge, SQS).
+PORT ?= 3000
+AWS_PORT ?= 8000
+
+run: $(STAMP) local-deps ## run the whole API on http://127.0.0.1:3000 with demo data, no Docker, no AWS (PORT=3000 AWS_PORT=8000)
+	$(BIN)/crm serve --port $(PORT) --aws-port $(AWS_PORT)
 
 local-deps: ## the Debian package `make run` uses: redis-server (the query cache crm serve starts)
 	@command -v redis-server >/dev/null 2>&1 || { \
@@ -70,6 +74,26 @@ typecheck: $(STAMP) ## mypy over src and loadtest
 build: $(STAMP) ## sam validate --lint and sam build (no container needed)
 	$(BIN)/sam validate --lint
 	$(BIN)/sam build
+
+# A deployed stack, with AWS credentials as the AWS CLI finds them (AWS_PROFILE, AWS_REGION, ...).
+# samconfig.toml holds the stack name, its Stage and the answers of `sam deploy --guided`, per
+# environment: CONFIG_ENV picks one (default: [default.*], stack crm-dev, Stage dev).
+CONFIG_ENV ?= default
+GUIDED ?=
+FUNCTION ?=
+
+deploy: $(STAMP) ## sam validate --lint, sam build, sam deploy with samconfig.toml (GUIDED=1 the first time; CONFIG_ENV=default)
+	$(BIN)/sam validate --lint
+	$(BIN)/sam build
+	$(BIN)/sam deploy --config-env $(CONFIG_ENV)$(if $(GUIDED), --guided)
+
+delete: $(STAMP) ## sam delete the deployed stack (CONFIG_ENV=default); its tables are retained
+	$(BIN)/sam delete --config-env $(CONFIG_ENV)
+
+logs: $(STAMP) ## sam logs --tail of the deployed stack's functions (FUNCTION=LeadsFunction for one; CONFIG_ENV=default)
+	$(BIN)/sam logs --config-env $(CONFIG_ENV) --tail$(if $(FUNCTION), --name $(FUNCTION))
+
+.PHONY: deploy delete logs
 
 # Load test: closed-loop clients (loadtest/run.py, standard library and the project only), each
 # mix at each client count, one row after the other against one server. LOADTEST_HOST: use that

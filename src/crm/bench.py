@@ -108,6 +108,7 @@ def serve_startup_seconds(seed: bool) -> float:
         "--aws-port",
         str(aws_port),
         "--quiet",
+        "--no-record",
     ]
     if not seed:
         args.append("--no-seed")

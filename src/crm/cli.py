@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from crm.operations import cmd_import, cmd_outbox_send, cmd_seed, cmd_stats_rebuild
+from crm.samples import cmd_event
 from crm.serve import cmd_serve
 from crm.stack import (
     DEFAULT_API_PORT,
@@ -22,6 +23,7 @@ from crm.stack import (
     local_template,
     local_token,
 )
+from crm.targets import StackUnavailable
 
 SubCommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -81,11 +83,24 @@ def _add_serve(commands: SubCommands) -> None:
     )
     serve.add_argument("--quiet", action="store_true", help="do not log each request")
     serve.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not record this server for the operator commands to find (a private one)",
+    )
+    serve.add_argument(
         "--concurrency",
         type=_positive,
         default=None,
         help="execution environments (worker processes) per function, started on demand "
         "(default: one per core, at least 2)",
+    )
+    serve.add_argument(
+        "--schedule-interval",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="run every scheduled function this often instead of at its template rate "
+        "(default: the template's, e.g. the outbox publisher's rate(1 minute))",
     )
     serve.add_argument(
         "--dashboard", action="store_true", help="also serve the reference dashboard on its own origin"
@@ -105,6 +120,32 @@ def _add_token_and_openapi(commands: SubCommands) -> None:
     openapi = commands.add_parser("openapi", help="print the whole API's OpenAPI 3 document")
     openapi.set_defaults(run=cmd_openapi)
 
+    event = commands.add_parser(
+        "event", help="give an API Gateway sample of events/ a fresh token (for sam local invoke -e)"
+    )
+    event.add_argument("name", help="the sample: events/NAME.json (e.g. leads-list)")
+    event.add_argument("--user", default="demo-admin", help="whose token (default demo-admin)")
+    event.add_argument("--ttl", type=_positive, default=3600, help="token lifetime in seconds (default 3600)")
+    event.add_argument("--out", help="where to write it (default: the sample itself; - prints it)")
+    event.set_defaults(run=cmd_event)
+
+
+def _add_target(command: argparse.ArgumentParser) -> None:
+    """The options of a command that works on a stack's data (see crm.targets)."""
+    target = command.add_mutually_exclusive_group()
+    target.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="a deployed stack: names from its CloudFormation outputs (AWS_PROFILE and AWS_REGION apply)",
+    )
+    target.add_argument(
+        "--aws-port",
+        type=_positive,
+        metavar="PORT",
+        help="the local stack whose AWS endpoint is on PORT "
+        f"(default: the running crm serve, else {DEFAULT_AWS_PORT})",
+    )
+
 
 def _add_stats(commands: SubCommands) -> None:
     stats = commands.add_parser("stats", help="the stats buckets kept from lead events")
@@ -112,6 +153,7 @@ def _add_stats(commands: SubCommands) -> None:
     rebuild = stats_commands.add_parser("rebuild", help="recompute the buckets from the leads table")
     rebuild.add_argument("--from", dest="first_day", help="first day to rewrite (YYYY-MM-DD); default all")
     rebuild.add_argument("--to", dest="last_day", help="last day to rewrite (YYYY-MM-DD); default all")
+    _add_target(rebuild)
     rebuild.set_defaults(run=cmd_stats_rebuild)
 
 
@@ -119,6 +161,7 @@ def _add_outbox(commands: SubCommands) -> None:
     outbox = commands.add_parser("outbox", help="lead events recorded but not yet accepted by the bus")
     outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
     send = outbox_commands.add_parser("send", help="put every pending event on the bus")
+    _add_target(send)
     send.set_defaults(run=cmd_outbox_send)
 
 
@@ -134,6 +177,7 @@ def _add_import(commands: SubCommands) -> None:
         command.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
         command.add_argument("--errors", help="where to write the row errors (default FILE.errors.csv)")
         command.add_argument("--quiet", action="store_true", help="no progress bar")
+        _add_target(command)
         if kind == "leads":
             command.add_argument("--vendor", help="the vendor of every row (else the vendor_code column)")
             command.add_argument("--workers", type=int, default=8, help="concurrent writes (default 8)")
@@ -146,6 +190,7 @@ def _add_seed(commands: SubCommands) -> None:
     seeding = commands.add_parser("seed", help="write demo data (agencies, users, leads) at any size")
     seeding.add_argument("--leads", type=int, default=300, help="number of demo leads (default 300)")
     seeding.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_target(seeding)
     seeding.set_defaults(run=cmd_seed)
 
 
@@ -176,9 +221,24 @@ def _positive(value: str) -> int:
     return number
 
 
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value}")
+    return seconds
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except StackUnavailable as problem:
+        words = [getattr(args, name, None) for name in ("command", "stats_command", "outbox_command", "kind")]
+        print(f"crm {' '.join(word for word in words if word)}: {problem}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

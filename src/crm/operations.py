@@ -1,8 +1,8 @@
 """The operator commands that work on data: `crm outbox send`, `crm stats rebuild`, `crm import`
-and `crm seed`. Each runs against the functions' configuration when `LEADS_TABLE` is set (an AWS
-account), and otherwise against the local stack of a `crm serve` on the default port (see
-`crm.stack.use_configured_or_local_stack`). The function code they call is imported only after
-that: it reads its configuration when first imported."""
+and `crm seed`. Each works on the stack `--stack` or `--aws-port` names, else on the functions'
+configuration when `LEADS_TABLE` is set, else on the running local stack (see `crm.targets`).
+The function code they call is imported only after that: it reads its configuration when first
+imported."""
 
 from __future__ import annotations
 
@@ -12,28 +12,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-from crm.stack import use_configured_or_local_stack
+from crm.targets import use_stack
 
 
 def cmd_outbox_send(args: argparse.Namespace) -> int:
-    """Sends the events the bus refused earlier (they stay in the outbox until it accepts them)."""
-    where = use_configured_or_local_stack()
+    """Sends the events the bus refused earlier (they stay in the outbox until it accepts them):
+    what the scheduled outbox publisher does, for every pending event at once, back-off or not."""
+    where = use_stack(args.stack, args.aws_port)
     from shared import dependencies
 
-    outbox = dependencies.outbox()
-    sent = kept = 0
-    for event in outbox.pending():
-        if outbox.send(event):
-            sent += 1
-        else:
-            kept += 1
-    print(f"{where}: sent {sent} pending event(s), {kept} still refused by the bus")
-    return 0 if kept == 0 else 1
+    report = dependencies.outbox().drain(due_only=False)
+    print(f"{where}: sent {report.sent} pending event(s), {report.failed} still refused by the bus")
+    return 0 if report.failed == 0 else 1
 
 
 def cmd_stats_rebuild(args: argparse.Namespace) -> int:
     """Recomputes the stats buckets from the leads table, then sends the events still pending."""
-    where = use_configured_or_local_stack()
+    where = use_stack(args.stack, args.aws_port)
     from shared import dependencies
     from shared.cache import BUCKET_NAMESPACES
     from stats.dependencies import stats_store
@@ -55,11 +50,9 @@ def cmd_stats_rebuild(args: argparse.Namespace) -> int:
         print(f"  rewritten {day}")
     for day in report.days_removed:
         print(f"  removed {day}")
-    outbox = dependencies.outbox()
-    pending = list(outbox.pending())
-    sent = sum(outbox.send(event) for event in pending)
-    print(f"outbox: {sent} of {len(pending)} pending event(s) sent")
-    return 0 if sent == len(pending) else 1
+    drained = dependencies.outbox().drain(due_only=False)
+    print(f"outbox: {drained.sent} of {drained.sent + drained.failed} pending event(s) sent")
+    return 0 if drained.failed == 0 else 1
 
 
 def _count_lines(path: Path) -> int:
@@ -75,7 +68,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"crm import: no such file: {path}", file=sys.stderr)
         return 2
-    where = use_configured_or_local_stack()
+    where = use_stack(args.stack, args.aws_port)
     from crm.importer import FileProblem, Importer, run_import
 
     importer: Importer = _lead_import(args) if args.kind == "leads" else _vendor_import(args)
@@ -132,7 +125,7 @@ def _vendor_import(args: argparse.Namespace) -> Any:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     """Seeds the demo directory and N demo leads into the configured stack (see crm.seed)."""
-    where = use_configured_or_local_stack()
+    where = use_stack(args.stack, args.aws_port)
     from crm.seed import SeedTables, seed_at_scale
 
     started = time.monotonic()

@@ -1,9 +1,10 @@
 """`crm serve`: the whole API on this machine until interrupted. The local AWS endpoint runs in a
 child process (`crm.stack.MotoServer`), and so does Redis when REDIS_URL is unset
 (`crm.stack.LocalRedis`); each function runs in execution environments of its own, worker
-processes (`crm.functions`); one queue poller per event source mapping (`crm.bus`) and the
-gateway (`crm.gateway`) run in this process. A write is answered as soon as its function answers,
-as in AWS: the event bus delivers to the stats consumer beside it."""
+processes (`crm.functions`); one queue poller per event source mapping (`crm.bus`), one driver
+per schedule (`crm.schedule`) and the gateway (`crm.gateway`) run in this process. A write is
+answered as soon as its function answers, as in AWS: the event bus delivers to the stats consumer
+beside it."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from crm.bus import QueuePoller
 from crm.functions import FunctionRegistry, default_concurrency
 from crm.gateway import ApiGateway, LocalPage
 from crm.http_server import LocalHttpServer
+from crm.schedule import ScheduleDriver
 from crm.stack import (
     DEFAULT_LOCAL_ORIGINS,
     LocalRedis,
@@ -31,6 +33,7 @@ from crm.stack import (
     local_template,
     provision,
 )
+from crm.targets import ServeRecord, remove_record, write_record
 from crm.template import Template
 
 
@@ -42,6 +45,7 @@ class RunningStack:
     redis: LocalRedis | None = None
     functions: FunctionRegistry | None = None
     pollers: list[QueuePoller] = field(default_factory=list)
+    schedules: list[ScheduleDriver] = field(default_factory=list)
     server: LocalHttpServer | None = None
     dashboard: ThreadingHTTPServer | None = None
 
@@ -53,6 +57,8 @@ class RunningStack:
             self.dashboard.server_close()
         for poller in self.pollers:
             poller.stop()
+        for driver in self.schedules:
+            driver.stop()
         if self.functions is not None:
             self.functions.stop()
         if self.redis is not None:
@@ -82,10 +88,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         assert stack.server is not None
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
         _print_banner(args, stack, seeded, time.perf_counter() - started)
+        if not args.no_record:  # the operator commands find this stack by itself (crm.targets)
+            write_record(
+                ServeRecord(
+                    pid=os.getpid(),
+                    aws_endpoint=moto.endpoint,
+                    stage=str(template.parameters["Stage"]),
+                    redis_url=os.environ["REDIS_URL"],
+                    api_url=f"http://{args.host}:{args.port}",
+                )
+            )
         stack.server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        remove_record(os.getpid())
         stack.stop()
     return 0
 
@@ -99,8 +116,8 @@ def _allow_dashboard_origin(origin: str) -> None:
 
 def _start(args: argparse.Namespace, template: Template, stack: RunningStack) -> dict[str, Any] | None:
     """Provisions and seeds the local AWS endpoint, then starts the functions, the queue pollers,
-    the gateway's HTTP server (not yet serving) and the dashboard, recording each in `stack`.
-    Returns what was seeded, if anything."""
+    the schedules, the gateway's HTTP server (not yet serving) and the dashboard, recording each
+    in `stack`. Returns what was seeded, if anything."""
     import boto3
 
     queues = provision(template, stack.moto.endpoint)
@@ -117,6 +134,11 @@ def _start(args: argparse.Namespace, template: Template, stack: RunningStack) ->
         poller = QueuePoller(mapping, queues[mapping.queue], functions[mapping.function], sqs)
         poller.start()
         stack.pollers.append(poller)
+    for schedule in template.schedules():
+        if schedule.enabled:
+            driver = ScheduleDriver(schedule, functions[schedule.function], args.schedule_interval)
+            driver.start()
+            stack.schedules.append(driver)
     gateway = ApiGateway(
         routes=template.routes(),
         functions=functions,
@@ -174,6 +196,11 @@ def _print_banner(
         f"  query cache: {_without_password(os.environ['REDIS_URL'])}"
         f"{' (a redis-server of its own)' if stack.redis else ''}",
         f"  functions: up to {args.concurrency or default_concurrency()} execution environments each",
+        *(
+            f"  scheduled: {driver.schedule.function} every {driver.period:g}s ({driver.schedule.expression}"
+            f"{' in the template' if args.schedule_interval else ''})"
+            for driver in stack.schedules
+        ),
         f"  OpenAPI: {base}/openapi.json   Swagger UI: {base}/docs",
     ]
     if seeded:

@@ -56,7 +56,7 @@ class ServerProcess:
             aws_port = free_port()
         out.mkdir(parents=True, exist_ok=True)
         stdout, stderr = out / f"{name}.log", out / f"{name}.err.log"
-        command = [sys.executable, "-m", "crm.cli", "serve", "--quiet"]
+        command = [sys.executable, "-m", "crm.cli", "serve", "--quiet", "--no-record"]
         command += ["--port", str(port), "--aws-port", str(aws_port), *serve_args]
         with stdout.open("wb") as out_file, stderr.open("wb") as err_file:
             # A session of its own: stopping it stops everything it started, and nothing else.

@@ -90,23 +90,13 @@ def function_environment(template: Template, aws_endpoint: str, environ: Mapping
         "USER_CACHE_SECONDS",
         "CACHE_TTL_SECONDS",
         "STATS_FRESHNESS_SECONDS",
+        "OUTBOX_GRACE_SECONDS",
+        "OUTBOX_RETRY_BASE_SECONDS",
+        "OUTBOX_RETRY_MAX_SECONDS",
     ):
         if environ.get(name):
             env[name] = environ[name]
     return env
-
-
-def use_configured_or_local_stack(environ: dict[str, str] | None = None) -> str:
-    """Configures this process like a function: as set in the environment (an AWS account, with
-    the same variables the template gives the functions), or else for the local stack that
-    `crm serve` runs on the default port. Returns which one."""
-    target = os.environ if environ is None else environ
-    if target.get("LEADS_TABLE"):
-        return "configured environment"
-    endpoint = f"http://127.0.0.1:{DEFAULT_AWS_PORT}"
-    for name, value in function_environment(local_template(target), endpoint, target).items():
-        target.setdefault(name, value)
-    return f"local stack at {target['AWS_ENDPOINT_URL']}"
 
 
 def port_is_free(host: str, port: int) -> bool:

@@ -1,5 +1,5 @@
-"""Reads template.yaml: the routes, tables, queues, bus rules, event source mappings and
-environment the local stack needs.
+"""Reads template.yaml: the routes, tables, queues, bus rules, event source mappings, schedules
+and environment the local stack needs.
 
 Only the intrinsic functions the template uses are resolved (Ref, Sub, Select, Split, Join, If,
 Equals, Not), with parameters taken from their defaults or from overrides, and `AWS::*` pseudo
@@ -134,6 +134,37 @@ class EventSourceMapping:
     batch_size: int = SQS_EVENT_DEFAULT_BATCH_SIZE
     batching_window: int = 0
     report_batch_item_failures: bool = False
+
+
+# `rate(value unit)`, the schedule expressions the local stack runs (EventBridge's syntax).
+RATE_EXPRESSION = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+RATE_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def rate_seconds(expression: str) -> int:
+    """The period of an EventBridge `rate(...)` expression, in seconds. Raises ValueError for
+    anything else (`cron(...)` schedules do not run locally) and, as EventBridge does, for a value
+    of 1 with a plural unit or more than 1 with a singular one."""
+    found = RATE_EXPRESSION.match(expression.strip())
+    if found is None:
+        raise ValueError(f"the local stack runs rate(...) schedules only; got {expression!r}")
+    value, unit = int(found.group(1)), found.group(2)
+    if value < 1 or (value == 1) == unit.endswith("s"):
+        raise ValueError(f"not a valid rate expression: {expression!r}")
+    return value * RATE_UNIT_SECONDS[unit.rstrip("s")]
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A function's `Type: Schedule` event: EventBridge invokes the function every
+    `period_seconds` (its `rate(...)` expression) with a scheduled event."""
+
+    function: str
+    handler: str
+    name: str  # <function logical id>-<event name>
+    expression: str
+    period_seconds: int
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -336,6 +367,27 @@ class Template:
                 )
         return mappings
 
+    def schedules(self) -> list[ScheduleSpec]:
+        """The functions' `Type: Schedule` events."""
+        schedules = []
+        for logical_id, properties in self.functions().items():
+            for event_name, event in properties.get("Events", {}).items():
+                if event["Type"] != "Schedule":
+                    continue
+                settings = event["Properties"]
+                expression = str(self.resolve(settings["Schedule"]))
+                schedules.append(
+                    ScheduleSpec(
+                        function=logical_id,
+                        handler=properties["Handler"],
+                        name=f"{logical_id}-{event_name}",
+                        expression=expression,
+                        period_seconds=rate_seconds(expression),
+                        enabled=bool(self.resolve(settings.get("Enabled", True))),
+                    )
+                )
+        return schedules
+
     def tables(self) -> list[TableSpec]:
         tables = []
         for logical_id, resource in self.of_type("AWS::DynamoDB::Table").items():
@@ -376,6 +428,22 @@ class Template:
         variables = self.functions()[logical_id].get("Environment", {}).get("Variables", {})
         resolved = {name: self.resolve(value) for name, value in variables.items()}
         return {name: str(value) for name, value in resolved.items() if value is not NO_VALUE}
+
+    def outputs_of_variables(self) -> dict[str, str]:
+        """Function variable -> the stack output that holds its value once deployed: each output
+        that is the Ref of a table, the bus or the secret, paired with the variable that names the
+        same resource. `crm ... --stack NAME` reads the names from these outputs."""
+        named_types = ("AWS::DynamoDB::Table", "AWS::Events::EventBus", "AWS::SecretsManager::Secret")
+        environment = self.environment()
+        pairs = {}
+        for key, output in self.raw.get("Outputs", {}).items():
+            value = output.get("Value")
+            target = str(value.get("Ref")) if isinstance(value, dict) else ""
+            if self.resources.get(target, {}).get("Type") not in named_types:
+                continue
+            name = self.resolve(value)
+            pairs.update({variable: key for variable, held in environment.items() if held == name})
+        return pairs
 
     def gateway_responses(self) -> dict[str, GatewayResponse]:
         api = next(iter(self.of_type("AWS::Serverless::Api").values()))["Properties"]

@@ -7,14 +7,21 @@ only (the lists a changed lead appears in): each scope has a generation of its o
 carries once it has one (`g{generation}.{scope generation}`). The cache fails open: if Redis is
 unreachable the loader runs and the request succeeds, and Redis is not retried for a short
 back-off so a dead cache does not add a connect timeout to every request.
+
+An invalidation is never lost silently. One that cannot reach Redis is retried for a short while
+(`invalidation_retry_seconds`) before the write is answered; if Redis is still away, the process
+owes an epoch bump: every key carries the global epoch (`crm:gen:epoch`, `...e{epoch}` once it is
+not 0), the process reads nothing from the cache until it has bumped it, and it bumps it before
+its next cached read or invalidation, which makes every entry written before the outage
+unreachable. See docs/decisions.md, "Cache", for what that guarantees across environments.
+
+Without Redis the cache is off (`DisabledBackend`): every read runs its loader.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from enum import StrEnum
@@ -31,6 +38,11 @@ KEY_PREFIX = "crm:q"
 # counters together (one MGET) names keys of one hash slot: a Redis cluster, and ElastiCache
 # Serverless, refuse a multi-key command across slots (CROSSSLOT).
 GENERATION_PREFIX = "{crm}:gen"
+# Part of every entry's key: bumped by a process that could not deliver an invalidation, once
+# Redis answers it again, so no entry from before the outage is read afterwards.
+EPOCH_KEY = f"{GENERATION_PREFIX}:epoch"
+INVALIDATION_RETRY_SECONDS = 2.0
+INVALIDATION_RETRY_INTERVAL_SECONDS = 0.05
 
 
 class Namespace(StrEnum):
@@ -81,50 +93,19 @@ class CacheUnavailable(Exception):
     """The backend could not be reached; callers fall back to the source of truth."""
 
 
-class InProcessBackend:
-    """A bounded, thread-safe TTL map for `crm serve` and for a function with no Redis."""
-
-    def __init__(self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
-        self._entries: OrderedDict[str, tuple[float, str]] = OrderedDict()
-        # Generation counters live apart from the entries and are never evicted: losing one would
-        # restart it and make entries of an old generation readable again.
-        self._counters: dict[str, int] = {}
-        self._max_entries = max_entries
-        self._clock = clock
-        self._lock = threading.Lock()
+class DisabledBackend:
+    """The query cache switched off (no Redis configured): it stores nothing, so every read runs
+    its loader and is reported as a miss. A cache private to one execution environment would
+    serve values that other environments have changed since, so there is none."""
 
     def get_many(self, keys: list[str]) -> list[str | None]:
-        now = self._clock()
-        values: list[str | None] = []
-        with self._lock:
-            for key in keys:
-                if key in self._counters:
-                    values.append(str(self._counters[key]))
-                    continue
-                entry = self._entries.get(key)
-                if entry is None or entry[0] <= now:
-                    self._entries.pop(key, None)
-                    values.append(None)
-                else:
-                    self._entries.move_to_end(key)
-                    values.append(entry[1])
-        return values
+        return [None] * len(keys)
 
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
-        with self._lock:
-            self._entries[key] = (self._clock() + ttl_seconds, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
-
-    def incr(self, key: str) -> int:
-        with self._lock:
-            self._counters[key] = self._counters.get(key, 0) + 1
-            return self._counters[key]
+        return None
 
     def incr_many(self, keys: list[str]) -> None:
-        for key in keys:
-            self.incr(key)
+        return None
 
 
 class RedisBackend:
@@ -180,6 +161,7 @@ class QueryCache:
         ttl_seconds: int = 300,
         on_result: Callable[[str, str], None] | None = None,
         namespace_ttls: Mapping[str, int] | None = None,
+        invalidation_retry_seconds: float = INVALIDATION_RETRY_SECONDS,
     ) -> None:
         self.backend = backend
         self.ttl_seconds = ttl_seconds
@@ -188,6 +170,10 @@ class QueryCache:
         self.namespace_ttls = dict(namespace_ttls or {})
         # Called with (namespace, "hit" | "miss" | "error") so the caller can publish metrics.
         self._on_result = on_result or (lambda namespace, result: None)
+        self.invalidation_retry_seconds = invalidation_retry_seconds
+        # True from an invalidation that never reached Redis until this process has bumped the
+        # epoch: meanwhile it reads nothing from the cache (its own entries may be stale).
+        self.epoch_owed = False
 
     def _count(self, namespace: str, result: str) -> None:
         _REQUEST_LOOKUPS.set((*_REQUEST_LOOKUPS.get(), result))
@@ -197,11 +183,15 @@ class QueryCache:
         return self.namespace_ttls.get(namespace, self.ttl_seconds)
 
     @staticmethod
-    def entry_key(namespace: str, generation: int, scope: str, params: Any, scope_generation: int = 0) -> str:
+    def entry_key(
+        namespace: str, generation: int, scope: str, params: Any, scope_generation: int = 0, epoch: int = 0
+    ) -> str:
         digest = hashlib.sha256(
             simplejson.dumps(params, sort_keys=True, use_decimal=True).encode()
         ).hexdigest()
         version = f"{generation}.{scope_generation}" if scope_generation else str(generation)
+        if epoch:
+            version = f"{version}e{epoch}"
         return f"{KEY_PREFIX}:{namespace}:g{version}:{scope}:{digest[:32]}"
 
     def get_or_load(self, namespace: str, scope: str, params: Any, loader: Callable[[], T]) -> T:
@@ -211,8 +201,7 @@ class QueryCache:
         if not scope:
             raise ValueError("a cache entry must be scoped to the caller")
         try:
-            generation, scope_generation = self._generations(namespace, scope)
-            key = self.entry_key(namespace, generation, scope, params, scope_generation)
+            key = self._current_key(namespace, scope, params)
             cached = self.backend.get_many([key])[0]
         except CacheUnavailable as exc:
             logger.warning(
@@ -253,23 +242,61 @@ class QueryCache:
         self._bump([f"{GENERATION_PREFIX}:{namespace}" for namespace in namespaces])
 
     def _bump(self, counters: list[str]) -> None:
+        """Delivers an invalidation, trying again for `invalidation_retry_seconds` while Redis
+        is unreachable. When it still cannot, the process owes an epoch bump, which invalidates
+        this change with every other; a process that already owes one only tries to pay it."""
         if not counters:
             return
-        try:
-            self.backend.incr_many(counters)
-        except CacheUnavailable as exc:
-            # Entries written before the outage still expire by TTL; nothing else can be done.
-            logger.error("cache invalidation failed", extra={"counters": counters, "reason": str(exc)})
+        if self.epoch_owed:
+            self._pay_epoch()
+            return
+        deadline = time.monotonic() + self.invalidation_retry_seconds
+        while True:
+            try:
+                self.backend.incr_many(counters)
+                return
+            except CacheUnavailable as exc:
+                if time.monotonic() + INVALIDATION_RETRY_INTERVAL_SECONDS >= deadline:
+                    self.epoch_owed = True
+                    logger.error(
+                        "cache invalidation failed; the cache epoch will be bumped when Redis answers",
+                        extra={"counters": counters, "reason": str(exc)},
+                    )
+                    return
+            time.sleep(INVALIDATION_RETRY_INTERVAL_SECONDS)
 
-    def _generations(self, namespace: str, scope: str) -> tuple[int, int]:
-        """The namespace's generation and the scope's own, in one round trip."""
+    def _pay_epoch(self) -> None:
+        """Bumps the epoch this process owes, if Redis answers."""
+        try:
+            self.backend.incr_many([EPOCH_KEY])
+        except CacheUnavailable as exc:
+            logger.warning("cache epoch still owed", extra={"reason": str(exc)})
+        else:
+            self.epoch_owed = False
+            logger.info("cache epoch bumped after a lost invalidation")
+
+    def _current_key(self, namespace: str, scope: str, params: Any) -> str:
+        """The key of the entry for these params now, in one round trip (two after an outage
+        in which this process lost an invalidation: the epoch it owes is bumped first, and only
+        once Redis answers reads again, so a dead Redis costs no extra timeout)."""
+        counters = self._counters(namespace, scope)
+        if self.epoch_owed:
+            self._pay_epoch()
+            if self.epoch_owed:
+                raise CacheUnavailable("an invalidation is still owed")
+            counters = self._counters(namespace, scope)
+        epoch, generation, scope_generation = counters
+        return self.entry_key(namespace, generation, scope, params, scope_generation, epoch)
+
+    def _counters(self, namespace: str, scope: str) -> tuple[int, int, int]:
+        """The epoch, the namespace's generation and the scope's own, in one round trip."""
         values = self.backend.get_many(
-            [f"{GENERATION_PREFIX}:{namespace}", f"{GENERATION_PREFIX}:{namespace}:{scope}"]
+            [EPOCH_KEY, f"{GENERATION_PREFIX}:{namespace}", f"{GENERATION_PREFIX}:{namespace}:{scope}"]
         )
         try:
-            namespace_generation, scope_generation = (
+            epoch, namespace_generation, scope_generation = (
                 int(value) if value is not None else 0 for value in values
             )
         except ValueError as exc:
             raise CacheUnavailable(f"corrupt generation counter for {namespace!r}") from exc
-        return namespace_generation, scope_generation
+        return epoch, namespace_generation, scope_generation

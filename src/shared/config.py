@@ -50,6 +50,11 @@ class Settings(BaseModel):
     # inside the one-minute freshness the dashboard promises.
     stats_freshness_seconds: Annotated[int, Field(ge=1, le=30)] = 10
     business_timezone: str = "UTC"
+    # The outbox publisher (see shared.outbox.RetryPolicy): how long a new event is left to the
+    # request path that wrote it, and the back-off between attempts the bus refused.
+    outbox_grace_seconds: Annotated[float, Field(ge=0, le=900)] = 30
+    outbox_retry_base_seconds: Annotated[float, Field(gt=0, le=3600)] = 30
+    outbox_retry_max_seconds: Annotated[float, Field(gt=0, le=86400)] = 900
 
     @field_validator("cors_allow_origins", mode="before")
     @classmethod
@@ -68,7 +73,9 @@ class Settings(BaseModel):
                 raise ValueError(f"not an allowed origin: {origin!r} (list exact origins, never '*')")
         return origins
 
-    @field_validator("redis_url", "jwt_secret_arn", mode="before")
+    # The template sets JWT_SECRET (for `sam local` only) to an empty value in a deployment, as
+    # CloudFormation has no way to leave a variable out that SAM CLI also understands.
+    @field_validator("redis_url", "jwt_secret", "jwt_secret_arn", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return value or None

@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 from shared.audit import AuditLog
 from shared.auth import Authenticator, TokenSettings
 from shared.buckets import DayBuckets
-from shared.cache import BUCKET_NAMESPACES, InProcessBackend, QueryCache, RedisBackend
+from shared.cache import BUCKET_NAMESPACES, CacheBackend, DisabledBackend, QueryCache, RedisBackend
 from shared.config import get_settings
 from shared.dynamo import Table
 from shared.events import EventPublisher
 from shared.observability import add_count
-from shared.outbox import Outbox
+from shared.outbox import Outbox, RetryPolicy
 from shared.pagination import CursorCodec
 from shared.pricing import Pricer
 
@@ -109,8 +109,10 @@ def _count_cache_result(namespace: str, result: str) -> None:
 
 @cache
 def query_cache() -> QueryCache:
+    """The query cache every environment shares (Redis), or none at all without REDIS_URL: a
+    cache private to one environment would serve what another environment has since changed."""
     settings = get_settings()
-    backend = RedisBackend(settings.redis_url) if settings.redis_url else InProcessBackend()
+    backend: CacheBackend = RedisBackend(settings.redis_url) if settings.redis_url else DisabledBackend()
     freshness = min(settings.stats_freshness_seconds, settings.cache_ttl_seconds)
     return QueryCache(
         backend,
@@ -154,4 +156,10 @@ def reset() -> None:
 
 @cache
 def outbox() -> Outbox:
-    return Outbox(Table(get_settings().outbox_table), event_publisher())
+    settings = get_settings()
+    retry = RetryPolicy(
+        grace_seconds=settings.outbox_grace_seconds,
+        base_seconds=settings.outbox_retry_base_seconds,
+        max_seconds=settings.outbox_retry_max_seconds,
+    )
+    return Outbox(Table(settings.outbox_table), event_publisher(), retry)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +42,7 @@ class LocalServer:
     startup_seconds: float = 0.0
     extra_env: dict[str, str] = field(default_factory=dict)  # what it was started with (REDIS_URL...)
     output: list[str] = field(default_factory=list)  # what it printed after the banner
+    runtime_dir: str = ""  # its XDG_RUNTIME_DIR, where it records itself for the operator commands
 
     def get(
         self, path: str, token: str | None = None, origin: str | None = ALLOWED_ORIGIN, **kwargs: Any
@@ -153,6 +156,9 @@ def start_server(
             "PYTHONUNBUFFERED": "1",
             # Stats reads refresh by expiry: a short interval keeps the tests' polls short.
             "STATS_FRESHNESS_SECONDS": "1",
+            # Where it records its ports (crm.targets): a directory of its own, so a test server never
+            # replaces the record of another, or of the developer's own `make run`.
+            "XDG_RUNTIME_DIR": tempfile.mkdtemp(prefix="crm-serve-"),
             **(extra_env or {}),
         }
     )
@@ -187,6 +193,7 @@ def start_server(
         banner,
         time.monotonic() - started,
         dict(extra_env or {}),
+        runtime_dir=env["XDG_RUNTIME_DIR"],
     )
     # Keep further output, so the child never blocks on a full pipe.
     threading.Thread(
@@ -213,6 +220,7 @@ def stop_server(server: LocalServer) -> None:
         server.process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         server.process.kill()
+    shutil.rmtree(server.runtime_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+
+import boto3
 
 from shared.dynamo import from_item
 from tests.e2e.conftest import PROJECT_ROOT, LocalServer, crm_command
@@ -83,3 +86,107 @@ def test_bench_prints_a_row_per_request_at_each_size() -> None:
     } <= names
     assert "| handler module" in done.stdout
     assert "| `crm serve` start-up | seconds |" in done.stdout
+
+
+# ------------------------------------------------------------------ which stack a command works on
+def operator_env(**settings: str) -> dict[str, str]:
+    """An operator's shell: none of the functions' variables, no AWS endpoint, plus `settings`."""
+    from crm.stack import local_template
+
+    variables = set(local_template({}).environment())
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in variables and not name.startswith(("AWS_", "XDG_RUNTIME_DIR"))
+    }
+    return {**env, **settings}
+
+
+def run_operator(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        crm_command(*args), cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_stats_rebuild_finds_the_running_local_stack_with_no_flags(server: LocalServer) -> None:
+    # Given an operator's shell on the machine where crm serve runs (it recorded its ports)
+    env = operator_env(XDG_RUNTIME_DIR=server.runtime_dir)
+    # When
+    done = run_operator(env, "stats", "rebuild")
+    # Then it worked on that server's tables
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.match(rf"local stack at {server.aws_endpoint}: \d+ leads read", done.stdout), done.stdout
+
+
+def test_stats_rebuild_of_a_stack_that_does_not_exist_is_one_line(server: LocalServer) -> None:
+    # Given CloudFormation (the local endpoint answers it too) without that stack
+    env = operator_env(
+        AWS_ENDPOINT_URL=server.aws_endpoint,
+        AWS_ACCESS_KEY_ID="local",
+        AWS_SECRET_ACCESS_KEY="local",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    # When
+    done = run_operator(env, "stats", "rebuild", "--stack", "nosuch")
+    # Then one line says so, and nothing was done
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "crm stats rebuild: stack nosuch (us-east-1): Stack with id nosuch does not exist"
+    ]
+
+
+def test_stats_rebuild_of_a_deployed_stack_reads_the_names_from_its_outputs(server: LocalServer) -> None:
+    # Given a stack whose outputs name the server's tables, bus and secret (as a deployment's do)
+    from crm.stack import local_template
+
+    template = local_template({})
+    names = template.environment()
+    outputs = {
+        output: {"Value": names[variable]} for variable, output in template.outputs_of_variables().items()
+    }
+    env = operator_env(
+        AWS_ENDPOINT_URL=server.aws_endpoint,
+        AWS_ACCESS_KEY_ID="local",
+        AWS_SECRET_ACCESS_KEY="local",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    cloudformation = boto3.client(
+        "cloudformation",
+        endpoint_url=server.aws_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    # and the parameters of a deployment: sam local's NoEcho secret reads back masked
+    parameters = {"Stage": "local", "JwtIssuer": "crm", "LocalJwtSecret": "****"}
+    body = {
+        "Parameters": {name: {"Type": "String"} for name in parameters},
+        "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": outputs,
+    }
+    cloudformation.create_stack(
+        StackName="crm-operated",
+        TemplateBody=json.dumps(body),
+        Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
+    )
+    # When
+    done = run_operator(env, "stats", "rebuild", "--stack", "crm-operated")
+    # Then it worked on those tables
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.match(r"stack crm-operated: \d+ leads read", done.stdout), done.stdout
+
+
+def test_an_operator_command_with_nothing_answering_is_one_line() -> None:
+    # Given no local stack on that port
+    from tests.integration.conftest import free_port
+
+    port = free_port()
+    # When
+    done = run_operator(operator_env(), "outbox", "send", "--aws-port", str(port))
+    # Then
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"crm outbox send: no local stack answers at http://127.0.0.1:{port}; start one with "
+        "`make run` (crm serve), or name one with --aws-port PORT or --stack NAME"
+    ]

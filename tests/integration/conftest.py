@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 
 import boto3
 import pytest
+import redis
 import requests
 
-from crm.stack import MotoServer, provision
+from crm.stack import LocalRedis, MotoServer, provision
 from crm.template import Template
 from shared import dependencies
 from tests.helpers import ALLOWED_ORIGIN, SECOND_ORIGIN, base_env
@@ -65,3 +67,31 @@ def aws(moto_server: MotoServer) -> Iterator[dict[str, str]]:
 @pytest.fixture
 def dynamodb(aws: dict[str, str]) -> object:
     return boto3.client("dynamodb")
+
+
+@pytest.fixture(scope="session")
+def private_redis() -> Iterator[LocalRedis]:
+    """A redis-server of the tests' own (as `crm serve` starts one): no other run's entries, and
+    it can be paused or flushed without touching the machine's Redis."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed (CI installs it in .ci/run)", pytrace=False)
+        pytest.skip("redis-server is not installed")
+    server = LocalRedis()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def query_cache_in_redis(private_redis: LocalRedis, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The process-wide query cache on the private Redis, empty: without REDIS_URL the cache is
+    off and every read is loaded."""
+    with redis.Redis.from_url(private_redis.url) as client:
+        client.flushdb()
+    monkeypatch.setenv("REDIS_URL", private_redis.url)
+    dependencies.get_settings.cache_clear()
+    dependencies.query_cache.cache_clear()
+    yield private_redis.url
+    dependencies.get_settings.cache_clear()
+    dependencies.query_cache.cache_clear()

@@ -361,7 +361,7 @@ def test_bad_input_is_a_clear_4xx_and_writes_nothing(
     assert {code: call("GET", f"/agencies/{code}")[1] for code in ("V001", "V002")} == before
 
 
-def test_a_change_is_seen_by_the_next_read_through_the_cache(stack: None) -> None:
+def test_a_change_is_seen_by_the_next_read_through_the_cache(stack: None, query_cache_in_redis: str) -> None:
     call("GET", "/agencies")  # cached
     call("PATCH", f"/agencies/{OWN_CODE}", body={"name": "Renamed Partners"})
     _, after = call("GET", "/agencies")

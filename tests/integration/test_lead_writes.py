@@ -586,7 +586,7 @@ def test_a_reopen_for_an_agent_that_was_removed_is_a_conflict_naming_the_agent(s
 
 
 def test_a_reassigned_lead_is_fresh_in_both_agents_cached_reads_and_other_agents_stay_cached(
-    stack: Stack,
+    stack: Stack, query_cache_in_redis: str
 ) -> None:
     # Given a lead of agent-1, and the cached reads of agent-1, agent-2 and agent-3
     writer = lead_writer()

@@ -227,7 +227,9 @@ def test_cursor_of_another_caller_is_rejected(demo: list[Lead]) -> None:
     assert status == 400
 
 
-def test_repeated_list_is_served_from_the_cache(demo: list[Lead], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_repeated_list_is_served_from_the_cache(
+    demo: list[Lead], monkeypatch: pytest.MonkeyPatch, query_cache_in_redis: str
+) -> None:
     # Given a spy on the table's queries
     queries: list[Any] = []
     original = Table.query_page

@@ -1,5 +1,5 @@
-"""Unit tests of the query cache with the in-process backend: no network, no sleeps (a fake clock
-drives TTL expiry)."""
+"""Unit tests of the query cache on an in-memory stand-in for Redis: no network, no sleeps (a fake
+clock drives TTL expiry)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ from redis.crc import key_slot
 
 from shared.cache import (
     BUCKET_NAMESPACES,
+    EPOCH_KEY,
     GENERATION_PREFIX,
     KEY_PREFIX,
     CacheUnavailable,
-    InProcessBackend,
+    DisabledBackend,
     Namespace,
     QueryCache,
 )
 from tests.helpers import FakeClock
+from tests.unit.memory_cache import MemoryBackend
 
 NAMESPACE = "leads"
 SCOPE = "vendor:ACME"
@@ -42,7 +44,7 @@ class CountingLoader:
 class RecordingBackend:
     """Wraps a real backend and records every call, to count operations."""
 
-    def __init__(self, inner: InProcessBackend) -> None:
+    def __init__(self, inner: MemoryBackend) -> None:
         self.inner = inner
         self.calls: list[tuple[str, Any]] = []
 
@@ -75,7 +77,7 @@ class UnavailableBackend:
         raise CacheUnavailable("connection refused")
 
 
-class ReadOnlyBackend(InProcessBackend):
+class ReadOnlyBackend(MemoryBackend):
     """Reads work, writes fail: a replica-only or out-of-memory Redis."""
 
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
@@ -88,8 +90,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def backend(clock: FakeClock) -> InProcessBackend:
-    return InProcessBackend(clock=clock)
+def backend(clock: FakeClock) -> MemoryBackend:
+    return MemoryBackend(clock=clock)
 
 
 @pytest.fixture
@@ -98,15 +100,15 @@ def results() -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def cache(backend: InProcessBackend, results: list[tuple[str, str]]) -> QueryCache:
+def cache(backend: MemoryBackend, results: list[tuple[str, str]]) -> QueryCache:
     return QueryCache(
         backend, ttl_seconds=60, on_result=lambda namespace, result: results.append((namespace, result))
     )
 
 
-def cached_keys(backend: InProcessBackend) -> list[str]:
-    """Entry keys (not generation counters) currently held by the in-process backend."""
-    return [key for key in backend._entries if key.startswith(f"{KEY_PREFIX}:")]
+def cached_keys(backend: MemoryBackend) -> list[str]:
+    """Entry keys (not generation counters) currently held by the backend."""
+    return [key for key in backend.entries if key.startswith(f"{KEY_PREFIX}:")]
 
 
 # --- read-through -------------------------------------------------------------------------------
@@ -169,9 +171,7 @@ def test_a_none_result_is_cached_like_any_other_value(cache: QueryCache) -> None
     assert len(calls) == 1
 
 
-def test_a_loader_error_propagates_and_nothing_is_cached(
-    cache: QueryCache, backend: InProcessBackend
-) -> None:
+def test_a_loader_error_propagates_and_nothing_is_cached(cache: QueryCache, backend: MemoryBackend) -> None:
     # Given
     def failing_loader() -> dict[str, Any]:
         raise RuntimeError("table unavailable")
@@ -220,7 +220,7 @@ def test_an_entry_is_served_until_its_ttl_and_reloaded_after_it(cache: QueryCach
 
 
 def test_a_namespace_with_a_shorter_ttl_is_reloaded_after_it_and_others_are_not(
-    backend: InProcessBackend, clock: FakeClock
+    backend: MemoryBackend, clock: FakeClock
 ) -> None:
     # Given the stats namespaces kept for a 10 s freshness interval, the others for 60 s
     cache = QueryCache(backend, ttl_seconds=60, namespace_ttls=dict.fromkeys(BUCKET_NAMESPACES, 10))
@@ -238,26 +238,12 @@ def test_a_namespace_with_a_shorter_ttl_is_reloaded_after_it_and_others_are_not(
     assert cache.ttl_of(Namespace.PRICING) == 60
 
 
-def test_an_expired_entry_is_dropped_from_the_in_process_backend(clock: FakeClock) -> None:
-    # Given
-    backend = InProcessBackend(clock=clock)
-    backend.set("k", "v", ttl_seconds=10)
-
-    # When
-    clock.advance(10)
-    values = backend.get_many(["k"])
-
-    # Then
-    assert values == [None]
-    assert "k" not in backend._entries
-
-
 # --- invalidation -------------------------------------------------------------------------------
 
 
 def test_invalidating_several_scopes_or_namespaces_is_one_round_trip() -> None:
     # Given
-    backend = RecordingBackend(InProcessBackend())
+    backend = RecordingBackend(MemoryBackend())
     cache = QueryCache(backend, ttl_seconds=60)
     # When a lead change invalidates its scopes, and a stats change its namespaces
     cache.invalidate(NAMESPACE, ["vendor:ACME", "all", "agent:u-1", "all"])
@@ -274,7 +260,7 @@ def test_invalidating_several_scopes_or_namespaces_is_one_round_trip() -> None:
 
 def test_every_multi_key_read_names_keys_of_one_hash_slot() -> None:
     # Given a cache whose backend records what it is asked
-    backend = RecordingBackend(InProcessBackend())
+    backend = RecordingBackend(MemoryBackend())
     cache = QueryCache(backend, ttl_seconds=60)
     # When reads of two namespaces and scopes run, before and after invalidations
     for namespace, scope in ((NAMESPACE, "vendor:ACME"), ("stats", "all")):
@@ -290,7 +276,7 @@ def test_every_multi_key_read_names_keys_of_one_hash_slot() -> None:
 
 def test_invalidating_a_namespace_hides_entries_of_every_scope_with_one_incr(clock: FakeClock) -> None:
     # Given
-    backend = RecordingBackend(InProcessBackend(clock=clock))
+    backend = RecordingBackend(MemoryBackend(clock=clock))
     cache = QueryCache(backend, ttl_seconds=60)
     scopes = ["all", "vendor:ACME", "vendor:GLOBEX", "agent:u-1", "agent:u-2"]
     loaders = {scope: CountingLoader() for scope in scopes}
@@ -326,7 +312,7 @@ def test_invalidating_a_namespace_serves_the_reloaded_value_afterwards(cache: Qu
     assert loader.calls == 2
 
 
-def test_each_invalidation_moves_to_a_new_generation(cache: QueryCache, backend: InProcessBackend) -> None:
+def test_each_invalidation_moves_to_a_new_generation(cache: QueryCache, backend: MemoryBackend) -> None:
     # Given
     generation_key = f"{GENERATION_PREFIX}:{NAMESPACE}"
     assert backend.get_many([generation_key]) == [None]
@@ -359,27 +345,10 @@ def test_invalidating_one_namespace_leaves_other_namespaces_cached(cache: QueryC
     assert stats_loader.calls == 2
 
 
-def test_an_invalidated_entry_is_never_served_again_under_cache_pressure(clock: FakeClock) -> None:
-    # Given: a small cache holding an entry of generation 1
-    backend = InProcessBackend(max_entries=2, clock=clock)
-    cache = QueryCache(backend, ttl_seconds=60)
-    cache.invalidate("stats")
-    cache.get_or_load("stats", SCOPE, PARAMS, lambda: {"total": 1})
-    # ...and another namespace's entry pushing the least recently used key (the counter) out
-    cache.get_or_load("leads", SCOPE, PARAMS, lambda: {"leads": []})
-
-    # When: the data changes and the namespace is invalidated
-    cache.invalidate("stats")
-    value = cache.get_or_load("stats", SCOPE, PARAMS, lambda: {"total": 2})
-
-    # Then
-    assert value == {"total": 2}
-
-
 # --- scope --------------------------------------------------------------------------------------
 
 
-def test_the_same_params_in_two_scopes_are_two_entries(cache: QueryCache, backend: InProcessBackend) -> None:
+def test_the_same_params_in_two_scopes_are_two_entries(cache: QueryCache, backend: MemoryBackend) -> None:
     # Given
     acme_loader = CountingLoader({"data": ["acme lead"]})
     globex_loader = CountingLoader({"data": ["globex lead"]})
@@ -409,7 +378,7 @@ def test_an_unscoped_read_is_rejected_before_touching_the_cache_or_the_loader(
     clock: FakeClock, scope: Any
 ) -> None:
     # Given
-    backend = RecordingBackend(InProcessBackend(clock=clock))
+    backend = RecordingBackend(MemoryBackend(clock=clock))
     cache = QueryCache(backend)
     loader = CountingLoader()
 
@@ -418,81 +387,6 @@ def test_an_unscoped_read_is_rejected_before_touching_the_cache_or_the_loader(
         cache.get_or_load(NAMESPACE, scope, PARAMS, loader)
     assert loader.calls == 0
     assert backend.calls == []
-
-
-# --- the in-process backend ---------------------------------------------------------------------
-
-
-def test_the_in_process_backend_evicts_the_least_recently_used_entry_beyond_max_entries(
-    clock: FakeClock,
-) -> None:
-    # Given
-    backend = InProcessBackend(max_entries=3, clock=clock)
-    for key in ("a", "b", "c"):
-        backend.set(key, key.upper(), ttl_seconds=60)
-
-    # When
-    backend.set("d", "D", ttl_seconds=60)
-
-    # Then
-    assert len(backend._entries) == 3
-    assert backend.get_many(["a", "b", "c", "d"]) == [None, "B", "C", "D"]
-
-
-def test_reading_an_entry_protects_it_from_eviction(clock: FakeClock) -> None:
-    # Given
-    backend = InProcessBackend(max_entries=3, clock=clock)
-    for key in ("a", "b", "c"):
-        backend.set(key, key.upper(), ttl_seconds=60)
-    backend.get_many(["a"])
-
-    # When
-    backend.set("d", "D", ttl_seconds=60)
-
-    # Then
-    assert backend.get_many(["a", "b", "c", "d"]) == ["A", None, "C", "D"]
-
-
-def test_rewriting_an_entry_protects_it_from_eviction(clock: FakeClock) -> None:
-    # Given
-    backend = InProcessBackend(max_entries=2, clock=clock)
-    backend.set("a", "A1", ttl_seconds=60)
-    backend.set("b", "B", ttl_seconds=60)
-    backend.set("a", "A2", ttl_seconds=60)
-
-    # When
-    backend.set("c", "C", ttl_seconds=60)
-
-    # Then
-    assert backend.get_many(["a", "b", "c"]) == ["A2", None, "C"]
-
-
-def test_a_query_cache_on_a_full_in_process_backend_stays_bounded(clock: FakeClock) -> None:
-    # Given
-    backend = InProcessBackend(max_entries=10, clock=clock)
-    cache = QueryCache(backend, ttl_seconds=60)
-
-    # When
-    for page in range(100):
-        cache.get_or_load(NAMESPACE, SCOPE, {"page": page}, CountingLoader())
-
-    # Then
-    assert len(backend._entries) <= 10
-    loader = CountingLoader()
-    cache.get_or_load(NAMESPACE, SCOPE, {"page": 0}, loader)
-    assert loader.calls == 1, "the oldest page was evicted and is loaded again"
-
-
-def test_the_in_process_backend_counts_generations_from_one() -> None:
-    # Given
-    backend = InProcessBackend()
-
-    # When
-    values = [backend.incr("counter") for _ in range(3)]
-
-    # Then
-    assert values == [1, 2, 3]
-    assert backend.get_many(["counter"]) == ["3"]
 
 
 # --- serialisation ------------------------------------------------------------------------------
@@ -543,7 +437,7 @@ def test_on_result_reports_a_miss_then_a_hit(cache: QueryCache, results: list[tu
 
 def test_a_query_cache_without_on_result_works() -> None:
     # Given
-    cache = QueryCache(InProcessBackend())
+    cache = QueryCache(MemoryBackend())
 
     # When
     value = cache.get_or_load(NAMESPACE, SCOPE, PARAMS, lambda: [1, 2])
@@ -576,7 +470,7 @@ def test_an_entry_read_failing_after_the_generation_read_fails_open(
     results: list[tuple[str, str]],
 ) -> None:
     # Given: the generation read works, the entry read does not
-    class FlakyBackend(InProcessBackend):
+    class FlakyBackend(MemoryBackend):
         def get_many(self, keys: list[str]) -> list[str | None]:
             if keys[0].startswith(f"{KEY_PREFIX}:"):
                 raise CacheUnavailable("timeout reading from socket")
@@ -596,7 +490,7 @@ def test_an_entry_read_failing_after_the_generation_read_fails_open(
 
 def test_invalidating_with_an_unavailable_backend_does_not_raise() -> None:
     # Given
-    cache = QueryCache(UnavailableBackend())
+    cache = QueryCache(UnavailableBackend(), invalidation_retry_seconds=0)
 
     # When / Then (no exception)
     cache.invalidate(NAMESPACE)
@@ -634,7 +528,7 @@ def test_a_failed_write_still_returns_the_loaded_value(results: list[tuple[str, 
 
 def test_a_miss_returns_the_same_shape_as_a_later_hit(clock: FakeClock) -> None:
     # Given a loader whose value changes form through JSON (tuple, float, int key)
-    cache = QueryCache(InProcessBackend(clock=clock))
+    cache = QueryCache(MemoryBackend(clock=clock))
     value = {"t": (1, 2), "v": 0.5, 1: "x"}
     # When
     miss = cache.get_or_load(NAMESPACE, SCOPE, PARAMS, lambda: value)
@@ -645,7 +539,7 @@ def test_a_miss_returns_the_same_shape_as_a_later_hit(clock: FakeClock) -> None:
 
 def test_a_value_that_is_not_json_is_returned_uncached() -> None:
     results: list[tuple[str, str]] = []
-    cache = QueryCache(InProcessBackend(), on_result=lambda ns, result: results.append((ns, result)))
+    cache = QueryCache(MemoryBackend(), on_result=lambda ns, result: results.append((ns, result)))
     marker = object()
     assert cache.get_or_load(NAMESPACE, SCOPE, PARAMS, lambda: marker) is marker
     assert results == [(NAMESPACE, "error")]
@@ -653,9 +547,100 @@ def test_a_value_that_is_not_json_is_returned_uncached() -> None:
 
 def test_a_corrupt_generation_counter_fails_open() -> None:
     # Given a generation counter that is not a number
-    backend = InProcessBackend()
+    backend = MemoryBackend()
     backend.set(f"{GENERATION_PREFIX}:{NAMESPACE}", "not-a-number", 60)
-    backend._counters.clear()
+    backend.counters.clear()
     cache = QueryCache(backend)
     # When / Then the loader serves the read
     assert cache.get_or_load(NAMESPACE, SCOPE, PARAMS, lambda: {"ok": True}) == {"ok": True}
+
+
+# --- no Redis: the cache is off -----------------------------------------------------------------
+
+
+def test_with_the_cache_off_every_read_runs_its_loader_and_is_a_miss(results: list[tuple[str, str]]) -> None:
+    # Given
+    cache = QueryCache(DisabledBackend(), on_result=lambda ns, result: results.append((ns, result)))
+    loader = CountingLoader()
+    # When the same read is made twice, around an invalidation
+    first = cache.get_or_load(NAMESPACE, SCOPE, PARAMS, loader)
+    cache.invalidate(NAMESPACE)
+    second = cache.get_or_load(NAMESPACE, SCOPE, PARAMS, loader)
+    # Then each read was loaded afresh and said so
+    assert (first, second) == ({"version": 1}, {"version": 2})
+    assert results == [(NAMESPACE, "miss"), (NAMESPACE, "miss")]
+    assert not cache.epoch_owed
+
+
+# --- an invalidation Redis does not take ----------------------------------------------------------
+
+
+class UnreliableIncrements(MemoryBackend):
+    """Reads and writes work; the next `failures` increments fail as an unreachable Redis does."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.attempts: list[list[str]] = []
+
+    def incr_many(self, keys: list[str]) -> None:
+        self.attempts.append(list(keys))
+        if self.failures > 0:
+            self.failures -= 1
+            raise CacheUnavailable("timeout writing to socket")
+        super().incr_many(keys)
+
+
+def test_a_failed_invalidation_is_retried_before_the_write_is_answered() -> None:
+    # Given an entry, and a Redis that refuses the next two increments
+    backend = UnreliableIncrements(failures=0)
+    cache = QueryCache(backend, invalidation_retry_seconds=30)
+    cache.get_or_load(NAMESPACE, SCOPE, PARAMS, lambda: {"version": 1})
+    backend.failures = 2
+    # When the namespace is invalidated
+    cache.invalidate(NAMESPACE)
+    # Then it was delivered on the third attempt, and the next read loads the new value
+    assert backend.attempts == [[f"{GENERATION_PREFIX}:{NAMESPACE}"]] * 3
+    assert not cache.epoch_owed
+    assert cache.get_or_load(NAMESPACE, SCOPE, PARAMS, lambda: {"version": 2}) == {"version": 2}
+
+
+def test_a_lost_invalidation_is_made_good_by_an_epoch_bump_every_process_sees() -> None:
+    # Given two processes sharing one Redis, each having read an entry
+    backend = UnreliableIncrements(failures=0)
+    writer = QueryCache(backend, invalidation_retry_seconds=0)
+    reader = QueryCache(backend)
+    for cache in (writer, reader):
+        cache.get_or_load(NAMESPACE, SCOPE, PARAMS, lambda: {"version": 1})
+    # When the writer's invalidation cannot reach Redis
+    backend.failures = 1
+    writer.invalidate(NAMESPACE)
+    # Then the writer owes an epoch bump, and meanwhile reads nothing from the cache
+    assert writer.epoch_owed
+    backend.failures = 1
+    assert writer.get_or_load(NAMESPACE, SCOPE, PARAMS, lambda: {"version": 2}) == {"version": 2}
+    assert writer.epoch_owed
+    # And once Redis takes it, the epoch moves on: no process reads an entry from before
+    assert writer.get_or_load(NAMESPACE, SCOPE, PARAMS, lambda: {"version": 2}) == {"version": 2}
+    assert not writer.epoch_owed
+    assert backend.counters[EPOCH_KEY] == 1
+    assert reader.get_or_load(NAMESPACE, SCOPE, PARAMS, lambda: {"version": 2}) == {"version": 2}
+    assert QueryCache.entry_key(NAMESPACE, 0, SCOPE, PARAMS, epoch=1) in backend.entries
+
+
+def test_a_process_that_owes_an_epoch_bump_does_not_wait_on_later_invalidations() -> None:
+    # Given a process whose invalidation was lost
+    backend = UnreliableIncrements(failures=1)
+    cache = QueryCache(backend, invalidation_retry_seconds=0)
+    cache.invalidate(NAMESPACE)
+    cache.invalidation_retry_seconds = 30
+    # When it invalidates again while Redis is still away
+    backend.failures = 1
+    cache.invalidate("stats")
+    # Then it tried once, to pay the epoch it owes (which covers this change too), and still owes it
+    assert backend.attempts == [[f"{GENERATION_PREFIX}:{NAMESPACE}"], [EPOCH_KEY]]
+    assert cache.epoch_owed
+    # And its next invalidation that reaches Redis pays it
+    cache.invalidate("stats")
+    assert backend.attempts[-1] == [EPOCH_KEY]
+    assert not cache.epoch_owed

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from shared.cache import InProcessBackend, QueryCache, request_cache_status, start_request_lookups
+from shared.cache import QueryCache, request_cache_status, start_request_lookups
+from tests.unit.memory_cache import MemoryBackend
 
 
 @pytest.fixture
 def cache() -> QueryCache:
     start_request_lookups()
-    return QueryCache(InProcessBackend(), ttl_seconds=60)
+    return QueryCache(MemoryBackend(), ttl_seconds=60)
 
 
 def test_a_request_that_reads_nothing_through_the_cache_has_no_status(cache: QueryCache) -> None:

@@ -333,6 +333,19 @@ def test_jwt_secret_arn_alone_is_accepted() -> None:
     assert settings.jwt_secret_arn == arn
 
 
+def test_empty_jwt_secret_beside_a_secret_arn_reads_the_secret_from_the_arn() -> None:
+    # Given a deployment's environment: the template sets JWT_SECRET (sam local only) to ""
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:crm-jwt"
+    env = _env(JWT_SECRET="", JWT_SECRET_ARN=arn)
+
+    # When
+    settings = Settings.from_env(env)
+
+    # Then
+    assert settings.jwt_secret is None
+    assert settings.jwt_secret_arn == arn
+
+
 @pytest.mark.parametrize("seconds", ["61", "3600", "-1", "abc"])
 def test_user_cache_longer_than_60_seconds_or_invalid_is_rejected(seconds: str) -> None:
     # Given

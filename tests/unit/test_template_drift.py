@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import importlib
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from crm.template import (
     RuleSpec,
     RuleTarget,
     Template,
+    rate_seconds,
 )
 from leads import repository
 from shared.config import Settings
@@ -88,10 +88,12 @@ def test_lead_indexes_in_the_template_are_the_indexes_the_repository_queries() -
 
 
 def test_every_table_reaches_the_functions_through_a_setting() -> None:
-    env = TEMPLATE.raw["Globals"]["Function"]["Environment"]["Variables"]
-    referenced = {value["Ref"] for value in env.values() if isinstance(value, dict) and "Ref" in value}
-    assert {table.logical_id for table in TEMPLATE.tables()} <= referenced
-    assert set(TEMPLATE.of_type("AWS::Events::EventBus")) <= referenced
+    # The variables spell the names out (sam local resolves a resource's Ref to its logical id):
+    # each must be the name its resource sets, and every table and bus must have one.
+    env = TEMPLATE.environment()
+    tables = {env[name] for name in env if name.endswith("_TABLE")}
+    assert tables == {table.name for table in TEMPLATE.tables()}
+    assert [env["EVENT_BUS_NAME"]] == TEMPLATE.bus_names()
 
 
 def test_function_environment_is_exactly_the_settings_model() -> None:
@@ -135,15 +137,6 @@ def test_every_makefile_built_resource_has_a_build_target() -> None:
     assert targets == built
 
 
-def test_layer_requirements_match_the_project_dependencies() -> None:
-    def names(lines: list[str]) -> set[str]:
-        return {re.split(r"[<>=\[ ;]", line.strip(), maxsplit=1)[0].lower() for line in lines if line.strip()}
-
-    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    layer = (PROJECT_ROOT / "src" / "shared" / "requirements.txt").read_text().splitlines()
-    assert names(layer) == names(project)
-
-
 def test_user_indexes_in_the_template_are_the_indexes_the_code_queries() -> None:
     from shared.records import ASSIGNMENT_INDEX, ROLE_INDEX
 
@@ -161,8 +154,9 @@ def test_audit_indexes_in_the_template_are_the_indexes_the_code_queries() -> Non
 # -- queues, rules and event source mappings ----------------------------------------------------
 # What the local stack runs of a function's events, of an SQS event and of a rule; anything else
 # in the template would be ignored locally, so these tests fail on it instead.
-LOCAL_EVENT_TYPES = {"Api", "SQS"}
+LOCAL_EVENT_TYPES = {"Api", "SQS", "Schedule"}
 LOCAL_SQS_EVENT_PROPERTIES = {"Queue", "BatchSize", "MaximumBatchingWindowInSeconds", "FunctionResponseTypes"}
+LOCAL_SCHEDULE_EVENT_PROPERTIES = {"Schedule", "Description", "Enabled"}
 LOCAL_RULE_PROPERTIES = {"Name", "EventBusName", "EventPattern", "Targets"}
 LOCAL_RULE_TARGET_PROPERTIES = {"Id", "Arn", "RetryPolicy", "DeadLetterConfig"}
 
@@ -178,6 +172,16 @@ def test_every_function_event_is_one_the_local_stack_runs() -> None:
                 assert set(event["Properties"].get("FunctionResponseTypes", [])) <= {
                     "ReportBatchItemFailures"
                 }
+            if event["Type"] == "Schedule":
+                assert set(event["Properties"]) <= LOCAL_SCHEDULE_EVENT_PROPERTIES, f"{function}.{name}"
+
+
+def test_every_schedule_is_a_rate_the_local_stack_runs() -> None:
+    schedules = TEMPLATE.schedules()
+    assert [(schedule.function, schedule.period_seconds) for schedule in schedules] == [
+        ("OutboxPublisherFunction", 60)
+    ]
+    assert all(schedule.enabled for schedule in schedules)
 
 
 def test_every_rule_sends_to_a_queue_that_a_function_reads() -> None:
@@ -293,3 +297,31 @@ def test_a_rule_target_other_than_a_template_queue_is_refused(arn: object) -> No
     raw["Resources"]["Changes"]["Properties"]["Targets"][0]["Arn"] = arn
     with pytest.raises(ValueError, match="reaches queues only"):
         Template(raw=raw, parameters={"Stage": "t"}).rules()
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"),
+    [("rate(1 minute)", 60), ("rate(5 minutes)", 300), ("rate(1 hour)", 3600), ("rate(2 days)", 172800)],
+)
+def test_a_rate_expression_is_read_as_its_period(expression: str, seconds: int) -> None:
+    assert rate_seconds(expression) == seconds
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["rate(1 minutes)", "rate(2 minute)", "rate(0 minutes)", "rate(5 seconds)", "cron(0 * * * ? *)"],
+)
+def test_a_schedule_the_local_stack_cannot_run_is_refused(expression: str) -> None:
+    with pytest.raises(ValueError, match="rate"):
+        rate_seconds(expression)
+
+
+def test_every_table_the_bus_the_queues_and_the_api_url_are_stack_outputs() -> None:
+    # `crm ... --stack NAME` reads every name the functions use from the stack's outputs.
+    env = TEMPLATE.environment()
+    named = {name for name in env if name.endswith("_TABLE")} | {"EVENT_BUS_NAME", "JWT_SECRET_ARN"}
+    assert named <= set(TEMPLATE.outputs_of_variables())
+    outputs = TEMPLATE.raw["Outputs"]
+    referenced = {spec["Value"].get("Ref") for spec in outputs.values() if isinstance(spec["Value"], dict)}
+    assert set(TEMPLATE.of_type("AWS::SQS::Queue")) <= referenced
+    assert "ApiUrl" in outputs

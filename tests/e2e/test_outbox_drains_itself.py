@@ -1,0 +1,116 @@
+"""The outbox drains itself: on `crm serve`, over HTTP, the bus refuses puts for a while (its bus
+is deleted on the local AWS endpoint, so every PutEvents fails) while leads are posted and
+changed; then the bus comes back as the template provisions it. With no operator command, the
+scheduled outbox publisher sends every refused event, and the stats equal a full rebuild."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from crm.stack import provision
+from crm.template import Template
+from tests.e2e.conftest import LocalServer, eventually, start_server, stop_server
+from tests.helpers import make_token
+
+# The publisher every half second, leaving new events to the request path for a second, backing
+# off from half a second up to two: the template's minute and its back-off, scaled down.
+FAST_OUTBOX = {
+    "OUTBOX_GRACE_SECONDS": "1",
+    "OUTBOX_RETRY_BASE_SECONDS": "0.5",
+    "OUTBOX_RETRY_MAX_SECONDS": "2",
+}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalServer]:
+    local = start_server(
+        extra_env=FAST_OUTBOX, extra_args=("--schedule-interval", "0.5", "--seed-leads", "40")
+    )
+    yield local
+    stop_server(local)
+
+
+def local_template() -> Template:
+    from crm.stack import local_template
+
+    return local_template({})  # the server's stage: start_server clears STAGE
+
+
+def client(server: LocalServer, service: str) -> Any:
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=server.aws_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def outbox_count(server: LocalServer) -> int:
+    name = next(table.name for table in local_template().tables() if table.logical_id == "OutboxTable")
+    return int(client(server, "dynamodb").scan(TableName=name, Select="COUNT")["Count"])
+
+
+def dead_letters(server: LocalServer) -> int:
+    sqs = client(server, "sqs")
+    name = next(q.name for q in local_template().queues() if q.logical_id == "StatsConsumerDeadLetterQueue")
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
+def post_lead(server: LocalServer, vendor: str) -> dict[str, Any]:
+    posted = server.request(
+        "POST",
+        "/leads",
+        token=make_token(vendor),
+        json={"email": f"outbox-{uuid.uuid4().hex[:10]}@example.com"},
+    )
+    assert posted.status_code == 201, posted.text
+    return dict(posted.json()["lead"])
+
+
+def test_events_the_bus_refused_reach_the_stats_once_it_recovers_with_no_command(server: LocalServer) -> None:
+    # Given the dashboard once every earlier change has reached it, and the publisher running
+    admin = make_token("demo-admin")
+    assert any(line.startswith("  scheduled: OutboxPublisherFunction every 0.5s") for line in server.banner)
+    leads_before = server.settled_get("/admin/stats", admin, params={"period": "7d"}).json()["conversion"][
+        "leads"
+    ]
+    # And a bus that refuses every put
+    bus = local_template().bus_names()[0]
+    client(server, "events").delete_event_bus(Name=bus)
+    # When vendors post four leads and staff move two of them and delete one meanwhile
+    leads = [post_lead(server, f"demo-vendor-{n}") for n in (1, 2, 3, 1)]
+    for lead in leads[:2]:
+        moved = server.request(
+            "PATCH",
+            f"/leads/{lead['lead_id']}",
+            token=admin,
+            json={"version": lead["version"], "disposition": "contacted"},
+        )
+        assert moved.status_code == 200, moved.text
+    deleted = server.request("DELETE", f"/leads/{leads[3]['lead_id']}", token=admin)
+    # Then every change is accepted and each one's event waits in the outbox
+    assert deleted.ok, deleted.text
+    assert outbox_count(server) == 7
+    # When the bus is back, as the template provisions it (the bus, its rule and targets)
+    provision(local_template(), server.aws_endpoint)
+    # Then, with no command, the outbox empties
+    assert eventually(lambda: outbox_count(server), 0, seconds=60) == 0
+    # And the dashboard counts the three leads still there
+    after = server.settled_get("/admin/stats", admin, params={"period": "7d"}).json()
+    assert after["conversion"]["leads"] == leads_before + 3
+    # And a full rebuild finds nothing to repair: every event was applied, none twice
+    rebuilt = server.run_cli("stats", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert "0 day bucket(s) rewritten, 0 removed, 0 lead state(s) reset" in rebuilt.stdout
+    assert "outbox: 0 of 0 pending event(s) sent" in rebuilt.stdout
+    # And nothing reached the dead-letter queue
+    assert dead_letters(server) == 0
