@@ -6,9 +6,14 @@ the grace period the request path has to send them itself, and past their back-o
 earlier refusal. A refused event is tried again later, further off each time; nothing is dropped.
 It lives in the lead service because the lead service writes these events.
 
-Each invocation publishes `OutboxEventsPublished`, `OutboxEventsFailed` and
+First it bumps the query cache's epoch if an environment recorded that it owes one (an
+invalidation Redis did not take; see `shared.cache`) and Redis answers, so the debt is paid
+within a minute of Redis's return even if that environment never runs again.
+
+Each invocation publishes `OutboxEventsPublished`, `OutboxEventsFailed`,
 `OutboxOldestPendingSeconds` (the age of the oldest event still pending afterwards, 0 when the
-outbox is empty: what an alarm on a stuck outbox watches).
+outbox is empty: what an alarm on a stuck outbox watches) and `CacheEpochBumps` (1 when it paid
+an owed epoch bump).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.dependencies import outbox
+from shared.dependencies import outbox, query_cache
 from shared.observability import add_count, add_seconds, logger, metrics
 from shared.outbox import DrainReport
 
@@ -25,7 +30,8 @@ from shared.outbox import DrainReport
 TIME_MARGIN_SECONDS = 3.0
 
 
-def publish_metrics(report: DrainReport) -> None:
+def publish_metrics(report: DrainReport, epoch_bumped: bool) -> None:
+    add_count("CacheEpochBumps", int(epoch_bumped))
     add_count("OutboxEventsPublished", report.sent)
     add_count("OutboxEventsFailed", report.failed)
     add_seconds("OutboxOldestPendingSeconds", report.oldest_pending_seconds)
@@ -34,11 +40,13 @@ def publish_metrics(report: DrainReport) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    epoch_bumped = query_cache().pay_recorded_epoch()
     report = outbox().drain(
         time_left=lambda: context.get_remaining_time_in_millis() / 1000 - TIME_MARGIN_SECONDS
     )
-    publish_metrics(report)
+    publish_metrics(report, epoch_bumped)
     summary = {
+        "cache_epoch_bumped": epoch_bumped,
         "sent": report.sent,
         "failed": report.failed,
         "waiting": report.waiting,

@@ -13,7 +13,13 @@ An invalidation is never lost silently. One that cannot reach Redis is retried f
 owes an epoch bump: every key carries the global epoch (`crm:gen:epoch`, `...e{epoch}` once it is
 not 0), the process reads nothing from the cache until it has bumped it, and it bumps it before
 its next cached read or invalidation, which makes every entry written before the outage
-unreachable. See docs/decisions.md, "Cache", for what that guarantees across environments.
+unreachable. The debt is also recorded in DynamoDB (`OwedEpochRecord`: one item in the outbox
+table, written before the write is answered), and the scheduled outbox publisher bumps the epoch
+when it finds that record and Redis answers (`QueryCache.pay_recorded_epoch`), so the bump does
+not depend on the writing environment ever running again. The guarantee: once Redis is back, no
+environment serves an entry older than a write made during the outage for longer than one
+publisher period (1 minute), whatever happens to the writing environment. See docs/decisions.md,
+"Cache".
 
 Without Redis the cache is off (`DisabledBackend`): every read runs its loader.
 """
@@ -24,6 +30,8 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar, cast
 
@@ -87,6 +95,32 @@ class CacheBackend(Protocol):
     def incr_many(self, keys: list[str]) -> None:
         """Adds one to each counter, in one round trip."""
         ...
+
+
+class OwedEpochRecord(Protocol):
+    """The durable record that some environment owes an epoch bump: one record however many
+    environments and writes owe it, kept in the source of truth (reachable while Redis is not)."""
+
+    def record(self, owed_since: datetime) -> None:
+        """Records (again) that the epoch is owed since `owed_since`; never raises: a write whose
+        record fails still keeps its own debt in memory."""
+        ...
+
+    def find(self) -> OwedEpoch | None: ...
+
+    def clear(self, owed: OwedEpoch) -> bool:
+        """Removes the record `find` returned, unless it has been recorded again since (then that
+        later debt stays for the next run). True when it removed it."""
+        ...
+
+
+@dataclass(frozen=True)
+class OwedEpoch:
+    """A recorded epoch debt: `record_id` changes with every recording, `owed_since` is when the
+    environment that recorded it last first owed it."""
+
+    record_id: str
+    owed_since: datetime
 
 
 class CacheUnavailable(Exception):
@@ -162,6 +196,7 @@ class QueryCache:
         on_result: Callable[[str, str], None] | None = None,
         namespace_ttls: Mapping[str, int] | None = None,
         invalidation_retry_seconds: float = INVALIDATION_RETRY_SECONDS,
+        owed_record: OwedEpochRecord | None = None,
     ) -> None:
         self.backend = backend
         self.ttl_seconds = ttl_seconds
@@ -174,6 +209,9 @@ class QueryCache:
         # True from an invalidation that never reached Redis until this process has bumped the
         # epoch: meanwhile it reads nothing from the cache (its own entries may be stale).
         self.epoch_owed = False
+        self._owed_since: datetime | None = None
+        # Where a lost invalidation is recorded for the scheduled outbox publisher to make good.
+        self._owed_record = owed_record
 
     def _count(self, namespace: str, result: str) -> None:
         _REQUEST_LOOKUPS.set((*_REQUEST_LOOKUPS.get(), result))
@@ -244,11 +282,14 @@ class QueryCache:
     def _bump(self, counters: list[str]) -> None:
         """Delivers an invalidation, trying again for `invalidation_retry_seconds` while Redis
         is unreachable. When it still cannot, the process owes an epoch bump, which invalidates
-        this change with every other; a process that already owes one only tries to pay it."""
+        this change with every other; a process that already owes one only tries to pay it.
+        Each invalidation lost this way is recorded (`OwedEpochRecord`) before returning, so the
+        bump is made even if this process never runs again."""
         if not counters:
             return
         if self.epoch_owed:
-            self._pay_epoch()
+            if not self._pay_epoch():
+                self._record_owed()
             return
         deadline = time.monotonic() + self.invalidation_retry_seconds
         while True:
@@ -258,22 +299,58 @@ class QueryCache:
             except CacheUnavailable as exc:
                 if time.monotonic() + INVALIDATION_RETRY_INTERVAL_SECONDS >= deadline:
                     self.epoch_owed = True
+                    self._owed_since = datetime.now(UTC)
                     logger.error(
                         "cache invalidation failed; the cache epoch will be bumped when Redis answers",
                         extra={"counters": counters, "reason": str(exc)},
                     )
+                    self._record_owed()
                     return
             time.sleep(INVALIDATION_RETRY_INTERVAL_SECONDS)
 
-    def _pay_epoch(self) -> None:
-        """Bumps the epoch this process owes, if Redis answers."""
+    def _record_owed(self) -> None:
+        # Recorded again for each lost invalidation: the publisher may have paid and cleared an
+        # earlier record while this process still could not reach Redis.
+        if self._owed_record is not None and self._owed_since is not None:
+            self._owed_record.record(self._owed_since)
+
+    def _pay_epoch(self) -> bool:
+        """Bumps the epoch this process owes, if Redis answers; True when it did."""
         try:
             self.backend.incr_many([EPOCH_KEY])
         except CacheUnavailable as exc:
             logger.warning("cache epoch still owed", extra={"reason": str(exc)})
-        else:
-            self.epoch_owed = False
-            logger.info("cache epoch bumped after a lost invalidation")
+            return False
+        self.epoch_owed = False
+        self._owed_since = None
+        logger.info("cache epoch bumped after a lost invalidation")
+        return True
+
+    def pay_recorded_epoch(self) -> bool:
+        """Bumps the epoch if an environment recorded that it owes it (`OwedEpochRecord`) and
+        Redis answers, then clears the record; True when it bumped it. The scheduled outbox
+        publisher runs this every minute: the debt is paid even if the environment that lost the
+        invalidation never runs again. A record left by an environment that has paid its debt
+        itself since costs one more bump (the whole cache reloads once more), never a stale read."""
+        if self._owed_record is None:
+            return False
+        owed = self._owed_record.find()
+        if owed is None:
+            return False
+        try:
+            self.backend.incr_many([EPOCH_KEY])
+        except CacheUnavailable as exc:
+            logger.warning(
+                "recorded cache epoch still owed",
+                extra={"owed_since": owed.owed_since.isoformat(), "reason": str(exc)},
+            )
+            return False
+        cleared = self._owed_record.clear(owed)
+        logger.info(
+            "cache epoch bumped for an invalidation lost in an environment",
+            extra={"owed_since": owed.owed_since.isoformat(), "record_cleared": cleared},
+        )
+        return True
 
     def _current_key(self, namespace: str, scope: str, params: Any) -> str:
         """The key of the entry for these params now, in one round trip (two after an outage

@@ -15,7 +15,7 @@ from shared.config import get_settings
 from shared.dynamo import Table
 from shared.events import EventPublisher
 from shared.observability import add_count
-from shared.outbox import Outbox, RetryPolicy
+from shared.outbox import Outbox, OwedEpochMarker, RetryPolicy
 from shared.pagination import CursorCodec
 from shared.pricing import Pricer
 
@@ -110,15 +110,22 @@ def _count_cache_result(namespace: str, result: str) -> None:
 @cache
 def query_cache() -> QueryCache:
     """The query cache every environment shares (Redis), or none at all without REDIS_URL: a
-    cache private to one environment would serve what another environment has since changed."""
+    cache private to one environment would serve what another environment has since changed.
+    An invalidation Redis does not take is recorded in the outbox table for the scheduled outbox
+    publisher (`shared.cache.OwedEpochRecord`)."""
     settings = get_settings()
-    backend: CacheBackend = RedisBackend(settings.redis_url) if settings.redis_url else DisabledBackend()
+    backend: CacheBackend = DisabledBackend()
+    owed_record = None
+    if settings.redis_url:
+        backend = RedisBackend(settings.redis_url)
+        owed_record = OwedEpochMarker(Table(settings.outbox_table))
     freshness = min(settings.stats_freshness_seconds, settings.cache_ttl_seconds)
     return QueryCache(
         backend,
         ttl_seconds=settings.cache_ttl_seconds,
         on_result=_count_cache_result,
         namespace_ttls=dict.fromkeys(BUCKET_NAMESPACES, freshness),
+        owed_record=owed_record,
     )
 
 

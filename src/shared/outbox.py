@@ -8,6 +8,10 @@ runs it on demand. A refused event records its attempts and when to try it next,
 each refusal (`RetryPolicy`). Sending twice is harmless: consumers are idempotent by event id and
 lead version, so an event sent twice (its item could not be removed after sending, or the request
 path and the publisher both sent it) changes nothing.
+
+The table also holds at most one item that is not an event: the record that a query cache epoch
+bump is owed (`OwedEpochMarker`, key `OWED_EPOCH_ID`), which the scheduled publisher reads on
+each run; `Outbox.pending` skips it.
 """
 
 from __future__ import annotations
@@ -21,10 +25,14 @@ from typing import Any
 import simplejson
 from ulid import ULID
 
+from shared.cache import OwedEpoch
 from shared.dates import iso_timestamp, now_timestamp
 from shared.dynamo import Table, Write, to_item
 from shared.events import LEAD_SOURCE, EventPublisher, PublishFailed
 from shared.observability import logger
+
+# The key of the owed-epoch record: event ids are ULIDs, so no event can have it.
+OWED_EPOCH_ID = "cache-epoch-owed"
 
 
 @dataclass(frozen=True)
@@ -153,7 +161,8 @@ class Outbox:
         """Events recorded but not yet accepted by the bus (a full read: the outbox holds only
         what the bus refused, and what the request path is about to send)."""
         for item in self._table.scan_all():
-            yield OutboxEvent.from_item(item)
+            if item["event_id"] != OWED_EPOCH_ID:
+                yield OutboxEvent.from_item(item)
 
     def drain(
         self,
@@ -208,3 +217,46 @@ class Outbox:
                 "next_attempt_at": iso_timestamp(next_attempt),
             },
         )
+
+
+class OwedEpochMarker:
+    """The record that a query cache epoch bump is owed (`shared.cache.OwedEpochRecord`): one item
+    in the outbox table, which every environment can write while Redis is away and the scheduled
+    publisher reads each minute. Each recording is a plain PutItem that replaces the item with a
+    new `record_id`; the publisher removes it only if `record_id` is still the one it read, so a
+    debt recorded while it was bumping the epoch stays for its next run."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def record(self, owed_since: datetime) -> None:
+        try:
+            self._table.put(
+                {
+                    "event_id": OWED_EPOCH_ID,
+                    "record_id": str(ULID()),
+                    "owed_since": iso_timestamp(owed_since),
+                    "recorded_at": now_timestamp(),
+                }
+            )
+        except Exception:  # the write is committed; its process still owes the bump in memory
+            logger.exception("owed cache epoch not recorded")
+
+    def find(self) -> OwedEpoch | None:
+        item = self._table.get({"event_id": OWED_EPOCH_ID}, consistent=True)
+        if item is None:
+            return None
+        return OwedEpoch(item["record_id"], _parse(item["owed_since"]))
+
+    def clear(self, owed: OwedEpoch) -> bool:
+        client = self._table.client
+        try:
+            client.delete_item(
+                TableName=self._table.name,
+                Key={"event_id": {"S": OWED_EPOCH_ID}},
+                ConditionExpression="record_id = :record_id",
+                ExpressionAttributeValues={":record_id": {"S": owed.record_id}},
+            )
+        except client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True

@@ -10,19 +10,21 @@ import types
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 
 from crm.emf import metric_sums
 from leads import outbox_publisher
 from shared import dependencies
+from shared.cache import EPOCH_KEY
 from shared.dates import iso_timestamp
 from shared.dynamo import Table
 from shared.events import EventPublisher
-from shared.outbox import Outbox, OutboxEvent, RetryPolicy
+from shared.outbox import OWED_EPOCH_ID, Outbox, OutboxEvent, OwedEpochMarker, RetryPolicy
 from tests.integration.local_stack import EVENTS_QUEUE, local_stack
 
 _now = datetime.now(UTC)
 NOW = _now.replace(microsecond=_now.microsecond // 1000 * 1000)  # as stored: to the millisecond
-METRICS = ("OutboxEventsPublished", "OutboxEventsFailed", "OutboxOldestPendingSeconds")
+METRICS = ("OutboxEventsPublished", "OutboxEventsFailed", "OutboxOldestPendingSeconds", "CacheEpochBumps")
 POLICY = RetryPolicy(grace_seconds=30, base_seconds=30, max_seconds=900)
 
 
@@ -119,7 +121,13 @@ def test_the_publisher_handler_drains_and_reports_what_it_did(
     # When the schedule invokes the publisher
     summary = outbox_publisher.lambda_handler({"detail-type": "Scheduled Event", "detail": {}}, context)
     # Then it sent the event and nothing is left
-    assert summary == {"sent": 1, "failed": 0, "waiting": 0, "oldest_pending_seconds": 0}
+    assert summary == {
+        "cache_epoch_bumped": False,
+        "sent": 1,
+        "failed": 0,
+        "waiting": 0,
+        "oldest_pending_seconds": 0,
+    }
     assert [sent["detail"]["event_id"] for sent in stack.events()] == [event.event_id]
     assert list(table.scan_all()) == []
     # And its metrics say so: one published, none failed, nothing left waiting
@@ -128,8 +136,71 @@ def test_the_publisher_handler_drains_and_reports_what_it_did(
         "OutboxEventsPublished": 1,
         "OutboxEventsFailed": 0,
         "OutboxOldestPendingSeconds": 0,
+        "CacheEpochBumps": 0,
     }
     (record,) = [
         json.loads(line) for line in printed if "OutboxOldestPendingSeconds" in line and "_aws" in line
     ]
     assert record["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "LeadCRM"
+
+
+def publisher_context() -> types.SimpleNamespace:
+    return types.SimpleNamespace(
+        function_name="crm-test-outbox-publisher",
+        memory_limit_in_mb=512,
+        aws_request_id="r-2",
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:crm-test-outbox-publisher",
+        get_remaining_time_in_millis=lambda: 30_000,
+    )
+
+
+def test_the_owed_epoch_record_is_one_item_and_is_not_an_event(aws: dict[str, str]) -> None:
+    # Given two environments that each lost an invalidation, and one lead event in the outbox
+    table = Table(dependencies.get_settings().outbox_table)
+    marker = OwedEpochMarker(table)
+    event = recorded(table, "L-1", NOW - timedelta(minutes=2))
+    marker.record(NOW - timedelta(seconds=5))
+    marker.record(NOW)
+    # Then the table holds one record besides the event, the later one, and it is no event
+    owed = marker.find()
+    assert owed is not None
+    assert owed.owed_since == NOW
+    assert sorted(item["event_id"] for item in table.scan_all()) == sorted([event.event_id, OWED_EPOCH_ID])
+    outbox = Outbox(table, dependencies.event_publisher(), POLICY)
+    assert [pending.event_id for pending in outbox.pending()] == [event.event_id]
+    report = outbox.drain(now=at(NOW))
+    assert (report.sent, report.failed, report.waiting) == (1, 0, 0)
+    # And a record made after it was read is not removed by clearing what was read
+    marker.record(NOW)
+    assert not marker.clear(owed)
+    newer = marker.find()
+    assert newer is not None
+    assert marker.clear(newer)
+    assert marker.find() is None
+
+
+def test_the_publisher_handler_bumps_a_recorded_epoch_and_reports_it(
+    aws: dict[str, str],
+    query_cache_in_redis: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given an owed epoch bump recorded by an environment (and metrics printed as CloudWatch reads them)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    table = Table(dependencies.get_settings().outbox_table)
+    OwedEpochMarker(table).record(NOW)
+    client = redis.Redis.from_url(query_cache_in_redis, decode_responses=True)
+    # When the schedule invokes the publisher twice
+    first = outbox_publisher.lambda_handler(
+        {"detail-type": "Scheduled Event", "detail": {}}, publisher_context()
+    )
+    second = outbox_publisher.lambda_handler(
+        {"detail-type": "Scheduled Event", "detail": {}}, publisher_context()
+    )
+    # Then the first run bumped the epoch once and removed the record; the second had nothing to do
+    assert (first["cache_epoch_bumped"], second["cache_epoch_bumped"]) == (True, False)
+    assert client.get(EPOCH_KEY) == "1"
+    assert list(table.scan_all()) == []
+    printed = capsys.readouterr().out.splitlines()
+    assert metric_sums(printed, ("CacheEpochBumps",)) == {"CacheEpochBumps": 1}
+    client.close()

@@ -236,7 +236,13 @@ def test_built_outbox_publisher_sends_what_the_bus_refused_on_a_scheduled_event(
         env,
     )
     # Then it sent the event, from the artifact's code and the layer's
-    assert result["response"] == {"sent": 1, "failed": 0, "waiting": 0, "oldest_pending_seconds": 0}
+    assert result["response"] == {
+        "cache_epoch_bumped": False,
+        "sent": 1,
+        "failed": 0,
+        "waiting": 0,
+        "oldest_pending_seconds": 0,
+    }
     assert list(outbox.pending()) == []
     assert result["origins"]["leads"].startswith(str(build_dir / "OutboxPublisherFunction"))
 
@@ -451,4 +457,47 @@ def test_after_a_longer_outage_the_writer_bumps_the_epoch_before_anyone_reads_it
     assert client.get(EPOCH_KEY) == "1"
     seen = response_json(a.invoke(lead.get()))
     assert (seen["version"], seen["notes"]) == (version + 2, "second change")
+    client.close()
+
+
+def test_a_write_whose_invalidation_was_lost_is_read_once_the_publisher_runs_though_the_writer_never_does(
+    build_dir: Path,
+    leads_environments: Callable[[str], tuple[BuiltEnvironment, BuiltEnvironment]],
+    private_redis: LocalRedis,
+) -> None:
+    # Given two environments sharing a Redis, and a lead A has cached
+    client = redis.Redis.from_url(private_redis.url, decode_responses=True)
+    a, b = leads_environments(private_redis.url)
+    lead = a_lead(a)
+    version = response_json(a.invoke(lead.get()))["version"]
+    assert header(a.invoke(lead.get()), "X-Cache") == "hit"
+    # When Redis holds writes for longer than B tries its invalidation, B answers without it
+    client.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
+    try:
+        changed = b.invoke(lead.patch(version, "written during the outage"))
+    finally:
+        client.execute_command("CLIENT", "UNPAUSE")
+    assert changed["statusCode"] == 200, changed
+    # And B gets no further request (Lambda froze or retired it) while Redis is back
+    b.stop()
+    assert client.get(EPOCH_KEY) is None
+    # When the schedule invokes the built outbox publisher once
+    env = {
+        **base_env(),
+        "PATH": os.environ["PATH"],
+        "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+        "REDIS_URL": private_redis.url,
+    }
+    result = invoke_built(
+        build_dir,
+        "OutboxPublisherFunction",
+        "leads.outbox_publisher.lambda_handler",
+        EVENTS / "outbox-schedule.json",
+        env,
+    )
+    # Then it paid the epoch B owed, and A reads B's write
+    assert result["response"]["cache_epoch_bumped"] is True, result
+    assert client.get(EPOCH_KEY) == "1"
+    seen = response_json(a.invoke(lead.get()))
+    assert (seen["version"], seen["notes"]) == (version + 1, "written during the outage")
     client.close()

@@ -3,6 +3,7 @@ clock drives TTL expiry)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ from shared.cache import (
     CacheUnavailable,
     DisabledBackend,
     Namespace,
+    OwedEpoch,
     QueryCache,
 )
 from tests.helpers import FakeClock
@@ -644,3 +646,131 @@ def test_a_process_that_owes_an_epoch_bump_does_not_wait_on_later_invalidations(
     cache.invalidate("stats")
     assert backend.attempts[-1] == [EPOCH_KEY]
     assert not cache.epoch_owed
+
+
+# --- the owed epoch recorded for the outbox publisher ---------------------------------------------
+
+
+class MemoryOwedRecord:
+    """An in-memory stand-in for the owed-epoch item of the outbox table: each recording replaces
+    it with a new id, and clearing removes it only if it is still the one that was found."""
+
+    def __init__(self) -> None:
+        self.current: OwedEpoch | None = None
+        self.recordings = 0
+
+    def record(self, owed_since: datetime) -> None:
+        self.recordings += 1
+        self.current = OwedEpoch(f"record-{self.recordings}", owed_since)
+
+    def find(self) -> OwedEpoch | None:
+        return self.current
+
+    def clear(self, owed: OwedEpoch) -> bool:
+        if self.current != owed:
+            return False
+        self.current = None
+        return True
+
+
+def test_a_lost_invalidation_is_recorded_and_the_publisher_bumps_the_epoch_without_the_writer() -> None:
+    # Given a writer and a reader sharing one Redis and one record, and an entry the reader cached
+    backend = UnreliableIncrements(failures=0)
+    record = MemoryOwedRecord()
+    writer = QueryCache(backend, invalidation_retry_seconds=0, owed_record=record)
+    reader = QueryCache(backend, owed_record=record)
+    publisher = QueryCache(backend, owed_record=record)
+    reader.get_or_load(NAMESPACE, SCOPE, PARAMS, lambda: {"version": 1})
+    # When the writer's invalidation cannot reach Redis (and the writer is never heard of again)
+    backend.failures = 1
+    writer.invalidate(NAMESPACE)
+    # Then the debt is recorded before the write is answered
+    assert record.current is not None
+    assert record.current.owed_since.tzinfo is not None
+    assert reader.get_or_load(NAMESPACE, SCOPE, PARAMS, lambda: {"version": 2}) == {"version": 1}
+    # When the publisher runs once Redis is back
+    assert publisher.pay_recorded_epoch()
+    # Then the epoch moved on, the record is gone, and the reader loads the change
+    assert backend.counters[EPOCH_KEY] == 1
+    assert record.current is None
+    assert reader.get_or_load(NAMESPACE, SCOPE, PARAMS, lambda: {"version": 2}) == {"version": 2}
+    # And a run with nothing recorded bumps nothing
+    assert not publisher.pay_recorded_epoch()
+    assert backend.counters[EPOCH_KEY] == 1
+
+
+def test_the_publisher_keeps_the_record_while_redis_is_away() -> None:
+    # Given a recorded debt, and a Redis the publisher cannot reach either
+    record = MemoryOwedRecord()
+    record.record(datetime.now(UTC))
+    publisher = QueryCache(UnavailableBackend(), owed_record=record)
+    # When the publisher runs
+    bumped = publisher.pay_recorded_epoch()
+    # Then it bumped nothing and the record waits for its next run
+    assert not bumped
+    assert record.current is not None
+
+
+class RecordingAgainDuringTheBump(UnreliableIncrements):
+    """A Redis on which, while the publisher's epoch bump is in flight, another environment loses
+    an invalidation and records its debt again."""
+
+    def __init__(self, record: MemoryOwedRecord) -> None:
+        super().__init__(failures=0)
+        self._record = record
+
+    def incr_many(self, keys: list[str]) -> None:
+        super().incr_many(keys)
+        if keys == [EPOCH_KEY] and self._record.recordings == 1:
+            self._record.record(datetime.now(UTC))
+
+
+def test_a_debt_recorded_while_the_publisher_bumps_the_epoch_stays_for_its_next_run() -> None:
+    # Given a recorded debt, recorded again while the publisher bumps the epoch
+    record = MemoryOwedRecord()
+    record.record(datetime.now(UTC))
+    backend = RecordingAgainDuringTheBump(record)
+    publisher = QueryCache(backend, owed_record=record)
+    # When the publisher runs twice
+    first = publisher.pay_recorded_epoch()
+    kept = record.current
+    second = publisher.pay_recorded_epoch()
+    # Then the first run left the newer record, and the second paid it too
+    assert first
+    assert second
+    assert kept is not None
+    assert kept.record_id == "record-2"
+    assert backend.counters[EPOCH_KEY] == 2
+    assert record.current is None
+
+
+def test_each_invalidation_lost_while_the_epoch_is_owed_is_recorded_again() -> None:
+    # Given a process whose invalidation was lost and recorded, and a publisher that has since
+    # paid and cleared that record (Redis answers the publisher, not this process)
+    backend = UnreliableIncrements(failures=1)
+    record = MemoryOwedRecord()
+    cache = QueryCache(backend, invalidation_retry_seconds=0, owed_record=record)
+    cache.invalidate(NAMESPACE)
+    first = record.current
+    assert first is not None
+    assert QueryCache(backend, owed_record=record).pay_recorded_epoch()
+    # When it loses another invalidation
+    backend.failures = 1
+    cache.invalidate(NAMESPACE)
+    # Then that one is recorded again, owed since the first loss
+    assert record.current is not None
+    assert record.current.record_id != first.record_id
+    assert record.current.owed_since == first.owed_since
+    # And once this process pays the epoch itself, a later invalidation records nothing
+    cache.invalidate(NAMESPACE)
+    assert not cache.epoch_owed
+    recordings = record.recordings
+    cache.invalidate(NAMESPACE)
+    assert record.recordings == recordings
+
+
+def test_a_delivered_invalidation_records_nothing() -> None:
+    record = MemoryOwedRecord()
+    cache = QueryCache(UnreliableIncrements(failures=0), owed_record=record)
+    cache.invalidate(NAMESPACE)
+    assert record.recordings == 0
