@@ -263,7 +263,8 @@ class FunctionRegistry:
                 memory=int(properties.get("MemorySize", globals_.get("MemorySize", 128))),
                 timeout=int(properties.get("Timeout", globals_.get("Timeout", 3))),
             )
-            self.functions[logical_id] = LocalFunction(spec, environment, concurrency)
+            own = template.function_environment(logical_id)  # e.g. its POWERTOOLS_SERVICE_NAME
+            self.functions[logical_id] = LocalFunction(spec, {**environment, **own}, concurrency)
 
     def __getitem__(self, logical_id: str) -> LocalFunction:
         return self.functions[logical_id]

@@ -422,6 +422,13 @@ class Template:
         resolved = {name: self.resolve(value) for name, value in variables.items()}
         return {name: str(value) for name, value in resolved.items() if value is not NO_VALUE}
 
+    def function_environment(self, logical_id: str) -> dict[str, str]:
+        """The variables one function sets in its own Environment (over the Globals' ones),
+        resolved for the local stack."""
+        variables = self.functions()[logical_id].get("Environment", {}).get("Variables", {})
+        resolved = {name: self.resolve(value) for name, value in variables.items()}
+        return {name: str(value) for name, value in resolved.items() if value is not NO_VALUE}
+
     def outputs_of_variables(self) -> dict[str, str]:
         """Function variable -> the stack output that holds its value once deployed: each output
         that is the Ref of a table, the bus or the secret, paired with the variable that names the

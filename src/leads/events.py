@@ -1,11 +1,13 @@
 """The events a lead change publishes (through the outbox): the lead's stats fields before and
-after the change, which is all the stats consumer needs to move its day buckets."""
+after the change, which is all the stats consumer needs to move its day buckets, and the id of
+the API request that made the change (`correlation_id`), which the consumer logs with it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from leads.models import Lead
+from shared.observability import correlation_id
 from shared.outbox import OutboxEvent
 
 # The fields the stats depend on; events carry their values before and after each change.
@@ -38,5 +40,6 @@ def lead_event(detail_type: str, lead: Lead, before: Lead | None, deleted: bool 
             "version": lead.version,
             "before": stats_view(before),
             "after": stats_view(lead, deleted=deleted),
+            "correlation_id": correlation_id(),
         },
     )

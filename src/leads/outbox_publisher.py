@@ -20,12 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.dependencies import outbox, query_cache
-from shared.observability import add_count, logger, metrics
+from shared.observability import add_count, add_seconds, logger, metrics
 from shared.outbox import DrainReport
 
 # Sending stops this long before the invocation's timeout; what is left waits for the next run.
@@ -36,10 +34,7 @@ def publish_metrics(report: DrainReport, epoch_bumped: bool) -> None:
     add_count("CacheEpochBumps", int(epoch_bumped))
     add_count("OutboxEventsPublished", report.sent)
     add_count("OutboxEventsFailed", report.failed)
-    if not is_metrics_disabled():
-        metrics.add_metric(
-            name="OutboxOldestPendingSeconds", unit=MetricUnit.Seconds, value=report.oldest_pending_seconds
-        )
+    add_seconds("OutboxOldestPendingSeconds", report.oldest_pending_seconds)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -16,6 +16,7 @@ from shared import dependencies
 from shared.dynamo import dynamodb_client
 from shared.errors import ApiError, Conflict, ValidationFailed
 from shared.http import dumps
+from shared.observability import add_count
 from shared.responses import ErrorInfo
 from shared.security import Principal, Role
 
@@ -89,6 +90,8 @@ def post(principal: Principal, raw_body: str | None) -> dict[str, Any]:
         response = rejected_for(exc)
     else:
         response = answer(lead_writer().create(principal, submission))
+    if response.result.outcome is Outcome.ACCEPTED:
+        add_count("LeadsAccepted", 1)  # the dashboard's leads per minute
     return {"status": response.status, "body": dumps(response.body())}
 
 

@@ -42,7 +42,10 @@ from shared.observability import logger
 T = TypeVar("T")
 
 KEY_PREFIX = "crm:q"
-GENERATION_PREFIX = "crm:gen"
+# Every generation counter carries one hash tag, so a read of a namespace's and a scope's
+# counters together (one MGET) names keys of one hash slot: a Redis cluster, and ElastiCache
+# Serverless, refuse a multi-key command across slots (CROSSSLOT).
+GENERATION_PREFIX = "{crm}:gen"
 # Part of every entry's key: bumped by a process that could not deliver an invalidation, once
 # Redis answers it again, so no entry from before the outage is read afterwards.
 EPOCH_KEY = f"{GENERATION_PREFIX}:epoch"

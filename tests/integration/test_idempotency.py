@@ -91,3 +91,26 @@ def test_a_retry_while_the_first_is_in_flight_is_a_409(seeded: None, monkeypatch
         leads.posting.post_with_key(VENDOR, "key-3", body("eve@example.com"), FakeLambdaContext())
         == results[0]
     )
+
+
+def test_leads_per_minute_counts_each_accepted_lead_once(
+    seeded: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.observability import metrics
+
+    # Given metrics kept (as in AWS)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    metrics.clear_metrics()
+    try:
+        # When a lead is posted, retried with its key, and posted again under another key
+        first = leads.posting.post_with_key(VENDOR, "count-1", body("eve@example.com"), FakeLambdaContext())
+        leads.posting.post_with_key(VENDOR, "count-1", body("eve@example.com"), FakeLambdaContext())
+        duplicate = leads.posting.post_with_key(
+            VENDOR, "count-2", body("eve@example.com"), FakeLambdaContext()
+        )
+        # Then the dashboard's leads per minute counts the one lead accepted: not the replay,
+        # nor the duplicate
+        assert (first["status"], duplicate["status"]) == (201, 409)
+        assert metrics.metric_set["LeadsAccepted"]["Value"] == [1.0]
+    finally:
+        metrics.clear_metrics()

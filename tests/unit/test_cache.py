@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from redis.crc import key_slot
 
 from shared.cache import (
     BUCKET_NAMESPACES,
@@ -257,6 +258,22 @@ def test_invalidating_several_scopes_or_namespaces_is_one_round_trip() -> None:
         ),
         ("incr_many", [f"{GENERATION_PREFIX}:stats", f"{GENERATION_PREFIX}:reports"]),
     ]
+
+
+def test_every_multi_key_read_names_keys_of_one_hash_slot() -> None:
+    # Given a cache whose backend records what it is asked
+    backend = RecordingBackend(MemoryBackend())
+    cache = QueryCache(backend, ttl_seconds=60)
+    # When reads of two namespaces and scopes run, before and after invalidations
+    for namespace, scope in ((NAMESPACE, "vendor:ACME"), ("stats", "all")):
+        cache.get_or_load(namespace, scope, {"page": 1}, lambda: {"rows": []})
+        cache.invalidate(namespace, [scope])
+        cache.get_or_load(namespace, scope, {"page": 1}, lambda: {"rows": []})
+    # Then each multi-key read could run on a Redis cluster (ElastiCache Serverless)
+    reads = [keys for name, keys in backend.calls if name == "get_many" and len(keys) > 1]
+    assert reads
+    for keys in reads:
+        assert len({key_slot(key.encode()) for key in keys}) == 1, keys
 
 
 def test_invalidating_a_namespace_hides_entries_of_every_scope_with_one_incr(clock: FakeClock) -> None:
@@ -533,7 +550,7 @@ def test_a_value_that_is_not_json_is_returned_uncached() -> None:
 def test_a_corrupt_generation_counter_fails_open() -> None:
     # Given a generation counter that is not a number
     backend = MemoryBackend()
-    backend.set(f"crm:gen:{NAMESPACE}", "not-a-number", 60)
+    backend.set(f"{GENERATION_PREFIX}:{NAMESPACE}", "not-a-number", 60)
     backend.counters.clear()
     cache = QueryCache(backend)
     # When / Then the loader serves the read

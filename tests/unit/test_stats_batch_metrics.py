@@ -4,13 +4,15 @@ are replaced by fakes that record what they were given)."""
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from ulid import ULID
 
 import stats.store
 from crm.emf import metric_sums
@@ -209,3 +211,130 @@ def test_emf_sums_read_only_declared_metrics_of_emf_records() -> None:
         "BucketItemWrites": 9,
         "StatsBatches": 0,
     }
+
+
+# ---------------------------------------------------------------------- freshness and correlation
+NOW = datetime(2026, 10, 1, 15, 0, 30, tzinfo=UTC)
+
+
+def traced_event(number: int, committed: datetime, correlation_id: str | None) -> dict[str, Any]:
+    """A LeadCreated as the leads service sends it: its id made when the change was committed,
+    and the id of the API request that made it."""
+    event = lead_event(number)
+    event["detail"]["event_id"] = str(ULID.from_datetime(committed))
+    event["detail"]["correlation_id"] = correlation_id
+    return event
+
+
+@pytest.fixture
+def consumer_logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The consumer's log records (JSON lines), written to a buffer instead of stdout."""
+    from shared.observability import logger
+
+    handler = logger.registered_handler
+    previous, buffer = handler.stream, io.StringIO()
+    handler.stream = buffer  # not setStream, which would flush a stream pytest may have closed
+    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines()]
+    handler.stream = previous
+
+
+def emf_records(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"_aws"' in line]
+
+
+@pytest.fixture
+def consumer(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[BatchResult], FakeUpdater]]:
+    """The consumer with metrics printed as EMF, a clock at NOW and a store answering `result`."""
+    import stats.consumer
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.setattr(stats.consumer, "clock", NOW.timestamp)
+    previous_level = stats.consumer.logger.log_level
+    stats.consumer.logger.setLevel("INFO")
+
+    def install(result: BatchResult) -> FakeUpdater:
+        updater = FakeUpdater(result)
+        monkeypatch.setattr(stats.consumer, "bucket_updater", lambda: updater)
+        return updater
+
+    yield install
+    stats.consumer.logger.setLevel(previous_level)
+
+
+def test_the_consumer_logs_each_event_under_the_correlation_id_of_the_request_that_made_it(
+    consumer: Callable[[BatchResult], FakeUpdater], consumer_logs: Callable[[], list[dict[str, Any]]]
+) -> None:
+    import stats.consumer
+
+    # Given two lead changes made by two API requests, one the store applies and one it fails
+    consumer(BatchResult(applied={"L0000"}, failed={"L0001"}))
+    events = [
+        traced_event(0, NOW - timedelta(seconds=2), "request-a"),
+        traced_event(1, NOW - timedelta(seconds=3), "request-b"),
+    ]
+    # When the consumer takes them in one batch
+    response = stats.consumer.lambda_handler(sqs_event(events), FakeLambdaContext())
+    # Then each is logged under its own request's correlation id, with its event id and fate
+    logs = consumer_logs()
+    per_event = {record["lead_id"]: record for record in logs if record["message"].startswith("lead change ")}
+    assert per_event["L0000"]["correlation_id"] == "request-a"
+    assert per_event["L0000"]["message"] == "lead change applied"
+    assert per_event["L0000"]["event_id"] == events[0]["detail"]["event_id"]
+    assert per_event["L0001"]["correlation_id"] == "request-b"
+    assert (per_event["L0001"]["message"], per_event["L0001"]["level"]) == ("lead change failed", "WARNING")
+    # And the batch's summary belongs to no single request
+    (summary,) = [record for record in logs if record["message"] == "lead changes applied"]
+    assert "correlation_id" not in summary
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+
+
+def test_the_consumer_publishes_the_age_of_the_oldest_change_it_applied_in_seconds(
+    consumer: Callable[[BatchResult], FakeUpdater], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import stats.consumer
+
+    # Given changes committed 2 s and 7 s ago, both applied, and one 60 s old the store failed
+    consumer(BatchResult(applied={"L0000", "L0001"}, failed={"L0002"}))
+    events = [
+        traced_event(0, NOW - timedelta(seconds=2), "request-a"),
+        traced_event(1, NOW - timedelta(seconds=7), "request-b"),
+        traced_event(2, NOW - timedelta(seconds=60), "request-c"),
+    ]
+    # When the consumer takes them
+    stats.consumer.lambda_handler(sqs_event(events), FakeLambdaContext())
+    # Then it publishes the age of the oldest change it applied, as seconds, under its service
+    (record,) = emf_records(capsys.readouterr().out)
+    assert record["StatsEventAgeSeconds"] == [pytest.approx(7.0)]  # one value per invocation
+    (directive,) = record["_aws"]["CloudWatchMetrics"]
+    units = {metric["Name"]: metric["Unit"] for metric in directive["Metrics"]}
+    assert units["StatsEventAgeSeconds"] == "Seconds"
+    assert directive["Namespace"] == "LeadCRM"
+    assert directive["Dimensions"] == [["service"]]
+
+
+def test_an_event_without_an_id_is_aged_from_when_the_bus_accepted_it(
+    consumer: Callable[[BatchResult], FakeUpdater], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import stats.consumer
+
+    consumer(BatchResult(applied={"L0000"}))
+    event = {**lead_event(0), "time": (NOW - timedelta(seconds=4)).isoformat().replace("+00:00", "Z")}
+    stats.consumer.lambda_handler(sqs_event([event]), FakeLambdaContext())
+    (record,) = emf_records(capsys.readouterr().out)
+    assert record["StatsEventAgeSeconds"] == [pytest.approx(4.0)]  # one value per invocation
+
+
+def test_a_batch_that_applies_nothing_publishes_no_event_age(
+    consumer: Callable[[BatchResult], FakeUpdater], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import stats.consumer
+
+    # Given a redelivered change: the store applies nothing
+    consumer(BatchResult())
+    stats.consumer.lambda_handler(
+        sqs_event([traced_event(0, NOW - timedelta(seconds=600), "request-a")]), FakeLambdaContext()
+    )
+    # Then there is no age to report (a redelivery is not a late change)
+    (record,) = emf_records(capsys.readouterr().out)
+    assert "StatsEventAgeSeconds" not in record
+    assert record["StatsBatches"] == [1]
