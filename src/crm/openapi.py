@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.swagger_ui import html as swagg
 
 from crm.template import Template
 from shared.errors import MAX_BODY_BYTES, MAX_BODY_DEPTH
-from shared.http import API_TITLE, API_VERSION, BEARER_AUTH, REQUEST_SCHEMA_EXTENSION
+from shared.http import API_TITLE, API_VERSION, BEARER_AUTH, REQUEST_MODELS, REQUEST_SCHEMA_EXTENSION
 
 SWAGGER_ASSETS = Path(swagger_html.__file__).parent
 DESCRIPTION = (
@@ -45,6 +45,13 @@ def _merger(template: Template) -> OpenAPIMerge:
         on_conflict="error",
     )
     for app in function_apps(template).values():
+        # Configured here, where the document is built: a function's cold start imports none of
+        # the OpenAPI models (see shared.http).
+        app.configure_openapi(
+            title=API_TITLE,
+            version=API_VERSION,
+            security_schemes={BEARER_AUTH: HTTPBearer(bearerFormat="JWT")},
+        )
         merge.add_schema(app.get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True))
     return merge
 
@@ -55,9 +62,10 @@ def _publish_request_bodies(document: dict[str, Any]) -> dict[str, Any]:
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for item in document.get("paths", {}).values():
         for operation in item.values():
-            schema = operation.pop(REQUEST_SCHEMA_EXTENSION, None) if isinstance(operation, dict) else None
-            if schema is None:
+            name = operation.pop(REQUEST_SCHEMA_EXTENSION, None) if isinstance(operation, dict) else None
+            if name is None:
                 continue
+            schema = REQUEST_MODELS[name].model_json_schema()
             schemas[schema["title"]] = schema
             operation["requestBody"] = {
                 "required": True,
