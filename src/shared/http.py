@@ -1,6 +1,6 @@
 """HTTP plumbing shared by the API functions: the resolver factory (CORS from configuration),
 the single error-to-HTTP mapping, the request body limit, route declaration with roles, and the
-Lambda entry point that adds logging context, metrics and the audit record.
+handling of one request with its audit record.
 
 Cold start: importing a handler builds its routes but none of Powertools' OpenAPI machinery.
 Request validation (`OpenAPIRequestValidationMiddleware`, the pydantic fields it builds from a
@@ -24,13 +24,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel
 
 from shared import dependencies
 from shared.audit import build_record
 from shared.cache import request_cache_status, start_request_lookups
 from shared.config import get_settings
+from shared.entrypoints import OnFirstUse
 from shared.errors import (
     ApiError,
     BodyNestedTooDeep,
@@ -39,13 +39,14 @@ from shared.errors import (
     check_body_depth,
     check_body_size,
 )
-from shared.observability import logger, metrics
+from shared.observability import logger
 from shared.responses import ErrorBody, ErrorInfo
 from shared.security import Role, current_principal_or_none, set_current_principal
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.api_gateway import Router
     from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+    from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
 JSON = "application/json"
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
@@ -69,13 +70,10 @@ class _OnFirstUse(BaseMiddlewareHandler):
     middlewares import the OpenAPI machinery, which only a request needs."""
 
     def __init__(self, build: Callable[[], BaseMiddlewareHandler]) -> None:
-        self._build = build
-        self._middleware: BaseMiddlewareHandler | None = None
+        self._middleware = OnFirstUse(build)
 
     def handler(self, app: Any, next_middleware: NextMiddleware) -> Response[Any]:
-        if self._middleware is None:
-            self._middleware = self._build()
-        return self._middleware.handler(app, next_middleware)
+        return self._middleware.get().handler(app, next_middleware)
 
 
 def _request_validation() -> BaseMiddlewareHandler:
@@ -232,6 +230,19 @@ API_TITLE = "Lead CRM API"
 API_VERSION = "0.1.0"
 
 
+def openapi_schema(app: APIGatewayRestResolver) -> OpenAPI:
+    """The OpenAPI document of one function's routes (`crm openapi` merges them). The OpenAPI
+    models are imported here, never on a request's path."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    app.configure_openapi(
+        title=API_TITLE,
+        version=API_VERSION,
+        security_schemes={BEARER_AUTH: HTTPBearer(bearerFormat="JWT")},
+    )
+    return app.get_openapi_schema()
+
+
 def create_app() -> APIGatewayRestResolver:
     """The resolver of an API function, with validation on. Constructed without it, then turned on,
     so that Powertools does not import its validation middlewares here: every route's middleware
@@ -241,8 +252,9 @@ def create_app() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(cors=cors_config())
     assert hasattr(app, "_enable_validation"), "Powertools moved its validation switch"
     app._enable_validation = True
-    app._request_validation_middleware = _BodyLimitThenValidation()
-    app._response_validation_middleware = _OnFirstUse(_response_validation)
+    # Powertools types these as its own middlewares; any middleware handler fits in the stack.
+    app._request_validation_middleware = _BodyLimitThenValidation()  # type: ignore[assignment]
+    app._response_validation_middleware = _OnFirstUse(_response_validation)  # type: ignore[assignment]
     _handle_refused_requests(app)
     app.exception_handler(Exception)(_handle_unexpected)
     app.not_found(_not_found_or_not_allowed(app))
@@ -419,24 +431,19 @@ def _add_cache_status(response: dict[str, Any]) -> None:
         response["headers"] = {**(response.get("headers") or {}), CACHE_STATUS_HEADER: status}
 
 
-def http_entrypoint(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The Lambda handler of an API function: logging context, metrics, and one audit record."""
-
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-    @metrics.log_metrics
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        started = time.perf_counter()
+def handle_request(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """One API request (the Lambda handler, `shared.entrypoints.HttpFunction`, adds the logging
+    context and flushes the metrics): the route's answer, and one audit record."""
+    started = time.perf_counter()
+    set_current_principal(None)
+    start_request_lookups()
+    try:
+        response: dict[str, Any] = app.resolve(event, context)
+    finally:
+        principal = current_principal_or_none()
         set_current_principal(None)
-        start_request_lookups()
-        try:
-            response: dict[str, Any] = app.resolve(event, context)
-        finally:
-            principal = current_principal_or_none()
-            set_current_principal(None)
-        _add_cache_status(response)
-        duration_ms = (time.perf_counter() - started) * 1000
-        record = build_record(event, response["statusCode"], duration_ms, principal)
-        dependencies.audit_log().record(record, str(event.get("httpMethod", "")))
-        return response
-
-    return handler
+    _add_cache_status(response)
+    duration_ms = (time.perf_counter() - started) * 1000
+    record = build_record(event, response["statusCode"], duration_ms, principal)
+    dependencies.audit_log().record(record, str(event.get("httpMethod", "")))
+    return response
