@@ -47,17 +47,20 @@ if module_name == "-":
 import importlib, json, types
 handler = getattr(importlib.import_module(module_name), attribute)
 imported = time.perf_counter()
-first_event = 0.0
+answer, first_event = None, 0.0
 if event_json:
     context = types.SimpleNamespace(
         function_name="f", memory_limit_in_mb=512, aws_request_id="r",
         invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:f",
         get_remaining_time_in_millis=lambda: 9000,
     )
-    handler(json.loads(event_json), context)
+    answer = handler(json.loads(event_json), context)
     first_event = time.perf_counter() - imported
 print(imported - started, first_event)
+print(json.dumps(answer))
 """
+# What the first events must get: no answer a function would only give when broken.
+EXPECTED_ANSWERS = ({"statusCode": 401}, {"batchItemFailures": []})
 
 
 @dataclass(frozen=True)
@@ -167,8 +170,17 @@ def _run(build: Path, probe: Probe, env: dict[str, str]) -> tuple[float, float]:
     )
     if done.returncode != 0:
         raise RuntimeError(f"{probe.label}: {done.stderr.strip().splitlines()[-1:]}")
-    imported, first = done.stdout.split()
+    times, _, answer = done.stdout.partition("\n")
+    if probe.event is not None and not _expected(json.loads(answer)):
+        raise RuntimeError(f"{probe.label}: unexpected answer to its first event: {answer.strip()}")
+    imported, first = times.split()
     return float(imported) * 1000, float(first) * 1000
+
+
+def _expected(answer: Any) -> bool:
+    return isinstance(answer, dict) and any(
+        all(answer.get(key) == value for key, value in expected.items()) for expected in EXPECTED_ANSWERS
+    )
 
 
 def measure(build: Path, template: Template, repeat: int) -> list[ColdStart]:
