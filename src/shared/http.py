@@ -2,10 +2,11 @@
 the single error-to-HTTP mapping, the request body limit, route declaration with roles, and the
 handling of one request with its audit record.
 
-Cold start: importing a handler builds its routes but none of Powertools' OpenAPI machinery.
-Request validation (`OpenAPIRequestValidationMiddleware`, the pydantic fields it builds from a
-route's signature) is imported by the first request; the OpenAPI schema's models only by
-`crm openapi` (`crm.openapi`), which is where the document is built."""
+Cold start: a function's first event builds its resolver here (`shared.entrypoints`), without
+Powertools' OpenAPI machinery. Request validation (`OpenAPIRequestValidationMiddleware`, the
+pydantic fields it builds from a route's signature) is imported when that request reaches it;
+the OpenAPI schema's models only by `openapi_schema` (`crm openapi`, the local runner's
+/openapi.json and /docs), never on a request's path."""
 
 from __future__ import annotations
 
