@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from agencies.dependencies import agency_service, agent_service, credential_service, pricing_service
 from agencies.models import (
@@ -33,6 +32,7 @@ from agencies.models import (
     VendorPriceBody,
 )
 from shared.http import endpoint, json_response
+from shared.params import Body, Path, Query
 from shared.security import STAFF, STAFF_AND_AGENTS, STAFF_AND_VENDORS, Role, current_principal
 
 router = Router()

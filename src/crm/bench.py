@@ -6,18 +6,18 @@ provisions the template's tables on it, seeds that many demo leads, and times ea
 in-process (the handler called directly) and through the gateway, with the query cache missed
 (invalidated before each call) and hit, beside a scan-and-aggregate baseline of the dashboard; at
 the first size it also times writes (POST, PATCH, DELETE) in-process. It counts DynamoDB round
-trips and items read per request, times `crm serve` start-up, and measures each handler module's
-import time in a fresh interpreter (`python -X importtime`). `crm.bench_timing` times the
-requests.
+trips and items read per request, times `crm serve` start-up, and measures each function's cold
+start in the `sam build` artifact (`crm.bench_cold_start`, also `crm bench --cold-start`).
+`crm.bench_timing` times the requests.
 """
 
 from __future__ import annotations
 
 import gc
 import os
-import re
 import subprocess  # nosec B404  # runs this interpreter with fixed arguments
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from crm.bench_cold_start import fresh_build, sam_build
+from crm.bench_cold_start import measure as measure_cold_starts
+from crm.bench_cold_start import render as render_cold_starts
 from crm.bench_timing import (
     DynamoCounter,
     Invoker,
@@ -51,8 +54,7 @@ from crm.template import Template
 if TYPE_CHECKING:
     from crm.seed import SeedTables
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-ImportTimes = tuple[str, list[tuple[str, float, float]]]
+COLD_START_ROUNDS = 5
 
 
 _started = time.monotonic()
@@ -61,39 +63,6 @@ _started = time.monotonic()
 def progress(message: str) -> None:
     """A line on stderr with the elapsed time: the table goes to stdout once everything is measured."""
     print(f"[{time.monotonic() - _started:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def import_times(template: Template) -> ImportTimes:
-    """(module, cumulative import ms from -X importtime, wall ms), each in a fresh interpreter.
-    With a `sam build` output present, the module is imported as Lambda would: only the function
-    artifact and the layer on sys.path; otherwise from the development environment."""
-    build = PROJECT_ROOT / ".aws-sam" / "build"
-    where = "sam build artifact + layer" if build.is_dir() else "development virtualenv"
-    results = []
-    for logical_id, properties in template.functions().items():
-        module = properties["Handler"].rpartition(".")[0]
-        prefix = ""
-        if build.is_dir():
-            paths = [str(build / logical_id), str(build / "SharedLayer" / "python")]
-            prefix = f"import sys; sys.path[:0] = {paths!r}; "
-        code = (
-            prefix + f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
-        )
-        done = subprocess.run(  # nosec B603  # this interpreter, fixed arguments
-            [sys.executable, *(["-I", "-S"] if build.is_dir() else []), "-X", "importtime", "-c", code],
-            capture_output=True,
-            text=True,
-            env=os.environ.copy(),
-            check=True,
-            timeout=120,
-        )
-        cumulative = 0.0
-        for line in done.stderr.splitlines():
-            found = re.match(r"import time:\s+\d+ \|\s+(\d+) \| (\s*)(\S+)", line)
-            if found and found.group(3) == module:
-                cumulative = int(found.group(1)) / 1000
-        results.append((module, cumulative, float(done.stdout.strip()) * 1000))
-    return where, results
 
 
 def serve_startup_seconds(seed: bool) -> float:
@@ -167,7 +136,7 @@ class BenchStack:
         self.functions.stop()
 
 
-def run(sizes: list[int], requests_per_scenario: int) -> tuple[list[Row], ImportTimes]:
+def run(sizes: list[int], requests_per_scenario: int) -> tuple[list[Row], str]:
     template = local_template()
     moto = MotoServer(port=free_port())
     redis = None if os.environ.get("REDIS_URL") else LocalRedis()
@@ -177,7 +146,9 @@ def run(sizes: list[int], requests_per_scenario: int) -> tuple[list[Row], Import
     # The functions' configuration must be in place before their code is first imported.
     os.environ.update(function_environment(template, moto.endpoint, os.environ))
     moto.start()
-    times = import_times(template)
+    with tempfile.TemporaryDirectory(prefix="crm-bench-build-") as scratch:
+        build = fresh_build() or sam_build(Path(scratch) / "build")
+        cold_starts = render_cold_starts(build, measure_cold_starts(build, template, COLD_START_ROUNDS))
     stack = BenchStack.start(template, moto.endpoint)
     rows: list[Row] = []
     try:
@@ -188,7 +159,7 @@ def run(sizes: list[int], requests_per_scenario: int) -> tuple[list[Row], Import
         moto.stop()
         if redis is not None:
             redis.stop()
-    return rows, times
+    return rows, cold_starts
 
 
 def measure_size(stack: BenchStack, size: int, requests_per_scenario: int, with_writes: bool) -> list[Row]:
@@ -303,7 +274,7 @@ def _ms(value: float) -> str:
     return "—" if value != value else f"{value:.1f}"  # NaN: not measured over HTTP
 
 
-def render(rows: list[Row], times: ImportTimes, startup: dict[str, float]) -> str:
+def render(rows: list[Row], cold_starts: str, startup: dict[str, float]) -> str:
     lines = [
         "| leads | request | cache | in-process median ms | of which DynamoDB ms | in-process p95 ms "
         "| over HTTP median ms | runner overhead ms | DynamoDB calls | items read |",
@@ -315,13 +286,7 @@ def render(rows: list[Row], times: ImportTimes, startup: dict[str, float]) -> st
         f"| {r.round_trips:g} | {r.items_read:g} |"
         for r in rows
     ]
-    where, modules = times
-    lines += [
-        "",
-        f"| handler module ({where}) | import (importtime, cumulative) ms | import wall ms |",
-        "| --- | ---: | ---: |",
-    ]
-    lines += [f"| `{module}` | {cumulative:.0f} | {wall:.0f} |" for module, cumulative, wall in modules]
+    lines += ["", cold_starts]
     lines += ["", "| `crm serve` start-up | seconds |", "| --- | ---: |"]
     lines += [f"| {label} | {seconds:.1f} |" for label, seconds in startup.items()]
     return "\n".join(lines)
@@ -332,6 +297,6 @@ def main(sizes: list[int], requests_per_scenario: int) -> int:
         "with demo data (300 leads)": serve_startup_seconds(seed=True),
         "--no-seed": serve_startup_seconds(seed=False),
     }
-    rows, times = run(sizes, requests_per_scenario)
-    print(render(rows, times, startup))
+    rows, cold_starts = run(sizes, requests_per_scenario)
+    print(render(rows, cold_starts, startup))
     return 0

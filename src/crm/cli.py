@@ -48,6 +48,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from crm import burst
 
         return burst.main(args.burst, args.clients, Path(args.out), shlex.split(args.serve_args))
+    if args.cold_start:
+        from crm import bench_cold_start
+
+        return bench_cold_start.main(args.build_dir, args.repeat)
     from crm import bench
 
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -211,6 +215,16 @@ def _add_bench(commands: SubCommands) -> None:
     burst.add_argument(
         "--serve-args", default="", help='more crm serve arguments, e.g. --serve-args="--concurrency 4"'
     )
+    cold = bench.add_argument_group(
+        "cold start",
+        "with --cold-start: each function's import and first event in the sam build artifact, "
+        "against the import of boto3 + Powertools' Logger + pydantic",
+    )
+    cold.add_argument("--cold-start", action="store_true", help="measure cold starts (instead of the reads)")
+    cold.add_argument(
+        "--build-dir", help="a sam build output (default .aws-sam/build when fresh, else a new sam build)"
+    )
+    cold.add_argument("--repeat", type=_positive, default=15, help="rounds, medians reported (default 15)")
     bench.set_defaults(run=cmd_bench)
 
 

@@ -13,8 +13,16 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.swagger_ui import html as swagger_html
 
 from crm.template import Template
+from shared.entrypoints import HttpFunction
 from shared.errors import MAX_BODY_BYTES, MAX_BODY_DEPTH
-from shared.http import API_TITLE, API_VERSION, BEARER_AUTH, REQUEST_SCHEMA_EXTENSION
+from shared.http import (
+    API_TITLE,
+    API_VERSION,
+    BEARER_AUTH,
+    REQUEST_MODELS,
+    REQUEST_SCHEMA_EXTENSION,
+    openapi_schema,
+)
 
 SWAGGER_ASSETS = Path(swagger_html.__file__).parent
 DESCRIPTION = (
@@ -29,10 +37,10 @@ def function_apps(template: Template) -> dict[str, APIGatewayRestResolver]:
     """The resolver of every API function in the template (their handler module's `app`)."""
     apps = {}
     for logical_id, properties in template.functions().items():
-        module = importlib.import_module(properties["Handler"].rpartition(".")[0])
-        app = getattr(module, "app", None)
-        if isinstance(app, APIGatewayRestResolver):
-            apps[logical_id] = app
+        module_name, _, attribute = properties["Handler"].rpartition(".")
+        handler = getattr(importlib.import_module(module_name), attribute)
+        if isinstance(handler, HttpFunction):
+            apps[logical_id] = handler.app
     return apps
 
 
@@ -45,7 +53,7 @@ def _merger(template: Template) -> OpenAPIMerge:
         on_conflict="error",
     )
     for app in function_apps(template).values():
-        merge.add_schema(app.get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True))
+        merge.add_schema(openapi_schema(app).model_dump(mode="json", by_alias=True, exclude_none=True))
     return merge
 
 
@@ -55,9 +63,10 @@ def _publish_request_bodies(document: dict[str, Any]) -> dict[str, Any]:
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for item in document.get("paths", {}).values():
         for operation in item.values():
-            schema = operation.pop(REQUEST_SCHEMA_EXTENSION, None) if isinstance(operation, dict) else None
-            if schema is None:
+            name = operation.pop(REQUEST_SCHEMA_EXTENSION, None) if isinstance(operation, dict) else None
+            if name is None:
                 continue
+            schema = REQUEST_MODELS[name].model_json_schema()
             schemas[schema["title"]] = schema
             operation["requestBody"] = {
                 "required": True,

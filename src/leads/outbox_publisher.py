@@ -18,13 +18,14 @@ an owed epoch bump).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from shared.dependencies import outbox, query_cache
 from shared.observability import add_count, add_seconds, logger, metrics
-from shared.outbox import DrainReport
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from shared.outbox import DrainReport
 
 # Sending stops this long before the invocation's timeout; what is left waits for the next run.
 TIME_MARGIN_SECONDS = 3.0
@@ -40,6 +41,10 @@ def publish_metrics(report: DrainReport, epoch_bumped: bool) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Imported by the first run, not the cold start (as the other functions' code: see
+    # `shared.entrypoints`).
+    from shared.dependencies import outbox, query_cache
+
     epoch_bumped = query_cache().pay_recorded_epoch()
     report = outbox().drain(
         time_left=lambda: context.get_remaining_time_in_millis() / 1000 - TIME_MARGIN_SECONDS

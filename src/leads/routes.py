@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from leads.dependencies import lead_service, lead_writer
 from leads.models import Disposition, Lead, LeadChanges, LeadFilters, LeadPage, LeadSubmission, PostResult
@@ -15,7 +14,7 @@ from leads.posting import post, post_with_key
 from leads.service import parse_time_bound
 from shared.errors import BadRequest
 from shared.http import JSON, endpoint, json_response
-from shared.params import day_or_time_query
+from shared.params import Body, Path, Query, day_or_time_query
 from shared.security import ALL_ROLES, STAFF_AND_AGENTS, STAFF_AND_VENDORS, Role, current_principal
 
 router = Router()

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel
 
 from reports.csv_export import to_csv
@@ -26,7 +25,7 @@ from reports.models import (
 )
 from shared.dates import parse_day
 from shared.http import endpoint, json_response
-from shared.params import day_query
+from shared.params import Query, day_query
 from shared.security import STAFF, STAFF_AND_VENDORS, Role, current_principal
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -1,6 +1,12 @@
 """HTTP plumbing shared by the API functions: the resolver factory (CORS from configuration),
 the single error-to-HTTP mapping, the request body limit, route declaration with roles, and the
-Lambda entry point that adds logging context, metrics and the audit record."""
+handling of one request with its audit record.
+
+Cold start: a function's first event builds its resolver here (`shared.entrypoints`), without
+Powertools' OpenAPI machinery. Request validation (`OpenAPIRequestValidationMiddleware`, the
+pydantic fields it builds from a route's signature) is imported when that request reaches it;
+the OpenAPI schema's models only by `openapi_schema` (`crm openapi`, the local runner's
+/openapi.json and /docs), never on a request's path."""
 
 from __future__ import annotations
 
@@ -10,27 +16,22 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import simplejson
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
-    OpenAPIRequestValidationMiddleware,
-)
+from aws_lambda_powertools.event_handler.middlewares.base import BaseMiddlewareHandler
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
-from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel
 
 from shared import dependencies
 from shared.audit import build_record
 from shared.cache import request_cache_status, start_request_lookups
 from shared.config import get_settings
+from shared.entrypoints import OnFirstUse
 from shared.errors import (
     ApiError,
     BodyNestedTooDeep,
@@ -39,9 +40,14 @@ from shared.errors import (
     check_body_depth,
     check_body_size,
 )
-from shared.observability import logger, metrics
+from shared.observability import logger
 from shared.responses import ErrorBody, ErrorInfo
 from shared.security import Role, current_principal_or_none, set_current_principal
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.api_gateway import Router
+    from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+    from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
 JSON = "application/json"
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
@@ -49,7 +55,8 @@ EXPOSED_HEADERS = ["WWW-Authenticate", "Retry-After", "Content-Disposition", "X-
 CACHE_STATUS_HEADER = "X-Cache"  # hit or miss, on an answer read through the query cache
 PREFLIGHT_MAX_AGE = 600
 BEARER_AUTH = "bearerAuth"
-REQUEST_SCHEMA_EXTENSION = "x-request-schema"
+REQUEST_SCHEMA_EXTENSION = "x-request-schema"  # names a model of REQUEST_MODELS
+REQUEST_MODELS: dict[str, type[BaseModel]] = {}  # bodies routes parse themselves, by model name
 BODY_ERRORS = {"POST": (413, 415), "PUT": (413, 415), "PATCH": (413, 415)}  # too large, not JSON
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,7 +66,36 @@ def _is_json(content_type: str | None) -> bool:
     return not content_type or content_type.split(";")[0].strip().lower() == JSON
 
 
-class _BodyLimitThenValidation(OpenAPIRequestValidationMiddleware):
+class _OnFirstUse(BaseMiddlewareHandler):
+    """A middleware built by `build` when the first request reaches it: Powertools' validation
+    middlewares import the OpenAPI machinery, which only a request needs."""
+
+    def __init__(self, build: Callable[[], BaseMiddlewareHandler]) -> None:
+        self._middleware = OnFirstUse(build)
+
+    def handler(self, app: Any, next_middleware: NextMiddleware) -> Response[Any]:
+        return self._middleware.get().handler(app, next_middleware)
+
+
+def _request_validation() -> BaseMiddlewareHandler:
+    from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+        OpenAPIRequestValidationMiddleware,
+    )
+
+    return OpenAPIRequestValidationMiddleware()
+
+
+def _response_validation() -> BaseMiddlewareHandler:
+    from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+        OpenAPIResponseValidationMiddleware,
+    )
+
+    return OpenAPIResponseValidationMiddleware(
+        validation_serializer=None, has_response_validation_error=False
+    )
+
+
+class _BodyLimitThenValidation(BaseMiddlewareHandler):
     """Powertools' request validation (the first thing a route runs, and the one that reads a
     body), preceded by four checks: that the route is the resource API Gateway matched (else
     405), how deep the body nests (every parser reads it recursively: past the limit it is
@@ -68,6 +104,9 @@ class _BodyLimitThenValidation(OpenAPIRequestValidationMiddleware):
     that parses its own body (`request_model`) checks the size itself, to answer in its own shape,
     and reads the body as JSON whatever its media type (lead posting: many posting systems label
     JSON text/plain)."""
+
+    def __init__(self) -> None:
+        self._validation = _OnFirstUse(_request_validation)
 
     def handler(self, app: Any, next_middleware: NextMiddleware) -> Response[Any]:
         route = app.context.get("_route")
@@ -82,7 +121,7 @@ class _BodyLimitThenValidation(OpenAPIRequestValidationMiddleware):
             check_body_size(event.body, bool(event.is_base64_encoded))
             if event.http_method in BODY_ERRORS and not _is_json(event.headers.get("Content-Type")):
                 raise RequestUnsupportedContentType("Unsupported content type", errors=[])
-        return super().handler(app, next_middleware)
+        return self._validation.handler(app, next_middleware)
 
 
 def dumps(value: Any) -> str:
@@ -192,16 +231,31 @@ API_TITLE = "Lead CRM API"
 API_VERSION = "0.1.0"
 
 
-def create_app() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(cors=cors_config(), enable_validation=True)
-    # Every route's middleware stack starts with this request validation (built on first call).
-    assert hasattr(app, "_request_validation_middleware"), "Powertools moved its request validation"
-    app._request_validation_middleware = _BodyLimitThenValidation()
+def openapi_schema(app: APIGatewayRestResolver) -> OpenAPI:
+    """The OpenAPI document of one function's routes (`crm openapi` merges them). The OpenAPI
+    models are imported here, never on a request's path."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
     app.configure_openapi(
         title=API_TITLE,
         version=API_VERSION,
         security_schemes={BEARER_AUTH: HTTPBearer(bearerFormat="JWT")},
     )
+    return app.get_openapi_schema()
+
+
+def create_app() -> APIGatewayRestResolver:
+    """The resolver of an API function, with validation on. Constructed without it, then turned on,
+    so that Powertools does not import its validation middlewares here: every route's middleware
+    stack starts with `_BodyLimitThenValidation` and ends with the response validation, both of
+    which import the OpenAPI machinery on the first request (Powertools builds each route's
+    stack on its first call, from these two attributes)."""
+    app = APIGatewayRestResolver(cors=cors_config())
+    assert hasattr(app, "_enable_validation"), "Powertools moved its validation switch"
+    app._enable_validation = True
+    # Powertools types these as its own middlewares; any middleware handler fits in the stack.
+    app._request_validation_middleware = _BodyLimitThenValidation()  # type: ignore[assignment]
+    app._response_validation_middleware = _OnFirstUse(_response_validation)  # type: ignore[assignment]
     _handle_refused_requests(app)
     app.exception_handler(Exception)(_handle_unexpected)
     app.not_found(_not_found_or_not_allowed(app))
@@ -350,12 +404,21 @@ def endpoint(
             middlewares=[Authorize(allowed)],
             openapi_extensions={
                 "x-roles": sorted(role.value for role in allowed),
-                **({REQUEST_SCHEMA_EXTENSION: request_model.model_json_schema()} if request_model else {}),
+                **({REQUEST_SCHEMA_EXTENSION: _request_model_name(request_model)} if request_model else {}),
             },
         )
         return route(handler)
 
     return declare
+
+
+def _request_model_name(model: type[BaseModel]) -> str:
+    """Records a body model a route parses itself; `crm openapi` publishes its JSON schema (built
+    there, not at every cold start)."""
+    REQUEST_MODELS.setdefault(model.__name__, model)
+    if REQUEST_MODELS[model.__name__] is not model:
+        raise ValueError(f"two request models are named {model.__name__}")
+    return model.__name__
 
 
 def _add_cache_status(response: dict[str, Any]) -> None:
@@ -369,24 +432,19 @@ def _add_cache_status(response: dict[str, Any]) -> None:
         response["headers"] = {**(response.get("headers") or {}), CACHE_STATUS_HEADER: status}
 
 
-def http_entrypoint(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The Lambda handler of an API function: logging context, metrics, and one audit record."""
-
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-    @metrics.log_metrics
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        started = time.perf_counter()
+def handle_request(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """One API request (the Lambda handler, `shared.entrypoints.HttpFunction`, adds the logging
+    context and flushes the metrics): the route's answer, and one audit record."""
+    started = time.perf_counter()
+    set_current_principal(None)
+    start_request_lookups()
+    try:
+        response: dict[str, Any] = app.resolve(event, context)
+    finally:
+        principal = current_principal_or_none()
         set_current_principal(None)
-        start_request_lookups()
-        try:
-            response: dict[str, Any] = app.resolve(event, context)
-        finally:
-            principal = current_principal_or_none()
-            set_current_principal(None)
-        _add_cache_status(response)
-        duration_ms = (time.perf_counter() - started) * 1000
-        record = build_record(event, response["statusCode"], duration_ms, principal)
-        dependencies.audit_log().record(record, str(event.get("httpMethod", "")))
-        return response
-
-    return handler
+    _add_cache_status(response)
+    duration_ms = (time.perf_counter() - started) * 1000
+    record = build_record(event, response["statusCode"], duration_ms, principal)
+    dependencies.audit_log().record(record, str(event.get("httpMethod", "")))
+    return response

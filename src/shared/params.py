@@ -1,10 +1,34 @@
-"""Query parameters several routes declare the same way, with the schema that says what they take."""
+"""How routes declare their parameters: `Query`, `Path` and `Body` (Powertools' own, imported on
+first use), and the query parameters several routes declare the same way, with the schema that
+says what they take.
+
+Route modules use `from __future__ import annotations`, so a parameter's `Annotated[..., Query()]`
+is evaluated only when Powertools first reads the route's signature: on the route's first
+request, or when `crm openapi` builds the document. Powertools' parameter classes come with its
+OpenAPI machinery, which a cold start then does not import."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
+
+def Query(*args: Any, **options: Any) -> Any:  # stands for Powertools' class of that name
+    from aws_lambda_powertools.event_handler.openapi.params import Query as query
+
+    return query(*args, **options)
+
+
+def Path(*args: Any, **options: Any) -> Any:
+    from aws_lambda_powertools.event_handler.openapi.params import Path as path
+
+    return path(*args, **options)
+
+
+def Body(*args: Any, **options: Any) -> Any:
+    from aws_lambda_powertools.event_handler.openapi.params import Body as body
+
+    return body(*args, **options)
+
 
 # Days from 1970 on (`shared.dates.parse_day` refuses earlier ones): ranges are counted back from them.
 YEAR_1970_ON = r"(?:19[7-9]\d|[2-9]\d{3})"

@@ -1,11 +1,10 @@
-"""Lambda entry point of the stats service (StatsFunction in template.yaml)."""
+"""Lambda entry point of the stats service (StatsFunction in template.yaml).
+
+Importing it is the cold start's share of the function: the resolver and the routes
+(`stats.routes`) are built by the first event (see `shared.entrypoints`)."""
 
 from __future__ import annotations
 
-from shared.http import create_app, http_entrypoint
-from stats.routes import router
+from shared.entrypoints import api_function
 
-app = create_app()
-app.include_router(router)
-
-lambda_handler = http_entrypoint(app)
+lambda_handler = api_function("stats.routes")

@@ -8,11 +8,10 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from shared.dates import parse_day
 from shared.http import endpoint, json_response
-from shared.params import day_query
+from shared.params import Query, day_query
 from shared.security import STAFF, Role
 from stats.audit_trail import AuditQuery
 from stats.dashboard import PeriodName

@@ -21,6 +21,7 @@ from crm.stack import MotoServer
 from leads.repository import LeadRepository
 from shared import dependencies
 from shared.dynamo import dynamodb_client
+from shared.http import openapi_schema
 from stats.dependencies import stats_store
 from stats.rebuild import rebuild
 from tests.helpers import FakeLambdaContext, api_event, header, make_token, response_json
@@ -161,7 +162,7 @@ def test_the_agents_report_has_no_vendor_filter(seeded: None) -> None:
     status, body = report("agents", vendor="V001")
     assert status == 200
     assert body == everyone
-    parameters = reports.app.app.get_openapi_schema().paths["/reports/agents"].get.parameters  # type: ignore[index,union-attr]
+    parameters = openapi_schema(reports.app.lambda_handler.app).paths["/reports/agents"].get.parameters  # type: ignore[index,union-attr]
     assert "vendor" not in {parameter.name for parameter in parameters}
 
 

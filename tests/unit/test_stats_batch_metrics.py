@@ -156,6 +156,7 @@ def lead_event(number: int) -> dict[str, Any]:
 def test_each_consumer_invocation_publishes_its_batch_as_metrics_that_add_up_from_its_output(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import stats.batch
     import stats.consumer
 
     # Given metrics printed as EMF (as under `crm serve` with POWERTOOLS_METRICS_DISABLED=false),
@@ -165,7 +166,7 @@ def test_each_consumer_invocation_publishes_its_batch_as_metrics_that_add_up_fro
         applied={"L0000", "L0001"}, transactions=3, bucket_item_writes=7, conflicts_retried=2
     )
     updater = FakeUpdater(result)
-    monkeypatch.setattr(stats.consumer, "bucket_updater", lambda: updater)
+    monkeypatch.setattr(stats.batch, "bucket_updater", lambda: updater)
     # When the consumer takes two batches of lead events
     for _ in range(2):
         stats.consumer.lambda_handler(sqs_event([lead_event(0), lead_event(1)]), FakeLambdaContext())
@@ -178,14 +179,13 @@ def test_each_consumer_invocation_publishes_its_batch_as_metrics_that_add_up_fro
 def test_with_metrics_disabled_the_consumer_prints_and_keeps_no_metric(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import stats.batch
     import stats.consumer
     from shared.observability import metrics
 
     # Given metrics disabled (the local default, and the tests')
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    monkeypatch.setattr(
-        stats.consumer, "bucket_updater", lambda: FakeUpdater(BatchResult(bucket_item_writes=3))
-    )
+    monkeypatch.setattr(stats.batch, "bucket_updater", lambda: FakeUpdater(BatchResult(bucket_item_writes=3)))
     # When the consumer takes a batch
     stats.consumer.lambda_handler(sqs_event([lead_event(0)]), FakeLambdaContext())
     # Then no EMF record is printed, and none piles up for a later flush
@@ -245,16 +245,17 @@ def emf_records(out: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def consumer(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[BatchResult], FakeUpdater]]:
     """The consumer with metrics printed as EMF, a clock at NOW and a store answering `result`."""
+    import stats.batch
     import stats.consumer
 
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
-    monkeypatch.setattr(stats.consumer, "clock", NOW.timestamp)
+    monkeypatch.setattr(stats.batch, "clock", NOW.timestamp)
     previous_level = stats.consumer.logger.log_level
     stats.consumer.logger.setLevel("INFO")
 
     def install(result: BatchResult) -> FakeUpdater:
         updater = FakeUpdater(result)
-        monkeypatch.setattr(stats.consumer, "bucket_updater", lambda: updater)
+        monkeypatch.setattr(stats.batch, "bucket_updater", lambda: updater)
         return updater
 
     yield install

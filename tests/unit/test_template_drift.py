@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from crm.stack import function_environment
 from crm.template import (
@@ -23,6 +24,8 @@ from crm.template import (
 )
 from leads import repository
 from shared.config import Settings
+from shared.entrypoints import HttpFunction
+from shared.http import openapi_schema
 from tests.helpers import base_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -30,9 +33,17 @@ TEMPLATE = Template.load({"Stage": "test"})
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 
+def function_app(handler: str) -> APIGatewayRestResolver | None:
+    """The resolver of an API function (built on first use), None for another function."""
+    module_name, _, attribute = handler.rpartition(".")
+    function = getattr(importlib.import_module(module_name), attribute)
+    return function.app if isinstance(function, HttpFunction) else None
+
+
 def app_routes(handler: str) -> set[tuple[str, str]]:
-    app = importlib.import_module(handler.rpartition(".")[0]).app
-    paths = app.get_openapi_schema().paths or {}
+    app = function_app(handler)
+    assert app is not None
+    paths = openapi_schema(app).paths or {}
     return {
         (method.upper(), path)
         for path, item in paths.items()
@@ -46,9 +57,8 @@ def test_template_routes_and_code_routes_are_the_same(function: str) -> None:
     # Given
     properties = TEMPLATE.functions()[function]
     declared = {(route.method, route.path) for route in TEMPLATE.routes() if route.function == function}
-    module = importlib.import_module(properties["Handler"].rpartition(".")[0])
     # When / Then
-    if not hasattr(module, "app"):
+    if function_app(properties["Handler"]) is None:
         assert declared == set(), f"{function} has API events but its handler module has no resolver"
         return
     assert {route for route in declared if route[0] != "ANY"} == app_routes(properties["Handler"])
