@@ -147,7 +147,10 @@ def run(sizes: list[int], requests_per_scenario: int) -> tuple[list[Row], str]:
     os.environ.update(function_environment(template, moto.endpoint, os.environ))
     moto.start()
     with tempfile.TemporaryDirectory(prefix="crm-bench-build-") as scratch:
-        build = fresh_build() or sam_build(Path(scratch) / "build")
+        build = fresh_build()
+        if build is None:
+            print("sam build (.aws-sam/build is missing or older than the sources)", file=sys.stderr)
+            build = sam_build(Path(scratch) / "build")
         cold_starts = render_cold_starts(build, measure_cold_starts(build, template, COLD_START_ROUNDS))
     stack = BenchStack.start(template, moto.endpoint)
     rows: list[Row] = []

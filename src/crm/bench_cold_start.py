@@ -93,7 +93,6 @@ def fresh_build() -> Path | None:
 
 def sam_build(target: Path) -> Path:
     """`sam build` of the template into `target` (as `make build` does, without a container)."""
-    print(f"sam build into {target} (.aws-sam/build is missing or older than the sources)", file=sys.stderr)
     subprocess.run(  # nosec B603  # sam beside this interpreter, fixed arguments
         [
             str(Path(sys.executable).with_name("sam")),

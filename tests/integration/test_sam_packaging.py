@@ -22,6 +22,7 @@ import pytest
 import redis
 from packaging.utils import canonicalize_name
 
+from crm.bench_cold_start import sam_build
 from crm.seed import SeedTables, seed_demo_data
 from crm.stack import LocalRedis
 from shared import dependencies
@@ -60,23 +61,7 @@ print(json.dumps({"response": handler(event, context), "origins": origins}))
 
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("sam-build")
-    subprocess.run(
-        [
-            str(SAM),
-            "build",
-            "--build-dir",
-            str(target),
-            "--template-file",
-            str(PROJECT_ROOT / "template.yaml"),
-        ],
-        cwd=PROJECT_ROOT,
-        env=SAM_ENV,
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    return target
+    return sam_build(tmp_path_factory.mktemp("sam-build"))
 
 
 def invoke_built(
@@ -400,15 +385,37 @@ def writes_held(client: redis.Redis) -> set[str]:
     return {entry["id"] for entry in client.client_list() if "b" in entry["flags"]}
 
 
+def cached_by_a(
+    leads_environments: Callable[[str], tuple[BuiltEnvironment, BuiltEnvironment]], redis_url: str
+) -> tuple[redis.Redis, BuiltEnvironment, BuiltEnvironment, LeadCalls, int]:
+    """Two environments sharing the Redis at `redis_url` (and a client of it), and a lead A has
+    cached, with its version."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    a, b = leads_environments(redis_url)
+    lead = a_lead(a)
+    version = response_json(a.invoke(lead.get()))["version"]
+    assert header(a.invoke(lead.get()), "X-Cache") == "hit"
+    return client, a, b, lead, version
+
+
+def write_lost_to_a_long_pause(
+    client: redis.Redis, b: BuiltEnvironment, lead: LeadCalls, version: int, notes: str
+) -> None:
+    """B changes the lead while Redis holds writes for longer than B tries its invalidation: B
+    answers without it."""
+    client.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
+    try:
+        changed = b.invoke(lead.patch(version, notes))
+    finally:
+        client.execute_command("CLIENT", "UNPAUSE")
+    assert changed["statusCode"] == 200, changed
+
+
 def test_a_write_made_while_redis_holds_writes_is_read_by_another_environment_once_it_resumes(
     leads_environments: Callable[[str], tuple[BuiltEnvironment, BuiltEnvironment]], private_redis: LocalRedis
 ) -> None:
     # Given two environments sharing a Redis of this test's own, and a lead A has cached
-    client = redis.Redis.from_url(private_redis.url, decode_responses=True)
-    a, b = leads_environments(private_redis.url)
-    lead = a_lead(a)
-    version = response_json(a.invoke(lead.get()))["version"]
-    assert header(a.invoke(lead.get()), "X-Cache") == "hit"
+    client, a, b, lead, version = cached_by_a(leads_environments, private_redis.url)
     b.invoke(lead.get())  # B is warm: connected to Redis
     # When Redis holds every write, B changes the lead, and Redis resumes once B's invalidation has
     # timed out and B is trying it again
@@ -437,18 +444,9 @@ def test_after_a_longer_outage_the_writer_bumps_the_epoch_before_anyone_reads_it
     leads_environments: Callable[[str], tuple[BuiltEnvironment, BuiltEnvironment]], private_redis: LocalRedis
 ) -> None:
     # Given two environments sharing a Redis, and a lead A has cached
-    client = redis.Redis.from_url(private_redis.url, decode_responses=True)
-    a, b = leads_environments(private_redis.url)
-    lead = a_lead(a)
-    version = response_json(a.invoke(lead.get()))["version"]
-    assert header(a.invoke(lead.get()), "X-Cache") == "hit"
+    client, a, b, lead, version = cached_by_a(leads_environments, private_redis.url)
     # When Redis holds writes for longer than B tries its invalidation, B answers without it
-    client.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
-    try:
-        first = b.invoke(lead.patch(version, "first change"))
-    finally:
-        client.execute_command("CLIENT", "UNPAUSE")
-    assert first["statusCode"] == 200, first
+    write_lost_to_a_long_pause(client, b, lead, version, "first change")
     assert client.get(EPOCH_KEY) is None
     # And once Redis is back, B's next write pays the epoch it owes
     second = b.invoke(lead.patch(version + 1, "second change"))
@@ -466,18 +464,9 @@ def test_a_write_whose_invalidation_was_lost_is_read_once_the_publisher_runs_tho
     private_redis: LocalRedis,
 ) -> None:
     # Given two environments sharing a Redis, and a lead A has cached
-    client = redis.Redis.from_url(private_redis.url, decode_responses=True)
-    a, b = leads_environments(private_redis.url)
-    lead = a_lead(a)
-    version = response_json(a.invoke(lead.get()))["version"]
-    assert header(a.invoke(lead.get()), "X-Cache") == "hit"
+    client, a, b, lead, version = cached_by_a(leads_environments, private_redis.url)
     # When Redis holds writes for longer than B tries its invalidation, B answers without it
-    client.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
-    try:
-        changed = b.invoke(lead.patch(version, "written during the outage"))
-    finally:
-        client.execute_command("CLIENT", "UNPAUSE")
-    assert changed["statusCode"] == 200, changed
+    write_lost_to_a_long_pause(client, b, lead, version, "written during the outage")
     # And B gets no further request (Lambda froze or retired it) while Redis is back
     b.stop()
     assert client.get(EPOCH_KEY) is None
