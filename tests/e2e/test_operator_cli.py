@@ -84,7 +84,7 @@ def test_bench_prints_a_row_per_request_at_each_size() -> None:
         "scan-and-aggregate baseline (30d dashboard)",
         "POST /leads",
     } <= names
-    assert "| handler module" in done.stdout
+    assert "| function | import ms | import ÷ baseline |" in done.stdout
     assert "| `crm serve` start-up | seconds |" in done.stdout
 
 
