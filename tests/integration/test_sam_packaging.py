@@ -200,6 +200,23 @@ def test_built_stats_consumer_applies_a_batch_of_lead_events_once(
     assert [item["leads"] for item in totals] == [{"N": "1"}]
 
 
+def run_built_outbox_publisher(build_dir: Path, **environment: str) -> dict[str, Any]:
+    """The built outbox publisher's answer to the scheduled event, against the local endpoint."""
+    env = {
+        **base_env(),
+        "PATH": os.environ["PATH"],
+        "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+        **environment,
+    }
+    return invoke_built(
+        build_dir,
+        "OutboxPublisherFunction",
+        "leads.outbox_publisher.lambda_handler",
+        EVENTS / "outbox-schedule.json",
+        env,
+    )
+
+
 def test_built_outbox_publisher_sends_what_the_bus_refused_on_a_scheduled_event(
     build_dir: Path, aws: dict[str, str]
 ) -> None:
@@ -211,15 +228,8 @@ def test_built_outbox_publisher_sends_what_the_bus_refused_on_a_scheduled_event(
         TableName=base_env()["OUTBOX_TABLE"],
         Item=to_item({**event.to_item(), "created_at": created}),
     )
-    env = {**base_env(), "PATH": os.environ["PATH"], "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"]}
     # When the schedule invokes the built function
-    result = invoke_built(
-        build_dir,
-        "OutboxPublisherFunction",
-        "leads.outbox_publisher.lambda_handler",
-        EVENTS / "outbox-schedule.json",
-        env,
-    )
+    result = run_built_outbox_publisher(build_dir)
     # Then it sent the event, from the artifact's code and the layer's
     assert result["response"] == {
         "cache_epoch_bumped": False,
@@ -471,19 +481,7 @@ def test_a_write_whose_invalidation_was_lost_is_read_once_the_publisher_runs_tho
     b.stop()
     assert client.get(EPOCH_KEY) is None
     # When the schedule invokes the built outbox publisher once
-    env = {
-        **base_env(),
-        "PATH": os.environ["PATH"],
-        "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
-        "REDIS_URL": private_redis.url,
-    }
-    result = invoke_built(
-        build_dir,
-        "OutboxPublisherFunction",
-        "leads.outbox_publisher.lambda_handler",
-        EVENTS / "outbox-schedule.json",
-        env,
-    )
+    result = run_built_outbox_publisher(build_dir, REDIS_URL=private_redis.url)
     # Then it paid the epoch B owed, and A reads B's write
     assert result["response"]["cache_epoch_bumped"] is True, result
     assert client.get(EPOCH_KEY) == "1"
