@@ -1,7 +1,8 @@
 """The stats table's day buckets, as every service reads them.
 
-The stats consumer keeps counters per business day: totals ("leads", "revenue", "conversions",
-"sales", "quality_sum", "closed_days", "d#<disposition>") and the same measures per scope, named
+The stats consumer keeps counters per business day: totals ("leads", "revenue", "won",
+"conversions", "sales", "quality_sum", "closed_days", "d#<disposition>"; their definitions are in
+`shared.measures`) and the same measures per scope, named
 `<scope>#<key>#<measure>`: "c" campaign, "v" vendor, "a" agent, "vc" vendor and campaign (key
 `<vendor>#<campaign>`).
 

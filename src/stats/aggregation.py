@@ -1,8 +1,9 @@
 """What one lead contributes to the stats' day buckets.
 
 A bucket is one day (in the business time zone) of counters. A lead counts on the day it was
-created (leads, revenue, quality, its current disposition, per campaign, vendor and agent) and, once
-closed, on the day it closed (conversions, days to close, sale amount). A change of a lead is the
+created (leads, revenue, quality, its current disposition, per campaign, vendor and agent; `won`
+once it is closed, for cohort conversion rates) and, once closed, on the day it closed
+(conversions, days to close, sale amount). A change of a lead is the
 difference between what its new and its old state contribute, so applying states in any order
 (keeping the newest) and recomputing from the leads table give the same buckets. Test and deleted
 leads contribute nothing.
@@ -89,6 +90,8 @@ def contribution(view: LeadView | None, zone: ZoneInfo) -> Buckets:
     created[f"v#{view.vendor_code}#quality_sum"] += view.quality_score
     created[f"d#{view.disposition}"] += 1
     if view.disposition == "closed" and view.closed_date:
+        for prefix in scopes:
+            created[f"{prefix}won"] += 1  # the creation day's cohort: closed by now
         closed = buckets[day_of(view.closed_date, zone)]
         days = Decimal((_moment(view.closed_date) - _moment(view.created_at)).total_seconds()) / DAY_SECONDS
         for prefix in scopes:

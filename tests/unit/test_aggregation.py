@@ -44,6 +44,9 @@ def test_a_closed_lead_also_counts_as_a_conversion_on_its_closing_day() -> None:
     closed = view(disposition="closed", closed_date="2026-11-04T22:00:00.000Z", sale_amount="1200.50")
     buckets = contribution(closed, UTC)
     assert buckets["2026-11-01"]["d#closed"] == 1
+    # The creation day's cohort counts it as won, in every scope, while it stays closed.
+    assert buckets["2026-11-01"]["won"] == buckets["2026-11-01"]["v#V001#won"] == 1
+    assert "won" not in buckets["2026-11-04"]
     conversions = buckets["2026-11-04"]
     assert conversions["conversions"] == conversions["a#agent-1#conversions"] == 1
     assert conversions["sales"] == Decimal("1200.50")
@@ -64,7 +67,8 @@ def test_a_change_is_the_difference_of_the_two_states() -> None:
     before = view(disposition="qualified")
     after = view(disposition="closed", closed_date="2026-11-02T10:00:00.000Z", sale_amount="100")
     delta = difference(before, after, UTC)
-    assert delta["2026-11-01"] == {"d#qualified": -1, "d#closed": 1}
+    won = {f"{prefix}won": 1 for prefix in ("", "c#tiktok#", "v#V001#", "vc#V001#tiktok#", "a#agent-1#")}
+    assert delta["2026-11-01"] == {"d#qualified": -1, "d#closed": 1, **won}
     assert delta["2026-11-02"]["conversions"] == 1
 
 
