@@ -266,9 +266,10 @@ async function loadAgents() {
 }
 
 const AGENCY_COLUMNS = [
-  ["grade", "Grade", "text"], ["leads", "Leads (90 d)", "number"], ["converted", "Converted", "number"],
-  ["conversionRate", "Conversion", "percent"], ["avgCPA", "Avg CPA", "money"], ["sales", "Sales", "money"],
-  ["returnOnSpend", "Return on spend", "ratio"], ["topCampaign", "Top campaign", "text"],
+  ["grade", "Grade", "text"], ["leads", "Leads (90 d)", "number"], ["trend.change", "Leads vs previous 30 d", "change"],
+  ["converted", "Converted", "number"], ["conversionRate", "Conversion", "percent"], ["revenue", "Spend", "money"],
+  ["avgCPA", "Avg CPA", "money"], ["sales", "Sales", "money"], ["returnOnSpend", "Return on spend", "ratio"],
+  ["averageQuality", "Quality", "number"], ["topCampaign", "Top campaign", "text"], ["campaignROI", "Its ROI", "percent"],
 ];
 
 function insightList(page, at, kind) {
