@@ -227,8 +227,8 @@ async function loadStats() {
   ]);
   fillTable($("#cpa-table"), stats, "cpa.breakdown", stats.cpa.breakdown, [
     ["campaign", "Campaign", "text"], ["leads", "Leads", "number"], ["revenue", "Spend", "money"],
-    ["conversions", "Conversions", "number"], ["cpa", "CPA", "money"], ["sales", "Sales", "money"],
-    ["returnOnSpend", "Return on spend", "ratio"],
+    ["conversions", "Conversions", "number"], ["cpa", "CPA", "money"], ["converted", "Converted", "number"],
+    ["conversionRate", "Cohort rate", "percent"], ["sales", "Sales", "money"], ["returnOnSpend", "Return on spend", "ratio"],
   ]);
   rendered(panel, path);
 }
@@ -244,9 +244,9 @@ async function loadAnalytics() {
     ["sales", "Sales", "money"], ["conversions", "Closed", "number"], ["converted", "Converted", "number"],
   ].filter(([key]) => Array.isArray(data[key]));
   const table = $("#analytics-table");
-  table.tHead.rows[0].replaceChildren(...series.map(([, title]) => el("th", {}, title)));
+  table.tHead.rows[0].replaceChildren(...series.map(([, title]) => el("th", {}, title)), el("th"));
   table.tBodies[0].replaceChildren(...data.labels.map((_, i) => el("tr", { class: data.partial?.[i] ? "partial" : "" },
-    ...series.map(([key, , format]) => cell(data, `${key}.${i}`, format)))));
+    ...series.map(([key, , format]) => cell(data, `${key}.${i}`, format)), el("td", {}, data.partial?.[i] ? "so far" : ""))));
   rendered($("#analytics-panel"), path);
 }
 
