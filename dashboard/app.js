@@ -11,7 +11,7 @@
 // "sign-in" when the form was sent, so the wait for the API is apart from the typing).
 "use strict";
 
-const state = { api: "", token: "", leadsCursor: null, range: { period: "30d" } };
+const state = { api: "", token: "", leadsCursor: null, range: { period: "30d" }, shown: null };
 const $ = (selector) => document.querySelector(selector);
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -101,8 +101,6 @@ async function api(path, options = {}) {
 }
 
 // -- range ------------------------------------------------------------------------------------------
-const today = () => new Date().toISOString().slice(0, 10);
-const daysBefore = (day, days) => new Date(Date.parse(day) - days * 86_400_000).toISOString().slice(0, 10);
 
 function rangeQuery() {
   const { period, from, to } = state.range;
@@ -115,8 +113,9 @@ function readRange() {
   $("#range-from").disabled = !custom;
   $("#range-to").disabled = !custom;
   if (!custom) return { period };
-  if (!$("#range-to").value) $("#range-to").value = today();
-  if (!$("#range-from").value) $("#range-from").value = daysBefore($("#range-to").value, 29);
+  // By default the days the stats show now (the API's days, in its business time zone).
+  if (!$("#range-to").value) $("#range-to").value = state.shown?.to ?? "";
+  if (!$("#range-from").value) $("#range-from").value = state.shown?.from ?? "";
   return { from: $("#range-from").value, to: $("#range-to").value };
 }
 
@@ -180,6 +179,7 @@ function changeLine(node, data, path, words) {
 async function loadStats() {
   const path = `/admin/stats?${rangeQuery()}`;
   const stats = await api(path);
+  state.shown = stats.period;
   const panel = $("#stats-panel");
   const period = $("#stats-period");
   period.replaceChildren(span(stats, "period.from", "text"), " to ", span(stats, "period.to", "text"), " (", span(stats, "period.days", "number"), " days)");
@@ -306,15 +306,21 @@ const REPORT_FORMATS = { revenue: "money", sales: "money", cpa: "money", spend: 
 const reportFormat = (key, sample) =>
   REPORT_FORMATS[key] || (key.endsWith("_rate") ? "percent" : typeof sample === "string" ? "text" : "number");
 
+// Empty dates leave the API its defaults (the 30 days ending today, in the business time zone);
+// once answered, the inputs show the days the report covers.
 function reportQuery(format) {
-  const params = new URLSearchParams({ from: $("#report-from").value, to: $("#report-to").value });
+  const params = new URLSearchParams();
+  if ($("#report-from").value) params.set("from", $("#report-from").value);
+  if ($("#report-to").value) params.set("to", $("#report-to").value);
   if (format) params.set("format", format);
-  return `/reports/${$("#report-kind").value}?${params}`;
+  return `/reports/${$("#report-kind").value}${params.size ? `?${params}` : ""}`;
 }
 
 async function loadReport() {
   const path = reportQuery();
   const report = await api(path);
+  $("#report-from").value = report.from;
+  $("#report-to").value = report.to;
   const keys = report.rows.length ? Object.keys(report.rows[0]) : [];
   const columns = keys.map((key) => [key, key, reportFormat(key, report.rows.find((row) => row[key] != null)?.[key])]);
   const table = $("#report-table");
@@ -426,6 +432,7 @@ async function loadAll(loaders) {
 }
 
 const panelError = (error) => showError(error.message);
+const reload = (loaders) => loadAll(loaders).then(() => showError(""), panelError);
 
 async function signIn() {
   performance.mark("sign-in");
@@ -449,15 +456,13 @@ async function signIn() {
 
 function applyRange() {
   state.range = readRange();
-  loadAll([loadStats, loadAnalytics]).catch(panelError);
+  reload([loadStats, loadAnalytics]);
 }
 
 function wire() {
   const params = new URLSearchParams(location.search);
   $("#api").value = params.get("api") || sessionStorage.getItem("crm.api") || "http://127.0.0.1:3000";
   $("#token").value = sessionStorage.getItem("crm.token") || "";
-  $("#report-to").value = today();
-  $("#report-from").value = daysBefore(today(), 29);
   $("#login-form").addEventListener("submit", (event) => { event.preventDefault(); signIn(); });
   $("#logout").addEventListener("click", () => { sessionStorage.clear(); location.reload(); });
   $("#range-period").addEventListener("change", () => {
@@ -465,8 +470,8 @@ function wire() {
     if ($("#range-period").value !== "custom") applyRange();
   });
   $("#range-form").addEventListener("submit", (event) => { event.preventDefault(); applyRange(); });
-  $("#report-form").addEventListener("submit", (event) => { event.preventDefault(); loadAll([loadReport]).catch(panelError); });
-  $("#report-kind").addEventListener("change", () => loadAll([loadReport]).catch(panelError));
+  $("#report-form").addEventListener("submit", (event) => { event.preventDefault(); reload([loadReport]); });
+  $("#report-kind").addEventListener("change", () => reload([loadReport]));
   $("#report-csv").addEventListener("click", () => downloadReport().catch(panelError));
   $("#lead-filters").addEventListener("submit", (event) => { event.preventDefault(); loadLeads().catch(panelError); });
   $("#leads-more").addEventListener("click", () => loadLeads(true).catch(panelError));

@@ -330,6 +330,12 @@ def test_the_range_picker_drives_stats_and_analytics(server: LocalServer, page: 
     expect(page.locator("#analytics-chart")).to_have_attribute("data-bars", "14")
     assert page.locator("#leads-count").text_content() != leads_30d
     page.screenshot(path=str(ARTIFACTS / "custom-range.png"), full_page=True)
+    # And a range the API refuses is said, the numbers shown staying those of the range before
+    page.fill("#range-from", last.isoformat())
+    page.fill("#range-to", first.isoformat())
+    page.click("#range-apply")
+    expect(page.locator("#error")).to_contain_text("'from' must not be after 'to'")
+    expect(page.locator("#stats-panel")).to_have_attribute("data-url", f"/admin/stats?{query}")
 
 
 def test_a_report_downloads_as_csv_with_the_reports_fields(
