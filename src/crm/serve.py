@@ -156,19 +156,16 @@ def _start(args: argparse.Namespace, template: Template, stack: RunningStack) ->
 
 def _local_pages(template: Template) -> dict[str, Callable[[], LocalPage]]:
     """The pages the runner serves itself: the OpenAPI document and Swagger UI."""
-    from crm.openapi import document_json, swagger_asset, swagger_page
+    from crm.openapi import DOCS_HEADERS, docs_files, document_json
 
-    spec_json = document_json(template)
-    return {
-        "/openapi.json": lambda: (200, "application/json", spec_json.encode()),
-        "/docs": lambda: (200, "text/html; charset=utf-8", swagger_page(spec_json).encode()),
-        "/docs/swagger-ui-bundle.min.js": lambda: (
-            200,
-            "text/javascript",
-            swagger_asset("swagger-ui-bundle.min.js"),
-        ),
-        "/docs/swagger-ui.min.css": lambda: (200, "text/css", swagger_asset("swagger-ui.min.css")),
+    spec = document_json(template).encode()
+    pages: dict[str, Callable[[], LocalPage]] = {
+        "/openapi.json": lambda: (200, {"Content-Type": "application/json"}, spec),
     }
+    for path, (content_type, body) in docs_files().items():
+        page: LocalPage = (200, {"Content-Type": content_type, **DOCS_HEADERS}, body)
+        pages[path] = lambda page=page: page
+    return pages
 
 
 def _without_password(url: str) -> str:
