@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import logging
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -46,7 +45,7 @@ class ApiGateway:
         functions: FunctionRegistry,
         gateway_responses: dict[str, GatewayResponse],
         stage: str,
-        local_pages: dict[str, Callable[[], LocalPage]] | None = None,
+        local_pages: dict[str, LocalPage] | None = None,
     ) -> None:
         self.routes = routes
         self.functions = functions
@@ -149,7 +148,7 @@ class ApiGateway:
         parts = urlsplit(raw_path)
         path = parts.path or "/"
         if method == "GET" and path in self.local_pages:
-            status, headers, page = self.local_pages[path]()
+            status, headers, page = self.local_pages[path]
             return status, list(headers.items()), page
         if len(body) > MAX_PAYLOAD_BYTES:
             return self.gateway_response("REQUEST_TOO_LARGE", 413, "Request Too Long")

@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from types import FrameType
@@ -154,17 +153,15 @@ def _start(args: argparse.Namespace, template: Template, stack: RunningStack) ->
     return seeded
 
 
-def _local_pages(template: Template) -> dict[str, Callable[[], LocalPage]]:
-    """The pages the runner serves itself: the OpenAPI document and Swagger UI."""
+def _local_pages(template: Template) -> dict[str, LocalPage]:
+    """The pages the runner serves itself: the OpenAPI document and Swagger UI's files."""
     from crm.openapi import DOCS_HEADERS, docs_files, document_json
 
-    spec = document_json(template).encode()
-    pages: dict[str, Callable[[], LocalPage]] = {
-        "/openapi.json": lambda: (200, {"Content-Type": "application/json"}, spec),
+    pages: dict[str, LocalPage] = {
+        "/openapi.json": (200, {"Content-Type": "application/json"}, document_json(template).encode())
     }
     for path, (content_type, body) in docs_files().items():
-        page: LocalPage = (200, {"Content-Type": content_type, **DOCS_HEADERS}, body)
-        pages[path] = lambda page=page: page
+        pages[path] = (200, {"Content-Type": content_type, **DOCS_HEADERS}, body)
     return pages
 
 
