@@ -13,7 +13,7 @@
   consumers afterwards, through the bus, as in AWS.
 
 A few paths are served by the runner itself on GET and are not API routes: /openapi.json, and
-Swagger UI at /docs with its two assets under /docs/.
+Swagger UI at /docs with its files under /docs/.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import logging
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -36,7 +35,7 @@ MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 # A REST API gives up on its integration after 29 s (504), whatever the function's own Timeout.
 # A function whose Timeout is shorter times out first: Lambda answers with an error (502).
 INTEGRATION_TIMEOUT_SECONDS = 29.0
-LocalPage = tuple[int, str, bytes]  # status, content type, body
+LocalPage = tuple[int, dict[str, str], bytes]  # status, headers, body
 
 
 class ApiGateway:
@@ -46,7 +45,7 @@ class ApiGateway:
         functions: FunctionRegistry,
         gateway_responses: dict[str, GatewayResponse],
         stage: str,
-        local_pages: dict[str, Callable[[], LocalPage]] | None = None,
+        local_pages: dict[str, LocalPage] | None = None,
     ) -> None:
         self.routes = routes
         self.functions = functions
@@ -149,8 +148,8 @@ class ApiGateway:
         parts = urlsplit(raw_path)
         path = parts.path or "/"
         if method == "GET" and path in self.local_pages:
-            status, content_type, page = self.local_pages[path]()
-            return status, [("Content-Type", content_type)], page
+            status, headers, page = self.local_pages[path]
+            return status, list(headers.items()), page
         if len(body) > MAX_PAYLOAD_BYTES:
             return self.gateway_response("REQUEST_TOO_LARGE", 413, "Request Too Long")
         matched = self.match(method, path)
