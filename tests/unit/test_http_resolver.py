@@ -15,6 +15,7 @@ from leads.app import lambda_handler
 from leads.models import Disposition, LeadFilters
 from shared.auth import Authenticator, TokenSettings
 from shared.errors import MAX_BODY_DEPTH, LeadNotFound
+from shared.http import _vary_on_origin
 from shared.security import Principal, Role
 from tests.helpers import (
     ALLOWED_ORIGIN,
@@ -582,6 +583,16 @@ def test_preflight_from_a_disallowed_origin_gets_no_allow_origin() -> None:
     # Then
     assert header(response, "Access-Control-Allow-Origin") is None
     assert header(response, "Vary") == "Origin"
+
+
+def test_vary_keeps_the_fields_a_route_set_and_names_origin_once() -> None:
+    # Given an answer whose route set its own Vary
+    response: dict[str, Any] = {"statusCode": 200, "multiValueHeaders": {"vary": ["Accept-Encoding"]}}
+    # When Origin is added to it twice
+    _vary_on_origin(response)
+    _vary_on_origin(response)
+    # Then
+    assert response["multiValueHeaders"] == {"vary": ["Accept-Encoding, Origin"]}
 
 
 # --- Audit --------------------------------------------------------------------------------------
