@@ -125,6 +125,21 @@ def test_moving_a_lead_updates_the_stats(server: LocalServer, page: Page, dashbo
     expect(page.locator("#error")).to_contain_text("allowed")
 
 
+def test_the_dashboards_origin_reads_api_gateways_own_answers(
+    server: LocalServer, page: Page, dashboard_port: int
+) -> None:
+    # Given the dashboard's origin, allowed but not the first of CORS_ALLOW_ORIGINS
+    page.goto(f"http://127.0.0.1:{dashboard_port}/")
+    # When its page asks for a path no route serves (API Gateway answers it, not a function)
+    answer = page.evaluate(
+        "async (api) => { try { const r = await fetch(api + '/no-such-route'); "
+        "return [r.status, (await r.json()).error.code]; } catch (e) { return [0, e.name]; } }",
+        server.base_url,
+    )
+    # Then the browser lets the page read the gateway's error
+    assert answer == [404, "NOT_FOUND"]
+
+
 def test_an_origin_the_api_does_not_allow_cannot_read_it(server: LocalServer, page: Page) -> None:
     # Given the same dashboard served from an origin missing from CORS_ALLOW_ORIGINS
     port = free_port()
