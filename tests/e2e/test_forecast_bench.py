@@ -36,7 +36,8 @@ def test_forecast_bench_prints_each_series_and_horizon_beside_the_straight_lines
     rows = table_rows(done.stdout)
     series = {row[0] for row in rows}
     assert {"demo seed, 300 leads", "demo seed, 3,000 leads", "flat + weekly shape"} <= series
-    assert {(row[0], row[1]) for row in rows} >= {("flat + weekly shape", f"{days} d") for days in (7, 28, 91)}
+    horizons = {(row[0], row[1]) for row in rows}
+    assert horizons >= {("flat + weekly shape", f"{days} d") for days in (7, 28, 91)}
     assert all(row[3].endswith(" %") and row[6].endswith(" %") for row in rows)
 
 
