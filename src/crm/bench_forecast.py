@@ -1,11 +1,19 @@
 """`crm bench --forecast`: the dashboard's revenue forecast backtested on held-out weeks, next to
 the straight line it replaced.
 
-For each daily revenue series, the last weeks are held out (up to `HELD_OUT_WEEKS`, leaving
-`HISTORY_DAYS` days before the first). From the start of each held-out week, both methods get
-the `HISTORY_DAYS` days before it (what the dashboard gives the forecast) and project the next
-`horizon` days (7: that week; 28: four weeks, from each held-out week that has four weeks after
-it). Errors are measured on the projected totals:
+For each daily revenue series and horizon (7, 28 and 91 days), blocks of `horizon` days a week
+apart, the last one ending with the series, are held out (up to `HELD_OUT_WEEKS`, each with at
+least `FULL_HISTORY_DAYS` days before it, and `horizon` days for the window's line). Each block is
+forecast from the days before it by:
+
+- the method (`stats.forecast.forecast`), from the last `HISTORY_DAYS` days, as the dashboard
+  gives them;
+- the window's line: the straight line the dashboard drew, through the window's own days (as many
+  as the horizon: a 7-day window projected the next 7 days from its 7 days);
+- the 8-week line: a straight line through the last `FULL_HISTORY_DAYS` days, the days the
+  method reads.
+
+Errors are measured on the blocks' totals:
 
 - **MAPE** — the mean of |forecast - actual| ÷ actual over the blocks (blocks without revenue are
   left out), in percent;
@@ -28,7 +36,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from stats.forecast import HISTORY_DAYS, SEASON, forecast, straight_line
+from stats.forecast import FULL_HISTORY_DAYS, HISTORY_DAYS, SEASON, forecast, straight_line
 
 HELD_OUT_WEEKS = 8
 HORIZONS = (7, 28, 91)  # a week, four weeks, thirteen weeks
@@ -63,7 +71,7 @@ class Row:
     horizon: int
     method: Errors
     window_line: Errors  # the line the dashboard drew, through the window's days
-    history_line: Errors  # a line through the method's own history
+    history_line: Errors  # a line through the days the method reads
 
 
 Forecaster = Callable[[Sequence[float], int], tuple[float, float, float]]
@@ -84,16 +92,16 @@ def window_line_forecast(history: Sequence[float], horizon: int) -> tuple[float,
 
 
 def history_line_forecast(history: Sequence[float], horizon: int) -> tuple[float, float, float]:
-    """A straight line through the same `HISTORY_DAYS` days the method reads, with no range."""
-    point = straight_line(history[-HISTORY_DAYS:], horizon)
+    """A straight line through the `FULL_HISTORY_DAYS` days the method reads, with no range."""
+    point = straight_line(history[-FULL_HISTORY_DAYS:], horizon)
     return point, point, point
 
 
 def held_out_weeks(length: int, horizon: int) -> int:
     """How many blocks of `horizon` days, a week apart and the last one ending with the series,
-    a series of `length` days holds out: up to `HELD_OUT_WEEKS`, each leaving the days every
-    forecaster reads (`HISTORY_DAYS`, and `horizon` for the window's line) before it."""
-    return max(0, min(HELD_OUT_WEEKS, (length - max(HISTORY_DAYS, horizon) - horizon) // SEASON + 1))
+    a series of `length` days holds out: up to `HELD_OUT_WEEKS`, each leaving the days the method
+    and the lines read (`FULL_HISTORY_DAYS`, and `horizon` for the window's line) before it."""
+    return max(0, min(HELD_OUT_WEEKS, (length - max(FULL_HISTORY_DAYS, horizon) - horizon) // SEASON + 1))
 
 
 def held_out_blocks(series: Sequence[float], method: Forecaster, horizon: int) -> list[Block]:
@@ -216,7 +224,7 @@ def _signed(value: float | None) -> str:
 def render(rows: Sequence[Row]) -> str:
     lines = [
         "| series | horizon | blocks | weekday-trend MAPE | bias | in range "
-        "| window's line MAPE | bias | 56-day line MAPE | bias |",
+        "| window's line MAPE | bias | 8-week line MAPE | bias |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
@@ -238,6 +246,6 @@ def main(live: bool = False, stack_name: str | None = None, aws_port: int | None
     rows = [row for name, series in named.items() for row in backtest(name, series)]
     print(render(rows))
     if not rows:
-        print(f"nothing to hold out: fewer than {HISTORY_DAYS + SEASON} days of revenue")
+        print(f"nothing to hold out: fewer than {FULL_HISTORY_DAYS + SEASON} days of revenue")
         return 1
     return 0

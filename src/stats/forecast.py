@@ -9,7 +9,8 @@ yesterday) and projects the sum over the next `horizon` days (docs/stats.md, "Fo
   weeks (`weekday_trend`). It keeps the weekly pattern of daily buckets, and a long horizon
   never extrapolates a trend for months.
 - **Fallbacks**: fewer than `MIN_SEASONAL_DAYS` days, `daily-mean` (the mean of the days there
-  are * horizon); no day at all, `no-history` (0, range 0..0).
+  are * horizon); no day with revenue, `no-history` (0, range 0..0). The history starts at its
+  first day with revenue.
 - **Range** (`low`..`high`): an empirical ~80 % interval. The method forecasts each `BLOCK_DAYS`
   block of the history from the days before it (rolling origin, up to `MAX_ORIGINS` origins); the
   10th and 90th percentiles of actual ÷ forecast over those blocks, times the point, are the
@@ -29,9 +30,10 @@ from decimal import Decimal
 
 from shared.buckets import money
 
-HISTORY_DAYS = 56  # complete days of history a forecast reads (at least this many)
+HISTORY_DAYS = 91  # complete days of history a forecast reads (at least this many)
 SEASON = 7  # days of the weekly pattern
 WEEKS = 4  # whole weeks of the recent span (and of the span before it, for the trend)
+FULL_HISTORY_DAYS = 2 * WEEKS * SEASON  # the days the method reads; the rest serve the range
 DAMPING = 0.9  # each day ahead, the trend adds this share of what it added the day before
 MIN_SEASONAL_DAYS = 2 * SEASON  # two values per weekday, at least, before trusting the pattern
 BLOCK_DAYS = 7  # the length of the history blocks whose errors give the range
@@ -110,8 +112,10 @@ def method_for(history: Sequence[float]) -> tuple[str, Method]:
 
 
 def forecast(history: Sequence[Decimal], horizon: int) -> Forecast:
-    """The revenue of the next `horizon` days after `history` (daily revenue, oldest first)."""
+    """The revenue of the next `horizon` days after `history` (daily revenue, oldest first). The
+    days before the first with revenue are left out: the business had not started."""
     days = [max(0.0, float(value)) for value in history]
+    days = days[next((day for day, value in enumerate(days) if value > 0), len(days)) :]
     name, method = method_for(days)
     point = method(days, horizon)
     low, high = error_ratios_range(days, method, point) or daily_mean_range(days, horizon)

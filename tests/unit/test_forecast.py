@@ -89,6 +89,16 @@ def test_no_history_forecasts_zero_with_a_zero_range() -> None:
     assert (result.point, result.low, result.high, result.method) == (D(0), D(0), D(0), "no-history")
 
 
+def test_the_days_before_the_first_revenue_are_left_out() -> None:
+    # Given a business that started two weeks ago at 100 a day, in a history of 74 days
+    history = [D(0)] * 60 + [D(100)] * 14
+    # Then the next week is 100 a day: the 60 days before it started do not pull the level down
+    result = forecast(history, 7)
+    assert (result.point, result.low, result.high) == (D("700.00"), D("700.00"), D("700.00"))
+    # And a history without revenue forecasts nothing
+    assert forecast([D(0)] * 30, 7) == forecast([], 7)
+
+
 def test_under_two_weeks_of_history_forecasts_the_mean_day() -> None:
     # Given ten days of history around 100 a day
     history = [D(value) for value in (80, 120, 90, 110, 100, 95, 105, 85, 115, 100)]
