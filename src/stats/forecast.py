@@ -1,7 +1,8 @@
 """Revenue forecasts from daily revenue: the point value the dashboard shows, and its range.
 
 `forecast(history, horizon)` takes the daily revenue of complete days (oldest first, the last one
-yesterday) and projects the sum over the next `horizon` days (docs/stats.md, "Forecast").
+yesterday; `HISTORY_DAYS` of them, 13 weeks: the method reads the last 8, the range all of them)
+and projects the sum over the next `horizon` days (docs/stats.md, "Forecast").
 
 - **Method `weekday-trend`** (at least `MIN_SEASONAL_DAYS` of history): the mean day of the last
   four weeks, moved along the trend from the four weeks before them (damped, so that it adds at
@@ -12,7 +13,8 @@ yesterday) and projects the sum over the next `horizon` days (docs/stats.md, "Fo
   are * horizon); no day with revenue, `no-history` (0, range 0..0). The history starts at its
   first day with revenue.
 - **Range** (`low`..`high`): an empirical ~80 % interval. The method forecasts each `BLOCK_DAYS`
-  block of the history from the days before it (rolling origin, up to `MAX_ORIGINS` origins); the
+  block of the history from the days before it (rolling origin: a block starting on each day that
+  has two weeks before it, up to `MAX_ORIGINS` of them); the
   10th and 90th percentiles of actual ÷ forecast over those blocks, times the point, are the
   bounds. With fewer than `MIN_ERRORS` such blocks, the bounds are those of a daily mean of
   independent days: horizon * mean ± z₈₀ * sd * √(horizon + horizon²/n).
