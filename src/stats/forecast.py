@@ -2,7 +2,8 @@
 
 `forecast(history, horizon)` takes the daily revenue of complete days (oldest first, the last one
 yesterday; `HISTORY_DAYS` of them, 13 weeks: the method reads the last 8, the range all of them)
-and projects the sum over the next `horizon` days (docs/stats.md, "Forecast").
+and projects the sum over the next `horizon` days (docs/stats.md, "Forecast: method, range and
+backtest").
 
 - **Method `weekday-trend`** (at least `MIN_SEASONAL_DAYS` of history): the mean day of the last
   four weeks, moved along the trend from the four weeks before them (damped, so that it adds at
