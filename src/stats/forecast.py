@@ -17,7 +17,7 @@ backtest").
   block of the history from the days before it (rolling origin: a block starting on each day that
   has two weeks before it, up to `MAX_ORIGINS` of them); the
   10th and 90th percentiles of actual ÷ forecast over those blocks, times the point, are the
-  bounds. With fewer than `MIN_ERRORS` such blocks, the bounds are those of a daily mean of
+  bounds (widened to the point when it lies outside them). With fewer than `MIN_ERRORS` such blocks, the bounds are those of a daily mean of
   independent days: horizon * mean ± z₈₀ * sd * √(horizon + horizon²/n).
 
 Nothing is ever negative; every value is money (to the cent) with low ≤ point ≤ high.
