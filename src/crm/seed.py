@@ -1,5 +1,6 @@
 """Demo data for the local stack: fixed vendors and users, and demo leads over 90 days (300 by
-default, any number with `crm seed --leads N`).
+default, any number with `crm seed --leads N`), more of them lately and about half as many on a
+Saturday or Sunday as on a weekday.
 
 The leads come from a seeded random generator, so every run makes the same mix of vendors,
 campaigns, agents and dispositions (their ids and times are relative to the moment of seeding).
