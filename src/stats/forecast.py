@@ -15,10 +15,10 @@ backtest").
   first day with revenue.
 - **Range** (`low`..`high`): an empirical ~80 % interval. The method forecasts each `BLOCK_DAYS`
   block of the history from the days before it (rolling origin: a block starting on each day that
-  has two weeks before it, up to `MAX_ORIGINS` of them); the
-  10th and 90th percentiles of actual ÷ forecast over those blocks, times the point, are the
-  bounds (widened to the point when it lies outside them). With fewer than `MIN_ERRORS` such blocks, the bounds are those of a daily mean of
-  independent days: horizon * mean ± z₈₀ * sd * √(horizon + horizon²/n).
+  has two weeks before it, up to `MAX_ORIGINS` of them); the 10th and 90th percentiles of
+  actual ÷ forecast over those blocks, times the point, are the bounds (widened to the point when
+  it lies outside them). With fewer than `MIN_ERRORS` such blocks, the bounds are those of a daily
+  mean of independent days: horizon * mean ± z₈₀ * sd * √(horizon + horizon²/n).
 
 Nothing is ever negative; every value is money (to the cent) with low ≤ point ≤ high.
 """
