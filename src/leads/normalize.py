@@ -22,6 +22,7 @@ __all__ = [
     "is_disposable",
     "normalize_email",
     "normalize_phone",
+    "search_form",
 ]
 
 # RFC 5321 caps a forward-path at 256 octets including the angle brackets, so 254 for the address.
@@ -141,6 +142,14 @@ def clean_text(value: str, field: str, max_length: int) -> str:
     if len(cleaned) > max_length:
         raise FieldError(field, f"must be at most {max_length} characters")
     return cleaned
+
+
+def search_form(text: str) -> str:
+    """The form in which names are stored for prefix search and search terms are compared: case
+    folded, accents removed (NFKD, combining marks dropped: "José" → "jose", "Straße" → "strasse")
+    and whitespace collapsed to single spaces. Letters without a decomposition ("ø", "ł") stay."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return " ".join("".join(char for char in decomposed if not unicodedata.combining(char)).split())
 
 
 # Well-known throwaway-mailbox services. Deliberately a small bundled list rather than a live feed:
