@@ -79,8 +79,9 @@ def index_attributes(lead: Lead) -> dict[str, str]:
 def search_terms(q: str) -> tuple[tuple[str, str], ...]:
     """What `q` searches, in the order its matches are listed, each with the stored form of its
     prefix (a kind of `SEARCH_INDEXES`): an email when `q` has an "@" (or a dot and no space); a
-    phone when it is digits and phone punctuation; else a name, first name first then last name
-    first, and, when `q` is one word, an email as well ("jane" may start jane@example.com)."""
+    phone when it is digits and phone punctuation; else a name, written first name first, then
+    last name first. A plain word is not also looked up as an email: most emails start with their
+    owner's name, so that lookup would mostly read again the leads the name already found."""
     text = " ".join(q.split())
     if "@" in text or ("." in text and " " not in text):
         return (("email", text.lower()),)
@@ -92,8 +93,7 @@ def search_terms(q: str) -> tuple[tuple[str, str], ...]:
             return (("phone", f"+{digits}"),)
         return (("phone", f"+1{digits}"),)
     name = search_form(text)
-    terms = (("first_name", name), ("last_name", name)) if name else ()
-    return (*terms, ("email", text.lower())) if " " not in text else terms
+    return (("first_name", name), ("last_name", name)) if name else ()
 
 
 @dataclass(frozen=True)

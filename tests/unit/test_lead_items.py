@@ -71,10 +71,10 @@ def test_floats_become_exact_decimals_at_any_depth() -> None:
         ("1 202 555", (("phone", "+1202555"),)),
         ("+44 20 79", (("phone", "+442079"),)),
         ("  Van  Der ", (("first_name", "van der"), ("last_name", "van der"))),
-        ("Jane", (("first_name", "jane"), ("last_name", "jane"), ("email", "jane"))),
-        ("o'Néil", (("first_name", "o'neil"), ("last_name", "o'neil"), ("email", "o'néil"))),
+        ("Jane", (("first_name", "jane"), ("last_name", "jane"))),
+        ("o'Néil", (("first_name", "o'neil"), ("last_name", "o'neil"))),
         ("JOSÉ ál", (("first_name", "jose al"), ("last_name", "jose al"))),
-        ("\u0301\u0301", (("email", "\u0301\u0301"),)),
+        ("\u0301\u0301", ()),
     ],
 )
 def test_q_is_read_as_the_stored_form_of_each_kind_it_may_be(
