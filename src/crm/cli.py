@@ -261,7 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except StackUnavailable as problem:
-        words = [getattr(args, name, None) for name in ("command", "stats_command", "leads_command", "outbox_command", "kind")]
+        words = [
+            getattr(args, name, None)
+            for name in ("command", "stats_command", "leads_command", "outbox_command", "kind")
+        ]
         print(f"crm {' '.join(word for word in words if word)}: {problem}", file=sys.stderr)
         return 2
 

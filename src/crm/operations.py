@@ -1,8 +1,8 @@
 """The operator commands that work on data: `crm outbox send`, `crm stats rebuild`,
-`crm leads reindex`, `crm import` and `crm seed`. Each works on the stack `--stack` or `--aws-port` names, else on the functions'
-configuration when `LEADS_TABLE` is set, else on the running local stack (see `crm.targets`).
-The function code they call is imported only after that: it reads its configuration when first
-imported."""
+`crm leads reindex`, `crm import` and `crm seed`. Each works on the stack `--stack` or
+`--aws-port` names, else on the functions' configuration when `LEADS_TABLE` is set, else on the
+running local stack (see `crm.targets`). The function code they call is imported only after that:
+it reads its configuration when first imported."""
 
 from __future__ import annotations
 

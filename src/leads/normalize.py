@@ -144,11 +144,18 @@ def clean_text(value: str, field: str, max_length: int) -> str:
     return cleaned
 
 
+# Latin letters that Unicode does not decompose into a base letter and a mark, written the way
+# people type them on a plain keyboard ("Øberg" is searched as "oberg"; \u0131 is the dotless i).
+_UNDECOMPOSED = str.maketrans(
+    {"ø": "o", "đ": "d", "ł": "l", "ħ": "h", "\u0131": "i", "æ": "ae", "œ": "oe", "þ": "th"}
+)
+
+
 def search_form(text: str) -> str:
     """The form in which names are stored for prefix search and search terms are compared: case
-    folded, accents removed (NFKD, combining marks dropped: "José" → "jose", "Straße" → "strasse")
-    and whitespace collapsed to single spaces. Letters without a decomposition ("ø", "ł") stay."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    folded, accents removed (NFKD, combining marks dropped: "José" → "jose", "Straße" → "strasse",
+    "Øberg" → "oberg") and whitespace collapsed to single spaces."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_UNDECOMPOSED))
     return " ".join("".join(char for char in decomposed if not unicodedata.combining(char)).split())
 
 

@@ -53,7 +53,9 @@ PHONE_SEARCH = re.compile(r"^\+?[\d\s().-]+$")
 # In the cursor of a list: which of the plan's queries it continues (a search may run several).
 QUERY_POSITION = "query"
 # Every attribute a stored lead may carry only as an index key.
-INDEX_KEYS = frozenset({index.key for index in ALL_INDEXES} | {index.sort for index in SEARCH_INDEXES.values()})
+INDEX_KEYS = frozenset(
+    {index.key for index in ALL_INDEXES} | {index.sort for index in SEARCH_INDEXES.values()}
+)
 
 
 def index_attributes(lead: Lead) -> dict[str, str]:

@@ -190,6 +190,19 @@ def test_name_search_reads_only_what_it_lists_when_no_name_matches_both_ways(eve
     assert page.scanned_count == page.round_trips == 2
 
 
+def test_a_scoped_search_reads_the_matches_of_every_owner_and_lists_its_own(everything: list[Lead]) -> None:
+    # Given a vendor's scope: a filter on the prefix matches, not a key of the search indexes
+    repository = LeadRepository(dependencies.leads_table())
+    vendor = LeadScope(vendor_code="V001", agent_id=None)
+    # When it searches
+    page = repository.list_page(vendor, LeadFilters(q="jane"), 200, None)
+    # Then it lists its own matches, having read the matches of every vendor (the documented bound)
+    matches = ranks(everything, "jane")
+    owners = {lead.lead_id: lead.vendor_code for lead in everything}
+    assert sorted(item["lead_id"] for item in page.items) == sorted(m for m in matches if owners[m] == "V001")
+    assert page.scanned_count == len(matches) + 1  # "Janet Janeway" is read by both name indexes
+
+
 @pytest.mark.parametrize(
     ("user", "owns"),
     [
