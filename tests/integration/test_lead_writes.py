@@ -672,8 +672,6 @@ def listing_filters(lead: Lead) -> list[LeadFilters]:
     ]
 
 
-
-
 def listed(repository: LeadRepository, filters: LeadFilters) -> list[str]:
     page = repository.list_page(ALL_LEADS, filters, limit=50, start_key=None)
     return [item["lead_id"] for item in page.items]
