@@ -101,7 +101,8 @@ def search_terms(q: str) -> tuple[tuple[str, str], ...]:
 @dataclass(frozen=True)
 class QueryPlan:
     """The Queries that answer a list request, read one after the other: one for a list, one per
-    searched index for a search. None: the scope and the filters exclude each other."""
+    searched index for a search. None when the scope and the filters exclude each other, or the
+    search term has nothing to search."""
 
     conditions: tuple[KeyCondition, ...]
 
