@@ -54,8 +54,8 @@ def list_leads(
                 "Prefix of a name (first, last, or full name either way round: 'jane do', 'doe ja'), "
                 "of an email or of a phone number; case and accents are ignored. With an '@' (or a "
                 "dot and no space) it is an email; digits and phone punctuation are a phone (a bare "
-                "number is taken as US); other words are a name, and one word is also an email. "
-                "Matches come by first name, then last name, then email, each in that value's order"
+                "number is taken as US); other text is a name. Name matches come by first name, "
+                "then by last name, each lead once; all in the searched value's order, not by time"
             ),
         ),
     ] = None,

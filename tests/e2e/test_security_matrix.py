@@ -855,6 +855,13 @@ def test_a_name_search_finds_another_owners_lead_for_staff_only(api: Api, role: 
         )
 
 
+def test_the_published_document_says_what_q_searches(openapi: dict[str, Any]) -> None:
+    parameters = openapi["paths"]["/leads"]["get"]["parameters"]
+    description = next(parameter for parameter in parameters if parameter["name"] == "q")["description"]
+    for words in ("Prefix of a name (first, last, or full name", "of an email or of a phone", "accents"):
+        assert words in description
+
+
 def test_an_agent_records_the_sale_amount_when_it_closes_its_own_lead(api: Api) -> None:
     # Given a lead of the calling agent's own
     lead = api.new_lead(OWN)
