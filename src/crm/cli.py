@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeAlias
 
-from crm.operations import cmd_import, cmd_outbox_send, cmd_seed, cmd_stats_rebuild
+from crm.operations import cmd_import, cmd_leads_reindex, cmd_outbox_send, cmd_seed, cmd_stats_rebuild
 from crm.samples import cmd_event
 from crm.serve import cmd_serve
 from crm.stack import (
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_token_and_openapi(commands)
     _add_stats(commands)
+    _add_leads(commands)
     _add_outbox(commands)
     _add_import(commands)
     _add_seed(commands)
@@ -164,6 +165,16 @@ def _add_stats(commands: SubCommands) -> None:
     rebuild.add_argument("--to", dest="last_day", help="last day to rewrite (YYYY-MM-DD); default all")
     _add_target(rebuild)
     rebuild.set_defaults(run=cmd_stats_rebuild)
+
+
+def _add_leads(commands: SubCommands) -> None:
+    leads = commands.add_parser("leads", help="the stored leads")
+    leads_commands = leads.add_subparsers(dest="leads_command", required=True)
+    reindex = leads_commands.add_parser(
+        "reindex", help="rewrite the index keys (search keys included) of leads stored before they changed"
+    )
+    _add_target(reindex)
+    reindex.set_defaults(run=cmd_leads_reindex)
 
 
 def _add_outbox(commands: SubCommands) -> None:
@@ -269,7 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except StackUnavailable as problem:
-        words = [getattr(args, name, None) for name in ("command", "stats_command", "outbox_command", "kind")]
+        words = [
+            getattr(args, name, None)
+            for name in ("command", "stats_command", "leads_command", "outbox_command", "kind")
+        ]
         print(f"crm {' '.join(word for word in words if word)}: {problem}", file=sys.stderr)
         return 2
 

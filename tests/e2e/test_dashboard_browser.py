@@ -140,6 +140,26 @@ def test_the_dashboards_origin_reads_api_gateways_own_answers(
     assert answer == [404, "NOT_FOUND"]
 
 
+def test_the_search_box_finds_leads_by_name(server: LocalServer, page: Page, dashboard_port: int) -> None:
+    # Given the leads the API finds for a first name, typed in another case and with an accent
+    expected = server.get("/leads", ADMIN, params={"q": "MARÍA", "limit": "25"}).json()["data"]
+    assert expected
+    assert all(lead["first_name"] == "Maria" or lead["last_name"].startswith("Maria") for lead in expected)
+    sign_in(page, f"http://127.0.0.1:{dashboard_port}", server.base_url, ADMIN)
+    rows = page.locator("#leads-table tbody tr")
+    expect(rows).to_have_count(25)  # the first, unfiltered page has arrived
+    # When the admin types it in the search box, labelled as a name, email or phone search
+    box = page.get_by_label("Search by name, email or phone")
+    expect(box).to_have_attribute("placeholder", "name, email or phone")
+    box.fill("MARÍA")
+    page.click("#lead-filters button")
+    # Then the table lists those leads, in the API's order
+    expect(rows).to_have_count(len(expected))
+    assert [row.get_attribute("data-lead-id") for row in rows.all()] == [lead["lead_id"] for lead in expected]
+    for row, lead in zip(rows.all(), expected, strict=True):
+        expect(row.locator("td").nth(1)).to_have_text(f"{lead['first_name']} {lead['last_name']}")
+
+
 def test_an_origin_the_api_does_not_allow_cannot_read_it(server: LocalServer, page: Page) -> None:
     # Given the same dashboard served from an origin missing from CORS_ALLOW_ORIGINS
     port = free_port()

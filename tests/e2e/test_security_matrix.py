@@ -13,7 +13,8 @@
    route and every kind of answer (preflight, 2xx, 401, 403, 404, 413), each with `Vary: Origin`;
    API Gateway's own answers echo whichever origin asked (docs/decisions.md);
 6. decisions the contract leaves open: an agent records the sale amount of its own lead (and of
-   no one else's); a manager changes agents but does not create them (docs/decisions.md).
+   no one else's); a manager changes agents but does not create them; a name search finds
+   another owner's lead for staff only (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -172,10 +173,13 @@ class Api:
         return self.call(method, call.path, user, params=call.params, body=call.body, origin=origin)
 
     # -- resources made for the test ----------------------------------------------------------------
-    def new_lead(self, owner: str) -> dict[str, Any]:
+    def new_lead(self, owner: str, **fields: str) -> dict[str, Any]:
         """A lead of the owner's vendor, assigned to the owner's agent."""
         posted = self.call(
-            "POST", "/leads", "demo-admin", body={"vendor_code": vendor_of(owner), "email": unique_email()}
+            "POST",
+            "/leads",
+            "demo-admin",
+            body={"vendor_code": vendor_of(owner), "email": unique_email(), **fields},
         )
         assert posted.status_code == 201, posted.text
         lead: dict[str, Any] = posted.json()["lead"]
@@ -194,6 +198,12 @@ class Api:
     def leads(self) -> dict[str, dict[str, Any]]:
         """One lead per owner, read (never changed) by the cells."""
         return {owner: self.new_lead(owner) for owner in (OWN, OTHER)}
+
+    @cached_property
+    def namesakes(self) -> dict[str, dict[str, Any]]:
+        """One lead per owner, both with the same name no other lead has."""
+        first = "Sec" + "".join(chr(ord("a") + int(digit, 16) % 26) for digit in uuid.uuid4().hex[:10])
+        return {owner: self.new_lead(owner, first_name=first, last_name="Namesake") for owner in (OWN, OTHER)}
 
     def new_credential(self, code: str) -> str:
         issued = self.call("POST", f"/agencies/{code}/credentials", "demo-admin")
@@ -824,6 +834,32 @@ def walk(api: Api, lead: dict[str, Any], user: str, *dispositions: str, **extra:
         assert moved.status_code == 200, moved.text[:300]
         lead = moved.json()
     return lead
+
+
+@pytest.mark.parametrize(
+    ("role", "finds"),
+    [("admin", {OWN, OTHER}), ("manager", {OWN, OTHER}), ("agent", {OWN}), ("vendor", {OWN})],
+)
+def test_a_name_search_finds_another_owners_lead_for_staff_only(api: Api, role: str, finds: set[str]) -> None:
+    # Given two leads of one name, the calling agent's and vendor's own and another's
+    leads = api.namesakes
+    first_name = leads[OWN]["first_name"]
+    # When the role searches that name, by first name and by full name either way round
+    for q in (first_name.upper(), f"{first_name} names", f"namesake {first_name[:5]}"):
+        found = api.call("GET", "/leads", USERS[role], params={"q": q})
+        # Then it finds its own, and another owner's only when it is staff
+        assert found.status_code == 200, found.text[:300]
+        assert_cors_for(found, ALLOWED_ORIGIN)
+        assert sorted(lead["lead_id"] for lead in found.json()["data"]) == sorted(
+            leads[owner]["lead_id"] for owner in finds
+        )
+
+
+def test_the_published_document_says_what_q_searches(openapi: dict[str, Any]) -> None:
+    parameters = openapi["paths"]["/leads"]["get"]["parameters"]
+    description = next(parameter for parameter in parameters if parameter["name"] == "q")["description"]
+    for words in ("Prefix of a name (first, last, or full name", "of an email or of a phone", "accents"):
+        assert words in description
 
 
 def test_an_agent_records_the_sale_amount_when_it_closes_its_own_lead(api: Api) -> None:
