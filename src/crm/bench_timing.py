@@ -180,15 +180,16 @@ def measure_scan_baseline(size: int, leads: Any, zone: ZoneInfo, counter: Dynamo
     """The dashboard computed the naive way: scan every lead and aggregate on each request."""
     from datetime import UTC, datetime
 
-    from stats.dashboard import Period, dashboard
+    from stats.dashboard import dashboard
     from stats.rebuild import expected_buckets
+    from stats.window import Window
 
     samples = []
     for _ in range(3 if size < 10_000 else 1):  # a full scan at 100,000 leads takes minutes here
         counter.reset()
         started = time.perf_counter()
         today = datetime.now(UTC).astimezone(zone).date()
-        dashboard(expected_buckets(leads.scan_all(), zone), Period.ending(today, 30), [])
+        dashboard(expected_buckets(leads.scan_all(), zone), Window.ending(today, 30), [])
         elapsed = (time.perf_counter() - started) * 1000
         samples.append((elapsed, *counter.reset()))
     return samples_row(size, "scan-and-aggregate baseline (30d dashboard)", "n/a", samples)

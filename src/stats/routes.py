@@ -14,26 +14,49 @@ from shared.http import endpoint, json_response
 from shared.params import Query, day_query
 from shared.security import STAFF, Role
 from stats.audit_trail import AuditQuery
-from stats.dashboard import PeriodName
 from stats.dependencies import audit_trail, stats_service
 from stats.models import Analytics, AuditPage, DashboardStats
+from stats.window import PeriodName
 
 router = Router()
 stats_endpoint = partial(endpoint, router, tags=["stats"])
-StatsPeriod = Annotated[PeriodName, Query(description="Period ending today")]
-ChartPeriod = Annotated[PeriodName, Query(description="7d and 30d by day, 90d by week, 12m by month")]
+VENDOR_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"  # a vendor code, as the reports take it
+StatsPeriod = Annotated[
+    PeriodName | None, Query(description="Period ending today (default 30d); not with from/to")
+]
+ChartPeriod = Annotated[
+    PeriodName | None,
+    Query(description="7d and 30d by day, 90d by week, 12m by month (default 30d); not with from/to"),
+]
+First = Annotated[str | None, day_query("from", "First day (default: 29 days before 'to'); not with period")]
+Last = Annotated[
+    str | None, day_query("to", "Last day, at most 400 days after 'from' and not after today (default today)")
+]
+Vendor = Annotated[
+    str | None,
+    Query(pattern=VENDOR_PATTERN, description="Only this vendor's series (an unknown vendor has none)"),
+]
 
 
 @stats_endpoint("GET", "/admin/stats", roles=STAFF, response_model=DashboardStats)
-def get_stats(period: StatsPeriod = "30d") -> Response[Any]:
-    """Executive dashboard: revenue, cost per acquisition, agents, conversion"""
-    return json_response(stats_service().dashboard(period))
+def get_stats(period: StatsPeriod = None, first: First = None, last: Last = None) -> Response[Any]:
+    """Executive dashboard: lead spend, sales and return on spend, cost per acquisition, agents, conversion
+
+    Definitions in docs/stats.md: every rate over a zero denominator is null; changes compare
+    like for like when the period ends today."""
+    return json_response(stats_service().dashboard(period, parse_day(first, "from"), parse_day(last, "to")))
 
 
 @stats_endpoint("GET", "/admin/analytics", roles=STAFF, response_model=Analytics)
-def get_analytics(period: ChartPeriod = "30d") -> Response[Any]:
-    """Leads, revenue and conversions over time, with insights"""
-    return json_response(stats_service().analytics(period))
+def get_analytics(
+    period: ChartPeriod = None, first: First = None, last: Last = None, vendor: Vendor = None
+) -> Response[Any]:
+    """Leads, lead spend, conversions and sales over time, with insights
+
+    A from/to range up to 31 days is shown by day, up to 180 by ISO week, longer by month."""
+    return json_response(
+        stats_service().analytics(period, parse_day(first, "from"), parse_day(last, "to"), vendor)
+    )
 
 
 @stats_endpoint("GET", "/admin/audit", roles=[Role.ADMIN], response_model=AuditPage)

@@ -4,17 +4,18 @@ the cache; and applying a lead change to the buckets, which makes those cached r
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.buckets import AGENTS, CAMPAIGNS, TOTALS, DayBuckets
+from shared.buckets import AGENTS, CAMPAIGNS, TOTALS, VENDORS, DayBuckets
 from shared.cache import Namespace, QueryCache
 from shared.dates import Clock
-from stats.analytics import analytics, first_day
-from stats.dashboard import PERIOD_DAYS, Period, dashboard
+from stats import analytics as charts
+from stats.dashboard import dashboard, first_day_read
 from stats.repository import AgentRoster
 from stats.store import BatchResult, LeadChange, StatsStore
+from stats.window import DEFAULT_PERIOD, Window, window_of
 
 STAFF_SCOPE = "all"  # only admins and managers read stats, and they see everything
 
@@ -26,37 +27,70 @@ class StatsService:
         roster: AgentRoster,
         cache: QueryCache,
         zone: ZoneInfo,
-        today: Callable[[], date] | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self._buckets = buckets
         self._roster = roster
         self._cache = cache
         self._zone = zone
-        self._today = today or Clock(zone).today
+        self._clock = Clock(zone, now) if now is not None else Clock(zone)
 
-    def dashboard(self, period_name: str) -> dict[str, Any]:
-        period = Period.ending(self._today(), PERIOD_DAYS[period_name])
+    def now(self) -> datetime:
+        """The current time in the business zone."""
+        return self._clock.now().astimezone(self._zone)
 
-        def load() -> dict[str, Any]:
-            buckets = self._buckets.between(
-                period.previous().first.isoformat(), period.last.isoformat(), (TOTALS, CAMPAIGNS, AGENTS)
-            )
-            return dashboard(buckets, period, self._roster.agents()).model_dump(mode="python", by_alias=True)
-
-        params = {"view": "dashboard", "period": period_name, "to": period.last.isoformat()}
-        return self._cache.get_or_load(Namespace.STATS, STAFF_SCOPE, params, load)
-
-    def analytics(self, period_name: str) -> dict[str, Any]:
-        today = self._today()
+    def dashboard(
+        self, period: str | None = None, first: date | None = None, last: date | None = None
+    ) -> dict[str, Any]:
+        window = window_of(period, first, last, self.now())
 
         def load() -> dict[str, Any]:
-            buckets = self._buckets.between(
-                first_day(period_name, today).isoformat(), today.isoformat(), (TOTALS,)
-            )
-            return analytics(buckets, period_name, today).model_dump(mode="python")
+            # One Query per partition: totals back to the forecast's history, the campaigns' and
+            # agents' counters over this window and the previous one.
+            last_day = window.last.isoformat()
+            buckets = self._buckets.between(first_day_read(window), last_day, (TOTALS,))
+            for day, counters in self._buckets.between(
+                window.previous().first.isoformat(), last_day, (CAMPAIGNS, AGENTS)
+            ).items():
+                buckets.setdefault(day, {}).update(counters)
+            return dashboard(buckets, window, self._roster.agents()).model_dump(mode="python", by_alias=True)
 
-        params = {"view": "analytics", "period": period_name, "to": today.isoformat()}
+        return self._cache.get_or_load(Namespace.STATS, STAFF_SCOPE, cache_params("dashboard", window), load)
+
+    def analytics(
+        self,
+        period: str | None = None,
+        first: date | None = None,
+        last: date | None = None,
+        vendor: str | None = None,
+    ) -> dict[str, Any]:
+        window = window_of(period, first, last, self.now())
+        period_name = (period or DEFAULT_PERIOD) if first is None and last is None else None
+        unit = charts.granularity_of(period_name, window)
+
+        def load() -> dict[str, Any]:
+            partition = VENDORS if vendor is not None else TOTALS
+            buckets = self._buckets.between(
+                charts.first_day_read(window, unit), window.last.isoformat(), (partition,)
+            )
+            return charts.analytics(buckets, window, period_name, vendor).model_dump(
+                mode="python", by_alias=True
+            )
+
+        params = {**cache_params("analytics", window), "period": period_name, "vendor": vendor}
         return self._cache.get_or_load(Namespace.STATS, STAFF_SCOPE, params, load)
+
+
+def cache_params(view: str, window: Window) -> dict[str, Any]:
+    """What a cached answer depends on: its view and days. Whether the last day is partial is
+    part of it (a window ending today differs from the same days read tomorrow); the share of
+    today gone by is not: it moves within the freshness interval like the counters do."""
+    return {
+        "view": view,
+        "from": window.first.isoformat(),
+        "to": window.last.isoformat(),
+        "partial": window.partial,
+    }
 
 
 class BucketUpdater:

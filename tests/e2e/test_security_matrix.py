@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 from urllib.parse import quote
@@ -115,6 +116,10 @@ class Call:
 
 def unique_email() -> str:
     return f"sec-{uuid.uuid4().hex}@example.com"
+
+
+def days_ago(days: int) -> str:
+    return (datetime.now(UTC).date() - timedelta(days=days)).isoformat()
 
 
 def vendor_of(owner: str) -> str:
@@ -234,8 +239,11 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", "/leads/{lead_id}"): lambda api, owner: Call(f"/leads/{api.leads[owner]['lead_id']}"),
     ("PATCH", "/leads/{lead_id}"): change_a_fresh_lead,
     ("DELETE", "/leads/{lead_id}"): lambda api, owner: Call(f"/leads/{api.new_lead(owner)['lead_id']}"),
-    ("GET", "/admin/stats"): lambda api, owner: Call("/admin/stats", {"period": "7d"}),
-    ("GET", "/admin/analytics"): lambda api, owner: Call("/admin/analytics", {"period": "7d"}),
+    ("GET", "/admin/stats"): lambda api, owner: Call("/admin/stats", {"from": days_ago(6)}),
+    # A vendor asking for its own series is refused like any other: /admin/* is staff only.
+    ("GET", "/admin/analytics"): lambda api, owner: Call(
+        "/admin/analytics", {"period": "7d", "vendor": vendor_of(owner)}
+    ),
     ("GET", "/admin/audit"): lambda api, owner: Call("/admin/audit", {"limit": "5"}),
     ("GET", "/agencies"): lambda api, owner: Call("/agencies"),
     ("POST", "/agencies"): lambda api, owner: Call(
@@ -281,6 +289,7 @@ OWNED = {
     ("GET", "/leads/{lead_id}"),
     ("PATCH", "/leads/{lead_id}"),
     ("DELETE", "/leads/{lead_id}"),
+    ("GET", "/admin/analytics"),
     ("GET", "/agencies/{code}"),
     ("PATCH", "/agencies/{code}"),
     ("POST", "/agencies/{code}/credentials"),

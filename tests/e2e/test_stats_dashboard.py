@@ -27,11 +27,22 @@ def test_only_staff_read_the_dashboard(server: LocalServer, user: str | None, st
 
 def test_dashboard_has_the_seed_shape_over_the_demo_data(server: LocalServer) -> None:
     body = server.get("/admin/stats", make_token("demo-manager"), params={"period": "90d"}).json()
-    assert set(body) >= {"revenue", "cpa", "agents", "conversion"}
-    assert set(body["revenue"]) == {"total", "change", "trend", "forecast"}
+    assert set(body) == {"period", "revenue", "sales", "cpa", "agents", "conversion"}
+    assert set(body["period"]) == {"from", "to", "days", "partial", "elapsed"}
+    assert set(body["revenue"]) == {"total", "change", "trend", "forecast", "forecastRange"}
+    assert set(body["revenue"]["forecastRange"]) == {"low", "high", "method"}
+    assert set(body["sales"]) == {"total", "change", "returnOnSpend", "returnOnSpendChange"}
     assert set(body["cpa"]) == {"average", "change", "breakdown"}
     assert set(body["agents"]) == {"total", "online", "utilization", "topPerformers"}
-    assert set(body["conversion"]) == {"leads", "conversions", "rate", "change", "funnel", "velocity"}
+    assert set(body["conversion"]) == {
+        "leads",
+        "converted",
+        "rate",
+        "change",
+        "conversions",
+        "funnel",
+        "velocity",
+    }
     assert body["revenue"]["total"] > 0
     assert len(body["revenue"]["trend"]) == 90
     assert body["agents"]["total"] == 5
@@ -91,10 +102,8 @@ def test_posting_and_closing_a_lead_moves_revenue_funnel_and_conversions(server:
     assert closed["conversion"]["funnel"]["closed"] == after_post["conversion"]["funnel"]["closed"] + 1
     assert closed["conversion"]["conversions"] == after_post["conversion"]["conversions"] + 1
     assert closed["conversion"]["funnel"]["new"] == after_post["conversion"]["funnel"]["new"] - 1
-    assert (
-        closed["conversion"]["rate"] > after_post["conversion"]["rate"]
-        or after_post["conversion"]["rate"] == 100
-    )
+    assert closed["conversion"]["converted"] == after_post["conversion"]["converted"] + 1
+    assert closed["conversion"]["rate"] > after_post["conversion"]["rate"]
     assert closed["conversion"]["velocity"] is not None
 
 
@@ -105,13 +114,10 @@ def test_analytics_has_a_point_per_bucket_and_insights(
     response = server.get("/admin/analytics", make_token("demo-manager"), params={"period": period})
     assert response.status_code == 200
     body = response.json()
-    assert (
-        len(body["labels"])
-        == len(body["leads"])
-        == len(body["revenue"])
-        == len(body["conversions"])
-        == buckets
-    )
+    series = ("labels", "leads", "revenue", "conversions", "sales", "converted", "partial")
+    assert [len(body[name]) for name in series] == [buckets] * len(series)
+    assert (body["period"], body["vendor"]) == (period, None)
+    assert body["partial"][-1] is True  # the bucket holding today
     assert sum(body["leads"]) > 0
     assert body["insights"]
     assert all(isinstance(line, str) and line.endswith(".") for line in body["insights"])
