@@ -1,7 +1,8 @@
 """The `crm` command line: run the local stack, issue tokens, print the OpenAPI document, and the
 operator commands. Each sub-command's arguments are declared here; `crm serve` is implemented in
 `crm.serve`, the commands that work on data in `crm.operations`, `crm bench` in `crm.bench` and
-`crm bench --burst` in `crm.burst`."""
+`crm bench --burst` in `crm.burst` (`--cold-start`, `--forecast`: `crm.bench_cold_start`,
+`crm.bench_forecast`)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from crm import bench_cold_start
 
         return bench_cold_start.main(args.build_dir, args.repeat)
+    if args.forecast:
+        from crm import bench_forecast
+
+        return bench_forecast.main(args.live, args.stack, args.aws_port)
     from crm import bench
 
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -225,6 +230,20 @@ def _add_bench(commands: SubCommands) -> None:
         "--build-dir", help="a sam build output (default .aws-sam/build when fresh, else a new sam build)"
     )
     cold.add_argument("--repeat", type=_positive, default=15, help="rounds, medians reported (default 15)")
+    forecast = bench.add_argument_group(
+        "forecast",
+        "with --forecast: the revenue forecast's errors on held-out weeks against the straight line's, "
+        "over the demo seed's and synthetic daily revenue (with --live, a stack's day buckets instead)",
+    )
+    forecast.add_argument(
+        "--forecast", action="store_true", help="backtest the forecast (instead of the reads)"
+    )
+    forecast.add_argument(
+        "--live",
+        action="store_true",
+        help="backtest the stack's buckets (the running crm serve, or --stack/--aws-port)",
+    )
+    _add_target(bench)
     bench.set_defaults(run=cmd_bench)
 
 

@@ -9,18 +9,23 @@ import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from crm.dashboard import serve_dashboard
-from tests.e2e.conftest import PROJECT_ROOT, LocalServer, eventually, start_server, stop_server
+from tests.e2e.conftest import (
+    CHROMIUM,
+    PROJECT_ROOT,
+    LocalServer,
+    eventually,
+    start_server,
+    stop_server,
+)
 from tests.helpers import make_token
 from tests.integration.conftest import free_port
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "dashboard"
 ADMIN = make_token("demo-admin")
 
@@ -35,29 +40,6 @@ def server(dashboard_port: int) -> Iterator[LocalServer]:
     local = start_server(extra_args=("--dashboard", "--dashboard-port", str(dashboard_port)))
     yield local
     stop_server(local)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # A missing browser fails the suite (never skips it): `make test` installs Debian's chromium.
-    assert Path(CHROMIUM).exists(), (
-        f"{CHROMIUM} is missing: run `make system-deps` (apt-get install chromium)"
-    )
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--headless", "--disable-gpu"]
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    opened = context.new_page()
-    yield opened
-    context.close()
 
 
 def sign_in(page: Page, dashboard: str, api: str, token: str) -> None:
@@ -141,6 +123,21 @@ def test_moving_a_lead_updates_the_stats(server: LocalServer, page: Page, dashbo
     # And a move the lifecycle forbids is refused with the allowed moves
     page.locator(f'#leads-table tr[data-lead-id="{lead_id}"] select.disposition').select_option("new")
     expect(page.locator("#error")).to_contain_text("allowed")
+
+
+def test_the_dashboards_origin_reads_api_gateways_own_answers(
+    server: LocalServer, page: Page, dashboard_port: int
+) -> None:
+    # Given the dashboard's origin, allowed but not the first of CORS_ALLOW_ORIGINS
+    page.goto(f"http://127.0.0.1:{dashboard_port}/")
+    # When its page asks for a path no route serves (API Gateway answers it, not a function)
+    answer = page.evaluate(
+        "async (api) => { try { const r = await fetch(api + '/no-such-route'); "
+        "return [r.status, (await r.json()).error.code]; } catch (e) { return [0, e.name]; } }",
+        server.base_url,
+    )
+    # Then the browser lets the page read the gateway's error
+    assert answer == [404, "NOT_FOUND"]
 
 
 def test_an_origin_the_api_does_not_allow_cannot_read_it(server: LocalServer, page: Page) -> None:
