@@ -134,7 +134,7 @@ def test_csv_parsed_back_equals_the_json_report(seeded: list[Lead], kind: str, v
                 assert line[name] == expected, name
 
 
-def test_a_csv_download_is_granted_to_the_origin_that_asked_and_varies_on_it(seeded: None) -> None:
+def test_a_csv_download_is_granted_to_the_origin_that_asked_and_varies_on_it(seeded: list[Lead]) -> None:
     query = {"from": "2026-08-01", "format": "csv"}
     # When the second allowed origin and a disallowed one download the same report
     allowed = get(reports.app, "/reports/daily", query=query, origin=SECOND_ORIGIN)
