@@ -71,17 +71,29 @@ class Trend(BaseModel):
 
 
 class Performance(BaseModel):
-    leads: int = Field(description="Leads in the last 90 days")
+    """Definitions: `shared.measures` (docs/stats.md); windows and rules: docs/agencies.md."""
+
+    leads: int = Field(description="Leads created in the last 90 days")
+    converted: int = Field(description="Of those leads, the ones closed by now")
+    conversionRate: Number | None = Field(
+        description="converted / leads, percent: a cohort rate, never above 100; null without leads"
+    )
     leadsThisMonth: int
     monthlyGoal: int
     goalProgress: Number = Field(description="leadsThisMonth / monthlyGoal, percent")
-    revenue: Number = Field(description="Lead value of the last 90 days")
-    avgCPA: Number | None = Field(description="Revenue / conversions over the last 90 days")
+    revenue: Number = Field(description="Lead spend: Σ lead_value of the leads of the last 90 days")
+    sales: Number = Field(description="Σ sale_amount of the leads closed in the last 90 days")
+    returnOnSpend: Number | None = Field(
+        description="sales / revenue over the last 90 days, 2 decimals; null without spend"
+    )
+    avgCPA: Number | None = Field(
+        description="revenue / conversions over the last 90 days; null without conversions or without leads"
+    )
     topCampaign: str | None = Field(description="The campaign with the most leads in the last 90 days")
     campaignROI: Number | None = Field(
-        description="Top campaign: (sale amount - lead cost) / lead cost, percent"
+        description="Top campaign: (sales - lead spend) / lead spend = (return on spend - 1) * 100, percent; "
+        "null without spend"
     )
-    conversionRate: Number = Field(description="Conversions / leads over the last 90 days, percent")
     averageQuality: Number | None
     grade: str | None = Field(description="A-F from the documented rules; null without leads")
     trend: Trend

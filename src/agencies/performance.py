@@ -1,9 +1,11 @@
 """An agency's performance block, grade and insights, computed from the stats day buckets.
 
-Windows (business days ending today): `leads`, `revenue`, `avgCPA`, `conversionRate`,
-`topCampaign` and `campaignROI` cover the last 90 days; `leadsThisMonth` the calendar month so
-far; `trend` the last 30 days against the 30 before. Every agency is computed from the same one
-read of 90 day buckets. The grade and insight rules are in docs/agencies.md.
+Windows (business days ending today): `leads`, `converted`, `conversionRate`, `revenue`, `sales`,
+`returnOnSpend`, `avgCPA`, `topCampaign` and `campaignROI` cover the last 90 days;
+`leadsThisMonth` the calendar month so far; `trend` the last 30 days against the 30 before. Every
+agency is computed from the same one read of 90 day buckets. Every rate and average is
+`shared.measures`' (the conversion rate is the cohort rate, null without leads). The grade and
+insight rules are in docs/agencies.md.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from agencies.models import Insights, Performance, Trend
+from shared import measures as measure
 from shared.buckets import (
     NO_CAMPAIGN,
     Buckets,
@@ -21,7 +24,6 @@ from shared.buckets import (
     campaign_name,
     days_ending,
     money,
-    percent,
     scoped,
     summed,
     vendor_campaigns,
@@ -77,7 +79,7 @@ class Signals:
 
     leads: int
     month_leads: int
-    conversion_rate: Decimal | None  # fractions, not percent
+    conversion_rate: Decimal | None  # cohort rates (converted / leads), fractions, not percent
     overall_rate: Decimal | None
     pace: Decimal | None  # leads this month / prorated goal
     average_quality: Decimal | None
@@ -88,43 +90,40 @@ class Signals:
     weakest_campaign_roi: Decimal | None
 
 
-def _ratio(part: Decimal | None, whole: Decimal | None) -> Decimal | None:
-    return (part or ZERO) / whole if whole else None
-
-
-def _roi(measures: Counters) -> Decimal | None:
-    cost = measures.get("revenue", ZERO)
-    if not cost:
+def campaign_roi(counters: Counters) -> Decimal | None:
+    """(sales - spend) / spend in percent, to one decimal: the return on spend less the spend
+    itself, (return_on_spend - 1) * 100. None without spend."""
+    returned = measure.return_on_spend(counters)
+    if returned is None:
         return None
-    return ((measures.get("sales", ZERO) - cost) / cost * 100).quantize(TENTH, rounding=ROUND_HALF_UP)
+    return ((returned - 1) * 100).quantize(TENTH, rounding=ROUND_HALF_UP)
 
 
 def signals(buckets: Buckets, vendor_code: str, monthly_goal: int, window: Window) -> Signals:
     totals = summed(buckets, window.days)
     own = scoped(totals, "v", vendor_code)
-    leads = own.get("leads", ZERO)
-    month_leads = scoped(summed(buckets, window.month), "v", vendor_code).get("leads", ZERO)
-    recent = scoped(summed(buckets, window.recent), "v", vendor_code).get("leads", ZERO)
-    earlier = scoped(summed(buckets, window.earlier), "v", vendor_code).get("leads", ZERO)
+    month_leads = measure.leads(scoped(summed(buckets, window.month), "v", vendor_code))
+    recent = measure.leads(scoped(summed(buckets, window.recent), "v", vendor_code))
+    earlier = measure.leads(scoped(summed(buckets, window.earlier), "v", vendor_code))
     campaigns = vendor_campaigns(totals, vendor_code)
     top = min(campaigns.items(), key=lambda kv: (-kv[1].get("leads", ZERO), kv[0]), default=None)
     losing = [
-        (name, roi) for name, measures in campaigns.items() if (roi := _roi(measures)) is not None and roi < 0
+        (name, roi)
+        for name, measures in campaigns.items()
+        if (roi := campaign_roi(measures)) is not None and roi < 0
     ]
     weakest = min(losing, key=lambda pair: (pair[1], pair[0]), default=None)
     prorated = Decimal(monthly_goal) * window.month_elapsed
     return Signals(
-        leads=int(leads),
-        month_leads=int(month_leads),
-        conversion_rate=_ratio(own.get("conversions"), leads),
-        overall_rate=_ratio(totals.get("conversions"), totals.get("leads")),
+        leads=measure.leads(own),
+        month_leads=month_leads,
+        conversion_rate=measure.conversion_rate(own),
+        overall_rate=measure.conversion_rate(totals),
         pace=month_leads / prorated if prorated else None,
-        average_quality=(own.get("quality_sum", ZERO) / leads).quantize(TENTH) if leads else None,
-        trend_change=((recent - earlier) / earlier * 100).quantize(TENTH, rounding=ROUND_HALF_UP)
-        if earlier
-        else None,
+        average_quality=measure.as_tenth(measure.average_quality(own)),
+        trend_change=measure.percent_change(Decimal(recent), Decimal(earlier)),
         top_campaign=campaign_name(top[0]) if top else None,
-        top_campaign_roi=_roi(top[1]) if top else None,
+        top_campaign_roi=campaign_roi(top[1]) if top else None,
         weakest_campaign=campaign_name(weakest[0]) if weakest else None,
         weakest_campaign_roi=weakest[1] if weakest else None,
     )
@@ -139,8 +138,8 @@ def grade(found: Signals) -> str | None:
     if found.conversion_rate is not None and found.overall_rate:
         relative = found.conversion_rate / found.overall_rate
         points += 2 if relative >= STRONG_CONVERSION else 1 if relative >= WEAK_CONVERSION else 0
-    elif found.overall_rate is None:
-        points += 1  # nobody converted yet: neither better nor worse than the rest
+    elif not found.overall_rate:
+        points += 1  # nobody's leads converted yet: neither better nor worse than the rest
     if found.pace is not None:
         points += 2 if found.pace >= ON_PACE else 1 if found.pace >= BEHIND_PACE else 0
     if found.average_quality is not None:
@@ -266,20 +265,20 @@ def performance(
     window = Window(today)
     found = signals(buckets, vendor_code, monthly_goal, window)
     own = scoped(summed(buckets, window.days), "v", vendor_code)
-    leads = own.get("leads", ZERO)
-    conversions = own.get("conversions", ZERO)
-    revenue = own.get("revenue", ZERO)
     daily = [int(buckets.get(day, {}).get(f"v#{vendor_code}#leads", ZERO)) for day in window.recent]
     block = Performance(
-        leads=int(leads),
+        leads=found.leads,
+        converted=measure.converted(own),
+        conversionRate=measure.as_percent(found.conversion_rate),
         leadsThisMonth=found.month_leads,
         monthlyGoal=monthly_goal,
-        goalProgress=percent(Decimal(found.month_leads), Decimal(monthly_goal)),
-        revenue=money(revenue),
-        avgCPA=money(revenue / conversions) if conversions else None,
+        goalProgress=measure.as_percent(Decimal(found.month_leads) / monthly_goal),
+        revenue=money(measure.spend(own)),
+        sales=money(measure.sales(own)),
+        returnOnSpend=measure.as_ratio(measure.return_on_spend(own)),
+        avgCPA=measure.as_money(measure.cost_per_acquisition(own)),
         topCampaign=found.top_campaign,
         campaignROI=found.top_campaign_roi,
-        conversionRate=percent(conversions, leads),
         averageQuality=found.average_quality,
         grade=grade(found),
         trend=Trend(direction=trend_direction(found.trend_change), change=found.trend_change, daily=daily),

@@ -3,58 +3,96 @@ CSV form has the same rows, one header row of the same field names."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
 from shared.types import Number
 
+# The measures every row and the totals carry (definitions: `shared.measures`, docs/stats.md).
+Leads = Annotated[int, Field(description="Leads created in the days (the cohort)")]
+Revenue = Annotated[Number, Field(description="Lead spend: Σ lead_value of the leads created in the days")]
+Conversions = Annotated[int, Field(description="Leads closed in the days, whenever created (a period count)")]
+Converted = Annotated[int, Field(description="Leads created in the days that are closed by now")]
+ConversionRate = Annotated[
+    Number | None,
+    Field(description="converted / leads, percent (cohort rate, never above 100); null without leads"),
+]
+Cpa = Annotated[
+    Number | None,
+    Field(description="revenue / conversions; null without conversions or without leads in the days"),
+]
+Sales = Annotated[Number, Field(description="Σ sale_amount of the leads closed in the days")]
+ReturnOnSpend = Annotated[
+    Number | None, Field(description="sales / revenue (sales per unit of lead spend); null without spend")
+]
+AverageQuality = Annotated[
+    Number | None, Field(description="Mean quality score of the leads; null without leads")
+]
+
 
 class Totals(BaseModel):
-    leads: int
-    revenue: Number
-    conversions: int
-    sales: Number
+    leads: Leads
+    revenue: Revenue
+    conversions: Conversions
+    converted: Converted
+    conversion_rate: ConversionRate
+    cpa: Cpa
+    sales: Sales
+    return_on_spend: ReturnOnSpend
 
 
 class DailyRow(BaseModel):
     date: str
     vendor_code: str
-    lead_count: int
-    revenue: Number
-    avg_quality: Number | None
-    conversions: int
-    sales: Number
+    lead_count: Leads
+    revenue: Revenue
+    avg_quality: AverageQuality
+    conversions: Conversions
+    converted: Converted
+    conversion_rate: ConversionRate
+    cpa: Cpa
+    sales: Sales
+    return_on_spend: ReturnOnSpend
 
 
 class VendorRow(BaseModel):
     vendor_code: str
     name: str | None
-    leads: int
-    revenue: Number
-    avg_quality: Number | None
-    conversions: int
-    conversion_rate: Number = Field(description="conversions / leads, percent")
-    cpa: Number | None = Field(description="revenue / conversions")
-    sales: Number
+    leads: Leads
+    revenue: Revenue
+    avg_quality: AverageQuality
+    conversions: Conversions
+    converted: Converted
+    conversion_rate: ConversionRate
+    cpa: Cpa
+    sales: Sales
+    return_on_spend: ReturnOnSpend
 
 
 class AgentRow(BaseModel):
     agent: str | None = Field(description="null: leads assigned to nobody")
     name: str | None
-    leads: int
-    revenue: Number
-    conversions: int
-    conversion_rate: Number
-    sales: Number
+    leads: Leads
+    revenue: Revenue
+    conversions: Conversions
+    converted: Converted
+    conversion_rate: ConversionRate
+    cpa: Cpa
+    sales: Sales
+    return_on_spend: ReturnOnSpend
 
 
 class CampaignRow(BaseModel):
     campaign: str | None = Field(description="null: leads without a campaign")
-    leads: int
-    revenue: Number
-    conversions: int
-    conversion_rate: Number
-    cpa: Number | None
-    sales: Number
+    leads: Leads
+    revenue: Revenue
+    conversions: Conversions
+    converted: Converted
+    conversion_rate: ConversionRate
+    cpa: Cpa
+    sales: Sales
+    return_on_spend: ReturnOnSpend
 
 
 class ReportBase(BaseModel):

@@ -93,7 +93,7 @@ def _answer(kind: str, first: str | None, last: str | None, vendor: str | None, 
 def daily_report(
     first: First = None, last: Last = None, vendor: Vendor = None, format: Format = "json"
 ) -> Response[Any]:
-    """Per day and vendor: lead count, revenue, average quality, conversions"""
+    """Per day and vendor: leads, revenue, quality, conversions, sales and their rates"""
     return _answer("daily", first, last, vendor, format)
 
 
@@ -101,13 +101,13 @@ def daily_report(
 def vendors_report(
     first: First = None, last: Last = None, vendor: Vendor = None, format: Format = "json"
 ) -> Response[Any]:
-    """Per vendor: leads, revenue, quality, conversions, CPA"""
+    """Per vendor: leads, revenue, quality, conversions, conversion rate, CPA, sales, return on spend"""
     return _answer("vendors", first, last, vendor, format)
 
 
 @report_endpoint("agents", roles=STAFF)
 def agents_report(first: First = None, last: Last = None, format: Format = "json") -> Response[Any]:
-    """Per agent: leads, revenue, conversions, sales"""
+    """Per agent: leads, revenue, conversions, conversion rate, CPA, sales, return on spend"""
     # Agents work every vendor's leads: this report has no vendor filter.
     return _answer("agents", first, last, None, format)
 
@@ -116,5 +116,5 @@ def agents_report(first: First = None, last: Last = None, format: Format = "json
 def campaigns_report(
     first: First = None, last: Last = None, vendor: Vendor = None, format: Format = "json"
 ) -> Response[Any]:
-    """Per campaign: leads, revenue, conversions, CPA"""
+    """Per campaign: leads, revenue, conversions, conversion rate, CPA, sales, return on spend"""
     return _answer("campaigns", first, last, vendor, format)

@@ -9,7 +9,8 @@ are closed by now). Counted on the day a lead closed: `conversions`, `sales` (Σ
 - **conversion rate** is a cohort rate: of the leads created in the window, the share closed by
   now (`won / leads`), so it is never above 100 %. `conversions`, the leads closed in the window
   whenever they were created, is a period count and keeps its own name.
-- **CPL** = spend / leads; **CPA** = spend / conversions; **return on spend** = sales / spend;
+- **CPL** = spend / leads; **CPA** = spend / conversions (None without leads in the window: no
+  spend to divide); **return on spend** = sales / spend;
   **velocity** = mean days from creation to close of the leads closed in the window; **average
   quality** = quality_sum / leads.
 - A rate or average whose denominator is zero is `None` (null in the API), never 0.
@@ -64,6 +65,11 @@ def cost_per_lead(measures: Counters) -> Decimal | None:
 
 
 def cost_per_acquisition(measures: Counters) -> Decimal | None:
+    """spend / conversions; None without conversions, and None without leads created in the
+    window: conversions of leads bought before it have no spend in it, and 0.00 would call them
+    free."""
+    if not leads(measures):
+        return None
     return _ratio(spend(measures), measures.get("conversions", ZERO))
 
 

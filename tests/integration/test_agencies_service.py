@@ -244,11 +244,37 @@ def test_agencies_page_by_code_with_a_tamper_evident_cursor(stack: None) -> None
     assert error["error"]["code"] == "INVALID_CURSOR"
 
 
+def business_day(moment: str) -> str:
+    zone = dependencies.business_zone()
+    return datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(zone).date().isoformat()
+
+
 def test_performance_matches_the_buckets(stack: None) -> None:
     # Given the seeded leads of V001 in the last 90 days
     _, agency = call("GET", f"/agencies/{OWN_CODE}")
     performance = agency["performance"]
-    # Then the block is consistent with itself and the goal
+    # Then its measures are the sums over those leads: the cohort (created in the window) for
+    # leads, spend and converted; closes in the window for conversions and sales
+    today = datetime.now(dependencies.business_zone()).date()
+    window = {(today - timedelta(days=n)).isoformat() for n in range(90)}
+    own = [
+        LeadView.from_values(item)
+        for item in dependencies.leads_table().scan_all()
+        if item["vendor_code"] == OWN_CODE
+    ]
+    created = [lead for lead in own if lead and business_day(lead.created_at) in window]
+    closed = [lead for lead in own if lead and lead.closed_date and business_day(lead.closed_date) in window]
+    spend = sum((lead.lead_value for lead in created), Decimal(0))
+    sales = sum((lead.sale_amount or Decimal(0) for lead in closed), Decimal(0))
+    converted = sum(1 for lead in created if lead.disposition == "closed")
+    assert (performance["leads"], performance["converted"]) == (len(created), converted)
+    assert performance["conversionRate"] == pytest.approx(round(100 * converted / len(created), 1))
+    assert performance["conversionRate"] <= 100
+    assert Decimal(str(performance["revenue"])) == spend
+    assert Decimal(str(performance["sales"])) == sales
+    assert performance["returnOnSpend"] == pytest.approx(round(float(sales / spend), 2))
+    assert performance["avgCPA"] == pytest.approx(round(float(spend / len(closed)), 2))
+    # and the block is consistent with itself and the goal
     assert performance["monthlyGoal"] == 600
     assert performance["goalProgress"] == pytest.approx(round(performance["leadsThisMonth"] / 6, 1))
     assert performance["leads"] > 0
@@ -286,7 +312,16 @@ def test_create_then_change_an_agency(stack: None) -> None:
     assert changed["monthly_cap"] is None
     _, read = call("GET", "/agencies/V010")
     assert read["status"] == "paused"
-    assert read["performance"]["leads"] == 0
+    # no leads: no rate, no cost per acquisition, no return on spend; not zeros
+    assert {name: read["performance"][name] for name in ("leads", "converted", "sales", "revenue")} == {
+        "leads": 0,
+        "converted": 0,
+        "sales": 0,
+        "revenue": 0,
+    }
+    assert [read["performance"][name] for name in ("conversionRate", "avgCPA", "returnOnSpend", "grade")] == [
+        None
+    ] * 4
 
 
 @pytest.mark.parametrize(

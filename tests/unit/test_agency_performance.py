@@ -25,11 +25,17 @@ BUCKETS = {
     # this month: V001 40 leads (tiktok 30, google 10); all agencies 80 leads
     day(0): {
         "leads": D(80),
-        "conversions": D(8),
+        "won": D(4),
+        "conversions": D(10),
         "v#V001#leads": D(40),
         "v#V001#revenue": D("1600.00"),
         "v#V001#quality_sum": D(320),
+        "v#V001#won": D(2),
         "v#V001#conversions": D(6),
+        "v#V001#sales": D("3100.00"),
+        # V009 closed two leads bought more than 90 days ago, and bought none since
+        "v#V009#conversions": D(2),
+        "v#V009#sales": D("800.00"),
         "vc#V001#tiktok#leads": D(30),
         "vc#V001#tiktok#revenue": D("1200.00"),
         "vc#V001#tiktok#sales": D("3000.00"),
@@ -40,9 +46,11 @@ BUCKETS = {
     # 40 days ago: V001 20 leads (counts in the 90 days and as the earlier 30 days of the trend)
     day(40): {
         "leads": D(20),
+        "won": D(6),
         "v#V001#leads": D(20),
         "v#V001#revenue": D("800.00"),
         "v#V001#quality_sum": D(140),
+        "v#V001#won": D(4),
     },
     # 100 days ago: outside every window
     day(100): {"leads": D(999), "v#V001#leads": D(999)},
@@ -56,7 +64,10 @@ def test_measures_cover_the_documented_windows() -> None:
     assert block.goalProgress == D("6.7")
     assert block.revenue == D("2400.00")
     assert block.avgCPA == D("400.00")  # 2400 / 6 conversions
-    assert block.conversionRate == D("10.0")
+    assert block.converted == 6  # of its 60 leads, closed by now
+    assert block.conversionRate == D("10.0")  # the cohort's: 6 / 60
+    assert block.sales == D("3100.00")
+    assert block.returnOnSpend == D("1.29")  # 3100 / 2400
     assert block.averageQuality == D("7.7")  # 460 / 60
     assert block.topCampaign == "tiktok"
     assert block.campaignROI == D("150.0")  # (3000 - 1200) / 1200
@@ -71,8 +82,26 @@ def test_an_agency_without_leads_has_no_grade_and_says_so() -> None:
     assert block.leads == 0
     assert block.grade is None
     assert block.avgCPA is None
+    assert block.conversionRate is None
     assert block.topCampaign is None
     assert found.opportunities == ["No leads from Quiet Co in the last 90 days."]
+
+
+def test_conversions_of_older_leads_make_no_rate_and_no_cpa_without_new_leads() -> None:
+    block, _ = performance(BUCKETS, "V009", "Late Co", 600, TODAY)
+    assert (block.leads, block.converted, block.sales) == (0, 0, D("800.00"))
+    assert (block.conversionRate, block.avgCPA, block.returnOnSpend, block.grade) == (None, None, None, None)
+
+
+def test_the_grade_rates_conversion_against_every_agency_s_cohort() -> None:
+    # V001's cohort converted 10 % (6 of 60), all agencies' 10 % (10 of 100): one point for
+    # conversion, none for pace (40 of 300), two for quality (7.7)
+    assert performance(BUCKETS, "V001", "Summit", 600, TODAY)[0].grade == "C"
+    # 900 more leads of other agencies, none closed yet: all agencies convert 1 %, V001 ten times that
+    others = {**BUCKETS, day(1): {"leads": D(900)}}
+    block, said = performance(others, "V001", "Summit", 600, TODAY)
+    assert block.grade == "B"
+    assert "Converts 10.0% of its leads, above the 1.0% of all agencies." in said.strengths
 
 
 BASE = Signals(
@@ -104,7 +133,7 @@ BASE = Signals(
         pytest.param(
             {"pace": D("0.5"), "conversion_rate": D("0.05"), "average_quality": D(4)}, "F", id="0-points"
         ),
-        pytest.param({"overall_rate": None, "conversion_rate": None}, "B", id="nobody-converted-is-neutral"),
+        pytest.param({"overall_rate": D(0), "conversion_rate": D(0)}, "B", id="nobody-converted-is-neutral"),
         pytest.param({"leads": 0}, None, id="no-leads"),
     ],
 )

@@ -39,6 +39,12 @@ BUCKETS = {
         "vc#V002#(none)#revenue": D("35.00"),
         "a#agent-1#leads": D(2),
         "a#agent-1#revenue": D("70.00"),
+        # the lead closed on the 2nd was created on the 1st: that day's cohort counts it as won
+        "won": D(1),
+        "c#tiktok#won": D(1),
+        "v#V001#won": D(1),
+        "vc#V001#tiktok#won": D(1),
+        "a#agent-1#won": D(1),
     },
     "2026-11-02": {
         "conversions": D(1),
@@ -58,7 +64,16 @@ BUCKETS = {
 
 def test_every_report_adds_up_to_the_totals() -> None:
     total = totals(BUCKETS, DAYS, None)
-    assert total.model_dump() == {"leads": 3, "revenue": D("105.00"), "conversions": 1, "sales": D("900.00")}
+    assert total.model_dump() == {
+        "leads": 3,
+        "revenue": D("105.00"),
+        "conversions": 1,
+        "converted": 1,
+        "conversion_rate": D("33.3"),
+        "cpa": D("105.00"),
+        "sales": D("900.00"),
+        "return_on_spend": D("8.57"),
+    }
     for rows in (
         daily_rows(BUCKETS, DAYS, None),
         vendor_rows(BUCKETS, DAYS, None, {}),
@@ -69,6 +84,7 @@ def test_every_report_adds_up_to_the_totals() -> None:
         assert sum(counts) == total.leads
         assert sum(row.revenue for row in rows) == total.revenue
         assert sum(row.conversions for row in rows) == total.conversions
+        assert sum(row.converted for row in rows) == total.converted
         assert sum(row.sales for row in rows) == total.sales
 
 
@@ -88,7 +104,11 @@ def test_a_vendor_filter_narrows_rows_and_totals() -> None:
         "leads": 1,
         "revenue": D("35.00"),
         "conversions": 0,
+        "converted": 0,
+        "conversion_rate": D("0.0"),
+        "cpa": None,
         "sales": D("0.00"),
+        "return_on_spend": D("0.00"),
     }
     assert [row.campaign for row in campaign_rows(BUCKETS, DAYS, "V002")] == [None]
     assert [row.vendor_code for row in vendor_rows(BUCKETS, DAYS, "V002", {"V002": "Blue"})] == ["V002"]
@@ -104,12 +124,65 @@ def test_leads_without_an_agent_get_their_own_row() -> None:
 
 def test_vendor_row_rates() -> None:
     (first, _) = vendor_rows(BUCKETS, DAYS, None, {"V001": "Summit"})
-    assert (first.name, first.conversion_rate, first.cpa, first.avg_quality) == (
-        "Summit",
-        D("50.0"),
-        D("70.00"),
-        D("6.5"),
-    )
+    assert (
+        first.name,
+        first.converted,
+        first.conversion_rate,
+        first.cpa,
+        first.return_on_spend,
+        first.avg_quality,
+    ) == ("Summit", 1, D("50.0"), D("70.00"), D("12.86"), D("6.5"))
+
+
+# Four days in which V003 closed three leads bought before them and bought one; V004 closed two old
+# leads and bought none. Counted by close day over creation day, V003 would "convert" 300 %.
+SHORT_DAYS = ["2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23"]
+OLD_LEADS_CLOSING = {
+    "2026-11-20": {"leads": D(1), "revenue": D("40.00"), "v#V003#leads": D(1), "v#V003#revenue": D("40.00")},
+    "2026-11-22": {
+        "conversions": D(5),
+        "sales": D("2500.00"),
+        "v#V003#conversions": D(3),
+        "v#V003#sales": D("1500.00"),
+        "v#V004#conversions": D(2),
+        "v#V004#sales": D("1000.00"),
+    },
+}
+
+
+def test_conversion_rates_are_cohort_rates_and_null_without_leads() -> None:
+    v003, v004 = vendor_rows(OLD_LEADS_CLOSING, SHORT_DAYS, None, {})
+    # V003: three conversions in the window, but none of its one new lead is closed yet
+    assert (v003.leads, v003.conversions, v003.converted, v003.conversion_rate) == (1, 3, 0, D("0.0"))
+    assert (v003.cpa, v003.return_on_spend) == (D("13.33"), D("37.50"))
+    # V004: conversions, no leads bought in the window: no rate, and no spend to make a CPA of
+    assert (v004.leads, v004.conversions, v004.conversion_rate, v004.cpa) == (0, 2, None, None)
+    assert (v004.sales, v004.return_on_spend, v004.avg_quality) == (D("1000.00"), None, None)
+    total = totals(OLD_LEADS_CLOSING, SHORT_DAYS, "V004")
+    assert (total.conversion_rate, total.cpa, total.return_on_spend) == (None, None, None)
+    assert totals(OLD_LEADS_CLOSING, SHORT_DAYS, None).conversion_rate == D("0.0")
+    # the daily row of the closing day has conversions and no cohort: every rate null
+    closing_day = [row for row in daily_rows(OLD_LEADS_CLOSING, SHORT_DAYS, None) if row.date == "2026-11-22"]
+    assert {(row.conversion_rate, row.cpa, row.return_on_spend) for row in closing_day} == {
+        (None, None, None)
+    }
+
+
+def test_no_rate_is_over_100_percent_in_any_window() -> None:
+    # a lead created and closed on the last day moves that day's cohort rate
+    buckets = {
+        **OLD_LEADS_CLOSING,
+        "2026-11-23": {"leads": D(1), "won": D(1), "v#V003#leads": D(1), "v#V003#won": D(1)},
+    }
+    for first in range(len(SHORT_DAYS)):
+        for last in range(first, len(SHORT_DAYS)):
+            days = SHORT_DAYS[first : last + 1]
+            rates = [row.conversion_rate for row in vendor_rows(buckets, days, None, {})]
+            rates += [row.conversion_rate for row in daily_rows(buckets, days, None)]
+            rates.append(totals(buckets, days, None).conversion_rate)
+            assert all(rate is None or D(0) <= rate <= 100 for rate in rates), days
+    (today,) = daily_rows(buckets, ["2026-11-23"], None)
+    assert (today.lead_count, today.converted, today.conversion_rate) == (1, 1, D("100.0"))
 
 
 def test_csv_has_a_header_row_quotes_where_needed_and_neutralises_formulas() -> None:
