@@ -223,10 +223,15 @@ class Agent(BaseModel):
     availability: Availability
     capacity: int
     open_leads: int
-    utilization: Number = Field(description="open_leads / capacity, percent")
-    leads: int = Field(description="Leads assigned in the last 30 days")
-    conversions: int = Field(description="Conversions in the last 30 days")
-    conversion_rate: Number = Field(description="conversions / leads over the last 30 days, percent")
+    utilization: Number | None = Field(description="open_leads / capacity, percent; null without capacity")
+    leads: int = Field(description="Leads created in the last 30 days and assigned to the agent")
+    conversions: int = Field(description="The agent's leads closed in the last 30 days (a period count)")
+    converted: int = Field(
+        description="Of the agent's leads created in the last 30 days, those closed by now"
+    )
+    conversion_rate: Number | None = Field(
+        description="Cohort rate: converted / leads over the last 30 days, percent; null without leads"
+    )
     sales: Number = Field(description="Sale amount closed in the last 30 days")
 
 

@@ -37,7 +37,8 @@ from agencies.repository import (
     PricingRepository,
     UserDirectory,
 )
-from shared.buckets import AGENTS, TOTALS, VENDORS, DayBuckets, days_ending, percent, scoped, summed
+from shared import measures
+from shared.buckets import AGENTS, TOTALS, VENDORS, DayBuckets, days_ending, money, scoped, summed
 from shared.cache import Namespace, QueryCache
 from shared.dates import Clock, iso_timestamp
 from shared.dynamo import ConditionFailed, Item
@@ -283,9 +284,8 @@ class AgentService:
 
     @staticmethod
     def _agent(item: Item, window: dict[str, Any]) -> Agent:
-        measures = scoped(window, "a", str(item["user_id"]))
+        own = scoped(window, "a", str(item["user_id"]))
         capacity, open_leads = int(item.get("capacity", 0)), max(0, int(item.get("open_leads", 0)))
-        leads, conversions = measures.get("leads", Decimal(0)), measures.get("conversions", Decimal(0))
         return Agent(
             user_id=str(item["user_id"]),
             name=str(item.get("name", item["user_id"])),
@@ -294,11 +294,12 @@ class AgentService:
             availability=Availability(item.get("availability", Availability.OFFLINE)),
             capacity=capacity,
             open_leads=open_leads,
-            utilization=percent(Decimal(open_leads), Decimal(capacity)),
-            leads=int(leads),
-            conversions=int(conversions),
-            conversion_rate=percent(conversions, leads),
-            sales=measures.get("sales", Decimal(0)).quantize(Decimal("0.01")),
+            utilization=measures.as_percent(Decimal(open_leads) / capacity if capacity else None),
+            leads=measures.leads(own),
+            conversions=measures.conversions(own),
+            converted=measures.converted(own),
+            conversion_rate=measures.as_percent(measures.conversion_rate(own)),
+            sales=money(measures.sales(own)),
         )
 
     def all(self) -> dict[str, Any]:

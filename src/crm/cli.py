@@ -1,7 +1,8 @@
 """The `crm` command line: run the local stack, issue tokens, print the OpenAPI document, and the
 operator commands. Each sub-command's arguments are declared here; `crm serve` is implemented in
 `crm.serve`, the commands that work on data in `crm.operations`, `crm bench` in `crm.bench` and
-`crm bench --burst` in `crm.burst`."""
+`crm bench --burst` in `crm.burst` (`--cold-start`, `--forecast`: `crm.bench_cold_start`,
+`crm.bench_forecast`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeAlias
 
-from crm.operations import cmd_import, cmd_outbox_send, cmd_seed, cmd_stats_rebuild
+from crm.operations import cmd_import, cmd_leads_reindex, cmd_outbox_send, cmd_seed, cmd_stats_rebuild
 from crm.samples import cmd_event
 from crm.serve import cmd_serve
 from crm.stack import (
@@ -52,6 +53,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from crm import bench_cold_start
 
         return bench_cold_start.main(args.build_dir, args.repeat)
+    if args.forecast:
+        from crm import bench_forecast
+
+        return bench_forecast.main(args.live, args.stack, args.aws_port)
     from crm import bench
 
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -64,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_token_and_openapi(commands)
     _add_stats(commands)
+    _add_leads(commands)
     _add_outbox(commands)
     _add_import(commands)
     _add_seed(commands)
@@ -161,6 +167,16 @@ def _add_stats(commands: SubCommands) -> None:
     rebuild.set_defaults(run=cmd_stats_rebuild)
 
 
+def _add_leads(commands: SubCommands) -> None:
+    leads = commands.add_parser("leads", help="the stored leads")
+    leads_commands = leads.add_subparsers(dest="leads_command", required=True)
+    reindex = leads_commands.add_parser(
+        "reindex", help="rewrite the index keys (search keys included) of leads stored before they changed"
+    )
+    _add_target(reindex)
+    reindex.set_defaults(run=cmd_leads_reindex)
+
+
 def _add_outbox(commands: SubCommands) -> None:
     outbox = commands.add_parser("outbox", help="lead events recorded but not yet accepted by the bus")
     outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
@@ -225,6 +241,20 @@ def _add_bench(commands: SubCommands) -> None:
         "--build-dir", help="a sam build output (default .aws-sam/build when fresh, else a new sam build)"
     )
     cold.add_argument("--repeat", type=_positive, default=15, help="rounds, medians reported (default 15)")
+    forecast = bench.add_argument_group(
+        "forecast",
+        "with --forecast: the revenue forecast's errors on held-out weeks against the straight line's, "
+        "over the demo seed's and synthetic daily revenue (with --live, a stack's day buckets instead)",
+    )
+    forecast.add_argument(
+        "--forecast", action="store_true", help="backtest the forecast (instead of the reads)"
+    )
+    forecast.add_argument(
+        "--live",
+        action="store_true",
+        help="backtest the stack's buckets (the running crm serve, or --stack/--aws-port)",
+    )
+    _add_target(bench)
     bench.set_defaults(run=cmd_bench)
 
 
@@ -250,7 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except StackUnavailable as problem:
-        words = [getattr(args, name, None) for name in ("command", "stats_command", "outbox_command", "kind")]
+        words = [
+            getattr(args, name, None)
+            for name in ("command", "stats_command", "leads_command", "outbox_command", "kind")
+        ]
         print(f"crm {' '.join(word for word in words if word)}: {problem}", file=sys.stderr)
         return 2
 

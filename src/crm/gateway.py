@@ -13,7 +13,7 @@
   consumers afterwards, through the bus, as in AWS.
 
 A few paths are served by the runner itself on GET and are not API routes: /openapi.json, and
-Swagger UI at /docs with its two assets under /docs/.
+Swagger UI at /docs with its files under /docs/.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import logging
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -36,7 +35,7 @@ MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 # A REST API gives up on its integration after 29 s (504), whatever the function's own Timeout.
 # A function whose Timeout is shorter times out first: Lambda answers with an error (502).
 INTEGRATION_TIMEOUT_SECONDS = 29.0
-LocalPage = tuple[int, str, bytes]  # status, content type, body
+LocalPage = tuple[int, dict[str, str], bytes]  # status, headers, body
 
 
 class ApiGateway:
@@ -46,7 +45,7 @@ class ApiGateway:
         functions: FunctionRegistry,
         gateway_responses: dict[str, GatewayResponse],
         stage: str,
-        local_pages: dict[str, Callable[[], LocalPage]] | None = None,
+        local_pages: dict[str, LocalPage] | None = None,
     ) -> None:
         self.routes = routes
         self.functions = functions
@@ -129,8 +128,10 @@ class ApiGateway:
         return pairs
 
     def gateway_response(
-        self, kind: str, default_status: int, message: str
+        self, kind: str, default_status: int, message: str, header_pairs: list[tuple[str, str]]
     ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The template's gateway response of `kind` (else its DEFAULT_4XX/5XX), its headers mapped
+        from the request's `header_pairs` (empty when the request could not be read)."""
         fallback = "DEFAULT_5XX" if default_status >= 500 else "DEFAULT_4XX"
         spec = self.gateway_responses.get(kind) or self.gateway_responses.get(fallback)
         if spec is None:
@@ -140,7 +141,7 @@ class ApiGateway:
                 b'{"message": "%s"}' % message.encode(),
             )
         body = (spec.body or "").replace("$context.error.messageString", f'"{message}"')
-        headers = [("Content-Type", "application/json"), *spec.headers.items()]
+        headers = [("Content-Type", "application/json"), *spec.headers_for(header_pairs)]
         return spec.status or default_status, headers, body.encode()
 
     def handle(
@@ -149,13 +150,15 @@ class ApiGateway:
         parts = urlsplit(raw_path)
         path = parts.path or "/"
         if method == "GET" and path in self.local_pages:
-            status, content_type, page = self.local_pages[path]()
-            return status, [("Content-Type", content_type)], page
+            status, headers, page = self.local_pages[path]
+            return status, list(headers.items()), page
         if len(body) > MAX_PAYLOAD_BYTES:
-            return self.gateway_response("REQUEST_TOO_LARGE", 413, "Request Too Long")
+            return self.gateway_response("REQUEST_TOO_LARGE", 413, "Request Too Long", header_pairs)
         matched = self.match(method, path)
         if matched is None:
-            return self.gateway_response("MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token")
+            return self.gateway_response(
+                "MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token", header_pairs
+            )
         route, path_parameters = matched
         event = self.build_event(
             route, path, path_parameters, method, parts.query, header_pairs, body, source_ip
@@ -168,12 +171,14 @@ class ApiGateway:
         except FunctionTimedOut as exc:
             if exc.by_caller:
                 log.error("%s; answering as API Gateway does for a timed-out integration", exc)
-                return self.gateway_response("INTEGRATION_TIMEOUT", 504, "Endpoint request timed out")
+                return self.gateway_response(
+                    "INTEGRATION_TIMEOUT", 504, "Endpoint request timed out", header_pairs
+                )
             log.error("%s; answering as API Gateway does for a Lambda error", exc)
-            return self.gateway_response("DEFAULT_5XX", 502, "Internal server error")
+            return self.gateway_response("DEFAULT_5XX", 502, "Internal server error", header_pairs)
         except Exception:
             log.exception("%s failed; answering as API Gateway does for a Lambda error", route.function)
-            return self.gateway_response("DEFAULT_5XX", 502, "Internal server error")
+            return self.gateway_response("DEFAULT_5XX", 502, "Internal server error", header_pairs)
         return status, self.merge_headers(response), data
 
 

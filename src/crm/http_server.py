@@ -3,7 +3,8 @@ protocol: the standard library's `http.server` kept a listen queue of 5 (connect
 reset), and misread framing it does not check (a bad, negative or doubled Content-Length, chunked
 bodies). h11 reads the framing as RFC 9112 says; what it cannot read is answered here as API
 Gateway answers a request it rejects: the template's DEFAULT_4XX gateway response, a JSON error
-body with its CORS headers (400, or 431 for headers over MAX_HEADER_BYTES).
+body (400, or 431 for headers over MAX_HEADER_BYTES) whose headers map nothing from the request,
+which was not read: no Access-Control-Allow-Origin.
 
 Each request's body is read in full, then `ApiGateway.handle` runs in a worker thread (it blocks
 for as long as the function takes), so many requests are served at once.
@@ -128,15 +129,16 @@ class GatewayApp:
         query = scope["query_string"].decode("latin-1")
         target = scope["raw_path"].decode("latin-1") + (f"?{query}" if query else "")
         client = scope.get("client")
-        call = partial(
-            self._handle, scope["method"], target, _header_pairs(scope), body, client[0] if client else ""
-        )
+        header_pairs = _header_pairs(scope)
+        call = partial(self._handle, scope["method"], target, header_pairs, body, client[0] if client else "")
         try:
             status, headers, data = await asyncio.get_running_loop().run_in_executor(self.workers, call)
         except asyncio.CancelledError:
             # The server is stopping and this request outlasted GRACEFUL_SHUTDOWN_SECONDS: it is
             # answered, as API Gateway answers when it gives up on a function, and ends quietly.
-            status, headers, data = self.gateway.gateway_response("DEFAULT_5XX", 503, "Service Unavailable")
+            status, headers, data = self.gateway.gateway_response(
+                "DEFAULT_5XX", 503, "Service Unavailable", header_pairs
+            )
         headers = [(name, value) for name, value in headers if name.lower() not in FRAMING_HEADERS]
         headers.append(("Content-Length", str(len(data))))
         await send(
@@ -158,7 +160,7 @@ class GatewayApp:
         except Exception:
             # The gateway answers a function's failure itself; this is the runner's own.
             log.exception("%s %s failed in the local gateway", method, target.split("?")[0])
-            return self.gateway.gateway_response("DEFAULT_5XX", 500, "Internal server error")
+            return self.gateway.gateway_response("DEFAULT_5XX", 500, "Internal server error", header_pairs)
 
     def log_line(self, request: str, status: int, started: float) -> None:
         if self.log_requests:
@@ -250,8 +252,10 @@ class _GatewayProtocol(H11Protocol):
         started = time.perf_counter()
         error = cast(_Connection, self.conn).error
         status = 431 if error is not None and error.error_status_hint == 431 else 400
+        # The request's headers were not read (or are a previous request's): none is mapped, so
+        # the answer has no Access-Control-Allow-Origin.
         status, headers, body = self.gateway_app.gateway.gateway_response(
-            "DEFAULT_4XX", status, HTTPStatus(status).phrase
+            "DEFAULT_4XX", status, HTTPStatus(status).phrase, []
         )
         headers = [*headers, ("Content-Length", str(len(body))), ("Connection", "close")]
         encoded = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]

@@ -1,5 +1,6 @@
 """Demo data for the local stack: fixed vendors and users, and demo leads over 90 days (300 by
-default, any number with `crm seed --leads N`).
+default, any number with `crm seed --leads N`), more of them lately and about half as many on a
+Saturday or Sunday as on a weekday.
 
 The leads come from a seeded random generator, so every run makes the same mix of vendors,
 campaigns, agents and dispositions (their ids and times are relative to the moment of seeding).
@@ -88,6 +89,7 @@ DEFAULT_PRICE = Decimal("35.00")
 DEMO_LEADS = 300
 WRITE_BATCH = 5000
 DAYS = 90
+WEEKEND_SHARE = 0.5  # a Saturday or Sunday receives about this share of a weekday's leads
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,16 @@ def _history(
     return history, facts
 
 
+def _creation_time(rng: random.Random, now: datetime) -> datetime:
+    """A moment in the `DAYS` days before `now`, more often lately, and at weekends (UTC) about
+    `WEEKEND_SHARE` times as often as on a weekday: a weekend moment is kept with that probability,
+    else drawn again."""
+    while True:
+        created = now - timedelta(days=DAYS * rng.random() ** 1.3, seconds=rng.randint(0, 3600))
+        if created.weekday() < 5 or rng.random() < WEEKEND_SHARE:
+            return created
+
+
 def demo_leads(count: int = DEMO_LEADS, now: datetime | None = None, seed: int = 42) -> list[Lead]:
     return list(iter_demo_leads(count, now or datetime.now(UTC), seed))
 
@@ -151,7 +163,7 @@ def iter_demo_leads(count: int, now: datetime, seed: int = 42) -> Iterator[Lead]
     `now` give the same leads."""
     rng = random.Random(seed)  # nosec B311  # reproducible demo data, not secrets
     for _ in range(count):
-        created = now - timedelta(days=DAYS * rng.random() ** 1.3, seconds=rng.randint(0, 3600))
+        created = _creation_time(rng, now)
         age_days = (now - created).days
         code, _, price = rng.choices(VENDORS, weights=[30, 25, 20, 15, 10])[0]
         if age_days < 3:

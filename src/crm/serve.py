@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from types import FrameType
@@ -154,21 +153,16 @@ def _start(args: argparse.Namespace, template: Template, stack: RunningStack) ->
     return seeded
 
 
-def _local_pages(template: Template) -> dict[str, Callable[[], LocalPage]]:
-    """The pages the runner serves itself: the OpenAPI document and Swagger UI."""
-    from crm.openapi import document_json, swagger_asset, swagger_page
+def _local_pages(template: Template) -> dict[str, LocalPage]:
+    """The pages the runner serves itself: the OpenAPI document and Swagger UI's files."""
+    from crm.openapi import DOCS_HEADERS, docs_files, document_json
 
-    spec_json = document_json(template)
-    return {
-        "/openapi.json": lambda: (200, "application/json", spec_json.encode()),
-        "/docs": lambda: (200, "text/html; charset=utf-8", swagger_page(spec_json).encode()),
-        "/docs/swagger-ui-bundle.min.js": lambda: (
-            200,
-            "text/javascript",
-            swagger_asset("swagger-ui-bundle.min.js"),
-        ),
-        "/docs/swagger-ui.min.css": lambda: (200, "text/css", swagger_asset("swagger-ui.min.css")),
+    pages: dict[str, LocalPage] = {
+        "/openapi.json": (200, {"Content-Type": "application/json"}, document_json(template).encode())
     }
+    for path, (content_type, body) in docs_files().items():
+        pages[path] = (200, {"Content-Type": content_type, **DOCS_HEADERS}, body)
+    return pages
 
 
 def _without_password(url: str) -> str:

@@ -167,11 +167,48 @@ class ScheduleSpec:
     enabled: bool = True
 
 
+# A gateway response header's value: a literal in single quotes, or a request header's value.
+_STATIC_VALUE = re.compile(r"^'(?P<value>[^']*)'$")
+_REQUEST_HEADER = re.compile(r"^method\.request\.header\.(?P<name>[A-Za-z0-9._$-]+)$")
+
+
+@dataclass(frozen=True)
+class HeaderMapping:
+    """One header of a gateway response, as API Gateway maps it: a static value (`'text'`) or
+    the value of one of the request's headers (`method.request.header.Name`), which is left out
+    when the request has no such header. The name is matched exactly as written, the strictest
+    reading of API Gateway's mapping: every browser writes `Origin` so over HTTP/1.1."""
+
+    static: str | None = None
+    request_header: str | None = None
+
+    @classmethod
+    def parse(cls, response: str, header: str, expression: str) -> HeaderMapping:
+        if found := _STATIC_VALUE.match(expression):
+            return cls(static=found["value"])
+        if found := _REQUEST_HEADER.match(expression):
+            return cls(request_header=found["name"])
+        # Anything else (a query string, a context variable) is an answer the local gateway
+        # cannot give as API Gateway would: refused when the template is read, never guessed.
+        raise ValueError(f"gateway response {response}, header {header}: cannot map {expression!r}")
+
+    def value(self, request_headers: list[tuple[str, str]]) -> str | None:
+        if self.static is not None:
+            return self.static
+        sent = [value for name, value in request_headers if name == self.request_header]
+        return sent[-1] if sent else None  # the last one, as the event's single-value `headers`
+
+
 @dataclass(frozen=True)
 class GatewayResponse:
     status: int | None
-    headers: dict[str, str]
+    headers: dict[str, HeaderMapping]
     body: str | None
+
+    def headers_for(self, request_headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The response's headers for a request that came with `request_headers`."""
+        values = {name: mapping.value(request_headers) for name, mapping in self.headers.items()}
+        return [(name, value) for name, value in values.items() if value]
 
 
 @dataclass
@@ -452,8 +489,7 @@ class Template:
             headers = self.resolve(spec.get("ResponseParameters", {}).get("Headers", {}))
             responses[kind] = GatewayResponse(
                 status=int(spec["StatusCode"]) if "StatusCode" in spec else None,
-                # Header values are API Gateway literals: quoted strings.
-                headers={name: value.strip("'") for name, value in headers.items()},
+                headers={name: HeaderMapping.parse(kind, name, value) for name, value in headers.items()},
                 body=spec.get("ResponseTemplates", {}).get("application/json"),
             )
         return responses

@@ -22,6 +22,7 @@ __all__ = [
     "is_disposable",
     "normalize_email",
     "normalize_phone",
+    "search_form",
 ]
 
 # RFC 5321 caps a forward-path at 256 octets including the angle brackets, so 254 for the address.
@@ -141,6 +142,21 @@ def clean_text(value: str, field: str, max_length: int) -> str:
     if len(cleaned) > max_length:
         raise FieldError(field, f"must be at most {max_length} characters")
     return cleaned
+
+
+# Latin letters that Unicode does not decompose into a base letter and a mark, written the way
+# people type them on a plain keyboard ("Øberg" is searched as "oberg"; \u0131 is the dotless i).
+_UNDECOMPOSED = str.maketrans(
+    {"ø": "o", "đ": "d", "ł": "l", "ħ": "h", "\u0131": "i", "æ": "ae", "œ": "oe", "þ": "th"}
+)
+
+
+def search_form(text: str) -> str:
+    """The form in which names are stored for prefix search and search terms are compared: case
+    folded, accents removed (NFKD, combining marks dropped: "José" → "jose", "Straße" → "strasse",
+    "Øberg" → "oberg") and whitespace collapsed to single spaces."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_UNDECOMPOSED))
+    return " ".join("".join(char for char in decomposed if not unicodedata.combining(char)).split())
 
 
 # Well-known throwaway-mailbox services. Deliberately a small bundled list rather than a live feed:

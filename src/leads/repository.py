@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from leads.models import Lead, LeadFilters
-from shared.dynamo import KeyCondition, Page, Table, Write
-from shared.errors import LeadNotFound
+from leads.normalize import search_form
+from shared.dynamo import ConditionFailed, KeyCondition, Page, Table, Write
+from shared.errors import InvalidCursor, LeadNotFound
 from shared.security import LeadScope
 
 
@@ -38,14 +39,23 @@ LISTED = "LEAD"
 SORT_ATTRIBUTE = "created_at"
 # The order in which a filter picks its index: most selective first.
 INDEXES = (VENDOR_INDEX, AGENT_INDEX, CAMPAIGN_INDEX, DISPOSITION_INDEX, TIME_INDEX)
-# `q` searches by prefix: of the email, of the phone (E.164), or of the last name (lower case).
+# `q` searches by prefix: of the email, of the phone (E.164), or of the name in its search form
+# (`search_form`) written both ways round, so a prefix of the first name, of the last name or of
+# either full name ("jane do", "doe ja") is a prefix of one of them.
 SEARCH_INDEXES = {
     "email": LeadIndex("EmailSearchIndex", "ix_all", None, sort="ix_email"),
     "phone": LeadIndex("PhoneSearchIndex", "ix_all", None, sort="ix_phone"),
-    "name": LeadIndex("NameSearchIndex", "ix_all", None, sort="ix_name"),
+    "first_name": LeadIndex("FirstNameSearchIndex", "ix_all", None, sort="ix_first_name"),  # "first last"
+    "last_name": LeadIndex("NameSearchIndex", "ix_all", None, sort="ix_name"),  # "last first"
 }
 ALL_INDEXES = (*INDEXES, *SEARCH_INDEXES.values())
 PHONE_SEARCH = re.compile(r"^\+?[\d\s().-]+$")
+# In the cursor of a list: which of the plan's queries it continues (a search may run several).
+QUERY_POSITION = "query"
+# Every attribute a stored lead may carry only as an index key.
+INDEX_KEYS = frozenset(
+    {index.key for index in ALL_INDEXES} | {index.sort for index in SEARCH_INDEXES.values()}
+)
 
 
 def index_attributes(lead: Lead) -> dict[str, str]:
@@ -58,33 +68,48 @@ def index_attributes(lead: Lead) -> dict[str, str]:
         for index in INDEXES
         if index.source is None or values.get(index.source)
     }
+    first, last = search_form(lead.first_name or ""), search_form(lead.last_name or "")
     search = {
         "ix_email": lead.email,
         "ix_phone": lead.phone,
-        "ix_name": (lead.last_name or "").lower() or None,
+        "ix_first_name": f"{first} {last}".strip() if first else None,
+        "ix_name": f"{last} {first}".strip() if last else None,
     }
     return keys | {name: value for name, value in search.items() if value}
 
 
-def search_term(q: str) -> tuple[str, str]:
-    """What `q` searches and the stored form of its prefix: an email when it has an "@" (or a dot
-    and no space), a phone when it is digits and phone punctuation, else a last name."""
+def search_terms(q: str) -> tuple[tuple[str, str], ...]:
+    """What `q` searches, in the order its matches are listed, each with the stored form of its
+    prefix (a kind of `SEARCH_INDEXES`): an email when `q` has an "@" (or a dot and no space); a
+    phone when it is digits and phone punctuation; else a name, written first name first, then
+    last name first. A plain word is not also looked up as an email: most emails start with their
+    owner's name, so that lookup would mostly read again the leads the name already found."""
     text = " ".join(q.split())
     if "@" in text or ("." in text and " " not in text):
-        return "email", text.lower()
+        return (("email", text.lower()),)
     digits = re.sub(r"\D", "", text)
     if PHONE_SEARCH.match(text) and len(digits) >= 3:
         # Numbers are stored as E.164. A bare number is taken as US; no US area code starts
         # with 1, so a leading 1 is the country code.
         if text.startswith("+") or digits.startswith("1"):
-            return "phone", f"+{digits}"
-        return "phone", f"+1{digits}"
-    return "name", text.lower()
+            return (("phone", f"+{digits}"),)
+        return (("phone", f"+1{digits}"),)
+    name = search_form(text)
+    return (("first_name", name), ("last_name", name)) if name else ()
 
 
 @dataclass(frozen=True)
 class QueryPlan:
-    condition: KeyCondition | None  # None: the scope and the filters exclude each other
+    """The Queries that answer a list request, read one after the other: one for a list, one per
+    searched index for a search. None when the scope and the filters exclude each other, or the
+    search term has nothing to search."""
+
+    conditions: tuple[KeyCondition, ...]
+
+    @property
+    def condition(self) -> KeyCondition | None:
+        """The first Query (a list's only one)."""
+        return self.conditions[0] if self.conditions else None
 
     @property
     def index(self) -> str | None:
@@ -112,52 +137,61 @@ def plan_query(scope: LeadScope, filters: LeadFilters) -> QueryPlan:
             continue
         assert index.source is not None
         if wanted.get(index.source, forced) != forced:
-            return QueryPlan(condition=None)
+            return QueryPlan(conditions=())
         wanted[index.source] = forced
         scope_index = index
 
     chosen = scope_index or next(index for index in INDEXES if index.source is None or index.source in wanted)
     partition_value = wanted.pop(chosen.source) if chosen.source else LISTED
     return QueryPlan(
-        condition=KeyCondition(
-            index=chosen.name,
-            partition_name=chosen.key,
-            partition_value=partition_value,
-            sort_name=SORT_ATTRIBUTE,
-            sort_from=filters.created_from,
-            sort_to=filters.created_to,
-            filters=wanted,
+        conditions=(
+            KeyCondition(
+                index=chosen.name,
+                partition_name=chosen.key,
+                partition_value=partition_value,
+                sort_name=SORT_ATTRIBUTE,
+                sort_from=filters.created_from,
+                sort_to=filters.created_to,
+                filters=wanted,
+            ),
         )
     )
 
 
 def _search_plan(scope: LeadScope, filters: LeadFilters, wanted: dict[str, str]) -> QueryPlan:
-    """A prefix search: the search index bounds what is read to the matching prefix, and every
-    other condition (the caller's scope included) filters those matches."""
+    """A prefix search: one Query per searched index, each bounded to the matching prefix, and
+    every other condition (the caller's scope included) filtering those matches. A lead that an
+    earlier Query of the plan already matches is left out of the later ones, so each lead is
+    listed once whatever page it falls on."""
     assert filters.q is not None
     for attribute, forced in (("vendor_code", scope.vendor_code), ("assigned_agent", scope.agent_id)):
         if forced is None:
             continue
         if wanted.get(attribute, forced) != forced:
-            return QueryPlan(condition=None)
+            return QueryPlan(conditions=())
         wanted[attribute] = forced
-    kind, prefix = search_term(filters.q)
-    index = SEARCH_INDEXES[kind]
     ranges: dict[str, tuple[str | None, str | None]] = {}
     if filters.created_from or filters.created_to:
         ranges[SORT_ATTRIBUTE] = (filters.created_from, filters.created_to)
-    return QueryPlan(
-        condition=KeyCondition(
-            index=index.name,
-            partition_name=index.key,
-            partition_value=LISTED,
-            sort_name=index.sort,
-            sort_prefix=prefix,
-            newest_first=False,
-            filters=wanted,
-            filter_ranges=ranges,
+    conditions: list[KeyCondition] = []
+    earlier: dict[str, str] = {}
+    for kind, prefix in search_terms(filters.q):
+        index = SEARCH_INDEXES[kind]
+        conditions.append(
+            KeyCondition(
+                index=index.name,
+                partition_name=index.key,
+                partition_value=LISTED,
+                sort_name=index.sort,
+                sort_prefix=prefix,
+                newest_first=False,
+                filters=dict(wanted),
+                filter_ranges=ranges,
+                filter_not_prefixes=dict(earlier),
+            )
         )
-    )
+        earlier[index.sort] = prefix
+    return QueryPlan(conditions=tuple(conditions))
 
 
 class LeadRepository:
@@ -200,9 +234,7 @@ class LeadRepository:
 
     def soft_delete(self, lead: Lead, deleted_at: str, deleted_by: str, history: dict[str, Any]) -> Write:
         """Keeps the lead, marked deleted and out of every index (list and search keys alike)."""
-        removed = ", ".join(
-            sorted({index.key for index in ALL_INDEXES} | {index.sort for index in SEARCH_INDEXES.values()})
-        )
+        removed = ", ".join(sorted(INDEX_KEYS))
         return Write(
             "Update",
             self._table.name,
@@ -227,11 +259,72 @@ class LeadRepository:
         self, scope: LeadScope, filters: LeadFilters, limit: int, start_key: dict[str, Any] | None
     ) -> Page:
         plan = plan_query(scope, filters)
-        if plan.condition is None:
-            return Page(items=[], last_key=None)
-        page = self._table.query_page(plan.condition, limit=limit, start_key=start_key)
+        page = self._read_in_turn(plan.conditions, limit, start_key)
         page.items = [Lead.model_validate(item).model_dump(mode="python") for item in page.items]
         return page
+
+    def _read_in_turn(
+        self, conditions: tuple[KeyCondition, ...], limit: int, start_key: dict[str, Any] | None
+    ) -> Page:
+        """Up to `limit` items of the Queries read one after the other. The last key names the
+        Query it continues (`QUERY_POSITION`), with no key of its own when that Query is next to
+        start."""
+        key = dict(start_key or {})
+        position = key.pop(QUERY_POSITION, 0)
+        if not isinstance(position, int) or not 0 <= position <= len(conditions):
+            raise InvalidCursor("The cursor is invalid or belongs to another query")
+        page = Page(items=[], last_key=None)
+        while position < len(conditions):
+            if len(page.items) >= limit:
+                page.last_key = {QUERY_POSITION: position}
+                break
+            part = self._table.query_page(conditions[position], limit - len(page.items), key or None)
+            page.items += part.items
+            page.scanned_count += part.scanned_count
+            page.round_trips += part.round_trips
+            if part.last_key is not None:
+                page.last_key = {**part.last_key, QUERY_POSITION: position}
+                break
+            position, key = position + 1, {}
+        return page
+
+    def refresh_index_keys(self, item: dict[str, Any]) -> bool:
+        """Rewrites the index keys of a stored lead that differ from those its fields give today
+        (after what an index holds has changed); whether it did. A deleted lead keeps none. The
+        write is conditional on the version read: a lead changed meanwhile was stored with the
+        keys of today by its own writer, and is left as it is."""
+        if item.get("deleted_at"):
+            return False
+        wanted = index_attributes(Lead.model_validate(item))
+        stale = sorted(INDEX_KEYS & item.keys() - wanted.keys())
+        changed = {key: value for key, value in wanted.items() if item.get(key) != value}
+        if not changed and not stale:
+            return False
+        names: dict[str, str] = {"#version": "version"}
+        values: dict[str, Any] = {":expected": item["version"]}
+        clauses = []
+        for position, key in enumerate(sorted(changed)):
+            names[f"#k{position}"], values[f":k{position}"] = key, changed[key]
+            clauses.append(f"#k{position} = :k{position}")
+        update = f"SET {', '.join(clauses)}" if clauses else ""
+        if stale:
+            names |= {f"#s{position}": key for position, key in enumerate(stale)}
+            update += f" REMOVE {', '.join(f'#s{position}' for position in range(len(stale)))}"
+        write = Write(
+            "Update",
+            self._table.name,
+            key={"lead_id": item["lead_id"]},
+            update=update.strip(),
+            condition="#version = :expected AND attribute_not_exists(deleted_at)",
+            names=names,
+            values=values,
+            name=self.ITEM,
+        )
+        try:
+            self._table.write(write)
+        except ConditionFailed:
+            return False
+        return True
 
     def put_many(self, leads: list[Lead]) -> None:
         """Stores leads as they are (demo data and imports of already-processed leads)."""

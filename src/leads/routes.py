@@ -50,7 +50,13 @@ def list_leads(
             min_length=2,
             max_length=100,
             pattern=TEXT_FILTER,
-            description="Prefix of email, phone or last name",
+            description=(
+                "Prefix of a name (first, last, or full name either way round: 'jane do', 'doe ja'), "
+                "of an email or of a phone number; case and accents are ignored. With an '@' (or a "
+                "dot and no space) it is an email; digits and phone punctuation are a phone (a bare "
+                "number is taken as US); other text is a name. Name matches come by first name, "
+                "then by last name, each lead once; all in the searched value's order, not by time"
+            ),
         ),
     ] = None,
 ) -> Response[Any]:

@@ -77,6 +77,8 @@ class KeyCondition:
     filters: dict[str, str] = field(default_factory=dict)
     # attribute -> (lowest, highest) inclusive, either may be None: a range on a non-key attribute
     filter_ranges: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    # attribute -> prefix: only items whose attribute does not start with it (or is absent)
+    filter_not_prefixes: dict[str, str] = field(default_factory=dict)
 
     def query_request(self, table_name: str) -> dict[str, Any]:
         """The arguments of a Query for this condition (without `Limit` and the start key)."""
@@ -130,6 +132,10 @@ class KeyCondition:
             if high is not None:
                 values[f":rh{position}"] = high
                 clauses.append(f"#r{position} <= :rh{position}")
+        for position, (attribute, prefix) in enumerate(sorted(self.filter_not_prefixes.items())):
+            names[f"#n{position}"] = attribute
+            values[f":n{position}"] = prefix
+            clauses.append(f"NOT begins_with(#n{position}, :n{position})")
         return clauses
 
 

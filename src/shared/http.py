@@ -432,6 +432,18 @@ def _add_cache_status(response: dict[str, Any]) -> None:
         response["headers"] = {**(response.get("headers") or {}), CACHE_STATUS_HEADER: status}
 
 
+def _vary_on_origin(response: dict[str, Any]) -> None:
+    """`Vary: Origin` on every answer, whatever the request's Origin: its CORS headers depend on
+    it (the origin itself when allowed, none otherwise), so a shared cache in front of the API
+    must never hand one origin's answer to another. Powertools sets no `Vary`; one a route sets
+    keeps its fields, with Origin added once."""
+    headers: dict[str, list[str]] = response.setdefault("multiValueHeaders", {})  # the REST form
+    name = next((key for key in headers if key.lower() == "vary"), "Vary")
+    fields = [field.strip() for value in headers.get(name, []) for field in value.split(",") if field.strip()]
+    if not any(field.lower() in ("origin", "*") for field in fields):
+        headers[name] = [", ".join([*fields, "Origin"])]
+
+
 def handle_request(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """One API request (the Lambda handler, `shared.entrypoints.HttpFunction`, adds the logging
     context and flushes the metrics): the route's answer, and one audit record."""
@@ -444,6 +456,7 @@ def handle_request(app: APIGatewayRestResolver, event: dict[str, Any], context: 
         principal = current_principal_or_none()
         set_current_principal(None)
     _add_cache_status(response)
+    _vary_on_origin(response)
     duration_ms = (time.perf_counter() - started) * 1000
     record = build_record(event, response["statusCode"], duration_ms, principal)
     dependencies.audit_log().record(record, str(event.get("httpMethod", "")))

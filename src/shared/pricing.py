@@ -6,8 +6,9 @@
 - demand: leads per day over the last 7 days against leads per day over the last 30, bounded to
   [0.80, 1.25]; 1 without 30 days of volume.
 - quality: the lead's quality score / 10, so within [0.1, 1.0].
-- vendorPerformance: the vendor's conversion rate over the last 90 days against the rate of all
-  vendors, bounded to [0.75, 1.25]; 1 while either rate is unknown.
+- vendorPerformance: the vendor's conversion rate (the cohort rate of `shared.measures`: of its
+  leads of the last 90 days, the share closed by now) against the rate of all vendors, bounded to
+  [0.75, 1.25]; 1 while either rate is unknown.
 - timeOfDay: the multiplier of the settings' hour range holding the current hour in the business
   time zone, each within [0.5, 1.5]; 1 outside every range.
 
@@ -25,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared import measures
 from shared.buckets import TOTALS, VENDORS, Buckets, DayBuckets, days_ending, scoped, summed
 from shared.types import JsonBody, Money, Number
 
@@ -126,13 +128,9 @@ class MarketSignals:
         return cls(
             recent_leads_per_day=recent.get("leads", Decimal(0)) / RECENT_DAYS,
             average_leads_per_day=average.get("leads", Decimal(0)) / AVERAGE_DAYS,
-            vendor_conversion_rate=_rate(vendor.get("conversions"), vendor.get("leads")),
-            overall_conversion_rate=_rate(window.get("conversions"), window.get("leads")),
+            vendor_conversion_rate=measures.conversion_rate(vendor),
+            overall_conversion_rate=measures.conversion_rate(window),
         )
-
-
-def _rate(part: Decimal | None, whole: Decimal | None) -> Decimal | None:
-    return (part or Decimal(0)) / whole if whole else None
 
 
 def bounded(value: Decimal, bounds: tuple[Decimal, Decimal]) -> Decimal:

@@ -31,7 +31,7 @@ CHANGE = (
 
 class TrendPoint(BaseModel):
     date: str
-    revenue: Number
+    revenue: Number = Field(description="Lead spend of the leads created that day")
 
 
 class ForecastRange(BaseModel):
@@ -45,7 +45,8 @@ class Revenue(BaseModel):
     change: Number | None = Field(description=CHANGE)
     trend: list[TrendPoint] = Field(description="Lead spend per day of the period")
     forecast: Number = Field(
-        description="Projected lead spend over as many days as the period, from the last complete day on"
+        description="Projected lead spend over as many days as the period, from the day after the last "
+        "complete one (docs/stats.md, Forecast)"
     )
     forecastRange: ForecastRange
 
@@ -141,7 +142,7 @@ class Analytics(BaseModel):
     to: str = Field(description="Last day, included")
     vendor: str | None = Field(description="The vendor whose series these are; null for all")
     granularity: str = Field(description="day, week (ISO) or month")
-    labels: list[str]
+    labels: list[str] = Field(description="Each bucket: YYYY-MM-DD, YYYY-Www (ISO week) or YYYY-MM")
     leads: list[int] = Field(description="Leads created in each bucket")
     revenue: list[Number] = Field(description="Lead spend of the leads created in each bucket")
     conversions: list[int] = Field(description="Leads closed in each bucket")

@@ -1,4 +1,5 @@
-"""End-to-end fixtures: `crm serve` in a child process, reached over real HTTP."""
+"""End-to-end fixtures: `crm serve` in a child process, reached over real HTTP, and Debian's
+chromium (headless, through Playwright) for the browser tests."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 import boto3
 import pytest
 import requests
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.helpers import ALLOWED_ORIGIN, SECOND_ORIGIN, TEST_SECRET
 from tests.integration.conftest import free_port
@@ -25,6 +27,7 @@ from tests.integration.conftest import free_port
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 START_TIMEOUT = 30.0
+CHROMIUM = "/usr/bin/chromium"
 
 
 def crm_command(*args: str) -> list[str]:
@@ -236,3 +239,26 @@ def banner_token(server: LocalServer) -> str:
         if found:
             return found.group(1)
     raise AssertionError("no token in the banner:\n" + "\n".join(server.banner))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # A missing browser fails the suite (never skips it): `make test` installs Debian's chromium.
+    assert Path(CHROMIUM).exists(), (
+        f"{CHROMIUM} is missing: run `make system-deps` (apt-get install chromium)"
+    )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--headless", "--disable-gpu"]
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context (no storage, no cookies) and its page, for one test."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    opened = context.new_page()
+    yield opened
+    context.close()

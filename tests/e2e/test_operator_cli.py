@@ -9,8 +9,9 @@ import subprocess
 
 import boto3
 
-from shared.dynamo import from_item
+from shared.dynamo import from_item, to_item
 from tests.e2e.conftest import PROJECT_ROOT, LocalServer, crm_command
+from tests.helpers import make_token
 
 
 def test_outbox_send_delivers_events_the_bus_refused_earlier(server: LocalServer) -> None:
@@ -61,6 +62,35 @@ def test_stats_rebuild_restores_a_lost_bucket_and_says_which(server: LocalServer
     # And a second rebuild has nothing to change
     again = server.run_cli("stats", "rebuild")
     assert "0 day bucket(s) rewritten, 0 removed" in again.stdout
+
+
+def test_leads_reindex_makes_leads_stored_before_name_search_findable(server: LocalServer) -> None:
+    # Given a lead stored as before first names were searchable: no first-name key, and its last
+    # name key in lower case only
+    dynamodb = server.dynamodb()
+    token = make_token("demo-admin")
+    listed = server.get("/leads", token, params={"limit": "1"}).json()["data"][0]
+    lead = {
+        **listed,
+        "lead_id": "01ARZ3NDEKTSV4RRFFQ69G5REX",
+        "first_name": "Ingrid",
+        "last_name": "Øberg-Nyström",
+        "email": "reindex.me@example.org",
+        "phone": "+16175550142",
+    }
+    old_keys = {"ix_all": "LEAD", "ix_vendor": lead["vendor_code"], "ix_name": "øberg-nyström"}
+    dynamodb.put_item(TableName="crm-local-leads", Item=to_item({**lead, **old_keys}))  # type: ignore[attr-defined]
+    assert server.get("/leads", token, params={"q": "ingrid"}).json()["data"] == []
+    # When the operator reindexes
+    done = server.run_cli("leads", "reindex")
+    # Then that lead alone was rewritten, and the API finds it by its first name at once
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"\d+ leads read; 1 reindexed$", done.stdout.strip()), done.stdout
+    found = server.get("/leads", token, params={"q": "INGRID OBERG"}).json()["data"]
+    assert [item["lead_id"] for item in found] == [lead["lead_id"]]
+    # And a second run has nothing to change
+    again = server.run_cli("leads", "reindex")
+    assert again.stdout.strip().endswith("; 0 reindexed"), again.stdout
 
 
 def test_bench_prints_a_row_per_request_at_each_size() -> None:

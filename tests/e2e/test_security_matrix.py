@@ -9,10 +9,12 @@
    OpenAPI document: a 2xx that leaks nothing, or a 4xx with the error body, never a 5xx;
 4. request bodies over the shared limits on every route that takes one: 413 when too large, 400
    when nested too deep, before parsing, and audited;
-5. CORS: a disallowed origin is never granted, an allowed one is echoed exactly, on every route
-   and every kind of answer (preflight, 2xx, 401, 403, 404, 413);
+5. CORS: a function never grants a disallowed origin and echoes an allowed one exactly, on every
+   route and every kind of answer (preflight, 2xx, 401, 403, 404, 413), each with `Vary: Origin`;
+   API Gateway's own answers echo whichever origin asked (docs/decisions.md);
 6. decisions the contract leaves open: an agent records the sale amount of its own lead (and of
-   no one else's); a manager changes agents but does not create them (docs/decisions.md).
+   no one else's); a manager changes agents but does not create them; a name search finds
+   another owner's lead for staff only (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 from urllib.parse import quote
@@ -115,6 +118,10 @@ def unique_email() -> str:
     return f"sec-{uuid.uuid4().hex}@example.com"
 
 
+def days_ago(days: int) -> str:
+    return (datetime.now(UTC).date() - timedelta(days=days)).isoformat()
+
+
 def vendor_of(owner: str) -> str:
     return OWN_VENDOR if owner == OWN else OTHER_VENDOR
 
@@ -171,10 +178,13 @@ class Api:
         return self.call(method, call.path, user, params=call.params, body=call.body, origin=origin)
 
     # -- resources made for the test ----------------------------------------------------------------
-    def new_lead(self, owner: str) -> dict[str, Any]:
+    def new_lead(self, owner: str, **fields: str) -> dict[str, Any]:
         """A lead of the owner's vendor, assigned to the owner's agent."""
         posted = self.call(
-            "POST", "/leads", "demo-admin", body={"vendor_code": vendor_of(owner), "email": unique_email()}
+            "POST",
+            "/leads",
+            "demo-admin",
+            body={"vendor_code": vendor_of(owner), "email": unique_email(), **fields},
         )
         assert posted.status_code == 201, posted.text
         lead: dict[str, Any] = posted.json()["lead"]
@@ -193,6 +203,12 @@ class Api:
     def leads(self) -> dict[str, dict[str, Any]]:
         """One lead per owner, read (never changed) by the cells."""
         return {owner: self.new_lead(owner) for owner in (OWN, OTHER)}
+
+    @cached_property
+    def namesakes(self) -> dict[str, dict[str, Any]]:
+        """One lead per owner, both with the same name no other lead has."""
+        first = "Sec" + "".join(chr(ord("a") + int(digit, 16) % 26) for digit in uuid.uuid4().hex[:10])
+        return {owner: self.new_lead(owner, first_name=first, last_name="Namesake") for owner in (OWN, OTHER)}
 
     def new_credential(self, code: str) -> str:
         issued = self.call("POST", f"/agencies/{code}/credentials", "demo-admin")
@@ -223,8 +239,11 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", "/leads/{lead_id}"): lambda api, owner: Call(f"/leads/{api.leads[owner]['lead_id']}"),
     ("PATCH", "/leads/{lead_id}"): change_a_fresh_lead,
     ("DELETE", "/leads/{lead_id}"): lambda api, owner: Call(f"/leads/{api.new_lead(owner)['lead_id']}"),
-    ("GET", "/admin/stats"): lambda api, owner: Call("/admin/stats", {"period": "7d"}),
-    ("GET", "/admin/analytics"): lambda api, owner: Call("/admin/analytics", {"period": "7d"}),
+    ("GET", "/admin/stats"): lambda api, owner: Call("/admin/stats", {"from": days_ago(6)}),
+    # A vendor asking for its own series is refused like any other: /admin/* is staff only.
+    ("GET", "/admin/analytics"): lambda api, owner: Call(
+        "/admin/analytics", {"period": "7d", "vendor": vendor_of(owner)}
+    ),
     ("GET", "/admin/audit"): lambda api, owner: Call("/admin/audit", {"limit": "5"}),
     ("GET", "/agencies"): lambda api, owner: Call("/agencies"),
     ("POST", "/agencies"): lambda api, owner: Call(
@@ -270,6 +289,7 @@ OWNED = {
     ("GET", "/leads/{lead_id}"),
     ("PATCH", "/leads/{lead_id}"),
     ("DELETE", "/leads/{lead_id}"),
+    ("GET", "/admin/analytics"),
     ("GET", "/agencies/{code}"),
     ("PATCH", "/agencies/{code}"),
     ("POST", "/agencies/{code}/credentials"),
@@ -321,6 +341,7 @@ def assert_error_body(response: requests.Response) -> dict[str, Any]:
 
 
 def assert_cors_for(response: requests.Response, origin: str) -> None:
+    assert response.headers.get("Vary") == "Origin", (response.status_code, response.headers.get("Vary"))
     granted = response.headers.get("Access-Control-Allow-Origin")
     if origin == DISALLOWED_ORIGIN:
         assert granted in (None, ""), (response.status_code, granted)
@@ -793,17 +814,22 @@ def missing_resource_path(path: str) -> str:
 
 
 @pytest.mark.parametrize("origin", ORIGINS)
-def test_api_gateways_own_answers_never_grant_a_disallowed_origin(api: Api, origin: str) -> None:
-    # API Gateway's own responses carry one fixed origin, the first configured (template.yaml).
+def test_api_gateways_own_answers_echo_the_origin_that_asked(api: Api, origin: str) -> None:
+    # API Gateway's own responses cannot test the origin: they echo it (template.yaml), never "*",
+    # never with credentials, and hold nothing but their fixed error body.
     for response in (
         api.call("GET", "/no-such-route", origin=origin),
         api.call("DELETE", "/agents/x/y", "demo-admin", origin=origin),
     ):
         assert response.status_code == 404
-        assert_error_body(response)
-        granted = response.headers.get("Access-Control-Allow-Origin")
-        assert granted not in (DISALLOWED_ORIGIN, "*")
-        assert granted == ALLOWED_ORIGIN
+        assert assert_error_body(response)["error"] == {
+            "code": "NOT_FOUND",
+            "message": "No such route",
+            "details": [],
+        }
+        assert response.headers["Access-Control-Allow-Origin"] == origin
+        assert "Access-Control-Allow-Credentials" not in response.headers
+        assert response.headers["Vary"] == "Origin"
 
 
 # -- 6. decisions the contract leaves open ---------------------------------------------------------
@@ -817,6 +843,32 @@ def walk(api: Api, lead: dict[str, Any], user: str, *dispositions: str, **extra:
         assert moved.status_code == 200, moved.text[:300]
         lead = moved.json()
     return lead
+
+
+@pytest.mark.parametrize(
+    ("role", "finds"),
+    [("admin", {OWN, OTHER}), ("manager", {OWN, OTHER}), ("agent", {OWN}), ("vendor", {OWN})],
+)
+def test_a_name_search_finds_another_owners_lead_for_staff_only(api: Api, role: str, finds: set[str]) -> None:
+    # Given two leads of one name, the calling agent's and vendor's own and another's
+    leads = api.namesakes
+    first_name = leads[OWN]["first_name"]
+    # When the role searches that name, by first name and by full name either way round
+    for q in (first_name.upper(), f"{first_name} names", f"namesake {first_name[:5]}"):
+        found = api.call("GET", "/leads", USERS[role], params={"q": q})
+        # Then it finds its own, and another owner's only when it is staff
+        assert found.status_code == 200, found.text[:300]
+        assert_cors_for(found, ALLOWED_ORIGIN)
+        assert sorted(lead["lead_id"] for lead in found.json()["data"]) == sorted(
+            leads[owner]["lead_id"] for owner in finds
+        )
+
+
+def test_the_published_document_says_what_q_searches(openapi: dict[str, Any]) -> None:
+    parameters = openapi["paths"]["/leads"]["get"]["parameters"]
+    description = next(parameter for parameter in parameters if parameter["name"] == "q")["description"]
+    for words in ("Prefix of a name (first, last, or full name", "of an email or of a phone", "accents"):
+        assert words in description
 
 
 def test_an_agent_records_the_sale_amount_when_it_closes_its_own_lead(api: Api) -> None:

@@ -114,13 +114,10 @@ def test_analytics_has_a_point_per_bucket_and_insights(
     response = server.get("/admin/analytics", make_token("demo-manager"), params={"period": period})
     assert response.status_code == 200
     body = response.json()
-    assert (
-        len(body["labels"])
-        == len(body["leads"])
-        == len(body["revenue"])
-        == len(body["conversions"])
-        == buckets
-    )
+    series = ("labels", "leads", "revenue", "conversions", "sales", "converted", "partial")
+    assert [len(body[name]) for name in series] == [buckets] * len(series)
+    assert (body["period"], body["vendor"]) == (period, None)
+    assert body["partial"][-1] is True  # the bucket holding today
     assert sum(body["leads"]) > 0
     assert body["insights"]
     assert all(isinstance(line, str) and line.endswith(".") for line in body["insights"])

@@ -30,7 +30,7 @@ from leads.models import (
     Outcome,
     ReasonCode,
 )
-from leads.repository import INDEXES, LeadRepository
+from leads.repository import INDEX_KEYS, LeadRepository
 from leads.writes import AgentAtCapacity, LeadWriter, VersionConflict
 from shared import dependencies
 from shared.cache import request_cache_status, start_request_lookups
@@ -336,7 +336,7 @@ def assigned_lead(stack: Stack, writer: LeadWriter, n: int = 1) -> Lead:
     """A new lead of vendor V1, assigned to agent-1 (seeded here with capacity 5)."""
     stack.add_vendors("V1")
     stack.add_agents("agent-1", capacity=5)
-    submission = person(n, "V1", campaign_source="google-search", last_name="Doe")
+    submission = person(n, "V1", campaign_source="google-search", first_name="Jo", last_name="Doe")
     lead = accepted(writer.create(vendor("V1"), submission))
     assert lead.assigned_agent == "agent-1"
     assert stack.open_leads("agent-1") == 1
@@ -658,6 +658,7 @@ def listing_filters(lead: Lead) -> list[LeadFilters]:
     assert lead.email
     assert lead.phone
     assert lead.last_name
+    assert lead.first_name
     return [
         LeadFilters(vendor=lead.vendor_code),
         LeadFilters(agent=lead.assigned_agent),
@@ -667,11 +668,8 @@ def listing_filters(lead: Lead) -> list[LeadFilters]:
         LeadFilters(q=lead.email),  # the search indexes
         LeadFilters(q=lead.phone),
         LeadFilters(q=lead.last_name),
+        LeadFilters(q=lead.first_name),  # first name first
     ]
-
-
-# The partition keys of the list indexes; the search indexes are also keyed on ix_all.
-LISTING_KEYS = {index.key for index in INDEXES}
 
 
 def listed(repository: LeadRepository, filters: LeadFilters) -> list[str]:
@@ -694,7 +692,7 @@ def test_delete_hides_the_lead_everywhere_frees_its_agent_and_publishes_lead_del
     assert item["deleted_by"] == ADMIN.user_id
     assert item["version"] == 2
     assert item["update_history"][-1]["action"] == "deleted"
-    assert [name for name in item if name in LISTING_KEYS] == []
+    assert [name for name in item if name in INDEX_KEYS] == []
     assert all(listed(repository, filters) == [] for filters in listing_filters(lead))
     with pytest.raises(LeadNotFound):
         repository.get(ALL_LEADS, lead.lead_id, consistent=True)

@@ -16,7 +16,7 @@ import requests
 
 from crm.gateway import ApiGateway
 from crm.http_server import LocalHttpServer
-from tests.helpers import ALLOWED_ORIGIN
+from tests.helpers import ALLOWED_ORIGIN, DISALLOWED_ORIGIN, SECOND_ORIGIN
 from tests.integration.conftest import test_template
 
 
@@ -132,3 +132,23 @@ def test_a_failure_in_the_gateway_is_a_json_500_with_cors(serve: Callable[[ApiGa
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "INTERNAL_ERROR"
     assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
+    assert response.headers["Vary"] == "Origin"
+
+
+@pytest.mark.parametrize("origin", [ALLOWED_ORIGIN, SECOND_ORIGIN, DISALLOWED_ORIGIN])
+def test_an_unknown_route_echoes_the_request_origin_over_http(
+    serve: Callable[[ApiGateway], str], origin: str
+) -> None:
+    # Given the template's gateway responses in front of no route
+    base_url = serve(ApiGateway([], None, test_template().gateway_responses(), "test"))  # type: ignore[arg-type]
+    # When a browser-like client asks for a path no resource has
+    response = requests.get(f"{base_url}/no-such-route", headers={"Origin": origin}, timeout=30)
+    without_origin = requests.get(f"{base_url}/no-such-route", timeout=30)
+    # Then each origin gets its own, as API Gateway's mapping of the Origin header gives it
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"
+    assert response.headers["Access-Control-Allow-Origin"] == origin
+    assert response.headers["Vary"] == "Origin"
+    assert "Access-Control-Allow-Credentials" not in response.headers
+    assert without_origin.status_code == 404
+    assert "Access-Control-Allow-Origin" not in without_origin.headers

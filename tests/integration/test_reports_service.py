@@ -29,7 +29,15 @@ from shared.dynamo import dynamodb_client
 from shared.http import openapi_schema
 from stats.dependencies import stats_store
 from stats.rebuild import rebuild
-from tests.helpers import FakeLambdaContext, api_event, header, make_token, response_json
+from tests.helpers import (
+    DISALLOWED_ORIGIN,
+    SECOND_ORIGIN,
+    FakeLambdaContext,
+    api_event,
+    header,
+    make_token,
+    response_json,
+)
 from tests.integration.conftest import fresh_stack
 
 KINDS = ["daily", "vendors", "agents", "campaigns"]
@@ -53,10 +61,14 @@ def seeded(moto_server: MotoServer) -> Iterator[list[Lead]]:
 
 
 def get(
-    module: Any, path: str, user: str | None = "demo-admin", query: dict[str, str] | None = None
+    module: Any,
+    path: str,
+    user: str | None = "demo-admin",
+    query: dict[str, str] | None = None,
+    **event: Any,
 ) -> dict[str, Any]:
-    event = api_event("GET", path, token=make_token(user) if user else None, query=query)
-    return dict(module.lambda_handler(event, FakeLambdaContext()))
+    request = api_event("GET", path, token=make_token(user) if user else None, query=query, **event)
+    return dict(module.lambda_handler(request, FakeLambdaContext()))
 
 
 def report(kind: str, user: str = "demo-admin", **query: str) -> tuple[int, Any]:
@@ -120,6 +132,20 @@ def test_csv_parsed_back_equals_the_json_report(seeded: list[Lead], kind: str, v
                 assert Decimal(line[name]) == Decimal(str(value)), name
             else:
                 assert line[name] == expected, name
+
+
+def test_a_csv_download_is_granted_to_the_origin_that_asked_and_varies_on_it(seeded: list[Lead]) -> None:
+    query = {"from": "2026-08-01", "format": "csv"}
+    # When the second allowed origin and a disallowed one download the same report
+    allowed = get(reports.app, "/reports/daily", query=query, origin=SECOND_ORIGIN)
+    refused = get(reports.app, "/reports/daily", query=query, origin=DISALLOWED_ORIGIN)
+    # Then the allowed origin may read it, its file name included; the other may not
+    assert allowed["statusCode"] == refused["statusCode"] == 200
+    assert header(allowed, "Access-Control-Allow-Origin") == SECOND_ORIGIN
+    assert "Content-Disposition" in (header(allowed, "Access-Control-Expose-Headers") or "")
+    assert header(refused, "Access-Control-Allow-Origin") is None
+    # And both say the answer depends on the Origin, for a shared cache in front of the API
+    assert header(allowed, "Vary") == header(refused, "Vary") == "Origin"
 
 
 @pytest.mark.parametrize(("period", "days"), [("7d", 7), ("30d", 30), ("90d", 90)])

@@ -181,6 +181,7 @@ def test_built_api_functions_answer_sample_events(
     assert result["response"]["statusCode"] == expected_status
     headers = result["response"].get("multiValueHeaders") or {}
     assert headers.get("Access-Control-Allow-Origin") == ["https://dashboard.example.com"]
+    assert headers.get("Vary") == ["Origin"]
 
 
 def test_built_stats_consumer_applies_a_batch_of_lead_events_once(

@@ -15,6 +15,7 @@ from leads.app import lambda_handler
 from leads.models import Disposition, LeadFilters
 from shared.auth import Authenticator, TokenSettings
 from shared.errors import MAX_BODY_DEPTH, LeadNotFound
+from shared.http import _vary_on_origin
 from shared.security import Principal, Role
 from tests.helpers import (
     ALLOWED_ORIGIN,
@@ -518,6 +519,7 @@ def test_every_response_to_an_allowed_origin_carries_cors_headers(
     exposed = header(response, "Access-Control-Expose-Headers") or ""
     assert "WWW-Authenticate" in exposed
     assert header(response, "Access-Control-Allow-Credentials") is None
+    assert header(response, "Vary") == "Origin"
 
 
 @pytest.mark.parametrize(("make_response", "status"), RESPONSES)
@@ -528,9 +530,11 @@ def test_response_to_a_disallowed_or_missing_origin_has_no_cors_headers(
     # Given / When
     response = make_response(origin, service)
 
-    # Then
+    # Then no CORS header, and the answer still says it depends on the Origin: a shared cache must
+    # not give it to an allowed origin (nor an allowed origin's answer to this request)
     assert response["statusCode"] == status
     assert header(response, "Access-Control-Allow-Origin") is None
+    assert header(response, "Vary") == "Origin"
 
 
 @pytest.mark.parametrize("path", ["/leads", f"/leads/{LEAD_ID}"])
@@ -561,6 +565,7 @@ def test_preflight_without_a_token_is_answered_with_cors_headers(
     allowed_headers = {h.strip() for h in (header(response, "Access-Control-Allow-Headers") or "").split(",")}
     assert {"Authorization", "Content-Type", "Idempotency-Key"} <= allowed_headers
     assert header(response, "Access-Control-Max-Age") == "600"
+    assert header(response, "Vary") == "Origin"
     assert user_lookups == []
     assert service.list_calls == []
     assert service.get_calls == []
@@ -577,6 +582,17 @@ def test_preflight_from_a_disallowed_origin_gets_no_allow_origin() -> None:
 
     # Then
     assert header(response, "Access-Control-Allow-Origin") is None
+    assert header(response, "Vary") == "Origin"
+
+
+def test_vary_keeps_the_fields_a_route_set_and_names_origin_once() -> None:
+    # Given an answer whose route set its own Vary
+    response: dict[str, Any] = {"statusCode": 200, "multiValueHeaders": {"vary": ["Accept-Encoding"]}}
+    # When Origin is added to it twice
+    _vary_on_origin(response)
+    _vary_on_origin(response)
+    # Then
+    assert response["multiValueHeaders"] == {"vary": ["Accept-Encoding, Origin"]}
 
 
 # --- Audit --------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 
 from leads.models import Disposition, Lead
-from leads.repository import LISTED, LeadRepository, index_attributes, search_term
+from leads.normalize import search_form
+from leads.repository import LISTED, LeadRepository, index_attributes, search_terms
 from shared.dynamo import from_item, to_item
 
 
@@ -63,22 +64,60 @@ def test_floats_become_exact_decimals_at_any_depth() -> None:
 @pytest.mark.parametrize(
     ("q", "expected"),
     [
-        ("Jane.Doe@", ("email", "jane.doe@")),
-        ("(202) 555-01", ("phone", "+120255501")),
-        ("202555", ("phone", "+1202555")),
-        ("1 202 555", ("phone", "+1202555")),
-        ("+44 20 79", ("phone", "+442079")),
-        ("  Van  Der ", ("name", "van der")),
-        ("o'neil", ("name", "o'neil")),
+        ("Jane.Doe@", (("email", "jane.doe@"),)),
+        ("jane.d", (("email", "jane.d"),)),
+        ("(202) 555-01", (("phone", "+120255501"),)),
+        ("202555", (("phone", "+1202555"),)),
+        ("1 202 555", (("phone", "+1202555"),)),
+        ("+44 20 79", (("phone", "+442079"),)),
+        ("  Van  Der ", (("first_name", "van der"), ("last_name", "van der"))),
+        ("Jane", (("first_name", "jane"), ("last_name", "jane"))),
+        ("o'Néil", (("first_name", "o'neil"), ("last_name", "o'neil"))),
+        ("JOSÉ ál", (("first_name", "jose al"), ("last_name", "jose al"))),
+        ("\u0301\u0301", ()),
     ],
 )
-def test_q_is_read_as_the_stored_form_of_its_kind(q: str, expected: tuple[str, str]) -> None:
-    assert search_term(q) == expected
+def test_q_is_read_as_the_stored_form_of_each_kind_it_may_be(
+    q: str, expected: tuple[tuple[str, str], ...]
+) -> None:
+    assert search_terms(q) == expected
 
 
-def test_a_lead_is_searchable_by_email_phone_and_last_name() -> None:
-    lead = make_lead(email="jane@example.com", phone="+12025550143", last_name="Van Der Berg")
+def test_a_lead_is_searchable_by_email_phone_and_name_both_ways_round() -> None:
+    lead = make_lead(
+        email="jane@example.com", phone="+12025550143", first_name="Zoë Ann", last_name="Van Der Berg"
+    )
     attributes = index_attributes(lead)
     assert attributes["ix_email"] == "jane@example.com"
     assert attributes["ix_phone"] == "+12025550143"
-    assert attributes["ix_name"] == "van der berg"
+    assert attributes["ix_first_name"] == "zoe ann van der berg"
+    assert attributes["ix_name"] == "van der berg zoe ann"
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        ({"first_name": "Jane"}, {"ix_first_name": "jane"}),
+        ({"last_name": "Doe"}, {"ix_name": "doe"}),
+    ],
+)
+def test_a_lead_with_one_name_has_the_one_name_key(names: dict[str, str], expected: dict[str, str]) -> None:
+    attributes = index_attributes(make_lead(**names))
+    assert {
+        key: value for key, value in attributes.items() if key in ("ix_first_name", "ix_name")
+    } == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("  José   ÁLVAREZ ", "jose alvarez"),
+        ("Straße", "strasse"),
+        ("Zoë", "zoe"),
+        ("Øyvind Łukasz", "oyvind lukasz"),
+        ("Ærø", "aero"),
+        ("O'Néil", "o'neil"),
+    ],
+)
+def test_search_form_folds_case_and_accents_and_collapses_spaces(text: str, expected: str) -> None:
+    assert search_form(text) == expected

@@ -149,10 +149,17 @@ def test_the_formula_multiplies_the_factors_and_rounds_half_up_to_cents() -> Non
 
 
 def test_signals_come_from_the_day_buckets() -> None:
+    # Conversion rates are cohort rates: the leads of the window closed by now ("won", counted on
+    # their creation day); closes of the window ("conversions") do not count.
     buckets = {
-        "2026-11-26": {"leads": Decimal(14), "v#V001#leads": Decimal(7), "v#V001#conversions": Decimal(1)},
-        "2026-11-01": {"leads": Decimal(16), "conversions": Decimal(3), "v#V001#leads": Decimal(3)},
-        "2026-09-01": {"leads": Decimal(10), "v#V001#leads": Decimal(10), "v#V001#conversions": Decimal(1)},
+        "2026-11-26": {"leads": Decimal(14), "v#V001#leads": Decimal(7), "v#V001#won": Decimal(1)},
+        "2026-11-01": {
+            "leads": Decimal(16),
+            "won": Decimal(3),
+            "v#V001#leads": Decimal(3),
+            "conversions": Decimal(9),
+        },
+        "2026-09-01": {"leads": Decimal(10), "v#V001#leads": Decimal(10), "v#V001#won": Decimal(1)},
     }
     signals = MarketSignals.from_buckets(buckets, "V001", TODAY)
     assert signals.recent_leads_per_day == Decimal(14) / 7

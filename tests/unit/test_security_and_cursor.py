@@ -628,6 +628,40 @@ def test_every_plan_enforces_the_scope_and_every_filter(scope: LeadScope) -> Non
         assert plan.condition.partition_name not in plan.condition.filters
 
 
+@pytest.mark.parametrize(
+    ("scope", "scoped"),
+    [(ALL, {}), (VENDOR_V001, {"vendor_code": "V001"}), (AGENT_A1, {"assigned_agent": "a1"})],
+    ids=["all", "vendor", "agent"],
+)
+def test_a_name_search_reads_first_names_then_last_names_each_lead_once(
+    scope: LeadScope, scoped: dict[str, str]
+) -> None:
+    # When a caller searches a name
+    plan = plan_query(scope, LeadFilters(q="Jané", disposition=NEW))
+    # Then: first names, then last names, each bounded to the prefix, in the caller's scope, the
+    # second leaving out what the first already found
+    searched = [
+        (condition.index, condition.sort_name, condition.sort_prefix, condition.filter_not_prefixes)
+        for condition in plan.conditions
+    ]
+    assert searched == [
+        ("FirstNameSearchIndex", "ix_first_name", "jane", {}),
+        ("NameSearchIndex", "ix_name", "jane", {"ix_first_name": "jane"}),
+    ]
+    for condition in plan.conditions:
+        assert (condition.partition_name, condition.partition_value) == ("ix_all", LISTED)
+        assert condition.filters == {"disposition": "new", **scoped}
+
+
+def test_a_search_with_nothing_to_search_reads_nothing() -> None:
+    assert plan_query(ALL, LeadFilters(q="\u0301\u0301")).conditions == ()
+
+
+def test_a_search_contradicting_the_scope_reads_nothing() -> None:
+    assert plan_query(VENDOR_V001, LeadFilters(q="jane", vendor="V002")).conditions == ()
+    assert plan_query(AGENT_A1, LeadFilters(q="jane", agent="a2")).conditions == ()
+
+
 # --- parse_time_bound ---------------------------------------------------------------------------
 
 
