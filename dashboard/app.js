@@ -1,10 +1,19 @@
-// Reference dashboard for the Lead CRM API. Static, no build step: every call is a cross-origin
-// fetch with a bearer token, exactly as a production frontend makes it. Data is only ever put in
-// the page as text (textContent), never as HTML.
+// Reference dashboard for the Lead CRM API. Static, no build step, nothing loaded from elsewhere:
+// every call is a cross-origin fetch with a bearer token, exactly as a production frontend makes it,
+// and the charts are inline SVG. Data is only ever put in the page as text (textContent), never as
+// HTML.
+//
+// Every number (and every value holding a digit) is written by `value()`, which marks its element
+// with data-field (the path of the value in the JSON answer of the nearest data-url above it) and
+// data-format (how it is written). The browser test reads every such element back against the API.
+// After sign-in every panel loads at once (one round of parallel requests); when they have all
+// rendered, body[data-ready] is "all" and the performance mark "dashboard-ready" is set (and
+// "sign-in" when the form was sent, so the wait for the API is apart from the typing).
 "use strict";
 
-const state = { api: "", token: "", leadsCursor: null };
+const state = { api: "", token: "", leadsCursor: null, range: { period: "30d" }, shown: null };
 const $ = (selector) => document.querySelector(selector);
+const SVG = "http://www.w3.org/2000/svg";
 
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -17,9 +26,46 @@ function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-const money = (value) => value == null ? "–" : `$${Number(value).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
-const number = (value) => value == null ? "–" : Number(value).toLocaleString("en-US");
+function svg(tag, attributes = {}, text = null) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  if (text !== null) node.textContent = text;
+  return node;
+}
 
+// -- formats: how each kind of value is written (null is "–": no denominator, no value) ----------
+const decimal = (v) => Number(v).toLocaleString("en-US", { maximumFractionDigits: 4 });
+const FORMATS = {
+  money: (v) => `$${Number(v).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`,
+  number: decimal,
+  percent: (v) => `${decimal(v)}%`,
+  change: (v) => `${Number(v) > 0 ? "+" : ""}${decimal(v)}%`,
+  ratio: (v) => `${decimal(v)}×`,
+  days: (v) => `${decimal(v)} d`,
+  text: (v) => String(v),
+};
+const NONE = "–";
+
+/** Fills `node` with the value at `path` of `data` (a JSON answer), marked for the test. */
+function value(node, data, path, format) {
+  const found = path.split(".").reduce((at, key) => (at == null ? undefined : at[key]), data);
+  node.textContent = found == null ? NONE : FORMATS[format](found);
+  node.dataset.field = path;
+  node.dataset.format = format;
+  if (format === "change") node.classList.add(found > 0 ? "up" : found < 0 ? "down" : "flat");
+  return node;
+}
+
+const span = (data, path, format, className = "") => value(el("span", { class: className }), data, path, format);
+const cell = (data, path, format) => value(el("td"), data, path, format);
+const has = (data, path) => path.split(".").reduce((at, key) => (at == null ? undefined : at[key]), data) !== undefined;
+
+/** Marks `node` as showing the answer of `path`: set once it is rendered, so tests can wait on it. */
+function rendered(node, path) {
+  node.dataset.url = path;
+}
+
+// -- the API ----------------------------------------------------------------------------------------
 function showError(message) {
   const banner = $("#error");
   banner.textContent = message;
@@ -34,10 +80,9 @@ class ApiError extends Error {
   }
 }
 
-async function api(path, options = {}) {
-  let response;
+async function call(path, options = {}) {
   try {
-    response = await fetch(state.api + path, {
+    return await fetch(state.api + path, {
       ...options,
       cache: "no-store", // the API caches server-side; the browser always asks it
       headers: { Authorization: `Bearer ${state.token}`, ...(options.body ? { "Content-Type": "application/json" } : {}) },
@@ -46,102 +91,277 @@ async function api(path, options = {}) {
     // A network failure or a response the browser refused to share (CORS) looks the same here.
     throw new ApiError(0, { error: { message: `Cannot reach the API at ${state.api} (network error or this origin is not allowed)` } });
   }
+}
+
+async function api(path, options = {}) {
+  const response = await call(path, options);
   const body = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) throw new ApiError(response.status, body);
   return body;
 }
 
-function setChange(node, value, suffix = "%") {
-  node.textContent = value == null ? "" : `${value > 0 ? "+" : ""}${value}${suffix}`;
-  node.className = "change " + (value > 0 ? "up" : value < 0 ? "down" : "");
+// -- range ------------------------------------------------------------------------------------------
+
+function rangeQuery() {
+  const { period, from, to } = state.range;
+  return period ? new URLSearchParams({ period }) : new URLSearchParams({ from, to });
 }
 
-// -- charts (inline SVG) ------------------------------------------------------------------------
-function drawLine(svg, labels, values) {
-  svg.replaceChildren();
-  const ns = "http://www.w3.org/2000/svg";
-  const width = 720, height = 200, pad = 24;
-  const max = Math.max(1, ...values.map(Number));
-  const x = (i) => pad + (i * (width - 2 * pad)) / Math.max(1, values.length - 1);
-  const y = (v) => height - pad - (Number(v) / max) * (height - 2 * pad);
-  const axis = document.createElementNS(ns, "line");
-  Object.entries({ x1: pad, y1: height - pad, x2: width - pad, y2: height - pad, class: "axis" }).forEach(([k, v]) => axis.setAttribute(k, v));
-  svg.append(axis);
-  const path = document.createElementNS(ns, "polyline");
-  path.setAttribute("class", "line");
-  path.setAttribute("points", values.map((v, i) => `${x(i)},${y(v)}`).join(" "));
-  path.dataset.points = String(values.length);
-  svg.append(path);
-  [0, labels.length - 1].forEach((i) => {
-    if (i < 0) return;
-    const text = document.createElementNS(ns, "text");
-    text.setAttribute("x", x(i));
-    text.setAttribute("y", height - 6);
-    text.setAttribute("text-anchor", i === 0 ? "start" : "end");
-    text.textContent = labels[i];
-    svg.append(text);
+function readRange() {
+  const period = $("#range-period").value;
+  const custom = period === "custom";
+  $("#range-from").disabled = !custom;
+  $("#range-to").disabled = !custom;
+  if (!custom) return { period };
+  // By default the days the stats show now (the API's days, in its business time zone).
+  if (!$("#range-to").value) $("#range-to").value = state.shown?.to ?? "";
+  if (!$("#range-from").value) $("#range-from").value = state.shown?.from ?? "";
+  return { from: $("#range-from").value, to: $("#range-to").value };
+}
+
+// -- charts (inline SVG) -----------------------------------------------------------------------------
+const WIDTH = 720, HEIGHT = 200, PAD = 24;
+
+/** The first and last labels under a chart: [[path, x], [path, x]]. */
+function axisLabels(chart, data, ends) {
+  ends.forEach(([path, x], n) => {
+    const label = svg("text", { x, y: HEIGHT - 6, "text-anchor": n === 0 ? "start" : "end" });
+    chart.append(value(label, data, path, "text"));
   });
-  const top = document.createElementNS(ns, "text");
-  top.setAttribute("x", pad);
-  top.setAttribute("y", 12);
-  top.textContent = `max ${money(max)}`;
-  svg.append(top);
 }
 
-function drawBars(svg, labels, values) {
-  svg.replaceChildren();
-  const ns = "http://www.w3.org/2000/svg";
-  const width = 720, height = 200, pad = 24;
-  const max = Math.max(1, ...values.map(Number));
-  const slot = (width - 2 * pad) / Math.max(1, values.length);
-  values.forEach((value, i) => {
-    const bar = document.createElementNS(ns, "rect");
-    const h = (Number(value) / max) * (height - 2 * pad);
-    Object.entries({ x: pad + i * slot + 1, y: height - pad - h, width: Math.max(1, slot - 2), height: h, class: "bar" }).forEach(([k, v]) => bar.setAttribute(k, v));
-    const title = document.createElementNS(ns, "title");
-    title.textContent = `${labels[i]}: ${value} leads`;
-    bar.append(title);
-    svg.append(bar);
+function drawLine(chart, data, points, key, labelOf) {
+  const values = points.map((point) => Number(point[key]));
+  const max = Math.max(1, ...values);
+  const x = (i) => PAD + (i * (WIDTH - 2 * PAD)) / Math.max(1, values.length - 1);
+  const y = (v) => HEIGHT - PAD - (v / max) * (HEIGHT - 2 * PAD);
+  const line = svg("polyline", { class: "line", points: values.map((v, i) => `${x(i)},${y(v)}`).join(" ") });
+  line.dataset.points = String(values.length);
+  chart.replaceChildren(svg("line", { x1: PAD, y1: HEIGHT - PAD, x2: WIDTH - PAD, y2: HEIGHT - PAD, class: "axis" }), line);
+  const last = values.length - 1;
+  if (values.length) axisLabels(chart, data, [[labelOf(0), x(0)], [labelOf(last), x(last)]]);
+}
+
+function drawBars(chart, data) {
+  const values = data.leads.map(Number);
+  const max = Math.max(1, ...values);
+  const slot = (WIDTH - 2 * PAD) / Math.max(1, values.length);
+  chart.replaceChildren(svg("line", { x1: PAD, y1: HEIGHT - PAD, x2: WIDTH - PAD, y2: HEIGHT - PAD, class: "axis" }));
+  values.forEach((count, i) => {
+    const h = (count / max) * (HEIGHT - 2 * PAD);
+    const partial = data.partial?.[i] ? " partial" : "";
+    const bar = svg("rect", { x: PAD + i * slot + 1, y: HEIGHT - PAD - h, width: Math.max(1, slot - 2), height: h, class: `bar${partial}` });
+    bar.append(svg("title", {}, `${data.labels[i]}: ${count} leads${partial ? " (so far)" : ""}`));
+    chart.append(bar);
   });
-  svg.dataset.bars = String(values.length);
+  const last = values.length - 1;
+  if (values.length) axisLabels(chart, data, [["labels.0", PAD], [`labels.${last}`, WIDTH - PAD]]);
+  chart.dataset.bars = String(values.length);
 }
 
-// -- panels ---------------------------------------------------------------------------------------
-async function loadStats() {
-  const stats = await api(`/admin/stats?period=${$("#stats-period").value}`);
-  $("#revenue-total").textContent = money(stats.revenue.total);
-  setChange($("#revenue-change"), stats.revenue.change);
-  $("#revenue-forecast").textContent = money(stats.revenue.forecast);
-  $("#cpa-average").textContent = money(stats.cpa.average);
-  setChange($("#cpa-change"), stats.cpa.change);
-  $("#leads-count").textContent = number(stats.conversion.leads);
-  $("#conversions-count").textContent = number(stats.conversion.conversions);
-  $("#conversion-rate").textContent = `${stats.conversion.rate}% rate`;
-  $("#velocity").textContent = stats.conversion.velocity ?? "–";
-  $("#agents-online").textContent = `${stats.agents.online} / ${stats.agents.total}`;
-  $("#utilization").textContent = `${stats.agents.utilization}% utilised`;
-  drawLine($("#revenue-chart"), stats.revenue.trend.map((p) => p.date), stats.revenue.trend.map((p) => p.revenue));
-  $("#funnel").replaceChildren(
-    ...Object.entries(stats.conversion.funnel).map(([name, count]) => el("li", { id: `funnel-${name}` }, `${name}: ${count}`)),
+// -- tables: columns that show only when the answer has them ------------------------------------------
+/** Fills `table` from `rows` (at `prefix` in `data`) with the columns [key, title, format] present. */
+function fillTable(table, data, prefix, rows, columns) {
+  const shown = columns.filter(([key]) => rows.some((row) => has(row, key)));
+  table.tHead.rows[0].replaceChildren(...shown.map(([, title]) => el("th", {}, title)));
+  table.tBodies[0].replaceChildren(
+    ...rows.map((row, i) => el("tr", {}, ...shown.map(([key, , format]) => cell(data, `${prefix}.${i}.${key}`, format)))),
   );
+  return shown;
+}
+
+// -- panels -------------------------------------------------------------------------------------------
+function changeLine(node, data, path, words) {
+  node.replaceChildren();
+  if (has(data, path)) node.append(span(data, path, "change", "change"), ` ${words}`);
+}
+
+async function loadStats() {
+  const path = `/admin/stats?${rangeQuery()}`;
+  const stats = await api(path);
+  state.shown = stats.period;
+  const panel = $("#stats-panel");
+  const period = $("#stats-period");
+  period.replaceChildren(span(stats, "period.from", "text"), " to ", span(stats, "period.to", "text"), " (", span(stats, "period.days", "number"), " days)");
+  if (stats.period.partial) period.append(el("span", { class: "partial-tag" }, "today not over: changes compare like for like"));
+
+  value($("#revenue-total"), stats, "revenue.total", "money");
+  changeLine($("#revenue-change"), stats, "revenue.change", "vs previous");
+  value($("#revenue-forecast"), stats, "revenue.forecast", "money");
+  const range = $("#revenue-forecast-range");
+  range.replaceChildren();
+  if (stats.revenue.forecastRange) {
+    range.append(span(stats, "revenue.forecastRange.low", "money"), " to ", span(stats, "revenue.forecastRange.high", "money"),
+      " · ", span(stats, "revenue.forecastRange.method", "text"));
+  }
+
+  $("#card-sales").hidden = !stats.sales;
+  $("#card-return").hidden = !stats.sales;
+  if (stats.sales) {
+    value($("#sales-total"), stats, "sales.total", "money");
+    changeLine($("#sales-change"), stats, "sales.change", "vs previous");
+    value($("#return-on-spend"), stats, "sales.returnOnSpend", "ratio");
+    changeLine($("#return-on-spend-change"), stats, "sales.returnOnSpendChange", "vs previous");
+  }
+
+  value($("#cpa-average"), stats, "cpa.average", "money");
+  changeLine($("#cpa-change"), stats, "cpa.change", "vs previous");
+  value($("#leads-count"), stats, "conversion.leads", "number");
+  value($("#conversion-rate"), stats, "conversion.rate", "percent");
+  const converted = $("#converted-count");
+  converted.replaceChildren();
+  if (has(stats, "conversion.converted")) converted.append(span(stats, "conversion.converted", "number"), " of these leads closed");
+  changeLine($("#conversion-change"), stats, "conversion.change", "vs previous");
+  value($("#conversions-count"), stats, "conversion.conversions", "number");
+  value($("#velocity"), stats, "conversion.velocity", "days");
+  $("#agents-online").replaceChildren(span(stats, "agents.online", "number"), " / ", span(stats, "agents.total", "number"));
+  $("#utilization").replaceChildren(span(stats, "agents.utilization", "percent"), " utilised");
+
+  drawLine($("#revenue-chart"), stats, stats.revenue.trend, "revenue", (i) => `revenue.trend.${i}.date`);
+  $("#funnel").replaceChildren(
+    ...Object.keys(stats.conversion.funnel).map((name) => el("li", { id: `funnel-${name}` }, `${name}: `, span(stats, `conversion.funnel.${name}`, "number"))),
+  );
+  fillTable($("#performers-table"), stats, "agents.topPerformers", stats.agents.topPerformers, [
+    ["name", "Agent", "text"], ["leads", "Leads", "number"], ["conversions", "Conversions", "number"],
+    ["converted", "Converted", "number"], ["conversionRate", "Rate", "percent"], ["sales", "Sales", "money"],
+  ]);
+  fillTable($("#cpa-table"), stats, "cpa.breakdown", stats.cpa.breakdown, [
+    ["campaign", "Campaign", "text"], ["leads", "Leads", "number"], ["revenue", "Spend", "money"],
+    ["conversions", "Conversions", "number"], ["cpa", "CPA", "money"], ["converted", "Converted", "number"],
+    ["conversionRate", "Cohort rate", "percent"], ["sales", "Sales", "money"], ["returnOnSpend", "Return on spend", "ratio"],
+  ]);
+  rendered(panel, path);
 }
 
 async function loadAnalytics() {
-  const data = await api(`/admin/analytics?period=${$("#analytics-period").value}`);
-  drawBars($("#analytics-chart"), data.labels, data.leads);
-  $("#insights").replaceChildren(...data.insights.map((line) => el("li", {}, line)));
+  const path = `/admin/analytics?${rangeQuery()}`;
+  const data = await api(path);
+  $("#analytics-granularity").replaceChildren(`by ${data.granularity}`);
+  drawBars($("#analytics-chart"), data);
+  $("#insights").replaceChildren(...data.insights.map((_, i) => value(el("li"), data, `insights.${i}`, "text")));
+  const series = [
+    ["labels", "Period", "text"], ["leads", "Leads", "number"], ["revenue", "Spend", "money"],
+    ["sales", "Sales", "money"], ["conversions", "Closed", "number"], ["converted", "Converted", "number"],
+  ].filter(([key]) => Array.isArray(data[key]));
+  const table = $("#analytics-table");
+  table.tHead.rows[0].replaceChildren(...series.map(([, title]) => el("th", {}, title)), el("th"));
+  table.tBodies[0].replaceChildren(...data.labels.map((_, i) => el("tr", { class: data.partial?.[i] ? "partial" : "" },
+    ...series.map(([key, , format]) => cell(data, `${key}.${i}`, format)), el("td", {}, data.partial?.[i] ? "so far" : ""))));
+  rendered($("#analytics-panel"), path);
+}
+
+async function loadAgents() {
+  const path = "/agents";
+  const page = await api(path);
+  $("#agents-table tbody").replaceChildren(...page.data.map((agent, i) => {
+    const at = `data.${i}`;
+    return el("tr", { "data-agent": agent.user_id },
+      el("td", {}, span(page, `${at}.name`, "text"), " ", span(page, `${at}.user_id`, "text", "muted")),
+      el("td", { class: `availability ${agent.availability}` }, span(page, `${at}.availability`, "text")),
+      el("td", {}, span(page, `${at}.open_leads`, "number"), " / ", span(page, `${at}.capacity`, "number")),
+      cell(page, `${at}.utilization`, "percent"), cell(page, `${at}.leads`, "number"),
+      cell(page, `${at}.conversions`, "number"), cell(page, `${at}.conversion_rate`, "percent"), cell(page, `${at}.sales`, "money"));
+  }));
+  rendered($("#agents-panel"), path);
+}
+
+const AGENCY_COLUMNS = [
+  ["grade", "Grade", "text"], ["leads", "Leads (90 d)", "number"], ["trend.change", "Leads vs previous 30 d", "change"],
+  ["converted", "Converted", "number"], ["conversionRate", "Conversion", "percent"], ["revenue", "Spend", "money"],
+  ["avgCPA", "Avg CPA", "money"], ["sales", "Sales", "money"], ["returnOnSpend", "Return on spend", "ratio"],
+  ["averageQuality", "Quality", "number"], ["topCampaign", "Top campaign", "text"], ["campaignROI", "Its ROI", "percent"],
+];
+
+function insightList(page, at, kind) {
+  const lines = page.data[at].insights[kind];
+  return el("div", { class: "insight" }, el("strong", {}, kind),
+    el("ul", {}, ...lines.map((_, n) => value(el("li"), page, `data.${at}.insights.${kind}.${n}`, "text"))));
+}
+
+async function loadAgencies() {
+  const path = "/agencies?limit=200";
+  const page = await api(path);
+  const shown = AGENCY_COLUMNS.filter(([key]) => page.data.some((agency) => has(agency.performance, key)));
+  $("#agencies-table thead tr").replaceChildren(
+    el("th", {}, "Agency"), el("th", {}, "Goal this month"), ...shown.map(([, title]) => el("th", {}, title)));
+  $("#agencies-table tbody").replaceChildren(...page.data.flatMap((agency, i) => {
+    const at = `data.${i}`;
+    const p = agency.performance;
+    const bar = el("span", { class: "progress" }, el("span", {}));
+    bar.firstChild.style.width = `${Math.min(100, Number(p.goalProgress))}%`;
+    const row = el("tr", { "data-vendor": agency.vendor_code },
+      el("td", {}, span(page, `${at}.name`, "text"), " (", span(page, `${at}.vendor_code`, "text"), ")"),
+      el("td", { class: "goal" }, bar, " ", span(page, `${at}.performance.leadsThisMonth`, "number"), " / ",
+        span(page, `${at}.performance.monthlyGoal`, "number"), " (", span(page, `${at}.performance.goalProgress`, "percent"), ")"),
+      ...shown.map(([key, , format]) => cell(page, `${at}.performance.${key}`, format)));
+    const insights = el("tr", { class: "insights", "data-vendor-insights": agency.vendor_code },
+      el("td", { colSpan: 2 + shown.length }, ...["strengths", "opportunities", "recommendations"].map((kind) => insightList(page, i, kind))));
+    return [row, insights];
+  }));
+  rendered($("#agencies-panel"), path);
+}
+
+// Report fields by name: money, rates (percent) and return on spend (a ratio); other numbers as counts.
+const REPORT_FORMATS = { revenue: "money", sales: "money", cpa: "money", spend: "money", return_on_spend: "ratio" };
+const reportFormat = (key, sample) =>
+  REPORT_FORMATS[key] || (key.endsWith("_rate") ? "percent" : typeof sample === "string" ? "text" : "number");
+
+// Empty dates leave the API its defaults (the 30 days ending today, in the business time zone);
+// once answered, the inputs show the days the report covers.
+function reportQuery(format) {
+  const params = new URLSearchParams();
+  if ($("#report-from").value) params.set("from", $("#report-from").value);
+  if ($("#report-to").value) params.set("to", $("#report-to").value);
+  if (format) params.set("format", format);
+  return `/reports/${$("#report-kind").value}${params.size ? `?${params}` : ""}`;
+}
+
+async function loadReport() {
+  const path = reportQuery();
+  const report = await api(path);
+  $("#report-from").value = report.from;
+  $("#report-to").value = report.to;
+  const keys = report.rows.length ? Object.keys(report.rows[0]) : [];
+  const columns = keys.map((key) => [key, key, reportFormat(key, report.rows.find((row) => row[key] != null)?.[key])]);
+  const table = $("#report-table");
+  fillTable(table, report, "rows", report.rows, columns);
+  table.tFoot.replaceChildren(el("tr", { class: "totals" }, ...columns.map(([key], n) => {
+    if (has(report.totals, key)) return cell(report, `totals.${key}`, reportFormat(key, report.totals[key]));
+    return el("td", {}, n === 0 ? "totals" : "");
+  })));
+  rendered(table, path);
+}
+
+/** The CSV form of the report shown: fetched with the token (a link cannot carry it), then saved. */
+async function downloadReport() {
+  const response = await call(reportQuery("csv"));
+  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+  const url = URL.createObjectURL(await response.blob());
+  const link = el("a", { href: url, download: `${$("#report-kind").value}-${$("#report-from").value}-${$("#report-to").value}.csv` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 const DISPOSITIONS = ["new", "contacted", "qualified", "closed", "lost"];
 
-function leadRow(lead) {
+function leadRow(page, i, path) {
+  const lead = page.data[i];
+  const at = `data.${i}`;
   const select = el("select", { class: "disposition", "data-lead-id": lead.lead_id });
   for (const name of DISPOSITIONS) select.append(el("option", { value: name, selected: name === lead.disposition }, name));
   select.addEventListener("change", () => moveLead(lead, select));
-  const name = [lead.first_name, lead.last_name].filter(Boolean).join(" ") || lead.email || lead.phone;
-  return el("tr", { "data-lead-id": lead.lead_id },
-    el("td", {}, lead.created_at.slice(0, 10)), el("td", {}, name), el("td", {}, lead.vendor_code),
-    el("td", {}, lead.campaign_source ?? ""), el("td", {}, lead.assigned_agent ?? ""), el("td", {}, money(lead.lead_value)),
+  const name = el("td");
+  const parts = ["first_name", "last_name"].filter((key) => lead[key]);
+  if (parts.length) parts.forEach((key, n) => name.append(...(n ? [" "] : []), span(page, `${at}.${key}`, "text")));
+  else value(name, page, `${at}.${lead.email ? "email" : "phone"}`, "text");
+  const created = span(page, `${at}.created_at`, "text");
+  created.textContent = lead.created_at.slice(0, 10); // the day of the timestamp
+  created.dataset.format = "day";
+  return el("tr", { "data-lead-id": lead.lead_id, "data-url": path },
+    el("td", {}, created), name, cell(page, `${at}.vendor_code`, "text"),
+    cell(page, `${at}.campaign_source`, "text"), cell(page, `${at}.assigned_agent`, "text"), cell(page, `${at}.lead_value`, "money"),
     el("td", {}, select));
 }
 
@@ -172,7 +392,7 @@ const REFRESH_DELAYS_MS = [0, 1500, 4000];
 async function refreshAfterChange() {
   for (const delay of REFRESH_DELAYS_MS) {
     await new Promise((resolve) => setTimeout(resolve, delay));
-    await Promise.all([loadStats(), loadAnalytics(), loadAgencies()]);
+    await loadAll([loadStats, loadAnalytics, loadAgents, loadAgencies, loadReport]);
   }
 }
 
@@ -180,8 +400,8 @@ function leadQuery() {
   const params = new URLSearchParams({ limit: "25" });
   const filters = { q: "#filter-q", vendor: "#filter-vendor", campaign: "#filter-campaign", disposition: "#filter-disposition" };
   for (const [name, selector] of Object.entries(filters)) {
-    const value = $(selector).value.trim();
-    if (value) params.set(name, value);
+    const given = $(selector).value.trim();
+    if (given) params.set(name, given);
   }
   return params;
 }
@@ -189,45 +409,54 @@ function leadQuery() {
 async function loadLeads(more = false) {
   const params = leadQuery();
   if (more && state.leadsCursor) params.set("cursor", state.leadsCursor);
-  const page = await api(`/leads?${params}`);
+  const path = `/leads?${params}`;
+  const page = await api(path);
   const body = $("#leads-table tbody");
   if (!more) body.replaceChildren();
-  body.append(...page.data.map(leadRow));
+  body.append(...page.data.map((_, i) => leadRow(page, i, path)));
   state.leadsCursor = page.pagination.cursor;
   $("#leads-more").hidden = !page.pagination.hasMore;
 }
 
-async function loadAgencies() {
-  const page = await api("/agencies?limit=200");
-  $("#agencies-table tbody").replaceChildren(...page.data.map((agency) => {
-    const p = agency.performance;
-    const bar = el("span", { class: "progress", title: `${p.goalProgress}%` }, el("span", {}));
-    bar.firstChild.style.width = `${Math.min(100, Number(p.goalProgress))}%`;
-    return el("tr", { "data-vendor": agency.vendor_code },
-      el("td", {}, `${agency.name} (${agency.vendor_code})`), el("td", { class: "grade" }, p.grade ?? "–"),
-      el("td", {}, number(p.leads)),
-      el("td", { class: "goal" }, bar, ` ${p.leadsThisMonth} / ${p.monthlyGoal}`),
-      el("td", {}, `${p.conversionRate}%`), el("td", {}, money(p.avgCPA)), el("td", {}, p.topCampaign ?? "–"));
-  }));
+/** Runs the loaders together; body[data-ready] is "all" once every one has rendered. The first
+ * failure is rethrown after all have settled. */
+async function loadAll(loaders) {
+  document.body.dataset.ready = "loading";
+  const results = await Promise.allSettled(loaders.map((load) => load()));
+  const failed = results.find((result) => result.status === "rejected");
+  if (failed) {
+    document.body.dataset.ready = "error";
+    throw failed.reason;
+  }
+  document.body.dataset.ready = "all";
 }
 
+const panelError = (error) => showError(error.message);
+const reload = (loaders) => loadAll(loaders).then(() => showError(""), panelError);
+
 async function signIn() {
+  performance.mark("sign-in");
   state.api = $("#api").value.replace(/\/$/, "");
   state.token = $("#token").value.trim();
   sessionStorage.setItem("crm.api", state.api);
   sessionStorage.setItem("crm.token", state.token);
   try {
-    await loadStats();
+    await loadAll([loadStats, loadAnalytics, loadAgents, loadAgencies, loadReport, loadLeads]);
     showError("");
     $("#app").hidden = false;
     $("#logout").hidden = false;
     $("#who").textContent = "signed in";
-    await Promise.all([loadAnalytics(), loadLeads(), loadAgencies()]);
+    performance.mark("dashboard-ready");
   } catch (error) {
     $("#app").hidden = true;
     $("#who").textContent = "";
     showError(error.status === 403 ? "This dashboard is for admins and managers." : error.message);
   }
+}
+
+function applyRange() {
+  state.range = readRange();
+  reload([loadStats, loadAnalytics]);
 }
 
 function wire() {
@@ -236,10 +465,16 @@ function wire() {
   $("#token").value = sessionStorage.getItem("crm.token") || "";
   $("#login-form").addEventListener("submit", (event) => { event.preventDefault(); signIn(); });
   $("#logout").addEventListener("click", () => { sessionStorage.clear(); location.reload(); });
-  $("#stats-period").addEventListener("change", () => loadStats().catch((e) => showError(e.message)));
-  $("#analytics-period").addEventListener("change", () => loadAnalytics().catch((e) => showError(e.message)));
-  $("#lead-filters").addEventListener("submit", (event) => { event.preventDefault(); loadLeads().catch((e) => showError(e.message)); });
-  $("#leads-more").addEventListener("click", () => loadLeads(true).catch((e) => showError(e.message)));
+  $("#range-period").addEventListener("change", () => {
+    readRange();
+    if ($("#range-period").value !== "custom") applyRange();
+  });
+  $("#range-form").addEventListener("submit", (event) => { event.preventDefault(); applyRange(); });
+  $("#report-form").addEventListener("submit", (event) => { event.preventDefault(); reload([loadReport]); });
+  $("#report-kind").addEventListener("change", () => reload([loadReport]));
+  $("#report-csv").addEventListener("click", () => downloadReport().catch(panelError));
+  $("#lead-filters").addEventListener("submit", (event) => { event.preventDefault(); loadLeads().catch(panelError); });
+  $("#leads-more").addEventListener("click", () => loadLeads(true).catch(panelError));
 }
 
 wire();
