@@ -1,9 +1,12 @@
 """Limits on the shape of the code that ruff does not state: no function in src/ over 60 lines
-(ruff's C901, PLR0912 and PLR0915 in pyproject.toml bound complexity, branches and statements)."""
+(ruff's C901, PLR0912 and PLR0915 in pyproject.toml bound complexity, branches and statements),
+and no merge conflict marker left in a tracked file."""
 
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -32,3 +35,28 @@ def test_the_source_tree_is_read() -> None:
 def test_no_function_in_src_is_over_60_lines() -> None:
     too_long = {where: lines for where, lines in function_lengths().items() if lines > MAX_FUNCTION_LINES}
     assert too_long == {}
+
+
+CONFLICT_MARKER = re.compile(r"^(<{7} |={7}$|>{7} )", re.MULTILINE)
+
+
+def tracked_text_files() -> list[Path]:
+    root = SRC.parent
+    names = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True, text=True
+    ).stdout.split("\0")
+    suffixes = {".py", ".md", ".yaml", ".yml", ".toml", ".js", ".html", ".css", ".json", ".cfg", ""}
+    return [
+        root / name for name in names if name and Path(name).suffix in suffixes and (root / name).is_file()
+    ]
+
+
+def test_no_tracked_file_holds_a_merge_conflict_marker() -> None:
+    files = tracked_text_files()
+    assert any(path.name == "README.md" for path in files)
+    marked = [
+        str(path.relative_to(SRC.parent))
+        for path in files
+        if CONFLICT_MARKER.search(path.read_text(encoding="utf-8", errors="replace"))
+    ]
+    assert marked == []
