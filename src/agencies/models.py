@@ -13,7 +13,6 @@ from shared.responses import Pagination
 from shared.types import Email, JsonBody, Money, Number, omittable
 
 VENDOR_CODE_PATTERN = r"^[A-Z0-9]{2,12}$"
-USER_ID_PATTERN = r"^[A-Za-z0-9_.:@-]{1,64}$"
 Name = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=r"^[^\x00-\x1f]+$")]
 MAX_GOAL = 1_000_000
 MAX_CAP = 1_000_000

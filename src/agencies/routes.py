@@ -11,7 +11,6 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from agencies.dependencies import agency_service, agent_service, credential_service, pricing_service
 from agencies.models import (
-    USER_ID_PATTERN,
     VENDOR_CODE_PATTERN,
     Agency,
     AgencyCreate,
@@ -33,6 +32,7 @@ from agencies.models import (
 )
 from shared.http import endpoint, json_response
 from shared.params import Body, Path, Query
+from shared.records import USER_ID_PATTERN
 from shared.security import STAFF, STAFF_AND_AGENTS, STAFF_AND_VENDORS, Role, current_principal
 
 router = Router()

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from shared.records import USER_ID_PATTERN
 from shared.responses import ErrorInfo, Pagination
 from shared.types import EMAIL_SCHEMA, JsonBody, Money
 
@@ -254,7 +255,9 @@ class LeadChanges(JsonBody):
     notes: str | None = Field(default=None, max_length=4000)
     last_contact: AwareDatetime | None = Field(default=None, description="ISO 8601 time with zone")
     sale_amount: Money | None = Field(default=None, ge=0)
-    assigned_agent: str | None = Field(default=None, max_length=64, description="Admin and manager only")
+    assigned_agent: str | None = Field(
+        default=None, pattern=USER_ID_PATTERN, description="An agent's user id; admin and manager only"
+    )
 
     @field_validator("sale_amount")
     @classmethod

@@ -20,6 +20,7 @@ class Availability(StrEnum):
     OFFLINE = "offline"  # the default of an agent without one
 
 
+USER_ID_PATTERN = r"^[A-Za-z0-9_.:@-]{1,64}$"  # a user id (an agent's, in a lead's `assigned_agent`)
 ROLE_INDEX = "RoleIndex"  # users by role
 ASSIGNMENT_INDEX = "AssignmentIndex"  # agents that can take leads: their `assignable` is ASSIGNABLE
 ASSIGNABLE = Availability.ONLINE.value

@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from shared.dates import parse_day
 from shared.http import endpoint, json_response
 from shared.params import Query, day_query
+from shared.records import USER_ID_PATTERN
 from shared.security import STAFF, Role
 from stats.audit_trail import AuditQuery
 from stats.dependencies import audit_trail, stats_service
@@ -61,9 +62,7 @@ def get_analytics(
 
 @stats_endpoint("GET", "/admin/audit", roles=[Role.ADMIN], response_model=AuditPage)
 def get_audit(
-    user: Annotated[
-        str | None, Query(pattern=r"^[A-Za-z0-9_.:@-]{1,64}$", description="Only this user's")
-    ] = None,
+    user: Annotated[str | None, Query(pattern=USER_ID_PATTERN, description="Only this user's")] = None,
     first: Annotated[str | None, day_query("from", "First day")] = None,
     last: Annotated[str | None, day_query("to", "Last day (default today)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

@@ -710,6 +710,15 @@ def test_a_body_that_is_not_utf8_is_400_not_500() -> None:
     assert response_json(response)["error"]["details"] == [{"field": "body", "message": "not UTF-8 text"}]
 
 
+@pytest.mark.parametrize("agent", ["", " ", "agent 1", "x" * 65])
+def test_an_assigned_agent_that_is_no_user_id_is_422_before_any_write(agent: str) -> None:
+    # An empty id once reached the users table's index key (a 500); it is refused by the schema.
+    body = json.dumps({"version": 1, "assigned_agent": agent})
+    response = call(patch_event(make_token("demo-admin"), body, "application/json"))
+    assert response["statusCode"] == 422
+    assert response_json(response)["error"]["details"][0]["field"] == "assigned_agent"
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "application/json"])
 def test_an_anonymous_caller_learns_nothing_from_a_bad_body(content_type: str) -> None:
     import base64
