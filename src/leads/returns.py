@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ulid import ULID
 
@@ -173,7 +174,7 @@ def _decided(
             "credit": credit,
         }
     )
-    changes = {"return_status": {"from": None, "to": body.status.value}}
+    changes: dict[str, Any] = {"return_status": {"from": None, "to": body.status.value}}
     if credit is not None:
         changes["credit"] = {"from": None, "to": credit}
     history = HistoryEntry(timestamp=stamp, user=principal.user_id, action="return decided", changes=changes)

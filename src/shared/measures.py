@@ -7,7 +7,7 @@ are closed by now), `returns` (those whose return is approved) and `credits` (Σ
 those returns, credited back to their vendors). Counted on the day a lead closed: `conversions`,
 `sales` (Σ `sale_amount`) and `closed_days`.
 
-- **spend** is what the leads cost (Σ `lead_value`); **net spend** = spend − credits, what they
+- **spend** is what the leads cost (Σ `lead_value`); **net spend** = spend - credits, what they
   cost once approved returns are credited.
 
 - **conversion rate** is a cohort rate: of the leads created in the window, the share closed by
@@ -55,7 +55,7 @@ def returns(measures: Counters) -> int:
 
 
 def net_spend(measures: Counters) -> Decimal:
-    """spend − credits: what the leads created in the window cost once returns are credited."""
+    """spend - credits: what the leads created in the window cost once returns are credited."""
     return spend(measures) - credits(measures)
 
 

@@ -2,7 +2,7 @@
 
 Every rate, ratio and average is the one `shared.measures` defines (docs/stats.md, Definitions):
 revenue is lead spend (Σ lead_value of the leads created in the window), credits the spend of those
-of them whose return is approved, net spend revenue − credits, sales Σ sale_amount of the leads
+of them whose return is approved, net spend revenue - credits, sales Σ sale_amount of the leads
 closed in it, return on spend sales / net spend, CPA net spend / conversions, and the conversion rate
 a cohort rate (of the leads created in the window, the share closed by now), null without leads.
 Every `change` compares the window with the one just before it, to the same point when it ends
