@@ -43,7 +43,10 @@ def ask(api: LocalServer, lead_id: str, user: str = ADMIN, **body: Any) -> Any:
 
 def decide(api: LocalServer, lead_id: str, status: str, user: str = ADMIN) -> Any:
     return api.request(
-        "PATCH", f"/leads/{lead_id}/return", token=make_token(user), json={"status": status, "note": "checked"}
+        "PATCH",
+        f"/leads/{lead_id}/return",
+        token=make_token(user),
+        json={"status": status, "note": "checked"},
     )
 
 
@@ -107,9 +110,12 @@ def test_a_return_outside_the_window_is_refused_with_the_reason(api: LocalServer
     assert error["code"] == "RETURN_NOT_ALLOWED"
     assert error["details"][0]["reason"] == "OUTSIDE_WINDOW"
     # A vendor whose window is 0 days takes no return even of a lead of today
-    assert api.request(
-        "PATCH", "/agencies/V003", token=make_token(ADMIN), json={"return_window_days": 0}
-    ).json()["return_window_days"] == 0
+    assert (
+        api.request(
+            "PATCH", "/agencies/V003", token=make_token(ADMIN), json={"return_window_days": 0}
+        ).json()["return_window_days"]
+        == 0
+    )
     fresh = post_lead(api, "demo-vendor-3")
     assert ask(api, fresh["lead_id"]).json()["error"]["code"] == "RETURN_NOT_ALLOWED"
 
@@ -210,7 +216,9 @@ def test_an_approved_return_credits_the_price_and_spend_and_cpa_are_net_of_it_af
         assert money(row["credits"]) - money(before[name]["credits"]) == price
         assert money(row["net_spend"]) == money(row["revenue"]) - money(row["credits"])
         if row["conversions"]:
-            assert money(row["cpa"]) == (money(row["net_spend"]) / row["conversions"]).quantize(Decimal("0.01"))
+            assert money(row["cpa"]) == (money(row["net_spend"]) / row["conversions"]).quantize(
+                Decimal("0.01")
+            )
     assert after["own"] == after["report"]
     stored = api.get(f"/leads/{lead['lead_id']}", make_token(OWN_VENDOR)).json()
     assert (stored["return_status"], money(stored["credit"]), stored["disposition"]) == (
