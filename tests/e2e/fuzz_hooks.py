@@ -75,6 +75,12 @@ def _forward_range(query: dict[str, Any]) -> None:
     query["to"] = last.isoformat()
 
 
+def _period_or_range(path: str, query: dict[str, Any]) -> None:
+    """A `period` or a `from`/`to` range, never both (a documented 400)."""
+    if path in PERIOD_PATHS and ("from" in query or "to" in query):
+        query.pop("period", None)
+
+
 def _instant(value: str) -> datetime:
     if "T" not in value:
         return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
@@ -118,8 +124,7 @@ def map_case(context: schemathesis.HookContext, case: Any) -> Any:
         return case
     if isinstance(case.query, dict):
         case.query.pop("cursor", None)
-        if case.path in PERIOD_PATHS and ("from" in case.query or "to" in case.query):
-            case.query.pop("period", None)  # a period or a range, never both (a documented 400)
+        _period_or_range(case.path, case.query)
         if case.path.startswith(DAY_RANGE_PATHS):
             _forward_range(case.query)
         elif case.path == "/leads":
