@@ -125,7 +125,7 @@ def map_case(context: schemathesis.HookContext, case: Any) -> Any:
     if isinstance(case.query, dict):
         case.query.pop("cursor", None)
         _period_or_range(case.path, case.query)
-        if case.path.startswith(DAY_RANGE_PATHS):
+        if case.path.startswith(DAY_RANGE_PATHS) or case.path in PERIOD_PATHS:
             _forward_range(case.query)
         elif case.path == "/leads":
             _ordered_bounds(case.query)
