@@ -8,6 +8,8 @@ as drawn, and must still be refused with a 4xx; the API's own tests cover each r
 - `format: phone` is a number that exists in its numbering plan (not just digits);
 - a list `cursor` is valid only as a previous page returned it (it is signed over the query);
 - `from` is not after `to`, and a day range (reports, the audit trail) spans at most 400 days;
+- a stats window (`/admin/stats`, `/admin/analytics`) is a `period` or `from`/`to`, never both,
+  and ends today at the latest;
 - pricing settings are consistent in themselves: `min_price` not above `max_price`, and
   time-of-day bands that run forwards without overlapping;
 - a vendor posts leads only as itself and may not set staff-only fields; staff must name the
@@ -29,7 +31,7 @@ OWN_VENDOR_CODE = os.environ.get("FUZZ_OWN_VENDOR_CODE")  # set when fuzzing as 
 STAFF_ONLY_FIELDS = ("vendor_code", "notes")
 MAX_RANGE_DAYS = 400
 DAY_RANGE_PATHS = ("/admin/audit", "/reports/")
-PERIOD_PATHS = ("/admin/stats", "/admin/analytics")  # a `period`, or a `from`/`to` range
+STATS_WINDOW_PATHS = ("/admin/stats", "/admin/analytics")
 
 # Area codes and exchanges in service, so every drawn number is valid; the line varies.
 _AREA_CODES = ["202", "212", "213", "305", "312", "415", "512", "617", "646", "718"]
@@ -75,20 +77,16 @@ def _forward_range(query: dict[str, Any]) -> None:
     query["to"] = last.isoformat()
 
 
-def _period_or_range(path: str, query: dict[str, Any]) -> None:
-    """A `period` or a `from`/`to` range, never both, and a range that ends by today (both are
-    documented 400s of the stats routes)."""
-    if path not in PERIOD_PATHS or ("from" not in query and "to" not in query):
+def _stats_window(query: dict[str, Any]) -> None:
+    """`from`/`to`, when given, replace `period`, run forwards and end today at the latest."""
+    if "from" not in query and "to" not in query:
         return
     query.pop("period", None)
     _forward_range(query)
-    today = datetime.now(UTC).date()
-    try:
-        first, last = date.fromisoformat(query["from"]), date.fromisoformat(query["to"])
-    except (KeyError, TypeError, ValueError):
-        return  # not a day: left for the API to refuse
-    if last > today:
-        query["from"], query["to"] = (today - (last - first)).isoformat(), today.isoformat()
+    today = datetime.now(UTC).date().isoformat()
+    first, last = query.get("from"), query.get("to")
+    if isinstance(first, str) and isinstance(last, str) and last > today:  # days, once ordered
+        query["to"], query["from"] = today, min(first, today)
 
 
 def _instant(value: str) -> datetime:
@@ -127,18 +125,23 @@ def _consistent_settings(body: dict[str, Any]) -> None:
     body["time_of_day_multipliers"] = kept
 
 
+def _valid_query(path: str, query: dict[str, Any]) -> None:
+    query.pop("cursor", None)
+    if path.startswith(DAY_RANGE_PATHS):
+        _forward_range(query)
+    elif path in STATS_WINDOW_PATHS:
+        _stats_window(query)
+    elif path == "/leads":
+        _ordered_bounds(query)
+
+
 @schemathesis.hook
 def map_case(context: schemathesis.HookContext, case: Any) -> Any:
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive:
         return case
     if isinstance(case.query, dict):
-        case.query.pop("cursor", None)
-        _period_or_range(case.path, case.query)
-        if case.path.startswith(DAY_RANGE_PATHS):
-            _forward_range(case.query)
-        elif case.path == "/leads":
-            _ordered_bounds(case.query)
+        _valid_query(case.path, case.query)
     if case.method.upper() == "PATCH" and case.path == "/pricing/settings" and isinstance(case.body, dict):
         _consistent_settings(case.body)
     if case.method.upper() == "POST" and case.path == "/leads" and isinstance(case.body, dict):
