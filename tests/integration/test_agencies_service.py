@@ -296,6 +296,7 @@ def test_create_then_change_an_agency(stack: None) -> None:
         "daily_cap": None,
         "monthly_cap": 5,
         "dedupe_window_days": 30,
+        "return_window_days": 7,
         "test_mode": False,
         "contact_name": None,
         "contact_email": None,
