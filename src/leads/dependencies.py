@@ -7,6 +7,7 @@ from leads.dedupe import DedupeKeys
 from leads.directory import AgentPool, VendorDirectory
 from leads.repository import LeadRepository
 from leads.service import LeadService
+from leads.suppression import SuppressionAdmin, SuppressionList
 from leads.usage import VendorUsage
 from leads.writes import LeadWriter
 from shared import dependencies
@@ -35,4 +36,13 @@ def lead_writer(outbox: Outbox | None = None, leads: LeadRepository | None = Non
         outbox=outbox or dependencies.outbox(),
         cache=dependencies.query_cache(),
         pricer=dependencies.pricer(),
+        suppressions=suppression_list(),
     )
+
+
+def suppression_list() -> SuppressionList:
+    return SuppressionList(Table(dependencies.get_settings().suppressions_table))
+
+
+def suppression_admin() -> SuppressionAdmin:
+    return SuppressionAdmin(suppression_list(), dependencies.cursor_codec())
