@@ -268,7 +268,7 @@ class LeadChanges(JsonBody):
 
 # -- the suppression list ---------------------------------------------------------------------------
 SuppressionKind = Literal["email", "phone"]
-SUPPRESSION_ENTRY_PATTERN = r"^(email|phone):[0-9a-f]{64}$"
+SUPPRESSION_ENTRY_PATTERN = r"^(email|phone)-[0-9a-f]{64}$"
 REASON_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*\S[^\u0000-\u001f\u007f-\u009f]*$"
 
 
@@ -333,7 +333,7 @@ class SuppressionCreate(JsonBody):
 class SuppressionEntry(BaseModel):
     """One listed email or phone (the other is null), as normalised."""
 
-    entry_id: str = Field(description="`email:` or `phone:` and the SHA-256 of the normalised value")
+    entry_id: str = Field(description="`email-` or `phone-` and the SHA-256 of the normalised value")
     email: str | None
     phone: str | None
     reason: str

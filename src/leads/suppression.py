@@ -1,9 +1,10 @@
 """The suppression list: emails and phones that are never accepted as leads, whoever posts them.
 
-An entry is one item of the suppressions table, keyed exactly like a lead's dedupe key
-(`email:` or `phone:` and the SHA-256 of the value normalised by `leads.normalize`, the functions
-posting normalises with), without the test prefix: a suppressed person is refused to test vendors
-too. Its `entry_id` is that key.
+An entry is one item of the suppressions table, keyed like a lead's dedupe key (`email` or
+`phone` and the SHA-256 of the value normalised by `leads.normalize`, the functions posting
+normalises with), without the test prefix, so a suppressed person is refused to test vendors too,
+and with `-` for the dedupe key's `:` so that the key is also the entry's `entry_id`, a path
+segment that needs no escaping.
 
 Posting checks the list inside the lead's own transaction (a ConditionCheck that the entry does not
 exist, `SuppressionList.unlisted`), never by a read before it and never through a cache: an entry
@@ -35,14 +36,18 @@ Kind = SuppressionKind
 MAX_ATTEMPTS = 10
 
 
+def _entry_form(person_key: str) -> str:
+    return person_key.replace(":", "-", 1)
+
+
 def suppression_keys(person: LeadSubmission | Lead) -> list[str]:
     """The entries that would suppress a person: one per normalised email and phone."""
-    return dedupe_keys(person, test=False)
+    return [_entry_form(key) for key in dedupe_keys(person, test=False)]
 
 
 def entry_key(kind: Kind, normalised: str) -> str:
     """The key (and `entry_id`) of the entry for one normalised email or phone."""
-    return person_key(kind, normalised)
+    return _entry_form(person_key(kind, normalised))
 
 
 class EntryNotFound(NotFound):

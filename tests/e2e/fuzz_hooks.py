@@ -7,13 +7,15 @@ as drawn, and must still be refused with a 4xx; the API's own tests cover each r
 
 - `format: phone` is a number that exists in its numbering plan (not just digits);
 - a list `cursor` is valid only as a previous page returned it (it is signed over the query);
-- `from` is not after `to`, and a day range (reports, the audit trail) spans at most 400 days;
+- `from` is not after `to`, and a day range (stats, analytics, reports, the audit trail) spans at
+  most 400 days;
 - pricing settings are consistent in themselves: `min_price` not above `max_price`, and
   time-of-day bands that run forwards without overlapping;
 - a vendor posts leads only as itself and may not set staff-only fields; staff must name the
   vendor a lead is for, and it must exist;
-- the suppression list takes emails and phones no posted lead uses (an area code of its own),
-  so valid lead posts are never refused as SUPPRESSED by what the fuzzer listed.
+- the suppression list takes emails and phones no posted lead uses (an area code and a domain
+  of their own), so valid lead posts are never refused as SUPPRESSED by what the fuzzer listed;
+- a `period` is asked for without a `from`/`to` range (the stats routes take one or the other).
 """
 
 from __future__ import annotations
@@ -30,7 +32,11 @@ VENDOR_CODES = os.environ.get("FUZZ_VENDOR_CODES", "V001").split(",")
 OWN_VENDOR_CODE = os.environ.get("FUZZ_OWN_VENDOR_CODE")  # set when fuzzing as a vendor
 STAFF_ONLY_FIELDS = ("vendor_code", "notes")
 MAX_RANGE_DAYS = 400
-DAY_RANGE_PATHS = ("/admin/audit", "/reports/")
+DAY_RANGE_PATHS = ("/admin/audit", "/admin/stats", "/admin/analytics", "/reports/")
+
+# What the fuzzer lists on the suppression list: an area code lead posts do not draw from, a domain.
+SUPPRESSED_AREA_CODE = "907"
+SUPPRESSED_DOMAIN = "@suppressed-fuzz.com"
 
 # Area codes and exchanges in service, so every drawn number is valid; the line varies.
 _AREA_CODES = ["202", "212", "213", "305", "312", "415", "512", "617", "646", "718"]
@@ -54,11 +60,13 @@ schemathesis.openapi.format(
 )
 
 
-def _is_phone_number(value: str) -> bool:
+def _is_unlisted_phone_number(value: str) -> bool:
     try:
-        return phonenumbers.is_valid_number(phonenumbers.parse(value, "US"))
+        number = phonenumbers.parse(value, "US")
     except phonenumbers.NumberParseException:
         return False
+    national = str(number.national_number)
+    return phonenumbers.is_valid_number(number) and not national.startswith(SUPPRESSED_AREA_CODE)
 
 
 def _forward_range(query: dict[str, Any]) -> None:
@@ -112,22 +120,23 @@ def _consistent_settings(body: dict[str, Any]) -> None:
     body["time_of_day_multipliers"] = kept
 
 
-SUPPRESSED_AREA_CODE = "907"  # not one of _AREA_CODES, which lead posts draw from
-
-
 def _apart_from_leads(body: dict[str, Any]) -> None:
     """A listed email or phone that no lead the fuzzer posts has."""
     if isinstance(body.get("phone"), str):
         body["phone"] = _phone(SUPPRESSED_AREA_CODE, _EXCHANGES[0], len(body["phone"]), _STYLES[0])
     if isinstance(body.get("email"), str):
-        body["email"] = f"listed{len(body['email'])}@suppressed-fuzz.com"
+        body["email"] = f"listed{len(body['email'])}{SUPPRESSED_DOMAIN}"
 
 
 def _lead_post(body: dict[str, Any]) -> None:
-    """A lead post with a phone that exists, as the vendor may post it (or naming a vendor)."""
+    """A lead post with a phone that exists, of nobody the fuzzer listed (values of one operation
+    are reused in another), as the vendor may post it (or naming a vendor)."""
     phone = body.get("phone")
-    if isinstance(phone, str) and phone.strip() and not _is_phone_number(phone):
+    if isinstance(phone, str) and phone.strip() and not _is_unlisted_phone_number(phone):
         body["phone"] = _phone(_AREA_CODES[0], _EXCHANGES[0], len(phone), _STYLES[0])
+    email = body.get("email")
+    if isinstance(email, str) and email.strip().lower().endswith(SUPPRESSED_DOMAIN):
+        body["email"] = f"posted{len(email)}@example.com"
     if OWN_VENDOR_CODE:
         for field in STAFF_ONLY_FIELDS:
             body.pop(field, None)
@@ -150,6 +159,8 @@ def map_case(context: schemathesis.HookContext, case: Any) -> Any:
         return case
     if isinstance(case.query, dict):
         case.query.pop("cursor", None)
+        if "period" in case.query and ("from" in case.query or "to" in case.query):
+            case.query.pop("period")  # a period or a from/to range, not both
         if case.path.startswith(DAY_RANGE_PATHS):
             _forward_range(case.query)
         elif case.path == "/leads":

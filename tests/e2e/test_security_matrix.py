@@ -561,7 +561,7 @@ def fill_path(path: str, api: Api) -> str:
         "code": OWN_VENDOR,
         "vendor_code": OWN_VENDOR,
         "user_id": OWN_AGENT,
-        "entry_id": "email:" + "0" * 64,  # well formed; no entry needs to exist
+        "entry_id": "email-" + "0" * 64,  # well formed; no entry needs to exist
     }
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)
