@@ -8,7 +8,7 @@ as drawn, and must still be refused with a 4xx; the API's own tests cover each r
 - `format: phone` is a number that exists in its numbering plan (not just digits);
 - a list `cursor` is valid only as a previous page returned it (it is signed over the query);
 - `from` is not after `to`, and a day range (stats, analytics, reports, the audit trail) spans at
-  most 400 days;
+  most 400 days, and ends by today for stats and analytics;
 - pricing settings are consistent in themselves: `min_price` not above `max_price`, and
   time-of-day bands that run forwards without overlapping;
 - a vendor posts leads only as itself and may not set staff-only fields; staff must name the
@@ -33,6 +33,7 @@ OWN_VENDOR_CODE = os.environ.get("FUZZ_OWN_VENDOR_CODE")  # set when fuzzing as 
 STAFF_ONLY_FIELDS = ("vendor_code", "notes")
 MAX_RANGE_DAYS = 400
 DAY_RANGE_PATHS = ("/admin/audit", "/admin/stats", "/admin/analytics", "/reports/")
+PAST_RANGE_PATHS = ("/admin/stats", "/admin/analytics")  # their `to` is not after today
 
 # What the fuzzer lists on the suppression list: an area code lead posts do not draw from, a domain.
 SUPPRESSED_AREA_CODE = "907"
@@ -69,7 +70,7 @@ def _is_unlisted_phone_number(value: str) -> bool:
     return phonenumbers.is_valid_number(number) and not national.startswith(SUPPRESSED_AREA_CODE)
 
 
-def _forward_range(query: dict[str, Any]) -> None:
+def _forward_range(query: dict[str, Any], past: bool) -> None:
     """`from`/`to`, when given, made to run forwards over at most MAX_RANGE_DAYS (both are then
     sent, so the API's defaults play no part)."""
     if "from" not in query and "to" not in query:
@@ -79,8 +80,12 @@ def _forward_range(query: dict[str, Any]) -> None:
         first = date.fromisoformat(query["from"]) if "from" in query else last - timedelta(days=29)
     except (TypeError, ValueError):
         return  # not a day: left for the API to refuse
-    first, last = min(first, last), max(first, last)
-    query["from"] = max(first, last - timedelta(days=MAX_RANGE_DAYS - 1)).isoformat()
+    last = max(first, last)
+    first = max(min(first, last), last - timedelta(days=MAX_RANGE_DAYS - 1))
+    latest = datetime.now(UTC).date() - timedelta(days=1)  # today in any business time zone
+    if past and last > latest:  # the same span, ending by today
+        first, last = first - (last - latest), latest
+    query["from"] = first.isoformat()
     query["to"] = last.isoformat()
 
 
@@ -162,7 +167,7 @@ def map_case(context: schemathesis.HookContext, case: Any) -> Any:
         if "period" in case.query and ("from" in case.query or "to" in case.query):
             case.query.pop("period")  # a period or a from/to range, not both
         if case.path.startswith(DAY_RANGE_PATHS):
-            _forward_range(case.query)
+            _forward_range(case.query, past=case.path.startswith(PAST_RANGE_PATHS))
         elif case.path == "/leads":
             _ordered_bounds(case.query)
     rule = BODY_RULES.get((case.method.upper(), case.path))
