@@ -7,15 +7,15 @@ as drawn, and must still be refused with a 4xx; the API's own tests cover each r
 
 - `format: phone` is a number that exists in its numbering plan (not just digits);
 - a list `cursor` is valid only as a previous page returned it (it is signed over the query);
-- `from` is not after `to`, and a day range (stats, analytics, reports, the audit trail) spans at
-  most 400 days, and ends by today for stats and analytics;
+- `from` is not after `to`, and a day range (reports, the audit trail) spans at most 400 days;
+- a stats window (`/admin/stats`, `/admin/analytics`) is a `period` or `from`/`to`, never both,
+  and ends today at the latest;
 - pricing settings are consistent in themselves: `min_price` not above `max_price`, and
   time-of-day bands that run forwards without overlapping;
 - a vendor posts leads only as itself and may not set staff-only fields; staff must name the
   vendor a lead is for, and it must exist;
 - the suppression list takes emails and phones no posted lead uses (an area code and a domain
-  of their own), so valid lead posts are never refused as SUPPRESSED by what the fuzzer listed;
-- a `period` is asked for without a `from`/`to` range (the stats routes take one or the other).
+  of their own), so valid lead posts are never refused as SUPPRESSED by what the fuzzer listed.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ VENDOR_CODES = os.environ.get("FUZZ_VENDOR_CODES", "V001").split(",")
 OWN_VENDOR_CODE = os.environ.get("FUZZ_OWN_VENDOR_CODE")  # set when fuzzing as a vendor
 STAFF_ONLY_FIELDS = ("vendor_code", "notes")
 MAX_RANGE_DAYS = 400
-DAY_RANGE_PATHS = ("/admin/audit", "/admin/stats", "/admin/analytics", "/reports/")
-PAST_RANGE_PATHS = ("/admin/stats", "/admin/analytics")  # their `to` is not after today
+DAY_RANGE_PATHS = ("/admin/audit", "/reports/")
+STATS_WINDOW_PATHS = ("/admin/stats", "/admin/analytics")
 
 # What the fuzzer lists on the suppression list: an area code lead posts do not draw from, a domain.
 SUPPRESSED_AREA_CODE = "907"
@@ -70,7 +70,7 @@ def _is_unlisted_phone_number(value: str) -> bool:
     return phonenumbers.is_valid_number(number) and not national.startswith(SUPPRESSED_AREA_CODE)
 
 
-def _forward_range(query: dict[str, Any], past: bool) -> None:
+def _forward_range(query: dict[str, Any]) -> None:
     """`from`/`to`, when given, made to run forwards over at most MAX_RANGE_DAYS (both are then
     sent, so the API's defaults play no part)."""
     if "from" not in query and "to" not in query:
@@ -80,13 +80,21 @@ def _forward_range(query: dict[str, Any], past: bool) -> None:
         first = date.fromisoformat(query["from"]) if "from" in query else last - timedelta(days=29)
     except (TypeError, ValueError):
         return  # not a day: left for the API to refuse
-    last = max(first, last)
-    first = max(min(first, last), last - timedelta(days=MAX_RANGE_DAYS - 1))
-    latest = datetime.now(UTC).date() - timedelta(days=1)  # today in any business time zone
-    if past and last > latest:  # the same span, ending by today
-        first, last = first - (last - latest), latest
-    query["from"] = first.isoformat()
+    first, last = min(first, last), max(first, last)
+    query["from"] = max(first, last - timedelta(days=MAX_RANGE_DAYS - 1)).isoformat()
     query["to"] = last.isoformat()
+
+
+def _stats_window(query: dict[str, Any]) -> None:
+    """`from`/`to`, when given, replace `period`, run forwards and end today at the latest."""
+    if "from" not in query and "to" not in query:
+        return
+    query.pop("period", None)
+    _forward_range(query)
+    today = datetime.now(UTC).date().isoformat()
+    first, last = query.get("from"), query.get("to")
+    if isinstance(first, str) and isinstance(last, str) and last > today:  # days, once ordered
+        query["to"], query["from"] = today, min(first, today)
 
 
 def _instant(value: str) -> datetime:
@@ -123,6 +131,16 @@ def _consistent_settings(body: dict[str, Any]) -> None:
             taken |= hours
             kept.append({**band, "from_hour": start, "to_hour": end})
     body["time_of_day_multipliers"] = kept
+
+
+def _valid_query(path: str, query: dict[str, Any]) -> None:
+    query.pop("cursor", None)
+    if path.startswith(DAY_RANGE_PATHS):
+        _forward_range(query)
+    elif path in STATS_WINDOW_PATHS:
+        _stats_window(query)
+    elif path == "/leads":
+        _ordered_bounds(query)
 
 
 def _apart_from_leads(body: dict[str, Any]) -> None:
@@ -163,13 +181,7 @@ def map_case(context: schemathesis.HookContext, case: Any) -> Any:
     if meta is None or not meta.generation.mode.is_positive:
         return case
     if isinstance(case.query, dict):
-        case.query.pop("cursor", None)
-        if "period" in case.query and ("from" in case.query or "to" in case.query):
-            case.query.pop("period")  # a period or a from/to range, not both
-        if case.path.startswith(DAY_RANGE_PATHS):
-            _forward_range(case.query, past=case.path.startswith(PAST_RANGE_PATHS))
-        elif case.path == "/leads":
-            _ordered_bounds(case.query)
+        _valid_query(case.path, case.query)
     rule = BODY_RULES.get((case.method.upper(), case.path))
     if rule is not None and isinstance(case.body, dict):
         rule(case.body)
