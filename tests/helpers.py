@@ -29,6 +29,7 @@ def base_env(stage: str = "test") -> dict[str, str]:
         "PRICING_TABLE": f"crm-{stage}-pricing",
         "AUDIT_TABLE": f"crm-{stage}-audit",
         "DEDUPE_TABLE": f"crm-{stage}-dedupe",
+        "SUPPRESSIONS_TABLE": f"crm-{stage}-suppressions",
         "USAGE_TABLE": f"crm-{stage}-vendor-usage",
         "OUTBOX_TABLE": f"crm-{stage}-outbox",
         "IDEMPOTENCY_TABLE": f"crm-{stage}-idempotency",

@@ -186,11 +186,14 @@ def _add_outbox(commands: SubCommands) -> None:
 
 
 def _add_import(commands: SubCommands) -> None:
-    importing = commands.add_parser("import", help="import agencies or leads from a CSV file")
+    importing = commands.add_parser(
+        "import", help="import agencies, leads or suppression list entries from a CSV file"
+    )
     import_kinds = importing.add_subparsers(dest="kind", required=True)
     for kind, text in (
         ("vendors", "agencies (vendors) and their prices"),
         ("leads", "leads, as POST /leads takes them"),
+        ("suppressions", "emails and phones to the suppression list (columns email, phone, reason)"),
     ):
         command = import_kinds.add_parser(kind, help=f"import {text}")
         command.add_argument("file", help="CSV file, UTF-8, with a header row")

@@ -1,9 +1,12 @@
-"""`crm import`: agencies and leads from CSV files, through the API's own code.
+"""`crm import`: agencies, leads and suppression list entries from CSV files, through the API's
+own code.
 
 Leads go through `leads.intake.parse_submission` and `LeadWriter.create`, the code path of
 `POST /leads` (validation, normalisation, scoring, pricing, race-free dedupe, the lead event),
 as migrated leads: they keep their `created_at`, count against no cap and are not auto-assigned.
 Running a file twice adds nothing: every row already imported is a duplicate the second time.
+Suppression entries go through the body of `POST /admin/suppressions` (the same normalisation)
+and its conditional add: a value already listed is `exists` and keeps its entry.
 
 Files are read as a stream (constant memory, whatever their size). Rows are numbered like a
 spreadsheet's: the header is row 1. Each rejected or duplicate row gets one line per problem in
@@ -55,7 +58,7 @@ class FileProblem(Exception):
 @dataclass(frozen=True)
 class RowResult:
     row: int
-    outcome: str  # accepted | duplicate | rejected | exists (vendors already present)
+    outcome: str  # accepted | duplicate | rejected | exists (vendors or suppressed values already present)
     problems: tuple[tuple[str, str], ...] = ()  # (field, reason)
 
 
@@ -320,8 +323,64 @@ class VendorImport:
         return RowResult(row, "accepted")
 
 
+# -- the suppression list -------------------------------------------------------------------------
+SUPPRESSION_COLUMNS = frozenset({"email", "phone", "reason"})
+DEFAULT_SUPPRESSION_REASON = "imported"
+
+
+@dataclass
+class SuppressionImport:
+    """Emails and phones for the suppression list, one entry per value a row gives (email, phone
+    or both), with the row's `reason` (else "imported"). A row whose every value is listed
+    already is `exists`; one that lists at least one value is `accepted`."""
+
+    admin: Any  # leads.suppression.SuppressionAdmin
+    dry_run: bool = False
+    principal: Principal = field(
+        default_factory=lambda: Principal(IMPORT_USER, Role.ADMIN, name="crm import")
+    )
+
+    def check_columns(self, columns: list[str]) -> list[str]:
+        if not {"email", "phone"} & set(columns):
+            raise FileProblem("missing column(s): email or phone")
+        return sorted(set(columns) - SUPPRESSION_COLUMNS - {""})
+
+    def prepare(self, record: Record, width: int) -> RowResult | PendingWrite:
+        from leads.models import SuppressionCreate
+        from leads.suppression import entry_key
+
+        problem = _record_problem(record, width)
+        if problem:
+            return problem
+        values = {name: value.strip() for name, value in record.values.items() if name in SUPPRESSION_COLUMNS}
+        reason = values.get("reason") or DEFAULT_SUPPRESSION_REASON
+        bodies, problems = [], []
+        for kind in ("email", "phone"):
+            if not values.get(kind):
+                continue
+            try:
+                bodies.append(SuppressionCreate.model_validate({kind: values[kind], "reason": reason}))
+            except ValidationError as exc:
+                problems += [(".".join(str(p) for p in e["loc"]) or kind, e["msg"]) for e in exc.errors()]
+        if not bodies and not problems:
+            problems.append(("email/phone", "give an email or a phone"))
+        if problems:
+            return RowResult(record.row, "rejected", tuple(problems))
+        keys = frozenset(entry_key(*body.contact()) for body in bodies)
+        return PendingWrite(keys, partial(self._write, record.row, bodies))
+
+    def _write(self, row: int, bodies: list[Any]) -> RowResult:
+        if self.dry_run:
+            listed = [self.admin.is_listed(body) for body in bodies]
+        else:
+            listed = [not self.admin.add(self.principal, body)[1] for body in bodies]
+        if all(listed):
+            return RowResult(row, "exists", (("email/phone", "listed already: left unchanged"),))
+        return RowResult(row, "accepted")
+
+
 # -- running --------------------------------------------------------------------------------------
-Importer = LeadImport | VendorImport
+Importer = LeadImport | VendorImport | SuppressionImport
 
 
 def run_import(

@@ -91,7 +91,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     where = use_stack(args.stack, args.aws_port)
     from crm.importer import FileProblem, Importer, run_import
 
-    importer: Importer = _lead_import(args) if args.kind == "leads" else _vendor_import(args)
+    importer: Importer = {
+        "leads": _lead_import,
+        "vendors": _vendor_import,
+        "suppressions": _suppression_import,
+    }[args.kind](args)
     errors_path = Path(args.errors) if args.errors else path.with_name(path.stem + ".errors.csv")
     started = time.monotonic()
     total = max(0, _count_lines(path) - 1)
@@ -113,7 +117,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     seconds = time.monotonic() - started
     if summary.ignored_columns:
         print(f"ignored column(s): {', '.join(summary.ignored_columns)}")
-    outcomes = ["accepted", "duplicate", "rejected"] + (["exists"] if args.kind == "vendors" else [])
+    outcomes = {
+        "leads": ["accepted", "duplicate", "rejected"],
+        "vendors": ["accepted", "duplicate", "rejected", "exists"],
+        "suppressions": ["accepted", "exists", "rejected"],
+    }[args.kind]
     counts = ", ".join(f"{summary.count(outcome)} {outcome}" for outcome in outcomes)
     rate = summary.rows / seconds if seconds else 0.0
     print(f"{summary.rows} rows: {counts} in {seconds:.1f} s ({rate:.0f} rows/s){mode}")
@@ -126,6 +134,13 @@ def _lead_import(args: argparse.Namespace) -> Any:
     from leads.dependencies import lead_writer
 
     return LeadImport(lead_writer(), vendor=args.vendor, dry_run=args.dry_run)
+
+
+def _suppression_import(args: argparse.Namespace) -> Any:
+    from crm.importer import SuppressionImport
+    from leads.dependencies import suppression_admin
+
+    return SuppressionImport(suppression_admin(), dry_run=args.dry_run)
 
 
 def _vendor_import(args: argparse.Namespace) -> Any:

@@ -14,15 +14,16 @@ from shared.dynamo import Table, Write, batch_get
 RETENTION_DAYS = 400  # longer than any vendor's dedupe window (at most 365 days)
 
 
+def person_key(kind: str, normalised: str, test: bool = False) -> str:
+    """The key naming a person by one normalised `email` or `phone`: the kind and the value's
+    SHA-256 (test leads dedupe among themselves, under a prefix of their own)."""
+    prefix = "test:" if test else ""
+    return f"{prefix}{kind}:{hashlib.sha256(normalised.encode()).hexdigest()}"
+
+
 def dedupe_keys(person: LeadSubmission | Lead, test: bool) -> list[str]:
     """One uniqueness key per normalised email and phone; test leads dedupe among themselves."""
-    prefix = "test:" if test else ""
-    keys = []
-    for kind in ("email", "phone"):
-        value = getattr(person, kind)
-        if value:
-            keys.append(f"{prefix}{kind}:{hashlib.sha256(value.encode()).hexdigest()}")
-    return keys
+    return [person_key(kind, value, test) for kind in ("email", "phone") if (value := getattr(person, kind))]
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from leads.directory import AgentPool, VendorDirectory
 from leads.repository import LeadRepository
 from leads.returns import LeadReturns
 from leads.service import LeadService
+from leads.suppression import SuppressionAdmin, SuppressionList
 from leads.usage import VendorUsage
 from leads.writes import LeadWriter
 from shared import dependencies
@@ -37,6 +38,7 @@ def lead_writer(outbox: Outbox | None = None, leads: LeadRepository | None = Non
         outbox=outbox or dependencies.outbox(),
         cache=dependencies.query_cache(),
         pricer=dependencies.pricer(),
+        suppressions=suppression_list(),
     )
 
 
@@ -48,3 +50,11 @@ def lead_returns() -> LeadReturns:
         outbox=dependencies.outbox(),
         cache=dependencies.query_cache(),
     )
+
+
+def suppression_list() -> SuppressionList:
+    return SuppressionList(Table(dependencies.get_settings().suppressions_table))
+
+
+def suppression_admin() -> SuppressionAdmin:
+    return SuppressionAdmin(suppression_list(), dependencies.cursor_codec())

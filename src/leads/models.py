@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.records import USER_ID_PATTERN
 from shared.responses import ErrorInfo, Pagination
@@ -99,6 +99,7 @@ class ReasonCode(StrEnum):
     DATA_ERROR = "DATA_ERROR"
     VENDOR_PAUSED = "VENDOR_PAUSED"
     OVER_CAP = "OVER_CAP"
+    SUPPRESSED = "SUPPRESSED"
 
 
 @dataclass(frozen=True)
@@ -269,3 +270,83 @@ class LeadChanges(JsonBody):
     @classmethod
     def _in_cents(cls, value: Decimal | None) -> Decimal | None:
         return value.quantize(Decimal("0.01")) if value is not None else None
+
+
+# -- the suppression list ---------------------------------------------------------------------------
+SuppressionKind = Literal["email", "phone"]
+SUPPRESSION_ENTRY_PATTERN = r"^(email|phone)-[0-9a-f]{64}$"
+REASON_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*\S[^\u0000-\u001f\u007f-\u009f]*$"
+
+
+def _contact_field(max_length: int, rules: dict[str, Any]) -> Any:
+    """An email or phone a body may leave out but not set to null, published with the rules
+    posting applies to the lead field of that name."""
+
+    def schema(field_schema: dict[str, Any]) -> None:
+        field_schema.pop("default", None)
+        field_schema.update(rules)
+
+    return Field(default=None, max_length=max_length, json_schema_extra=schema)
+
+
+class SuppressionCreate(JsonBody):
+    """The body of POST /admin/suppressions: one email or one phone, normalised as posting
+    normalises a lead's (`leads.normalize`), and why it is listed."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["email"], "not": {"required": ["phone"]}},
+                {"required": ["phone"], "not": {"required": ["email"]}},
+            ]
+        },
+    )
+
+    email: str = _contact_field(max_length=254, rules=_FIELD_SCHEMAS["email"])
+    phone: str = _contact_field(max_length=32, rules=_FIELD_SCHEMAS["phone"])
+    reason: str = Field(min_length=1, max_length=500, pattern=REASON_PATTERN)
+
+    @field_validator("email")
+    @classmethod
+    def _normal_email(cls, value: str | None) -> str | None:
+        from leads.normalize import normalize_email
+
+        return None if value is None else normalize_email(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _normal_phone(cls, value: str | None) -> str | None:
+        from leads.normalize import normalize_phone
+
+        return None if value is None else normalize_phone(value)
+
+    @model_validator(mode="after")
+    def _one_contact(self) -> SuppressionCreate:
+        if (self.email is None) == (self.phone is None):
+            raise ValueError("give either email or phone")
+        return self
+
+    def contact(self) -> tuple[SuppressionKind, str]:
+        """The kind and normalised value the body lists."""
+        if self.email is not None:
+            return "email", self.email
+        assert self.phone is not None  # the body holds exactly one of them
+        return "phone", self.phone
+
+
+class SuppressionEntry(BaseModel):
+    """One listed email or phone (the other is null), as normalised."""
+
+    entry_id: str = Field(description="`email-` or `phone-` and the SHA-256 of the normalised value")
+    email: str | None
+    phone: str | None
+    reason: str
+    created_at: str
+    created_by: str
+
+
+class SuppressionPage(BaseModel):
+    data: list[SuppressionEntry]
+    pagination: Pagination

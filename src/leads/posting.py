@@ -27,6 +27,7 @@ REJECTION_STATUS = {
     ReasonCode.DATA_ERROR: 422,
     ReasonCode.VENDOR_PAUSED: 403,
     ReasonCode.OVER_CAP: 429,
+    ReasonCode.SUPPRESSED: 422,
 }
 
 

@@ -1,4 +1,5 @@
-"""Routes of the lead service. Thin: read the input, call the service, return the output."""
+"""Routes of the lead service: /leads* and the suppression list posting checks,
+/admin/suppressions*. Thin: read the input, call the service, return the output."""
 
 from __future__ import annotations
 
@@ -8,10 +9,23 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from leads.dependencies import lead_returns, lead_service, lead_writer
-from leads.models import Disposition, Lead, LeadChanges, LeadFilters, LeadPage, LeadSubmission, PostResult
+from leads.dependencies import lead_returns, lead_service, lead_writer, suppression_admin
+from leads.models import (
+    SUPPRESSION_ENTRY_PATTERN,
+    Disposition,
+    Lead,
+    LeadChanges,
+    LeadFilters,
+    LeadPage,
+    LeadSubmission,
+    PostResult,
+    SuppressionCreate,
+    SuppressionEntry,
+    SuppressionPage,
+)
 from leads.posting import post, post_with_key
 from leads.service import parse_time_bound
+from leads.suppression import Kind
 from shared.errors import BadRequest
 from shared.http import JSON, endpoint, json_response
 from shared.params import Body, Path, Query, day_or_time_query
@@ -20,6 +34,8 @@ from shared.security import ALL_ROLES, STAFF, STAFF_AND_AGENTS, STAFF_AND_VENDOR
 
 router = Router()
 leads_endpoint = partial(endpoint, router, tags=["leads"])
+suppressions_endpoint = partial(endpoint, router, tags=["suppressions"])
+ADMIN = (Role.ADMIN,)
 
 POSTERS = STAFF_AND_VENDORS
 WORKERS = STAFF_AND_AGENTS
@@ -173,3 +189,43 @@ def decide_return(
     count it on the lead's creation day."""
     record = lead_returns().decide(current_principal(), lead_id, body)
     return json_response(record.shown_to(is_staff=True))
+
+
+# -- the suppression list -------------------------------------------------------------------------
+@suppressions_endpoint("GET", "/admin/suppressions", roles=ADMIN, response_model=SuppressionPage)
+def list_suppressions(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=2048, description="From the previous page")] = None,
+    kind: Annotated[Kind | None, Query(description="Only emails, or only phones")] = None,
+) -> Response[Any]:
+    """List the suppression list's entries
+
+    In no particular order, stable from page to page."""
+    return json_response(suppression_admin().page(kind, limit, cursor))
+
+
+@suppressions_endpoint(
+    "POST", "/admin/suppressions", roles=ADMIN, response_model=SuppressionEntry, status=201
+)
+def add_suppression(body: Annotated[SuppressionCreate, Body()]) -> Response[Any]:
+    """Add an email or a phone to the suppression list
+
+    Normalised as posting normalises a lead's (case, phone formats). From the moment this
+    answers, every post of a lead with that email or phone is refused with 422 `SUPPRESSED`.
+    Adding a value already listed changes nothing and answers its entry."""
+    entry, _ = suppression_admin().add(current_principal(), body)
+    return json_response(entry, status=201)
+
+
+@suppressions_endpoint(
+    "DELETE",
+    "/admin/suppressions/<entry_id>",
+    roles=ADMIN,
+    response_model=None,
+    status=204,
+    errors=[404],
+)
+def remove_suppression(entry_id: Annotated[str, Path(pattern=SUPPRESSION_ENTRY_PATTERN)]) -> Response[Any]:
+    """Remove an entry from the suppression list"""
+    suppression_admin().remove(entry_id)
+    return Response(status_code=204, body="")

@@ -1,4 +1,4 @@
-"""Lead changes: create (dedupe, caps, pricing, assignment), update (disposition moves,
+"""Lead changes: create (suppression list, dedupe, caps, pricing, assignment), update (disposition moves,
 optimistic locking), delete (soft). Each change is one DynamoDB transaction that also records
 its event in the outbox, so a change and its event are never separated."""
 
@@ -28,6 +28,7 @@ from leads.models import (
 )
 from leads.repository import LeadRepository
 from leads.scoring import ScoringInput, score_lead
+from leads.suppression import SuppressionList, suppression_keys
 from leads.usage import VendorUsage
 from shared.cache import Namespace, QueryCache
 from shared.dates import iso_timestamp
@@ -44,6 +45,9 @@ EDITABLE_FIELDS = ("notes", "last_contact", "sale_amount", "assigned_agent")
 # Dedupe claims made by earlier previews (a dry run), by key: later previews see them as stored.
 PreviewedClaims = dict[str, KeyHolder]
 
+
+# The answer to a suppressed person, whoever posts it: it names neither the list nor the field.
+SUPPRESSED = CreateOutcome.rejected(ReasonCode.SUPPRESSED, "This lead cannot be accepted")
 
 # What the quality score is computed from, of a submission (the rest comes from the vendor).
 SCORED_FIELDS = {field.name for field in dataclasses.fields(ScoringInput) if not field.name.endswith("_rate")}
@@ -92,6 +96,7 @@ class LeadWriter:
         outbox: Outbox,
         cache: QueryCache,
         pricer: Pricer,
+        suppressions: SuppressionList,
     ) -> None:
         self._leads = leads
         self._directory = directory
@@ -101,6 +106,7 @@ class LeadWriter:
         self._outbox = outbox
         self._cache = cache
         self._pricer = pricer
+        self._suppressions = suppressions
 
     # -- create ---------------------------------------------------------------------------------
     def create(
@@ -110,18 +116,21 @@ class LeadWriter:
         now: datetime | None = None,
         migrated: bool = False,
     ) -> CreateOutcome:
-        """Prices, deduplicates, counts against the caps, assigns and stores one lead with its
-        event, all or nothing. A `migrated` lead (an import of an existing lead, created `now` in
-        the past) is neither counted against today's caps nor auto-assigned."""
+        """Prices, checks against the suppression list, deduplicates, counts against the caps,
+        assigns and stores one lead with its event, all or nothing. A `migrated` lead (an import
+        of an existing lead, created `now` in the past) is neither counted against today's caps
+        nor auto-assigned."""
         now = now or datetime.now(UTC)
         draft = self._draft(principal, submission, now)
         if isinstance(draft, CreateOutcome):
             return draft
         vendor = draft.vendor
+        # In the lead's own transaction: an entry listed before it commits refuses the lead.
+        unlisted = [self._suppressions.unlisted(key) for key in suppression_keys(draft.lead)]
         claims = [self._dedupe.claim(key, draft.lead, draft.window_start, now) for key in draft.keys]
         routine = not (vendor.test_mode or migrated)  # counted against the caps and auto-assigned
         counts = self._usage.count(vendor, now) if routine else []
-        return self._store_new(principal, draft.lead, [*claims, *counts], assign=routine)
+        return self._store_new(principal, draft.lead, [*unlisted, *claims, *counts], assign=routine)
 
     def preview(
         self,
@@ -136,6 +145,8 @@ class LeadWriter:
         draft = self._draft(principal, submission, now or datetime.now(UTC))
         if isinstance(draft, CreateOutcome):
             return draft
+        if self._suppressions.any_listed(suppression_keys(draft.lead)):
+            return SUPPRESSED
         earlier = {} if earlier is None else earlier
         keys = draft.keys
         holders = {**self._dedupe.holders(keys), **{key: earlier[key] for key in keys if key in earlier}}
@@ -208,8 +219,8 @@ class LeadWriter:
     def _store_new(
         self, principal: Principal, lead: Lead, claims: list[Write], assign: bool
     ) -> CreateOutcome:
-        """Stores the lead with its claims (dedupe keys, usage), assigned to the least loaded
-        agent who still has room when the transaction commits."""
+        """Stores the lead with its claims (no suppression entry, dedupe keys, usage), assigned to
+        the least loaded agent who still has room when the transaction commits."""
         full: set[str] = set()  # agents found at capacity by this request (the index may lag)
         candidates = self._agents.candidates() if assign else []
         for attempt in range(MAX_ATTEMPTS):
@@ -222,6 +233,8 @@ class LeadWriter:
             try:
                 transact(writes)
             except TransactionCancelled as cancelled:
+                if cancelled.failed(SuppressionList.ITEM):
+                    return SUPPRESSED
                 if cancelled.failed(DedupeKeys.ITEM):
                     return self._duplicate(principal, cancelled)
                 if cancelled.failed(VendorUsage.ITEM):

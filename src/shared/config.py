@@ -28,6 +28,7 @@ class Settings(BaseModel):
     pricing_table: str
     audit_table: str
     dedupe_table: str
+    suppressions_table: str
     usage_table: str
     outbox_table: str
     idempotency_table: str

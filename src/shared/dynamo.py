@@ -162,12 +162,15 @@ class Table:
         self.client.put_item(TableName=self.name, Item=to_item(values))
 
     def write(self, write: Write) -> Item | None:
-        """One conditional Put or Update (`write.table` must be this table). Returns the item as
-        it is after an Update; raises `ConditionFailed` when the condition does not hold."""
+        """One conditional Put, Update or Delete (`write.table` must be this table). Returns the
+        item as it is after an Update; raises `ConditionFailed` when the condition does not hold."""
         kind, body = next(iter(write.request().items()))
         try:
             if kind == "Put":
                 self.client.put_item(**body)
+                return None
+            if kind == "Delete":
+                self.client.delete_item(**body)
                 return None
             response = self.client.update_item(**body, ReturnValues="ALL_NEW")
         except self.client.exceptions.ConditionalCheckFailedException as exc:

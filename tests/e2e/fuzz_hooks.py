@@ -13,7 +13,9 @@ as drawn, and must still be refused with a 4xx; the API's own tests cover each r
 - pricing settings are consistent in themselves: `min_price` not above `max_price`, and
   time-of-day bands that run forwards without overlapping;
 - a vendor posts leads only as itself and may not set staff-only fields; staff must name the
-  vendor a lead is for, and it must exist.
+  vendor a lead is for, and it must exist;
+- the suppression list takes emails and phones no posted lead uses (an area code and a domain
+  of their own), so valid lead posts are never refused as SUPPRESSED by what the fuzzer listed.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ STAFF_ONLY_FIELDS = ("vendor_code", "notes")
 MAX_RANGE_DAYS = 400
 DAY_RANGE_PATHS = ("/admin/audit", "/reports/")
 STATS_WINDOW_PATHS = ("/admin/stats", "/admin/analytics")
+
+# What the fuzzer lists on the suppression list: an area code lead posts do not draw from, a domain.
+SUPPRESSED_AREA_CODE = "907"
+SUPPRESSED_DOMAIN = "@suppressed-fuzz.com"
 
 # Area codes and exchanges in service, so every drawn number is valid; the line varies.
 _AREA_CODES = ["202", "212", "213", "305", "312", "415", "512", "617", "646", "718"]
@@ -55,11 +61,13 @@ schemathesis.openapi.format(
 )
 
 
-def _is_phone_number(value: str) -> bool:
+def _is_unlisted_phone_number(value: str) -> bool:
     try:
-        return phonenumbers.is_valid_number(phonenumbers.parse(value, "US"))
+        number = phonenumbers.parse(value, "US")
     except phonenumbers.NumberParseException:
         return False
+    national = str(number.national_number)
+    return phonenumbers.is_valid_number(number) and not national.startswith(SUPPRESSED_AREA_CODE)
 
 
 def _forward_range(query: dict[str, Any]) -> None:
@@ -135,6 +143,38 @@ def _valid_query(path: str, query: dict[str, Any]) -> None:
         _ordered_bounds(query)
 
 
+def _apart_from_leads(body: dict[str, Any]) -> None:
+    """A listed email or phone that no lead the fuzzer posts has."""
+    if isinstance(body.get("phone"), str):
+        body["phone"] = _phone(SUPPRESSED_AREA_CODE, _EXCHANGES[0], len(body["phone"]), _STYLES[0])
+    if isinstance(body.get("email"), str):
+        body["email"] = f"listed{len(body['email'])}{SUPPRESSED_DOMAIN}"
+
+
+def _lead_post(body: dict[str, Any]) -> None:
+    """A lead post with a phone that exists, of nobody the fuzzer listed (values of one operation
+    are reused in another), as the vendor may post it (or naming a vendor)."""
+    phone = body.get("phone")
+    if isinstance(phone, str) and phone.strip() and not _is_unlisted_phone_number(phone):
+        body["phone"] = _phone(_AREA_CODES[0], _EXCHANGES[0], len(phone), _STYLES[0])
+    email = body.get("email")
+    if isinstance(email, str) and email.strip().lower().endswith(SUPPRESSED_DOMAIN):
+        body["email"] = f"posted{len(email)}@example.com"
+    if OWN_VENDOR_CODE:
+        for field in STAFF_ONLY_FIELDS:
+            body.pop(field, None)
+    else:  # staff name the vendor, which must exist
+        body["vendor_code"] = VENDOR_CODES[len(str(body.get("vendor_code"))) % len(VENDOR_CODES)]
+
+
+# Bodies made valid beyond their schema, by operation.
+BODY_RULES = {
+    ("PATCH", "/pricing/settings"): _consistent_settings,
+    ("POST", "/admin/suppressions"): _apart_from_leads,
+    ("POST", "/leads"): _lead_post,
+}
+
+
 @schemathesis.hook
 def map_case(context: schemathesis.HookContext, case: Any) -> Any:
     meta = case.meta
@@ -142,17 +182,7 @@ def map_case(context: schemathesis.HookContext, case: Any) -> Any:
         return case
     if isinstance(case.query, dict):
         _valid_query(case.path, case.query)
-    if case.method.upper() == "PATCH" and case.path == "/pricing/settings" and isinstance(case.body, dict):
-        _consistent_settings(case.body)
-    if case.method.upper() == "POST" and case.path == "/leads" and isinstance(case.body, dict):
-        phone = case.body.get("phone")
-        if isinstance(phone, str) and phone.strip() and not _is_phone_number(phone):
-            case.body["phone"] = _phone(_AREA_CODES[0], _EXCHANGES[0], len(phone), _STYLES[0])
-        if OWN_VENDOR_CODE:
-            for field in STAFF_ONLY_FIELDS:
-                case.body.pop(field, None)
-        else:  # staff name the vendor, which must exist
-            case.body["vendor_code"] = VENDOR_CODES[
-                len(str(case.body.get("vendor_code"))) % len(VENDOR_CODES)
-            ]
+    rule = BODY_RULES.get((case.method.upper(), case.path))
+    if rule is not None and isinstance(case.body, dict):
+        rule(case.body)
     return case

@@ -88,6 +88,9 @@ EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
     ("GET", "/admin/stats"): row(admin=200, manager=200, agent=403, vendor=403),
     ("GET", "/admin/analytics"): row(admin=200, manager=200, agent=403, vendor=403),
     ("GET", "/admin/audit"): row(admin=200, manager=403, agent=403, vendor=403),
+    ("GET", "/admin/suppressions"): row(admin=200, manager=403, agent=403, vendor=403),
+    ("POST", "/admin/suppressions"): row(admin=201, manager=403, agent=403, vendor=403),
+    ("DELETE", "/admin/suppressions/{entry_id}"): row(admin=204, manager=403, agent=403, vendor=403),
     ("GET", "/agencies"): row(admin=200, manager=200, agent=403, vendor=200),
     ("POST", "/agencies"): row(admin=201, manager=403, agent=403, vendor=403),
     ("GET", "/agencies/{code}"): row(admin=200, manager=200, agent=403, vendor=(200, 404)),
@@ -228,6 +231,14 @@ class Api:
         """One lead per owner with a return, read (never decided) by the cells."""
         return {owner: self.new_return(owner) for owner in (OWN, OTHER)}
 
+    def new_suppression(self) -> str:
+        """A fresh entry of the suppression list (an address no lead has), by its id."""
+        added = self.call(
+            "POST", "/admin/suppressions", "demo-admin", body={"email": unique_email(), "reason": "check"}
+        )
+        assert added.status_code == 201, added.text
+        return str(added.json()["entry_id"])
+
     def new_credential(self, code: str) -> str:
         issued = self.call("POST", f"/agencies/{code}/credentials", "demo-admin")
         assert issued.status_code == 201, issued.text
@@ -273,6 +284,13 @@ BUILDERS: dict[tuple[str, str], Builder] = {
         "/admin/analytics", {"period": "7d", "vendor": vendor_of(owner)}
     ),
     ("GET", "/admin/audit"): lambda api, owner: Call("/admin/audit", {"limit": "5"}),
+    ("GET", "/admin/suppressions"): lambda api, owner: Call("/admin/suppressions", {"limit": "5"}),
+    ("POST", "/admin/suppressions"): lambda api, owner: Call(
+        "/admin/suppressions", body={"email": unique_email(), "reason": "security check"}
+    ),
+    ("DELETE", "/admin/suppressions/{entry_id}"): lambda api, owner: Call(
+        f"/admin/suppressions/{api.new_suppression()}"
+    ),
     ("GET", "/agencies"): lambda api, owner: Call("/agencies"),
     ("POST", "/agencies"): lambda api, owner: Call(
         "/agencies", body={"vendor_code": f"S{uuid.uuid4().hex[:10].upper()}", "name": "Security Check"}
@@ -578,6 +596,7 @@ def fill_path(path: str, api: Api) -> str:
         "code": OWN_VENDOR,
         "vendor_code": OWN_VENDOR,
         "user_id": OWN_AGENT,
+        "entry_id": "email-" + "0" * 64,  # well formed; no entry needs to exist
     }
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)

@@ -8,6 +8,7 @@ import pytest
 
 from leads.models import CreateOutcome, Lead, Outcome, ReasonCode
 from leads.posting import answer
+from leads.writes import SUPPRESSED
 
 LEAD = Lead(
     lead_id="01JDQ0000000000000000000AA",
@@ -54,6 +55,7 @@ def test_an_accepted_lead_is_a_201_with_the_lead_its_id_and_price() -> None:
             422,
             id="unknown-vendor",
         ),
+        pytest.param(SUPPRESSED, 422, id="suppressed"),
     ],
 )
 def test_each_refusal_has_its_status_and_an_error_body_with_its_reason_code(
@@ -78,3 +80,9 @@ def test_a_duplicate_names_the_existing_lead_only_when_the_outcome_carries_it() 
     )
     assert answer(CreateOutcome.duplicate(None)).body()["lead_id"] is None
     assert CreateOutcome.duplicate(None).outcome is Outcome.DUPLICATE
+
+
+def test_a_suppressed_person_is_told_neither_the_list_nor_the_field() -> None:
+    body = answer(SUPPRESSED).body()
+    assert (body["reason_code"], body["lead_id"], body["details"]) == ("SUPPRESSED", None, [])
+    assert not {"email", "phone", "list"} & set(body["reason"].lower().split())
