@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from shared.acceptance import AcceptanceRules
 from shared.dynamo import Table, Write, batch_get
 from shared.pricing import SETTINGS_KEY, PricingSettings
 from shared.records import ASSIGNABLE, DEFAULT_DEDUPE_WINDOW_DAYS, assignable_agents
@@ -22,6 +23,8 @@ class Vendor:
     daily_cap: int | None
     monthly_cap: int | None
     conversion_rate: float | None
+    hourly_cap: int | None = None
+    acceptance: AcceptanceRules = field(default_factory=AcceptanceRules)
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Vendor:
@@ -38,6 +41,8 @@ class Vendor:
             daily_cap=optional_int("daily_cap"),
             monthly_cap=optional_int("monthly_cap"),
             conversion_rate=float(rate) if rate is not None else None,
+            hourly_cap=optional_int("hourly_cap"),
+            acceptance=AcceptanceRules.from_item(item.get("acceptance")),
         )
 
 

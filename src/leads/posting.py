@@ -27,6 +27,11 @@ REJECTION_STATUS = {
     ReasonCode.DATA_ERROR: 422,
     ReasonCode.VENDOR_PAUSED: 403,
     ReasonCode.OVER_CAP: 429,
+    ReasonCode.NO_CONSENT: 422,
+    ReasonCode.MISSING_FIELD: 422,
+    ReasonCode.STATE_NOT_ALLOWED: 422,
+    ReasonCode.LEAD_TOO_OLD: 422,
+    ReasonCode.OUTSIDE_HOURS: 422,
 }
 
 

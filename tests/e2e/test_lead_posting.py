@@ -132,10 +132,15 @@ class Leads:
         *,
         raw: str | bytes | None = None,
         key: str | None = None,
+        consent: bool = True,
     ) -> requests.Response:
+        """Posts `body` (with `tcpa_consent: true` unless it says otherwise or `consent` is False:
+        the vendors' rules require consent by default), or `raw` as it is."""
         headers = {"Content-Type": "application/json"}
         if key is not None:
             headers["Idempotency-Key"] = key
+        if body is not None and consent:
+            body = {"tcpa_consent": True, **body}
         data = raw if raw is not None else json.dumps(body)
         response = self.server.request("POST", "/leads", token=token(user), headers=headers, data=data)
         if response.status_code == 201:

@@ -184,7 +184,7 @@ class Api:
             "POST",
             "/leads",
             "demo-admin",
-            body={"vendor_code": vendor_of(owner), "email": unique_email(), **fields},
+            body={"vendor_code": vendor_of(owner), "email": unique_email(), "tcpa_consent": True, **fields},
         )
         assert posted.status_code == 201, posted.text
         lead: dict[str, Any] = posted.json()["lead"]
@@ -234,7 +234,7 @@ def revoke_a_fresh_credential(api: Api, owner: str) -> Call:
 BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", "/leads"): lambda api, owner: Call("/leads", {"limit": "5"}),
     ("POST", "/leads"): lambda api, owner: Call(
-        "/leads", body={"vendor_code": vendor_of(owner), "email": unique_email()}
+        "/leads", body={"vendor_code": vendor_of(owner), "email": unique_email(), "tcpa_consent": True}
     ),
     ("GET", "/leads/{lead_id}"): lambda api, owner: Call(f"/leads/{api.leads[owner]['lead_id']}"),
     ("PATCH", "/leads/{lead_id}"): change_a_fresh_lead,

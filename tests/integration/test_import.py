@@ -44,7 +44,9 @@ LATIN_1_ROW = "hal@example.com,,H\xe4l,,V001,,,,L-13\n".encode("latin-1")  # row
 def stack(aws: dict[str, str]) -> Iterator[Stack]:
     seed_demo_data(SeedTables.configured(), lead_count=0)
     stack = local_stack(aws[EVENTS_QUEUE])
-    existing = LeadSubmission(email="existing@example.com", vendor_code="V001", first_name="Old")
+    existing = LeadSubmission(
+        email="existing@example.com", vendor_code="V001", first_name="Old", tcpa_consent=True
+    )
     assert lead_writer().create(Principal("demo-admin", Role.ADMIN), existing).outcome is Outcome.ACCEPTED
     stack.events()  # drain the existing lead's event
     yield stack
