@@ -247,11 +247,21 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", "/admin/audit"): lambda api, owner: Call("/admin/audit", {"limit": "5"}),
     ("GET", "/agencies"): lambda api, owner: Call("/agencies"),
     ("POST", "/agencies"): lambda api, owner: Call(
-        "/agencies", body={"vendor_code": f"S{uuid.uuid4().hex[:10].upper()}", "name": "Security Check"}
+        "/agencies",
+        body={
+            "vendor_code": f"S{uuid.uuid4().hex[:10].upper()}",
+            "name": "Security Check",
+            "hourly_cap": 100,
+            "acceptance": {
+                "allowed_states": ["TX"],
+                "hours": {"time_zone": "UTC", "days": ["mon"], "from": "09:00", "to": "17:00"},
+            },
+        },
     ),
     ("GET", "/agencies/{code}"): lambda api, owner: Call(f"/agencies/{vendor_of(owner)}"),
     ("PATCH", "/agencies/{code}"): lambda api, owner: Call(
-        f"/agencies/{vendor_of(owner)}", body={"contact_name": "Security Check"}
+        f"/agencies/{vendor_of(owner)}",
+        body={"contact_name": "Security Check", "hourly_cap": None, "acceptance": {"require_consent": True}},
     ),
     ("POST", "/agencies/{code}/credentials"): lambda api, owner: Call(
         f"/agencies/{vendor_of(owner)}/credentials"
