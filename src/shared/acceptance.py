@@ -92,7 +92,12 @@ class Hours(JsonBody):
         extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
     )
 
-    time_zone: str = Field(min_length=1, max_length=64, description="IANA time zone, e.g. America/New_York")
+    time_zone: str = Field(
+        min_length=1,
+        max_length=64,
+        description="IANA time zone, e.g. America/New_York",
+        json_schema_extra=lambda schema: schema.update(enum=sorted(_zones())),
+    )
     days: list[Day] = Field(min_length=1, max_length=7, description="Days the window starts on")
     from_: str = Field(alias="from", pattern=CLOCK_TIME, description="HH:MM, 24-hour clock")
     to: str = Field(pattern=CLOCK_TIME, description="HH:MM, 24-hour clock (exclusive)")

@@ -8,10 +8,12 @@ as drawn, and must still be refused with a 4xx; the API's own tests cover each r
 - `format: phone` is a number that exists in its numbering plan (not just digits);
 - a list `cursor` is valid only as a previous page returned it (it is signed over the query);
 - `from` is not after `to`, and a day range (reports, the audit trail) spans at most 400 days;
+- the dashboard's stats and analytics take a `period` or a `from`/`to` range, not both;
 - pricing settings are consistent in themselves: `min_price` not above `max_price`, and
   time-of-day bands that run forwards without overlapping;
 - a vendor posts leads only as itself and may not set staff-only fields; staff must name the
   vendor a lead is for, and it must exist.
+- a valid lead has TCPA consent: the demo vendors' acceptance rules require it (the default).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ OWN_VENDOR_CODE = os.environ.get("FUZZ_OWN_VENDOR_CODE")  # set when fuzzing as 
 STAFF_ONLY_FIELDS = ("vendor_code", "notes")
 MAX_RANGE_DAYS = 400
 DAY_RANGE_PATHS = ("/admin/audit", "/reports/")
+PERIOD_PATHS = ("/admin/stats", "/admin/analytics")
 
 # Area codes and exchanges in service, so every drawn number is valid; the line varies.
 _AREA_CODES = ["202", "212", "213", "305", "312", "415", "512", "617", "646", "718"]
@@ -110,20 +113,28 @@ def _consistent_settings(body: dict[str, Any]) -> None:
     body["time_of_day_multipliers"] = kept
 
 
+def _valid_query(path: str, query: dict[str, Any]) -> None:
+    query.pop("cursor", None)
+    if path.startswith(DAY_RANGE_PATHS):
+        _forward_range(query)
+    elif path == "/leads":
+        _ordered_bounds(query)
+    elif path in PERIOD_PATHS and "period" in query:
+        query.pop("from", None)
+        query.pop("to", None)
+
+
 @schemathesis.hook
 def map_case(context: schemathesis.HookContext, case: Any) -> Any:
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive:
         return case
     if isinstance(case.query, dict):
-        case.query.pop("cursor", None)
-        if case.path.startswith(DAY_RANGE_PATHS):
-            _forward_range(case.query)
-        elif case.path == "/leads":
-            _ordered_bounds(case.query)
+        _valid_query(case.path, case.query)
     if case.method.upper() == "PATCH" and case.path == "/pricing/settings" and isinstance(case.body, dict):
         _consistent_settings(case.body)
     if case.method.upper() == "POST" and case.path == "/leads" and isinstance(case.body, dict):
+        case.body["tcpa_consent"] = True
         phone = case.body.get("phone")
         if isinstance(phone, str) and phone.strip() and not _is_phone_number(phone):
             case.body["phone"] = _phone(_AREA_CODES[0], _EXCHANGES[0], len(phone), _STYLES[0])
