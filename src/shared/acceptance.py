@@ -58,6 +58,7 @@ UsState = Literal[
 ]  # fmt: skip
 CLOCK_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 MAX_LEAD_AGE_MINUTES = 60 * 24 * 365
+UNIQUE: dict[str, Any] = {"uniqueItems": True}  # each value at most once, as validated
 
 
 class Day(StrEnum):
@@ -78,6 +79,11 @@ def _zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+def _zone_names(schema: dict[str, Any]) -> None:
+    """The schema of a time zone: one of the IANA names (read when the schema is built)."""
+    schema["enum"] = sorted(_zones())
+
+
 def _minutes(clock: str) -> int:
     hours, minutes = clock.split(":")
     return int(hours) * 60 + int(minutes)
@@ -96,9 +102,11 @@ class Hours(JsonBody):
         min_length=1,
         max_length=64,
         description="IANA time zone, e.g. America/New_York",
-        json_schema_extra=lambda schema: schema.update(enum=sorted(_zones())),
+        json_schema_extra=_zone_names,
     )
-    days: list[Day] = Field(min_length=1, max_length=7, description="Days the window starts on")
+    days: list[Day] = Field(
+        min_length=1, max_length=7, description="Days the window starts on", json_schema_extra=UNIQUE
+    )
     from_: str = Field(alias="from", pattern=CLOCK_TIME, description="HH:MM, 24-hour clock")
     to: str = Field(pattern=CLOCK_TIME, description="HH:MM, 24-hour clock (exclusive)")
 
@@ -137,9 +145,14 @@ class AcceptanceRules(JsonBody):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     require_consent: bool = Field(default=True, description="tcpa_consent must be true")
-    required_fields: list[RequirableField] = Field(default_factory=list, max_length=len(POSTING_FIELDS))
+    required_fields: list[RequirableField] = Field(
+        default_factory=list, max_length=len(POSTING_FIELDS), json_schema_extra=UNIQUE
+    )
     allowed_states: list[UsState] = Field(
-        default_factory=list, max_length=60, description="Two-letter codes; empty: every state"
+        default_factory=list,
+        max_length=60,
+        description="Two-letter codes; empty: every state",
+        json_schema_extra=UNIQUE,
     )
     max_lead_age_minutes: int | None = Field(
         default=None,

@@ -7,8 +7,9 @@ as drawn, and must still be refused with a 4xx; the API's own tests cover each r
 
 - `format: phone` is a number that exists in its numbering plan (not just digits);
 - a list `cursor` is valid only as a previous page returned it (it is signed over the query);
-- `from` is not after `to`, and a day range (reports, the audit trail) spans at most 400 days;
-- the dashboard's stats and analytics take a `period` or a `from`/`to` range, not both;
+- `from` is not after `to`, and a day range (reports, the audit trail, the dashboard's stats and
+  analytics) spans at most 400 days; stats and analytics take a `period` or a range, not both,
+  ending today at the latest;
 - pricing settings are consistent in themselves: `min_price` not above `max_price`, and
   time-of-day bands that run forwards without overlapping;
 - a vendor posts leads only as itself and may not set staff-only fields; staff must name the
@@ -77,6 +78,14 @@ def _forward_range(query: dict[str, Any]) -> None:
     query["to"] = last.isoformat()
 
 
+def _not_after_today(query: dict[str, Any]) -> None:
+    """A stats range ends today at the latest (in the business zone: yesterday in UTC is safe)."""
+    today = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    if "to" in query and str(query["to"]) > today:
+        query["to"] = today
+        query["from"] = min(str(query.get("from", today)), today)
+
+
 def _instant(value: str) -> datetime:
     if "T" not in value:
         return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
@@ -119,9 +128,12 @@ def _valid_query(path: str, query: dict[str, Any]) -> None:
         _forward_range(query)
     elif path == "/leads":
         _ordered_bounds(query)
-    elif path in PERIOD_PATHS and "period" in query:
-        query.pop("from", None)
-        query.pop("to", None)
+    elif path in PERIOD_PATHS:
+        if "period" in query:
+            query.pop("from", None)
+            query.pop("to", None)
+        _forward_range(query)
+        _not_after_today(query)
 
 
 @schemathesis.hook
