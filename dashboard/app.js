@@ -100,6 +100,16 @@ async function api(path, options = {}) {
   return body;
 }
 
+// A panel shows the answer to its latest request only: when the range or the report changes
+// while an earlier request is still out, that earlier answer, arriving later, is dropped.
+const latestRequest = {};
+
+async function latest(panel, path) {
+  const ticket = (latestRequest[panel] = (latestRequest[panel] || 0) + 1);
+  const body = await api(path);
+  return ticket === latestRequest[panel] ? body : null;
+}
+
 // -- range ------------------------------------------------------------------------------------------
 
 function rangeQuery() {
@@ -178,7 +188,8 @@ function changeLine(node, data, path, words) {
 
 async function loadStats() {
   const path = `/admin/stats?${rangeQuery()}`;
-  const stats = await api(path);
+  const stats = await latest("stats", path);
+  if (!stats) return;
   state.shown = stats.period;
   const panel = $("#stats-panel");
   const period = $("#stats-period");
@@ -235,7 +246,8 @@ async function loadStats() {
 
 async function loadAnalytics() {
   const path = `/admin/analytics?${rangeQuery()}`;
-  const data = await api(path);
+  const data = await latest("analytics", path);
+  if (!data) return;
   $("#analytics-granularity").replaceChildren(`by ${data.granularity}`);
   drawBars($("#analytics-chart"), data);
   $("#insights").replaceChildren(...data.insights.map((_, i) => value(el("li"), data, `insights.${i}`, "text")));
@@ -318,7 +330,8 @@ function reportQuery(format) {
 
 async function loadReport() {
   const path = reportQuery();
-  const report = await api(path);
+  const report = await latest("report", path);
+  if (!report) return;
   $("#report-from").value = report.from;
   $("#report-to").value = report.to;
   const keys = report.rows.length ? Object.keys(report.rows[0]) : [];
@@ -410,7 +423,8 @@ async function loadLeads(more = false) {
   const params = leadQuery();
   if (more && state.leadsCursor) params.set("cursor", state.leadsCursor);
   const path = `/leads?${params}`;
-  const page = await api(path);
+  const page = await latest("leads", path);
+  if (!page) return;
   const body = $("#leads-table tbody");
   if (!more) body.replaceChildren();
   body.append(...page.data.map((_, i) => leadRow(page, i, path)));
@@ -418,17 +432,21 @@ async function loadLeads(more = false) {
   $("#leads-more").hidden = !page.pagination.hasMore;
 }
 
-/** Runs the loaders together; body[data-ready] is "all" once every one has rendered. The first
- * failure is rethrown after all have settled. */
+/** Runs the loaders together; body[data-ready] is "all" once every one has rendered and no other
+ * load is still out. The first failure is rethrown after all have settled. */
+let loadsOut = 0;
+
 async function loadAll(loaders) {
+  loadsOut += 1;
   document.body.dataset.ready = "loading";
   const results = await Promise.allSettled(loaders.map((load) => load()));
+  loadsOut -= 1;
   const failed = results.find((result) => result.status === "rejected");
   if (failed) {
     document.body.dataset.ready = "error";
     throw failed.reason;
   }
-  document.body.dataset.ready = "all";
+  if (loadsOut === 0) document.body.dataset.ready = "all";
 }
 
 const panelError = (error) => showError(error.message);

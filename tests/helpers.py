@@ -34,6 +34,7 @@ def base_env(stage: str = "test") -> dict[str, str]:
         "IDEMPOTENCY_TABLE": f"crm-{stage}-idempotency",
         "STATS_TABLE": f"crm-{stage}-stats",
         "STATS_STATE_TABLE": f"crm-{stage}-stats-state",
+        "RETURNS_TABLE": f"crm-{stage}-returns",
         "EVENT_BUS_NAME": f"crm-{stage}",
         "CORS_ALLOW_ORIGINS": f"{ALLOWED_ORIGIN},{SECOND_ORIGIN}",
         "JWT_SECRET": TEST_SECRET,

@@ -5,10 +5,12 @@ table or a time zone."""
 from __future__ import annotations
 
 from agencies.repository import AgencyRepository, PricingRepository, UserDirectory
+from agencies.returns import VendorReturns
 from agencies.service import AgencyService, AgentService, CredentialService, PricingService
 from shared import dependencies
 from shared.auth import issue_token
 from shared.dates import Clock
+from shared.returns import ReturnRecords
 
 
 def clock() -> Clock:
@@ -48,4 +50,12 @@ def agent_service() -> AgentService:
         dependencies.day_buckets(),
         dependencies.query_cache(),
         clock(),
+    )
+
+
+def vendor_returns() -> VendorReturns:
+    return VendorReturns(
+        AgencyRepository(dependencies.vendors_table()),
+        ReturnRecords(dependencies.returns_table()),
+        dependencies.cursor_codec(),
     )

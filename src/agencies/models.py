@@ -38,6 +38,9 @@ class AgencyFields(JsonBody):
     monthly_cap: int | None = Field(default=None, ge=1, le=MAX_CAP, description="null removes the cap")
     hourly_cap: int | None = Field(default=None, ge=1, le=MAX_CAP, description="null removes the cap")
     dedupe_window_days: int = omittable(ge=1, le=365)
+    return_window_days: int = omittable(
+        ge=0, le=365, description="Days after a lead's creation its return may be asked for (0: none)"
+    )
     acceptance: AcceptanceRules = omittable(
         description="The rules the vendor's leads must meet (docs/vendor-posting.md); replaced whole"
     )
@@ -61,6 +64,7 @@ class Agency(BaseModel):
     monthly_cap: int | None = None
     hourly_cap: int | None = None
     dedupe_window_days: int
+    return_window_days: int
     test_mode: bool
     acceptance: AcceptanceRules
     contact_name: str | None = None
@@ -88,12 +92,15 @@ class Performance(BaseModel):
     monthlyGoal: int
     goalProgress: Number = Field(description="leadsThisMonth / monthlyGoal, percent")
     revenue: Number = Field(description="Lead spend: Σ lead_value of the leads of the last 90 days")
+    returns: int = Field(description="Of the leads of the last 90 days, those whose return is approved")
+    credits: Number = Field(description="Σ lead_value of those returned leads, credited to the agency")
+    netSpend: Number = Field(description="revenue - credits")
     sales: Number = Field(description="Σ sale_amount of the leads closed in the last 90 days")
     returnOnSpend: Number | None = Field(
-        description="sales / revenue over the last 90 days, 2 decimals; null without spend"
+        description="sales / netSpend over the last 90 days, 2 decimals; null without net spend"
     )
     avgCPA: Number | None = Field(
-        description="revenue / conversions over the last 90 days; null without conversions or without leads"
+        description="netSpend / conversions over the last 90 days; null without conversions or without leads"
     )
     topCampaign: str | None = Field(description="The campaign with the most leads in the last 90 days")
     campaignROI: Number | None = Field(

@@ -1,8 +1,9 @@
 """An agency's performance block, grade and insights, computed from the stats day buckets.
 
-Windows (business days ending today): `leads`, `converted`, `conversionRate`, `revenue`, `sales`,
-`returnOnSpend`, `avgCPA`, `topCampaign` and `campaignROI` cover the last 90 days;
-`leadsThisMonth` the calendar month so far; `trend` the last 30 days against the 30 before. Every
+Windows (business days ending today): `leads`, `converted`, `conversionRate`, `revenue`,
+`returns`, `credits`, `netSpend` (revenue less credits), `sales`, `returnOnSpend`, `avgCPA`,
+`topCampaign` and `campaignROI` cover the last 90 days; `leadsThisMonth` the calendar month so
+far; `trend` the last 30 days against the 30 before. Every
 agency is computed from the same one read of 90 day buckets. Every rate and average is
 `shared.measures`' (the conversion rate is the cohort rate, null without leads). The grade and
 insight rules are in docs/agencies.md.
@@ -274,6 +275,9 @@ def performance(
         monthlyGoal=monthly_goal,
         goalProgress=measure.as_percent(Decimal(found.month_leads) / monthly_goal),
         revenue=money(measure.spend(own)),
+        returns=measure.returns(own),
+        credits=money(measure.credits(own)),
+        netSpend=money(measure.net_spend(own)),
         sales=money(measure.sales(own)),
         returnOnSpend=measure.as_ratio(measure.return_on_spend(own)),
         avgCPA=measure.as_money(measure.cost_per_acquisition(own)),

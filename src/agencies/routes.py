@@ -9,7 +9,13 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from agencies.dependencies import agency_service, agent_service, credential_service, pricing_service
+from agencies.dependencies import (
+    agency_service,
+    agent_service,
+    credential_service,
+    pricing_service,
+    vendor_returns,
+)
 from agencies.models import (
     VENDOR_CODE_PATTERN,
     Agency,
@@ -33,6 +39,7 @@ from agencies.models import (
 from shared.http import endpoint, json_response
 from shared.params import Body, Path, Query
 from shared.records import USER_ID_PATTERN
+from shared.returns import ReturnPage, ReturnStatus
 from shared.security import STAFF, STAFF_AND_AGENTS, STAFF_AND_VENDORS, Role, current_principal
 
 router = Router()
@@ -74,6 +81,21 @@ def create_agency(body: Annotated[AgencyCreate, Body()]) -> Response[Any]:
 def get_agency(code: Code) -> Response[Any]:
     """One agency with performance and insights"""
     return json_response(agency_service().one(current_principal(), code))
+
+
+@agencies_endpoint(
+    "GET", "/agencies/<code>/returns", roles=AGENCY_READERS, response_model=ReturnPage, errors=[404]
+)
+def list_agency_returns(
+    code: Code,
+    status: Annotated[ReturnStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[Any]:
+    """An agency's lead returns, newest first
+
+    A vendor lists its own (another agency is 404), without `requested_by` and `decided_by`."""
+    return json_response(vendor_returns().page(current_principal(), code, status, limit, cursor))
 
 
 @agencies_endpoint("PATCH", "/agencies/<code>", roles=ADMIN, response_model=Agency, errors=[404])

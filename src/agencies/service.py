@@ -46,7 +46,7 @@ from shared.dynamo import ConditionFailed, Item
 from shared.errors import Conflict, ValidationFailed
 from shared.pagination import CursorCodec
 from shared.pricing import Pricer, PricingSettings
-from shared.records import DEFAULT_DEDUPE_WINDOW_DAYS
+from shared.records import DEFAULT_DEDUPE_WINDOW_DAYS, DEFAULT_RETURN_WINDOW_DAYS
 from shared.security import Principal, Role
 
 AGENT_STATS_DAYS = 30
@@ -66,6 +66,7 @@ def _agency(item: Item) -> Agency:
         hourly_cap=int(item["hourly_cap"]) if item.get("hourly_cap") is not None else None,
         acceptance=AcceptanceRules.from_item(item.get("acceptance")),
         dedupe_window_days=int(item.get("dedupe_window_days", DEFAULT_DEDUPE_WINDOW_DAYS)),
+        return_window_days=int(item.get("return_window_days", DEFAULT_RETURN_WINDOW_DAYS)),
         test_mode=bool(item.get("test_mode", False)),
         contact_name=item.get("contact_name"),
         contact_email=item.get("contact_email"),
@@ -148,6 +149,7 @@ class AgencyService:
             "status": AgencyStatus.ACTIVE.value,
             "monthly_goal": DEFAULT_MONTHLY_GOAL,
             "dedupe_window_days": DEFAULT_DEDUPE_WINDOW_DAYS,
+            "return_window_days": DEFAULT_RETURN_WINDOW_DAYS,
             "test_mode": False,
             **body.model_dump(mode="json", exclude_none=True),
         }

@@ -6,12 +6,14 @@ from __future__ import annotations
 from leads.dedupe import DedupeKeys
 from leads.directory import AgentPool, VendorDirectory
 from leads.repository import LeadRepository
+from leads.returns import LeadReturns
 from leads.service import LeadService
 from leads.usage import VendorUsage
 from leads.writes import LeadWriter
 from shared import dependencies
 from shared.dynamo import Table
 from shared.outbox import Outbox
+from shared.returns import ReturnRecords
 
 
 def lead_repository() -> LeadRepository:
@@ -35,4 +37,14 @@ def lead_writer(outbox: Outbox | None = None, leads: LeadRepository | None = Non
         outbox=outbox or dependencies.outbox(),
         cache=dependencies.query_cache(),
         pricer=dependencies.pricer(),
+    )
+
+
+def lead_returns() -> LeadReturns:
+    return LeadReturns(
+        leads=lead_repository(),
+        returns=ReturnRecords(dependencies.returns_table()),
+        directory=VendorDirectory(dependencies.vendors_table(), dependencies.pricing_table()),
+        outbox=dependencies.outbox(),
+        cache=dependencies.query_cache(),
     )

@@ -9,7 +9,12 @@ from typing import Any
 from shared.acceptance import AcceptanceRules
 from shared.dynamo import Table, Write, batch_get
 from shared.pricing import SETTINGS_KEY, PricingSettings
-from shared.records import ASSIGNABLE, DEFAULT_DEDUPE_WINDOW_DAYS, assignable_agents
+from shared.records import (
+    ASSIGNABLE,
+    DEFAULT_DEDUPE_WINDOW_DAYS,
+    DEFAULT_RETURN_WINDOW_DAYS,
+    assignable_agents,
+)
 
 CANDIDATES_PER_QUERY = 25
 
@@ -23,6 +28,7 @@ class Vendor:
     daily_cap: int | None
     monthly_cap: int | None
     conversion_rate: float | None
+    return_window_days: int = DEFAULT_RETURN_WINDOW_DAYS
     hourly_cap: int | None = None
     acceptance: AcceptanceRules = field(default_factory=AcceptanceRules)
 
@@ -41,6 +47,7 @@ class Vendor:
             daily_cap=optional_int("daily_cap"),
             monthly_cap=optional_int("monthly_cap"),
             conversion_rate=float(rate) if rate is not None else None,
+            return_window_days=int(item.get("return_window_days", DEFAULT_RETURN_WINDOW_DAYS)),
             hourly_cap=optional_int("hourly_cap"),
             acceptance=AcceptanceRules.from_item(item.get("acceptance")),
         )
@@ -57,6 +64,10 @@ class VendorDirectory:
     def __init__(self, vendors: Table, pricing: Table) -> None:
         self._vendors = vendors
         self._pricing = pricing
+
+    def vendor(self, vendor_code: str) -> Vendor | None:
+        item = self._vendors.get({"vendor_code": vendor_code})
+        return Vendor.from_item(item) if item else None
 
     def vendor_and_prices(self, vendor_code: str) -> tuple[Vendor | None, PriceList]:
         """The vendor and its price list, in one round trip."""

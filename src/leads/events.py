@@ -21,6 +21,8 @@ STATS_FIELDS = (
     "created_at",
     "closed_date",
     "sale_amount",
+    "return_status",
+    "credit",
     "is_test",
 )
 

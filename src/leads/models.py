@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from shared.acceptance import POSTING_FIELDS
 from shared.records import USER_ID_PATTERN
 from shared.responses import ErrorInfo, Pagination
+from shared.returns import ReturnStatus
 from shared.types import EMAIL_SCHEMA, JsonBody, Money
 
 
@@ -63,6 +64,11 @@ class Lead(BaseModel):
     last_contact: str | None = None
     closed_date: str | None = None
     sale_amount: Money | None = None
+    return_status: ReturnStatus | None = Field(
+        default=None,
+        description="approved or rejected once its return is decided (GET /leads/{lead_id}/return)",
+    )
+    credit: Money | None = Field(default=None, description="Credited to the vendor by an approved return")
     is_test: bool = False
     update_history: list[HistoryEntry] = Field(default_factory=list)
     version: int = 1

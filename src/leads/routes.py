@@ -8,14 +8,15 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from leads.dependencies import lead_service, lead_writer
+from leads.dependencies import lead_returns, lead_service, lead_writer
 from leads.models import Disposition, Lead, LeadChanges, LeadFilters, LeadPage, LeadSubmission, PostResult
 from leads.posting import post, post_with_key
 from leads.service import parse_time_bound
 from shared.errors import BadRequest
 from shared.http import JSON, endpoint, json_response
 from shared.params import Body, Path, Query, day_or_time_query
-from shared.security import ALL_ROLES, STAFF_AND_AGENTS, STAFF_AND_VENDORS, Role, current_principal
+from shared.returns import LeadReturn, ReturnDecision, ReturnRequest
+from shared.security import ALL_ROLES, STAFF, STAFF_AND_AGENTS, STAFF_AND_VENDORS, Role, current_principal
 
 router = Router()
 leads_endpoint = partial(endpoint, router, tags=["leads"])
@@ -124,3 +125,51 @@ def delete_lead(lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)]) -> Respo
     """Delete a lead (soft: kept, hidden, removed from stats)"""
     lead_writer().delete(current_principal(), lead_id)
     return Response(status_code=204, body="")
+
+
+# -- returns --------------------------------------------------------------------------------------
+@leads_endpoint(
+    "POST",
+    "/leads/<lead_id>/return",
+    roles=STAFF_AND_AGENTS,
+    response_model=LeadReturn,
+    status=201,
+    errors=[404, 409],
+)
+def request_return(
+    lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)], body: Annotated[ReturnRequest, Body()]
+) -> Response[Any]:
+    """Ask for a lead's return
+
+    Inside the vendor's `return_window_days` (from the lead's `created_at`), once per lead: else
+    409 `RETURN_NOT_ALLOWED` with the reason. `note` is required for reason `OTHER`. An agent asks
+    only for its own leads (another's is 404)."""
+    record = lead_returns().request(current_principal(), lead_id, body)
+    return json_response(record.shown_to(is_staff=True), status=201)
+
+
+@leads_endpoint(
+    "GET", "/leads/<lead_id>/return", roles=STAFF_AND_VENDORS, response_model=LeadReturn, errors=[404]
+)
+def get_return(lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)]) -> Response[Any]:
+    """Get a lead's return
+
+    The lead's vendor sees it without `requested_by` and `decided_by`; another vendor's is 404."""
+    principal = current_principal()
+    record = lead_returns().get(principal, lead_id)
+    return json_response(record.shown_to(is_staff=principal.role in STAFF))
+
+
+@leads_endpoint(
+    "PATCH", "/leads/<lead_id>/return", roles=[Role.ADMIN], response_model=LeadReturn, errors=[404, 409]
+)
+def decide_return(
+    lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)], body: Annotated[ReturnDecision, Body()]
+) -> Response[Any]:
+    """Approve or reject a lead's return
+
+    Only a pending return (409 `RETURN_ALREADY_DECIDED` otherwise). Approved credits the vendor
+    the lead's price (`lead_value`): the lead carries `return_status` and `credit`, and the stats
+    count it on the lead's creation day."""
+    record = lead_returns().decide(current_principal(), lead_id, body)
+    return json_response(record.shown_to(is_staff=True))

@@ -365,12 +365,16 @@ class LeadWriter:
             logger.warning("lead change applied without stale bookkeeping", extra={"skipped": len(skipped)})
 
     def _after_change(self, event: OutboxEvent, *versions: Lead) -> None:
-        """Publishes the change, after making stale what it changed: the cached reads of every
-        scope that saw the lead or sees it now (staff, its vendor, its agents before and after).
-        Other vendors' and agents' lists stay cached."""
-        scopes = scopes_seeing(versions[0].vendor_code, (lead.assigned_agent for lead in versions))
-        self._cache.invalidate(Namespace.LEADS, scopes)
-        self._outbox.send(event)
+        publish_change(self._cache, self._outbox, event, *versions)
+
+
+def publish_change(cache: QueryCache, outbox: Outbox, event: OutboxEvent, *versions: Lead) -> None:
+    """Publishes a committed lead change, after making stale what it changed: the cached reads of
+    every scope that saw the lead or sees it now (staff, its vendor, its agents before and after).
+    Other vendors' and agents' lists stay cached."""
+    scopes = scopes_seeing(versions[0].vendor_code, (lead.assigned_agent for lead in versions))
+    cache.invalidate(Namespace.LEADS, scopes)
+    outbox.send(event)
 
 
 def _back_off(attempt: int) -> None:

@@ -12,6 +12,11 @@ from shared.types import Number
 # The measures every row and the totals carry (definitions: `shared.measures`, docs/stats.md).
 Leads = Annotated[int, Field(description="Leads created in the days (the cohort)")]
 Revenue = Annotated[Number, Field(description="Lead spend: Σ lead_value of the leads created in the days")]
+Returns = Annotated[int, Field(description="Leads created in the days whose return is approved")]
+Credits = Annotated[
+    Number, Field(description="Σ lead_value of those returned leads, credited to their vendors")
+]
+NetSpend = Annotated[Number, Field(description="revenue - credits: what CPA and return on spend divide")]
 Conversions = Annotated[int, Field(description="Leads closed in the days, whenever created (a period count)")]
 Converted = Annotated[int, Field(description="Leads created in the days that are closed by now")]
 ConversionRate = Annotated[
@@ -20,11 +25,12 @@ ConversionRate = Annotated[
 ]
 Cpa = Annotated[
     Number | None,
-    Field(description="revenue / conversions; null without conversions or without leads in the days"),
+    Field(description="net_spend / conversions; null without conversions or without leads in the days"),
 ]
 Sales = Annotated[Number, Field(description="Σ sale_amount of the leads closed in the days")]
 ReturnOnSpend = Annotated[
-    Number | None, Field(description="sales / revenue (sales per unit of lead spend); null without spend")
+    Number | None,
+    Field(description="sales / net_spend (sales per unit of net lead spend); null without net spend"),
 ]
 AverageQuality = Annotated[
     Number | None, Field(description="Mean quality score of the leads; null without leads")
@@ -34,6 +40,9 @@ AverageQuality = Annotated[
 class Totals(BaseModel):
     leads: Leads
     revenue: Revenue
+    returns: Returns
+    credits: Credits
+    net_spend: NetSpend
     conversions: Conversions
     converted: Converted
     conversion_rate: ConversionRate
@@ -47,6 +56,9 @@ class DailyRow(BaseModel):
     vendor_code: str
     lead_count: Leads
     revenue: Revenue
+    returns: Returns
+    credits: Credits
+    net_spend: NetSpend
     avg_quality: AverageQuality
     conversions: Conversions
     converted: Converted
@@ -61,6 +73,9 @@ class VendorRow(BaseModel):
     name: str | None
     leads: Leads
     revenue: Revenue
+    returns: Returns
+    credits: Credits
+    net_spend: NetSpend
     avg_quality: AverageQuality
     conversions: Conversions
     converted: Converted
@@ -75,6 +90,9 @@ class AgentRow(BaseModel):
     name: str | None
     leads: Leads
     revenue: Revenue
+    returns: Returns
+    credits: Credits
+    net_spend: NetSpend
     conversions: Conversions
     converted: Converted
     conversion_rate: ConversionRate
@@ -87,6 +105,9 @@ class CampaignRow(BaseModel):
     campaign: str | None = Field(description="null: leads without a campaign")
     leads: Leads
     revenue: Revenue
+    returns: Returns
+    credits: Credits
+    net_spend: NetSpend
     conversions: Conversions
     converted: Converted
     conversion_rate: ConversionRate

@@ -1,7 +1,8 @@
 """The rows of each report, computed from the day buckets of the requested days (`shared.buckets`).
 
 Every report's rows add up to its totals, and without a vendor filter the totals are the
-dashboard's for the same days: leads, revenue and `converted` by creation day, conversions and
+dashboard's for the same days: leads, revenue, returns, credits and `converted` by creation day
+(net spend = revenue - credits), conversions and
 sales by close day. Campaigns and agents include a row for leads without one (campaign or agent
 null). Every rate and average is `shared.measures`' (null without a denominator).
 """
@@ -27,13 +28,16 @@ from shared.buckets import (
 
 ZERO = Decimal(0)
 # The counters a row of leads assigned to nobody is the remainder of (totals minus every agent).
-UNASSIGNED_MEASURES = ("leads", "revenue", "won", "conversions", "sales")
+UNASSIGNED_MEASURES = ("leads", "revenue", "returns", "credits", "won", "conversions", "sales")
 
 
 def measured(counters: Counters) -> dict[str, Any]:
     """The fields every row and the totals share, from one scope's counters over the days."""
     return {
         "revenue": money(measure.spend(counters)),
+        "returns": measure.returns(counters),
+        "credits": money(measure.credits(counters)),
+        "net_spend": money(measure.net_spend(counters)),
         "conversions": measure.conversions(counters),
         "converted": measure.converted(counters),
         "conversion_rate": measure.as_percent(measure.conversion_rate(counters)),

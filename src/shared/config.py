@@ -33,6 +33,7 @@ class Settings(BaseModel):
     idempotency_table: str
     stats_table: str
     stats_state_table: str
+    returns_table: str
     event_bus_name: str
     cors_allow_origins: tuple[str, ...]
     jwt_secret: SecretStr | None = None

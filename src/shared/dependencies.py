@@ -63,6 +63,11 @@ def pricing_table() -> Table:
 
 
 @cache
+def returns_table() -> Table:
+    return Table(get_settings().returns_table)
+
+
+@cache
 def audit_table() -> Table:
     return Table(get_settings().audit_table)
 
@@ -147,6 +152,7 @@ def reset() -> None:
         leads_table,
         vendors_table,
         pricing_table,
+        returns_table,
         audit_table,
         audit_log,
         stats_table,

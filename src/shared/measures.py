@@ -2,15 +2,19 @@
 
 Each function takes the summed counters of one scope over the days of a window (`shared.buckets`):
 totals, or one vendor's, campaign's or agent's. Counters counted on the day a lead was created:
-`leads`, `revenue` (lead spend, Σ `lead_value`), `quality_sum` and `won` (those of the leads that
-are closed by now). Counted on the day a lead closed: `conversions`, `sales` (Σ `sale_amount`) and
-`closed_days`.
+`leads`, `revenue` (lead spend, Σ `lead_value`), `quality_sum`, `won` (those of the leads that
+are closed by now), `returns` (those whose return is approved) and `credits` (Σ `lead_value` of
+those returns, credited back to their vendors). Counted on the day a lead closed: `conversions`,
+`sales` (Σ `sale_amount`) and `closed_days`.
+
+- **spend** is what the leads cost (Σ `lead_value`); **net spend** = spend - credits, what they
+  cost once approved returns are credited.
 
 - **conversion rate** is a cohort rate: of the leads created in the window, the share closed by
   now (`won / leads`), so it is never above 100 %. `conversions`, the leads closed in the window
   whenever they were created, is a period count and keeps its own name.
-- **CPL** = spend / leads; **CPA** = spend / conversions (None without leads in the window: no
-  spend to divide); **return on spend** = sales / spend;
+- **CPL** = net spend / leads; **CPA** = net spend / conversions (None without leads in the
+  window: no spend to divide); **return on spend** = sales / net spend;
   **velocity** = mean days from creation to close of the leads closed in the window; **average
   quality** = quality_sum / leads.
 - A rate or average whose denominator is zero is `None` (null in the API), never 0.
@@ -40,6 +44,21 @@ def spend(measures: Counters) -> Decimal:
     return measures.get("revenue", ZERO)
 
 
+def credits(measures: Counters) -> Decimal:
+    """Σ `lead_value` of the leads created in the window whose return is approved."""
+    return measures.get("credits", ZERO)
+
+
+def returns(measures: Counters) -> int:
+    """Leads created in the window whose return is approved (each credited its price)."""
+    return int(measures.get("returns", ZERO))
+
+
+def net_spend(measures: Counters) -> Decimal:
+    """spend - credits: what the leads created in the window cost once returns are credited."""
+    return spend(measures) - credits(measures)
+
+
 def sales(measures: Counters) -> Decimal:
     """Σ `sale_amount` of the leads closed in the window."""
     return measures.get("sales", ZERO)
@@ -61,21 +80,23 @@ def conversion_rate(measures: Counters) -> Decimal | None:
 
 
 def cost_per_lead(measures: Counters) -> Decimal | None:
-    return _ratio(spend(measures), measures.get("leads", ZERO))
+    """net spend / leads."""
+    return _ratio(net_spend(measures), measures.get("leads", ZERO))
 
 
 def cost_per_acquisition(measures: Counters) -> Decimal | None:
-    """spend / conversions; None without conversions, and None without leads created in the
+    """net spend / conversions; None without conversions, and None without leads created in the
     window: conversions of leads bought before it have no spend in it, and 0.00 would call them
     free."""
     if not leads(measures):
         return None
-    return _ratio(spend(measures), measures.get("conversions", ZERO))
+    return _ratio(net_spend(measures), measures.get("conversions", ZERO))
 
 
 def return_on_spend(measures: Counters) -> Decimal | None:
-    """Sales per unit of lead spend: sales / spend (2.5 = $2.50 of sales per $1 of leads)."""
-    return _ratio(sales(measures), spend(measures))
+    """Sales per unit of net lead spend: sales / net spend (2.5 = $2.50 of sales per $1 of leads);
+    None when nothing was spent net of credits."""
+    return _ratio(sales(measures), net_spend(measures))
 
 
 def velocity(measures: Counters) -> Decimal | None:

@@ -25,6 +25,7 @@ ROLE_INDEX = "RoleIndex"  # users by role
 ASSIGNMENT_INDEX = "AssignmentIndex"  # agents that can take leads: their `assignable` is ASSIGNABLE
 ASSIGNABLE = Availability.ONLINE.value
 DEFAULT_DEDUPE_WINDOW_DAYS = 30  # a vendor's, unless its record says otherwise
+DEFAULT_RETURN_WINDOW_DAYS = 7  # days after a lead's creation its return may be asked for
 
 
 def agents_by_role() -> KeyCondition:

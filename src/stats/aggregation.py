@@ -2,7 +2,8 @@
 
 A bucket is one day (in the business time zone) of counters. A lead counts on the day it was
 created (leads, revenue, quality, its current disposition, per campaign, vendor and agent; `won`
-once it is closed, for cohort conversion rates) and, once closed, on the day it closed
+once it is closed, for cohort conversion rates; `returns` and `credits`, its price credited back,
+once its return is approved, like the spend they take back) and, once closed, on the day it closed
 (conversions, days to close, sale amount). A change of a lead is the
 difference between what its new and its old state contribute, so applying states in any order
 (keeping the newest) and recomputing from the leads table give the same buckets. Test and deleted
@@ -23,6 +24,7 @@ from shared.buckets import NO_CAMPAIGN, Buckets
 
 DAY_SECONDS = Decimal(86400)
 DAYS_PRECISION = Decimal("0.001")
+APPROVED = "approved"  # the return status that credits a lead's price
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class LeadView:
     lead_value: Decimal
     closed_date: str | None = None
     sale_amount: Decimal | None = None
+    return_status: str | None = None
+    credit: Decimal | None = None
     is_test: bool = False
     deleted: bool = False
 
@@ -45,7 +49,7 @@ class LeadView:
     def from_values(cls, values: Mapping[str, Any] | None) -> LeadView | None:
         if not values:
             return None
-        sale = values.get("sale_amount")
+        sale, credit = values.get("sale_amount"), values.get("credit")
         return cls(
             vendor_code=str(values["vendor_code"]),
             campaign_source=values.get("campaign_source") or None,
@@ -56,6 +60,8 @@ class LeadView:
             created_at=str(values["created_at"]),
             closed_date=values.get("closed_date") or None,
             sale_amount=Decimal(str(sale)) if sale is not None else None,
+            return_status=str(values["return_status"]) if values.get("return_status") else None,
+            credit=Decimal(str(credit)) if credit is not None else None,
             is_test=bool(values.get("is_test", False)),
             deleted=bool(values.get("deleted", False)),
         )
@@ -89,6 +95,10 @@ def contribution(view: LeadView | None, zone: ZoneInfo) -> Buckets:
     created["quality_sum"] += view.quality_score
     created[f"v#{view.vendor_code}#quality_sum"] += view.quality_score
     created[f"d#{view.disposition}"] += 1
+    if view.return_status == APPROVED:
+        for prefix in scopes:
+            created[f"{prefix}returns"] += 1  # kept apart from revenue: spend is net of credits
+            created[f"{prefix}credits"] += view.credit or Decimal(0)
     if view.disposition == "closed" and view.closed_date:
         for prefix in scopes:
             created[f"{prefix}won"] += 1  # the creation day's cohort: closed by now

@@ -1,8 +1,9 @@
 """The executive dashboard (`GET /admin/stats`), computed from day buckets and the agents.
 
 Every rate, ratio and average is the one `shared.measures` defines (docs/stats.md, Definitions):
-revenue is lead spend (Σ lead_value of the leads created in the window), sales Σ sale_amount of the
-leads closed in it, return on spend sales / spend, CPA spend / conversions, and the conversion rate
+revenue is lead spend (Σ lead_value of the leads created in the window), credits the spend of those
+of them whose return is approved, net spend revenue - credits, sales Σ sale_amount of the leads
+closed in it, return on spend sales / net spend, CPA net spend / conversions, and the conversion rate
 a cohort rate (of the leads created in the window, the share closed by now), null without leads.
 Every `change` compares the window with the one just before it, to the same point when it ends
 today (`stats.window`). The forecast is `stats.forecast.forecast` over the daily lead spend of
@@ -99,6 +100,9 @@ def revenue_block(buckets: Buckets, window: Window, now: Counters, before: Count
         forecastRange=ForecastRange(
             low=money(projected.low), high=money(projected.high), method=projected.method
         ),
+        returns=measures.returns(now),
+        credits=money(measures.credits(now)),
+        netSpend=money(measures.net_spend(now)),
     )
 
 
@@ -129,6 +133,9 @@ def campaign_costs(now: Counters) -> list[CampaignCost]:
             campaign=campaign_name(name),
             leads=measures.leads(values),
             revenue=money(measures.spend(values)),
+            returns=measures.returns(values),
+            credits=money(measures.credits(values)),
+            netSpend=money(measures.net_spend(values)),
             conversions=measures.conversions(values),
             cpa=measures.as_money(measures.cost_per_acquisition(values)),
             sales=money(measures.sales(values)),

@@ -49,13 +49,16 @@ class Revenue(BaseModel):
         "complete one (docs/stats.md, Forecast)"
     )
     forecastRange: ForecastRange
+    returns: int = Field(description="Leads created in the period whose return is approved")
+    credits: Number = Field(description="Sum of lead_value of those leads, credited back to their vendors")
+    netSpend: Number = Field(description="Lead spend less credits: what CPA and return on spend divide")
 
 
 class Sales(BaseModel):
     total: Number = Field(description="Sum of sale_amount of the leads closed in the period")
     change: Number | None = Field(description=CHANGE)
     returnOnSpend: Number | None = Field(
-        description="Sales over lead spend (2.5 = $2.50 of sales per $1 of leads); null without spend"
+        description="Sales over net lead spend (2.5 = $2.50 of sales per $1 of leads); null without net spend"
     )
     returnOnSpendChange: Number | None = Field(description=CHANGE)
 
@@ -64,10 +67,13 @@ class CampaignCost(BaseModel):
     campaign: str | None = Field(description="null for leads without a campaign")
     leads: int = Field(description="Leads created in the period")
     revenue: Number = Field(description="Lead spend of those leads")
+    returns: int = Field(description="Of those leads, the ones whose return is approved")
+    credits: Number = Field(description="Sum of lead_value of those returned leads")
+    netSpend: Number = Field(description="Lead spend less credits")
     conversions: int = Field(description="Leads closed in the period")
-    cpa: Number | None = Field(description="Lead spend over conversions; null without conversions")
+    cpa: Number | None = Field(description="Net lead spend over conversions; null without conversions")
     sales: Number = Field(description="Sum of sale_amount of the leads closed in the period")
-    returnOnSpend: Number | None = Field(description="Sales over lead spend; null without spend")
+    returnOnSpend: Number | None = Field(description="Sales over net lead spend; null without net spend")
     converted: int = Field(description="Leads created in the period and closed by now")
     conversionRate: Number | None = Field(
         description="Cohort rate: converted over leads, in percent; null without leads"
@@ -76,7 +82,8 @@ class CampaignCost(BaseModel):
 
 class Cpa(BaseModel):
     average: Number | None = Field(
-        description="Cost per acquisition: lead spend over conversions; null without conversions"
+        description="Cost per acquisition: net lead spend (less credits) over conversions; null without "
+        "conversions"
     )
     change: Number | None = Field(description=CHANGE)
     breakdown: list[CampaignCost] = Field(description="Per campaign, by lead spend (highest first)")

@@ -7,14 +7,15 @@ as drawn, and must still be refused with a 4xx; the API's own tests cover each r
 
 - `format: phone` is a number that exists in its numbering plan (not just digits);
 - a list `cursor` is valid only as a previous page returned it (it is signed over the query);
-- `from` is not after `to`, and a day range (reports, the audit trail, the dashboard's stats and
-  analytics) spans at most 400 days; stats and analytics take a `period` or a range, not both,
-  ending today at the latest;
+- `from` is not after `to`, and a day range (reports, the audit trail) spans at most 400 days;
+- a stats window (`/admin/stats`, `/admin/analytics`) is a `period` or `from`/`to`, never both,
+  and ends today at the latest;
 - pricing settings are consistent in themselves: `min_price` not above `max_price`, and
   time-of-day bands that run forwards without overlapping;
 - a vendor posts leads only as itself and may not set staff-only fields; staff must name the
   vendor a lead is for, and it must exist.
-- a valid lead has TCPA consent: the demo vendors' acceptance rules require it (the default).
+- a valid lead has TCPA consent: the demo vendors' acceptance rules require it (the default);
+- its `landing_page_url` is one a URL parser reads (the fuzzer parses the URLs of responses).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import phonenumbers
 import schemathesis
@@ -32,7 +34,7 @@ OWN_VENDOR_CODE = os.environ.get("FUZZ_OWN_VENDOR_CODE")  # set when fuzzing as 
 STAFF_ONLY_FIELDS = ("vendor_code", "notes")
 MAX_RANGE_DAYS = 400
 DAY_RANGE_PATHS = ("/admin/audit", "/reports/")
-PERIOD_PATHS = ("/admin/stats", "/admin/analytics")
+STATS_WINDOW_PATHS = ("/admin/stats", "/admin/analytics")
 
 # Area codes and exchanges in service, so every drawn number is valid; the line varies.
 _AREA_CODES = ["202", "212", "213", "305", "312", "415", "512", "617", "646", "718"]
@@ -78,12 +80,16 @@ def _forward_range(query: dict[str, Any]) -> None:
     query["to"] = last.isoformat()
 
 
-def _not_after_today(query: dict[str, Any]) -> None:
-    """A stats range ends today at the latest (in the business zone: yesterday in UTC is safe)."""
-    today = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
-    if "to" in query and str(query["to"]) > today:
-        query["to"] = today
-        query["from"] = min(str(query.get("from", today)), today)
+def _stats_window(query: dict[str, Any]) -> None:
+    """`from`/`to`, when given, replace `period`, run forwards and end today at the latest."""
+    if "from" not in query and "to" not in query:
+        return
+    query.pop("period", None)
+    _forward_range(query)
+    today = datetime.now(UTC).date().isoformat()
+    first, last = query.get("from"), query.get("to")
+    if isinstance(first, str) and isinstance(last, str) and last > today:  # days, once ordered
+        query["to"], query["from"] = today, min(first, today)
 
 
 def _instant(value: str) -> datetime:
@@ -126,14 +132,20 @@ def _valid_query(path: str, query: dict[str, Any]) -> None:
     query.pop("cursor", None)
     if path.startswith(DAY_RANGE_PATHS):
         _forward_range(query)
+    elif path in STATS_WINDOW_PATHS:
+        _stats_window(query)
     elif path == "/leads":
         _ordered_bounds(query)
-    elif path in PERIOD_PATHS:
-        if "period" in query:
-            query.pop("from", None)
-            query.pop("to", None)
-        _forward_range(query)
-        _not_after_today(query)
+
+
+def _readable_url(body: dict[str, Any], name: str) -> None:
+    value = body.get(name)
+    if not isinstance(value, str):
+        return
+    try:
+        urlsplit(value.strip())
+    except ValueError:
+        body[name] = "https://offers.example.com/landing"
 
 
 @schemathesis.hook
@@ -147,6 +159,7 @@ def map_case(context: schemathesis.HookContext, case: Any) -> Any:
         _consistent_settings(case.body)
     if case.method.upper() == "POST" and case.path == "/leads" and isinstance(case.body, dict):
         case.body["tcpa_consent"] = True
+        _readable_url(case.body, "landing_page_url")
         phone = case.body.get("phone")
         if isinstance(phone, str) and phone.strip() and not _is_phone_number(phone):
             case.body["phone"] = _phone(_AREA_CODES[0], _EXCHANGES[0], len(phone), _STYLES[0])

@@ -80,12 +80,18 @@ EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
     ("GET", "/leads/{lead_id}"): row(admin=200, manager=200, agent=(200, 404), vendor=(200, 404)),
     ("PATCH", "/leads/{lead_id}"): row(admin=200, manager=200, agent=(200, 404), vendor=403),
     ("DELETE", "/leads/{lead_id}"): row(admin=204, manager=403, agent=403, vendor=403),
+    # Returns: asked for by staff and the lead's agent (another agent's lead does not exist for
+    # it), read by staff and the lead's vendor, decided by an admin (docs/vendor-posting.md).
+    ("POST", "/leads/{lead_id}/return"): row(admin=201, manager=201, agent=(201, 404), vendor=403),
+    ("GET", "/leads/{lead_id}/return"): row(admin=200, manager=200, agent=403, vendor=(200, 404)),
+    ("PATCH", "/leads/{lead_id}/return"): row(admin=200, manager=403, agent=403, vendor=403),
     ("GET", "/admin/stats"): row(admin=200, manager=200, agent=403, vendor=403),
     ("GET", "/admin/analytics"): row(admin=200, manager=200, agent=403, vendor=403),
     ("GET", "/admin/audit"): row(admin=200, manager=403, agent=403, vendor=403),
     ("GET", "/agencies"): row(admin=200, manager=200, agent=403, vendor=200),
     ("POST", "/agencies"): row(admin=201, manager=403, agent=403, vendor=403),
     ("GET", "/agencies/{code}"): row(admin=200, manager=200, agent=403, vendor=(200, 404)),
+    ("GET", "/agencies/{code}/returns"): row(admin=200, manager=200, agent=403, vendor=(200, 404)),
     ("PATCH", "/agencies/{code}"): row(admin=200, manager=403, agent=403, vendor=403),
     ("POST", "/agencies/{code}/credentials"): row(admin=201, manager=403, agent=403, vendor=403),
     ("DELETE", "/agencies/{code}/credentials/{user_id}"): row(admin=204, manager=403, agent=403, vendor=403),
@@ -210,6 +216,18 @@ class Api:
         first = "Sec" + "".join(chr(ord("a") + int(digit, 16) % 26) for digit in uuid.uuid4().hex[:10])
         return {owner: self.new_lead(owner, first_name=first, last_name="Namesake") for owner in (OWN, OTHER)}
 
+    def new_return(self, owner: str) -> dict[str, Any]:
+        """A lead of the owner's with a pending return."""
+        lead = self.new_lead(owner)
+        asked = self.call("POST", f"/leads/{lead['lead_id']}/return", "demo-admin", body=RETURN_BODY)
+        assert asked.status_code == 201, asked.text
+        return lead
+
+    @cached_property
+    def returned(self) -> dict[str, dict[str, Any]]:
+        """One lead per owner with a return, read (never decided) by the cells."""
+        return {owner: self.new_return(owner) for owner in (OWN, OTHER)}
+
     def new_credential(self, code: str) -> str:
         issued = self.call("POST", f"/agencies/{code}/credentials", "demo-admin")
         assert issued.status_code == 201, issued.text
@@ -217,6 +235,7 @@ class Api:
 
 
 Builder = Callable[[Api, str], Call]
+RETURN_BODY = {"reason_code": "BAD_PHONE"}
 
 
 def change_a_fresh_lead(api: Api, owner: str) -> Call:
@@ -239,6 +258,15 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", "/leads/{lead_id}"): lambda api, owner: Call(f"/leads/{api.leads[owner]['lead_id']}"),
     ("PATCH", "/leads/{lead_id}"): change_a_fresh_lead,
     ("DELETE", "/leads/{lead_id}"): lambda api, owner: Call(f"/leads/{api.new_lead(owner)['lead_id']}"),
+    ("POST", "/leads/{lead_id}/return"): lambda api, owner: Call(
+        f"/leads/{api.new_lead(owner)['lead_id']}/return", body=RETURN_BODY
+    ),
+    ("GET", "/leads/{lead_id}/return"): lambda api, owner: Call(
+        f"/leads/{api.returned[owner]['lead_id']}/return"
+    ),
+    ("PATCH", "/leads/{lead_id}/return"): lambda api, owner: Call(
+        f"/leads/{api.new_return(owner)['lead_id']}/return", body={"status": "approved"}
+    ),
     ("GET", "/admin/stats"): lambda api, owner: Call("/admin/stats", {"from": days_ago(6)}),
     # A vendor asking for its own series is refused like any other: /admin/* is staff only.
     ("GET", "/admin/analytics"): lambda api, owner: Call(
@@ -259,6 +287,9 @@ BUILDERS: dict[tuple[str, str], Builder] = {
         },
     ),
     ("GET", "/agencies/{code}"): lambda api, owner: Call(f"/agencies/{vendor_of(owner)}"),
+    ("GET", "/agencies/{code}/returns"): lambda api, owner: Call(
+        f"/agencies/{vendor_of(owner)}/returns", {"status": "pending", "limit": "5"}
+    ),
     ("PATCH", "/agencies/{code}"): lambda api, owner: Call(
         f"/agencies/{vendor_of(owner)}",
         body={"contact_name": "Security Check", "hourly_cap": None, "acceptance": {"require_consent": True}},
@@ -299,8 +330,12 @@ OWNED = {
     ("GET", "/leads/{lead_id}"),
     ("PATCH", "/leads/{lead_id}"),
     ("DELETE", "/leads/{lead_id}"),
+    ("POST", "/leads/{lead_id}/return"),
+    ("GET", "/leads/{lead_id}/return"),
+    ("PATCH", "/leads/{lead_id}/return"),
     ("GET", "/admin/analytics"),
     ("GET", "/agencies/{code}"),
+    ("GET", "/agencies/{code}/returns"),
     ("PATCH", "/agencies/{code}"),
     ("POST", "/agencies/{code}/credentials"),
     ("DELETE", "/agencies/{code}/credentials/{user_id}"),

@@ -29,7 +29,16 @@ def test_dashboard_has_the_seed_shape_over_the_demo_data(server: LocalServer) ->
     body = server.get("/admin/stats", make_token("demo-manager"), params={"period": "90d"}).json()
     assert set(body) == {"period", "revenue", "sales", "cpa", "agents", "conversion"}
     assert set(body["period"]) == {"from", "to", "days", "partial", "elapsed"}
-    assert set(body["revenue"]) == {"total", "change", "trend", "forecast", "forecastRange"}
+    assert set(body["revenue"]) == {
+        "total",
+        "change",
+        "trend",
+        "forecast",
+        "forecastRange",
+        "returns",
+        "credits",
+        "netSpend",
+    }
     assert set(body["revenue"]["forecastRange"]) == {"low", "high", "method"}
     assert set(body["sales"]) == {"total", "change", "returnOnSpend", "returnOnSpendChange"}
     assert set(body["cpa"]) == {"average", "change", "breakdown"}

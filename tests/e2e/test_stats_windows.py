@@ -113,11 +113,13 @@ def test_no_stats_rate_is_over_100_percent_nor_over_nothing_in_any_window(
         closes_outnumber_leads.append(conversion["conversions"] > conversion["leads"])
         for row in body["cpa"]["breakdown"]:
             assert_cohort_rate(row, f"{where} campaign {row['campaign']}")
-            assert (row["cpa"] is None) == (row["conversions"] == 0), where
+            # CPA is null without conversions, and without leads in the window (no spend in it).
+            assert (row["cpa"] is None) == (row["conversions"] == 0 or row["leads"] == 0), where
             assert (row["returnOnSpend"] is None) == (row["revenue"] == 0), where
         for performer in body["agents"]["topPerformers"]:
             assert_cohort_rate(performer, f"{where} agent {performer['agent']}")
-        assert (body["cpa"]["average"] is None) == (conversion["conversions"] == 0), where
+        no_cpa = conversion["conversions"] == 0 or conversion["leads"] == 0
+        assert (body["cpa"]["average"] is None) == no_cpa, where
         assert (conversion["velocity"] is None) == (conversion["conversions"] == 0), where
         assert (body["sales"]["returnOnSpend"] is None) == (body["revenue"]["total"] == 0), where
         if body["sales"]["returnOnSpend"] is not None:

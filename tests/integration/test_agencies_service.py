@@ -342,6 +342,7 @@ def test_create_then_change_an_agency(stack: None) -> None:
         "monthly_cap": 5,
         "hourly_cap": None,
         "dedupe_window_days": 30,
+        "return_window_days": 7,
         "test_mode": False,
         "acceptance": DEFAULT_ACCEPTANCE,
         "contact_name": None,

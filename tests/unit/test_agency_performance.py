@@ -242,3 +242,21 @@ def test_insights_follow_the_numbers_not_a_script() -> None:
     assert poor.strengths == []
     assert len(poor.opportunities) == 3
     assert len(poor.recommendations) == 3
+
+
+def test_credits_make_the_agency_cpa_and_return_on_spend_net() -> None:
+    # Given V001's buckets with one 40.00 lead of today returned and credited
+    credited = {name: dict(counters) for name, counters in BUCKETS.items()}
+    credited[day(0)] |= {"v#V001#returns": D(1), "v#V001#credits": D("40.00")}
+    plain, _ = performance(BUCKETS, "V001", "Summit", 600, TODAY)
+    block, _ = performance(credited, "V001", "Summit", 600, TODAY)
+    # Then spend stays, and net spend, CPA and return on spend lose the credit
+    assert (block.revenue, block.returns, block.credits, block.netSpend) == (
+        plain.revenue,
+        1,
+        D("40.00"),
+        plain.revenue - D("40.00"),
+    )
+    assert (plain.returns, plain.credits, plain.netSpend) == (0, D("0.00"), plain.revenue)
+    assert block.avgCPA == (block.netSpend / 6).quantize(D("0.01"))  # 6 conversions in the window
+    assert block.returnOnSpend == (D("3100.00") / block.netSpend).quantize(D("0.01"))

@@ -90,3 +90,33 @@ def test_deleting_takes_back_everything_the_lead_added() -> None:
         merge({}, contribution(lead, UTC)), difference(lead, view(deleted=True, disposition="closed"), UTC)
     )
     assert total == {}
+
+
+def test_an_approved_return_counts_its_credit_on_the_creation_day_in_every_scope() -> None:
+    returned = view(return_status="approved", credit="40.00", disposition="contacted")
+    day = contribution(returned, UTC)["2026-11-01"]
+    for prefix in ("", "c#tiktok#", "v#V001#", "vc#V001#tiktok#", "a#agent-1#"):
+        assert day[f"{prefix}returns"] == 1
+        assert day[f"{prefix}credits"] == Decimal("40.00")
+        assert day[f"{prefix}revenue"] == Decimal("40.00")  # spend stays: net spend subtracts credits
+    assert day["d#contacted"] == 1  # the lead keeps its disposition
+
+
+@pytest.mark.parametrize("status", [None, "pending", "rejected"])
+def test_a_lead_without_an_approved_return_credits_nothing(status: str | None) -> None:
+    day = contribution(view(return_status=status), UTC)["2026-11-01"]
+    assert "returns" not in day
+    assert "credits" not in day
+
+
+def test_approving_a_return_moves_only_returns_and_credits() -> None:
+    before = view()
+    after = view(return_status="approved", credit="40.00")
+    moved = difference(before, after, UTC)
+    assert moved == {
+        "2026-11-01": {
+            f"{prefix}{name}": value
+            for prefix in ("", "c#tiktok#", "v#V001#", "vc#V001#tiktok#", "a#agent-1#")
+            for name, value in (("returns", Decimal(1)), ("credits", Decimal("40.00")))
+        }
+    }

@@ -223,3 +223,43 @@ def test_the_forecast_reads_complete_days_only_and_states_its_range() -> None:
     assert revenue.forecast == D("70.00")
     assert revenue.forecastRange.low <= revenue.forecast <= revenue.forecastRange.high
     assert revenue.forecastRange.method
+
+
+def test_credits_of_approved_returns_make_cpa_and_return_on_spend_net() -> None:
+    # Given 80.00 of leads this window, one of them (30.00, tiktok) returned and credited
+    buckets = {
+        "2026-11-05": {
+            "leads": D(2),
+            "revenue": D(80),
+            "returns": D(1),
+            "credits": D(30),
+            "c#tiktok#leads": D(2),
+            "c#tiktok#revenue": D(80),
+            "c#tiktok#returns": D(1),
+            "c#tiktok#credits": D(30),
+        },
+        "2026-11-08": {
+            "conversions": D(2),
+            "sales": D(500),
+            "c#tiktok#conversions": D(2),
+            "c#tiktok#sales": D(500),
+        },
+    }
+    # When
+    stats = dashboard(buckets, WINDOW, [])
+    # Then spend is what was bought, and every ratio divides what it cost net of the credit
+    assert (stats.revenue.total, stats.revenue.returns, stats.revenue.credits, stats.revenue.netSpend) == (
+        D("80.00"),
+        1,
+        D("30.00"),
+        D("50.00"),
+    )
+    assert stats.cpa.average == D("25.00")  # 50 / 2
+    assert stats.sales.returnOnSpend == D("10.00")  # 500 / 50
+    (tiktok,) = stats.cpa.breakdown
+    assert (tiktok.revenue, tiktok.credits, tiktok.netSpend, tiktok.cpa) == (
+        D("80.00"),
+        D("30.00"),
+        D("50.00"),
+        D("25.00"),
+    )

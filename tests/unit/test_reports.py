@@ -67,6 +67,9 @@ def test_every_report_adds_up_to_the_totals() -> None:
     assert total.model_dump() == {
         "leads": 3,
         "revenue": D("105.00"),
+        "returns": 0,
+        "credits": D("0.00"),
+        "net_spend": D("105.00"),
         "conversions": 1,
         "converted": 1,
         "conversion_rate": D("33.3"),
@@ -103,6 +106,9 @@ def test_a_vendor_filter_narrows_rows_and_totals() -> None:
     assert totals(BUCKETS, DAYS, "V002").model_dump() == {
         "leads": 1,
         "revenue": D("35.00"),
+        "returns": 0,
+        "credits": D("0.00"),
+        "net_spend": D("35.00"),
         "conversions": 0,
         "converted": 0,
         "conversion_rate": D("0.0"),
@@ -112,6 +118,33 @@ def test_a_vendor_filter_narrows_rows_and_totals() -> None:
     }
     assert [row.campaign for row in campaign_rows(BUCKETS, DAYS, "V002")] == [None]
     assert [row.vendor_code for row in vendor_rows(BUCKETS, DAYS, "V002", {"V002": "Blue"})] == ["V002"]
+
+
+def test_credits_of_approved_returns_make_spend_cpa_and_return_on_spend_net() -> None:
+    returned = {name: dict(counters) for name, counters in BUCKETS.items()}
+    # V002's lead of the 1st (no campaign, no agent) is returned and credited its 35.00.
+    for name in ("", "c#(none)#", "v#V002#", "vc#V002#(none)#"):
+        returned["2026-11-01"][f"{name}returns"] = D(1)
+        returned["2026-11-01"][f"{name}credits"] = D("35.00")
+    total = totals(returned, DAYS, None)
+    assert (total.revenue, total.returns, total.credits, total.net_spend) == (
+        D("105.00"),
+        1,
+        D("35.00"),
+        D("70.00"),
+    )
+    assert (total.cpa, total.return_on_spend) == (D("70.00"), D("12.86"))  # 70 net over 1; 900 / 70
+    vendors = {row.vendor_code: row for row in vendor_rows(returned, DAYS, None, {})}
+    assert (vendors["V002"].credits, vendors["V002"].net_spend, vendors["V002"].return_on_spend) == (
+        D("35.00"),
+        D("0.00"),
+        None,  # nothing spent net of credits: no ratio
+    )
+    agents = {row.agent: row for row in agent_rows(returned, DAYS, {})}
+    assert (agents[None].returns, agents[None].credits) == (1, D("35.00"))  # the unassigned remainder
+    for rows in (daily_rows(returned, DAYS, None), campaign_rows(returned, DAYS, None)):
+        assert sum(row.credits for row in rows) == total.credits
+        assert sum(row.returns for row in rows) == total.returns
 
 
 def test_leads_without_an_agent_get_their_own_row() -> None:
