@@ -77,7 +77,7 @@ def test_posting_and_closing_a_lead_moves_revenue_funnel_and_conversions(server:
         "POST",
         "/leads",
         token=make_token("demo-vendor-1"),
-        json={"email": f"dash-{uuid.uuid4().hex[:10]}@example.com"},
+        json={"email": f"dash-{uuid.uuid4().hex[:10]}@example.com", "tcpa_consent": True},
     )
     assert posted.status_code == 201
     lead = posted.json()["lead"]
