@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from shared.acceptance import AcceptanceRules
 from shared.pricing import HourMultiplier, check_bands, check_price_range
 from shared.records import Availability, UserStatus
 from shared.responses import Pagination
@@ -35,9 +36,13 @@ class AgencyFields(JsonBody):
     monthly_goal: int = omittable(ge=1, le=MAX_GOAL)
     daily_cap: int | None = Field(default=None, ge=1, le=MAX_CAP, description="null removes the cap")
     monthly_cap: int | None = Field(default=None, ge=1, le=MAX_CAP, description="null removes the cap")
+    hourly_cap: int | None = Field(default=None, ge=1, le=MAX_CAP, description="null removes the cap")
     dedupe_window_days: int = omittable(ge=1, le=365)
     return_window_days: int = omittable(
         ge=0, le=365, description="Days after a lead's creation its return may be asked for (0: none)"
+    )
+    acceptance: AcceptanceRules = omittable(
+        description="The rules the vendor's leads must meet (docs/vendor-posting.md); replaced whole"
     )
     test_mode: bool = omittable()
     contact_name: str | None = Field(default=None, max_length=120, pattern=r"^[^\x00-\x1f]*$")
@@ -57,9 +62,11 @@ class Agency(BaseModel):
     monthly_goal: int
     daily_cap: int | None = None
     monthly_cap: int | None = None
+    hourly_cap: int | None = None
     dedupe_window_days: int
     return_window_days: int
     test_mode: bool
+    acceptance: AcceptanceRules
     contact_name: str | None = None
     contact_email: str | None = None
     contact_phone: str | None = None

@@ -38,6 +38,7 @@ from agencies.repository import (
     UserDirectory,
 )
 from shared import measures
+from shared.acceptance import AcceptanceRules
 from shared.buckets import AGENTS, TOTALS, VENDORS, DayBuckets, days_ending, money, scoped, summed
 from shared.cache import Namespace, QueryCache
 from shared.dates import Clock, iso_timestamp
@@ -62,6 +63,8 @@ def _agency(item: Item) -> Agency:
         monthly_goal=int(item.get("monthly_goal", DEFAULT_MONTHLY_GOAL)),
         daily_cap=int(item["daily_cap"]) if item.get("daily_cap") is not None else None,
         monthly_cap=int(item["monthly_cap"]) if item.get("monthly_cap") is not None else None,
+        hourly_cap=int(item["hourly_cap"]) if item.get("hourly_cap") is not None else None,
+        acceptance=AcceptanceRules.from_item(item.get("acceptance")),
         dedupe_window_days=int(item.get("dedupe_window_days", DEFAULT_DEDUPE_WINDOW_DAYS)),
         return_window_days=int(item.get("return_window_days", DEFAULT_RETURN_WINDOW_DAYS)),
         test_mode=bool(item.get("test_mode", False)),

@@ -203,7 +203,9 @@ class LeadImport:
 
     def _write(self, row: int, submission: LeadSubmission, created: datetime) -> RowResult:
         if self.dry_run:  # rows of one person run in file order, so each sees the earlier ones'
-            result = self.writer.preview(self.principal, submission, now=created, earlier=self._previewed)
+            result = self.writer.preview(
+                self.principal, submission, now=created, earlier=self._previewed, migrated=True
+            )
         else:
             result = self.writer.create(self.principal, submission, now=created, migrated=True)
         if result.outcome is Outcome.ACCEPTED:
@@ -241,8 +243,10 @@ VENDOR_COLUMNS = frozenset(
         "monthly_goal",
         "daily_cap",
         "monthly_cap",
+        "hourly_cap",
         "dedupe_window_days",
         "test_mode",
+        "acceptance",
         "contact_name",
         "contact_email",
         "contact_phone",
@@ -250,7 +254,29 @@ VENDOR_COLUMNS = frozenset(
     }
 )
 
-WHOLE_NUMBER_COLUMNS = frozenset({"monthly_goal", "daily_cap", "monthly_cap", "dedupe_window_days"})
+WHOLE_NUMBER_COLUMNS = frozenset(
+    {"monthly_goal", "daily_cap", "monthly_cap", "hourly_cap", "dedupe_window_days"}
+)
+
+
+def _typed_vendor_values(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """Converts, in place, the agency columns the agency body takes as other JSON types than the
+    CSV's text (booleans, whole numbers, the acceptance rules' object); returns what it could not
+    read."""
+    if "test_mode" in values:
+        values["test_mode"] = values["test_mode"].lower() in ("true", "yes", "y", "1")
+    unreadable = []
+    for name in WHOLE_NUMBER_COLUMNS & values.keys():
+        if re.fullmatch(r"[+-]?\d+", values[name]):
+            values[name] = int(values[name])
+        else:
+            unreadable.append((name, "expected a whole number"))
+    if "acceptance" in values:
+        try:
+            values["acceptance"] = json.loads(values["acceptance"])
+        except ValueError:
+            unreadable.append(("acceptance", "expected a JSON object of acceptance rules"))
+    return unreadable
 
 
 @dataclass
@@ -281,15 +307,7 @@ class VendorImport:
             if name in VENDOR_COLUMNS and value.strip()
         }
         price = values.pop("price", None)
-        if "test_mode" in values:
-            values["test_mode"] = values["test_mode"].lower() in ("true", "yes", "y", "1")
-        # CSV holds text; the agency body takes JSON numbers.
-        unreadable = []
-        for name in WHOLE_NUMBER_COLUMNS & values.keys():
-            if re.fullmatch(r"[+-]?\d+", values[name]):
-                values[name] = int(values[name])
-            else:
-                unreadable.append((name, "expected a whole number"))
+        unreadable = _typed_vendor_values(values)
         if price is not None:
             try:
                 price = Decimal(price)

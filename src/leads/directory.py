@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from shared.acceptance import AcceptanceRules
 from shared.dynamo import Table, Write, batch_get
 from shared.pricing import SETTINGS_KEY, PricingSettings
 from shared.records import (
@@ -28,6 +29,8 @@ class Vendor:
     monthly_cap: int | None
     conversion_rate: float | None
     return_window_days: int = DEFAULT_RETURN_WINDOW_DAYS
+    hourly_cap: int | None = None
+    acceptance: AcceptanceRules = field(default_factory=AcceptanceRules)
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Vendor:
@@ -45,6 +48,8 @@ class Vendor:
             monthly_cap=optional_int("monthly_cap"),
             conversion_rate=float(rate) if rate is not None else None,
             return_window_days=int(item.get("return_window_days", DEFAULT_RETURN_WINDOW_DAYS)),
+            hourly_cap=optional_int("hourly_cap"),
+            acceptance=AcceptanceRules.from_item(item.get("acceptance")),
         )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import simplejson
@@ -14,12 +15,17 @@ from pydantic import ValidationError
 from leads import models
 from leads.models import STAFF_SUBMISSION_FIELDS, SUBMISSION_FIELDS, Lead, LeadSubmission
 from leads.normalize import FieldError, clean_text, normalize_email, normalize_phone
+from shared.dates import iso_timestamp
 from shared.errors import BadRequest, ValidationFailed, check_body_depth, check_body_size
 from shared.security import Principal, Role
 
 ZIP_PATTERN = re.compile(models.ZIP_PATTERN)
 STATE_PATTERN = re.compile(models.STATE_PATTERN)
 URL_PATTERN = re.compile(models.URL_PATTERN)
+TRUSTEDFORM_PATTERN = re.compile(models.TRUSTEDFORM_PATTERN)
+JORNAYA_PATTERN = re.compile(models.JORNAYA_PATTERN)
+# A submission time this far ahead of ours is the poster's clock running fast, not an error.
+CLOCK_SKEW = timedelta(minutes=5)
 VENDOR_CODE_PATTERN = re.compile(models.VENDOR_CODE_PATTERN)
 # Free-text fields and their longest length after cleaning.
 TEXT_LIMITS = {
@@ -105,6 +111,19 @@ def _url(field: str, value: str) -> str:
     return value
 
 
+def _submitted_at(field: str, value: str) -> str:
+    """An ISO 8601 time with a zone, not in the future; stored as UTC."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise FieldError(field, "expected an ISO 8601 time, e.g. 2026-03-01T14:30:00Z") from exc
+    if moment.tzinfo is None:
+        raise FieldError(field, "the time needs a zone (Z or an offset)")
+    if moment > datetime.now(UTC) + CLOCK_SKEW:
+        raise FieldError(field, "is in the future")
+    return iso_timestamp(moment.astimezone(UTC))
+
+
 # How each field is normalised (or refused), field by field: contact details and free text first,
 # then the fields with a format.
 CONTACT_AND_TEXT: dict[str, Fix] = {
@@ -115,7 +134,15 @@ CONTACT_AND_TEXT: dict[str, Fix] = {
 FORMATTED: dict[str, Fix] = {
     "state": _matching(STATE_PATTERN, "expected a two-letter state code", lambda v: v.strip().upper()),
     "zip": _matching(ZIP_PATTERN, "expected a 5-digit ZIP code or ZIP+4"),
-    "trustedform_cert_url": _url,
+    "trustedform_cert_url": _matching(
+        TRUSTEDFORM_PATTERN,
+        "expected a TrustedForm certificate URL: https://cert.trustedform.com/ and 40 hex characters",
+        lambda v: v.strip().lower(),
+    ),
+    "jornaya_leadid": _matching(
+        JORNAYA_PATTERN, "expected a Jornaya LeadiD (a UUID)", lambda v: v.strip().upper()
+    ),
+    "submitted_at": _submitted_at,
     "landing_page_url": _url,
     "ip_address": _ip_address,
 }

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.acceptance import POSTING_FIELDS
 from shared.records import USER_ID_PATTERN
 from shared.responses import ErrorInfo, Pagination
 from shared.returns import ReturnStatus
@@ -47,7 +48,11 @@ class Lead(BaseModel):
     ip_address: str | None = None
     user_agent: str | None = None
     trustedform_cert_url: str | None = None
+    jornaya_leadid: str | None = None
     landing_page_url: str | None = None
+    submitted_at: str | None = Field(
+        default=None, description="When the consumer submitted the lead (vendor's)"
+    )
     disposition: Disposition = Disposition.NEW
     lead_value: Money = Decimal("35.00")
     quality_score: Annotated[int, Field(ge=1, le=10)] = 5
@@ -100,6 +105,11 @@ class ReasonCode(StrEnum):
     VENDOR_PAUSED = "VENDOR_PAUSED"
     OVER_CAP = "OVER_CAP"
     SUPPRESSED = "SUPPRESSED"
+    NO_CONSENT = "NO_CONSENT"
+    MISSING_FIELD = "MISSING_FIELD"
+    STATE_NOT_ALLOWED = "STATE_NOT_ALLOWED"
+    LEAD_TOO_OLD = "LEAD_TOO_OLD"
+    OUTSIDE_HOURS = "OUTSIDE_HOURS"
 
 
 @dataclass(frozen=True)
@@ -142,23 +152,7 @@ class CreateOutcome:
 
 # Fields a lead submission may carry, and who may set them. Everything else the lead holds is
 # computed by the service (value, score, assignment, history, times, version).
-SUBMISSION_FIELDS = frozenset(
-    {
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "state",
-        "zip",
-        "campaign_source",
-        "tcpa_consent",
-        "consent_text",
-        "ip_address",
-        "user_agent",
-        "trustedform_cert_url",
-        "landing_page_url",
-    }
-)
+SUBMISSION_FIELDS = frozenset(POSTING_FIELDS)
 STAFF_SUBMISSION_FIELDS = frozenset({"vendor_code", "notes"})
 
 
@@ -166,6 +160,10 @@ STAFF_SUBMISSION_FIELDS = frozenset({"vendor_code", "notes"})
 ZIP_PATTERN = r"^\d{5}(-\d{4})?$"
 STATE_PATTERN = r"^[A-Za-z]{2}$"
 URL_PATTERN = r"^https?://[^\x00-\x20\x7f-\x9f]{1,2040}$"  # no space or control character
+# A TrustedForm certificate: its hex id is stored lower-case, scheme and host must be as written.
+TRUSTEDFORM_PATTERN = r"^https://cert\.trustedform\.com/[0-9a-fA-F]{40}$"
+# A Jornaya LeadiD token: a UUID (36 characters with hyphens), stored upper-case.
+JORNAYA_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
 VENDOR_CODE_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 PHONE_PATTERN = r"^[0-9+() .-]{1,32}$"
 BLANK, NOT_BLANK = r"^\s*$", r"\S"
@@ -176,7 +174,9 @@ _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
     "phone": {"format": "phone", "pattern": PHONE_PATTERN},
     "state": {"pattern": STATE_PATTERN},
     "zip": {"pattern": ZIP_PATTERN},
-    "trustedform_cert_url": {"pattern": URL_PATTERN},
+    "trustedform_cert_url": {"pattern": TRUSTEDFORM_PATTERN},
+    "jornaya_leadid": {"pattern": JORNAYA_PATTERN},
+    "submitted_at": {"format": "date-time"},
     "landing_page_url": {"pattern": URL_PATTERN},
     "ip_address": {"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
     **{
@@ -218,8 +218,16 @@ class LeadSubmission(JsonBody):
     consent_text: str | None = Field(default=None, max_length=4000)
     ip_address: str | None = Field(default=None, max_length=64)
     user_agent: str | None = Field(default=None, max_length=512)
-    trustedform_cert_url: str | None = Field(default=None, max_length=2048)
+    trustedform_cert_url: str | None = Field(
+        default=None, max_length=2048, description="https://cert.trustedform.com/ and 40 hex characters"
+    )
+    jornaya_leadid: str | None = Field(default=None, max_length=36, description="Jornaya LeadiD (a UUID)")
     landing_page_url: str | None = Field(default=None, max_length=2048)
+    submitted_at: str | None = Field(
+        default=None,
+        max_length=64,
+        description="ISO 8601 time with zone the consumer submitted the lead; the vendor's lead age rule",
+    )
     notes: str | None = Field(default=None, max_length=4000, description="Staff only")
 
 

@@ -28,6 +28,11 @@ REJECTION_STATUS = {
     ReasonCode.VENDOR_PAUSED: 403,
     ReasonCode.OVER_CAP: 429,
     ReasonCode.SUPPRESSED: 422,
+    ReasonCode.NO_CONSENT: 422,
+    ReasonCode.MISSING_FIELD: 422,
+    ReasonCode.STATE_NOT_ALLOWED: 422,
+    ReasonCode.LEAD_TOO_OLD: 422,
+    ReasonCode.OUTSIDE_HOURS: 422,
 }
 
 

@@ -1,9 +1,9 @@
-"""Data access for vendor usage: how many leads each vendor posted per business day and month,
-counted in the transaction that stores each lead, against the vendor's caps."""
+"""Data access for vendor usage: how many leads each vendor posted per hour, business day and
+month, counted in the transaction that stores each lead, against the vendor's caps."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,6 +11,7 @@ from leads.directory import Vendor
 from shared.dynamo import Table, Write
 
 RETENTION_DAYS = 400
+HOUR_RETENTION_DAYS = 2
 
 
 class VendorUsage:
@@ -21,14 +22,17 @@ class VendorUsage:
         self._zone = zone
 
     def count(self, vendor: Vendor, now: datetime) -> list[Write]:
-        """One more lead today and this month (business days), each only while under its cap."""
+        """One more lead this hour (a UTC hour: a local one repeats when clocks go back), today
+        and this month (business days), each only while under its cap."""
         local = now.astimezone(self._zone)
         expires = int((now + timedelta(days=RETENTION_DAYS)).timestamp())
+        hour_expires = int((now + timedelta(days=HOUR_RETENTION_DAYS)).timestamp())
         return [
-            self._count_one(f"{vendor.vendor_code}#{period}", cap, expires)
-            for period, cap in (
-                (local.strftime("day#%Y-%m-%d"), vendor.daily_cap),
-                (local.strftime("month#%Y-%m"), vendor.monthly_cap),
+            self._count_one(f"{vendor.vendor_code}#{period}", cap, until)
+            for period, cap, until in (
+                (now.astimezone(UTC).strftime("hour#%Y-%m-%dT%HZ"), vendor.hourly_cap, hour_expires),
+                (local.strftime("day#%Y-%m-%d"), vendor.daily_cap, expires),
+                (local.strftime("month#%Y-%m"), vendor.monthly_cap, expires),
             )
         ]
 

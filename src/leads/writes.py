@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from ulid import ULID
 
+from leads.acceptance import refusal
 from leads.dedupe import DedupeKeys, KeyHolder, dedupe_keys
 from leads.directory import AgentPool, PriceList, Vendor, VendorDirectory
 from leads.events import lead_event
@@ -117,11 +118,11 @@ class LeadWriter:
         migrated: bool = False,
     ) -> CreateOutcome:
         """Prices, checks against the suppression list, deduplicates, counts against the caps,
-        assigns and stores one lead with its event, all or nothing. A `migrated` lead (an import
-        of an existing lead, created `now` in the past) is neither counted against today's caps
-        nor auto-assigned."""
+        assigns and stores one lead with its event, all or nothing, once it meets its vendor's
+        acceptance rules. A `migrated` lead (an import of an existing lead, created `now` in the
+        past) is not held to the acceptance rules, counted against today's caps nor auto-assigned."""
         now = now or datetime.now(UTC)
-        draft = self._draft(principal, submission, now)
+        draft = self._draft(principal, submission, now, migrated)
         if isinstance(draft, CreateOutcome):
             return draft
         vendor = draft.vendor
@@ -138,11 +139,12 @@ class LeadWriter:
         submission: LeadSubmission,
         now: datetime | None = None,
         earlier: PreviewedClaims | None = None,
+        migrated: bool = False,
     ) -> CreateOutcome:
-        """What `create` would answer, duplicates included, writing nothing. `earlier` holds the
-        claims of previews made before this one (a dry run of a file): this preview sees them as
-        stored, and adds its own when it would be accepted."""
-        draft = self._draft(principal, submission, now or datetime.now(UTC))
+        """What `create` would answer, duplicates included (caps excluded), writing nothing.
+        `earlier` holds the claims of previews made before this one (a dry run of a file): this
+        preview sees them as stored, and adds its own when it would be accepted."""
+        draft = self._draft(principal, submission, now or datetime.now(UTC), migrated)
         if isinstance(draft, CreateOutcome):
             return draft
         if self._suppressions.any_listed(suppression_keys(draft.lead)):
@@ -157,9 +159,10 @@ class LeadWriter:
         return CreateOutcome.accepted(draft.lead)
 
     def _draft(
-        self, principal: Principal, submission: LeadSubmission, now: datetime
+        self, principal: Principal, submission: LeadSubmission, now: datetime, migrated: bool
     ) -> Draft | CreateOutcome:
-        """The lead to store, or why its vendor may not post it."""
+        """The lead to store, or why its vendor may not post it (paused, or a failed acceptance
+        rule unless the lead is `migrated`)."""
         assert submission.vendor_code is not None  # intake guarantees it
         vendor, prices = self._directory.vendor_and_prices(submission.vendor_code)
         if vendor is None:
@@ -167,6 +170,9 @@ class LeadWriter:
             return CreateOutcome.rejected(ReasonCode.DATA_ERROR, "Unknown vendor", details=details)
         if vendor.status != "active":
             return CreateOutcome.rejected(ReasonCode.VENDOR_PAUSED, f"Vendor {vendor.vendor_code} is paused")
+        failed = None if migrated else refusal(vendor.acceptance, submission, now)
+        if failed is not None:
+            return CreateOutcome.rejected(failed.code, failed.reason, details=failed.details)
         lead = self._new_lead(principal, submission, vendor, prices, now)
         return Draft(
             lead=lead,

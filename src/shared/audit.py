@@ -28,7 +28,7 @@ MASK = "***"
 SECRET_KEYS = re.compile(r"authorization|token|secret|password|passwd|api[-_]?key|cookie|credential", re.I)
 PII_KEYS = re.compile(
     r"^(email|phone|first_name|last_name|name|ip_address|user_agent|address|street|zip|"
-    r"consent_text|trustedform_cert_url|q)$",
+    r"consent_text|trustedform_cert_url|jornaya_leadid|q)$",
     re.I,
 )
 

@@ -15,7 +15,9 @@ as drawn, and must still be refused with a 4xx; the API's own tests cover each r
 - a vendor posts leads only as itself and may not set staff-only fields; staff must name the
   vendor a lead is for, and it must exist;
 - the suppression list takes emails and phones no posted lead uses (an area code and a domain
-  of their own), so valid lead posts are never refused as SUPPRESSED by what the fuzzer listed.
+  of their own), so valid lead posts are never refused as SUPPRESSED by what the fuzzer listed;
+- a valid lead has TCPA consent: the demo vendors' acceptance rules require it (the default);
+- its `landing_page_url` is one a URL parser reads (the fuzzer parses the URLs of responses).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import phonenumbers
 import schemathesis
@@ -143,6 +146,16 @@ def _valid_query(path: str, query: dict[str, Any]) -> None:
         _ordered_bounds(query)
 
 
+def _readable_url(body: dict[str, Any], name: str) -> None:
+    value = body.get(name)
+    if not isinstance(value, str):
+        return
+    try:
+        urlsplit(value.strip())
+    except ValueError:
+        body[name] = "https://offers.example.com/landing"
+
+
 def _apart_from_leads(body: dict[str, Any]) -> None:
     """A listed email or phone that no lead the fuzzer posts has."""
     if isinstance(body.get("phone"), str):
@@ -157,6 +170,8 @@ def _lead_post(body: dict[str, Any]) -> None:
     phone = body.get("phone")
     if isinstance(phone, str) and phone.strip() and not _is_unlisted_phone_number(phone):
         body["phone"] = _phone(_AREA_CODES[0], _EXCHANGES[0], len(phone), _STYLES[0])
+    body["tcpa_consent"] = True
+    _readable_url(body, "landing_page_url")
     email = body.get("email")
     if isinstance(email, str) and email.strip().lower().endswith(SUPPRESSED_DOMAIN):
         body["email"] = f"posted{len(email)}@example.com"

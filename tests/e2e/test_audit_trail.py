@@ -22,7 +22,9 @@ def test_only_admins_read_the_audit_trail(server: LocalServer, user: str | None,
 def test_a_post_is_audited_with_its_caller_status_and_masked_body(server: LocalServer) -> None:
     # Given a vendor's post
     email = f"audit-{uuid.uuid4().hex[:8]}@example.com"
-    posted = server.request("POST", "/leads", token=make_token("demo-vendor-4"), json={"email": email})
+    posted = server.request(
+        "POST", "/leads", token=make_token("demo-vendor-4"), json={"email": email, "tcpa_consent": True}
+    )
     assert posted.status_code == 201
     # When an admin reads that vendor's records
     body = server.get("/admin/audit", make_token("demo-admin"), params={"user": "demo-vendor-4"}).json()
@@ -40,7 +42,10 @@ def test_the_trail_pages_without_repeats(server: LocalServer) -> None:
     token = make_token("demo-vendor-5")
     for _ in range(3):
         server.request(
-            "POST", "/leads", token=token, json={"email": f"page-{uuid.uuid4().hex[:8]}@example.com"}
+            "POST",
+            "/leads",
+            token=token,
+            json={"email": f"page-{uuid.uuid4().hex[:8]}@example.com", "tcpa_consent": True},
         )
     seen: list[str] = []
     params = {"limit": "2"}

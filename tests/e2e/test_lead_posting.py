@@ -13,12 +13,14 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import requests
 
+from shared.acceptance import WEEK
 from tests.e2e.conftest import LocalServer
 from tests.helpers import ALLOWED_ORIGIN, make_token
 
@@ -132,10 +134,15 @@ class Leads:
         *,
         raw: str | bytes | None = None,
         key: str | None = None,
+        consent: bool = True,
     ) -> requests.Response:
+        """Posts `body` (with `tcpa_consent: true` unless it says otherwise or `consent` is False:
+        the vendors' rules require consent by default), or `raw` as it is."""
         headers = {"Content-Type": "application/json"}
         if key is not None:
             headers["Idempotency-Key"] = key
+        if body is not None and consent:
+            body = {"tcpa_consent": True, **body}
         data = raw if raw is not None else json.dumps(body)
         response = self.server.request("POST", "/leads", token=token(user), headers=headers, data=data)
         if response.status_code == 201:
@@ -389,7 +396,7 @@ def test_paused_vendor_is_refused(server: LocalServer, leads: Leads) -> None:
     assert leads.post(VENDOR_4, {"email": unique_email("unpaused")}).status_code == 201
 
 
-@pytest.mark.parametrize("cap", ["daily_cap", "monthly_cap"])
+@pytest.mark.parametrize("cap", ["hourly_cap", "daily_cap", "monthly_cap"])
 def test_vendor_over_its_cap_is_refused(server: LocalServer, leads: Leads, cap: str) -> None:
     # Given a vendor allowed two leads
     vendor = add_vendor(server, "CAP", **{cap: {"N": "2"}})
@@ -404,6 +411,150 @@ def test_vendor_over_its_cap_is_refused(server: LocalServer, leads: Leads, cap: 
     assert leads.post(vendor.user_id, {"email": unique_email("cap")}).status_code == 429
     listed = server.get("/leads", token(ADMIN), params={"vendor": vendor.vendor_code, "limit": "10"})
     assert listed.json()["pagination"]["count"] == 2
+
+
+# -- acceptance rules and consent evidence --------------------------------------------------------
+CERT = "https://cert.trustedform.com/" + "ab" * 20
+RULES = {
+    "required_fields": ["zip"],
+    "allowed_states": ["TX", "OK"],
+    "max_lead_age_minutes": 10,
+}
+
+
+def ruled_vendor(server: LocalServer, tag: str, rules: dict[str, Any]) -> FreshVendor:
+    """A fresh vendor whose acceptance rules an admin sets through PATCH /agencies/{code}."""
+    vendor = add_vendor(server, tag)
+    changed = server.request(
+        "PATCH", f"/agencies/{vendor.vendor_code}", token=token(ADMIN), json={"acceptance": rules}
+    )
+    assert changed.status_code == 200, changed.text
+    return vendor
+
+
+def minutes_ago(minutes: int) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
+
+
+@pytest.fixture(scope="module")
+def rules_vendor(server: LocalServer) -> FreshVendor:
+    return ruled_vendor(server, "R", RULES)
+
+
+@pytest.fixture(scope="module")
+def closed_vendor(server: LocalServer) -> FreshVendor:
+    """A vendor whose hours are closed today and tomorrow (UTC): any post now is outside them."""
+    today = datetime.now(UTC).weekday()
+    days = [day for n, day in enumerate(WEEK) if n not in (today, (today + 1) % 7)]
+    return ruled_vendor(
+        server, "H", {"hours": {"time_zone": "UTC", "days": days, "from": "00:00", "to": "00:00"}}
+    )
+
+
+def test_a_lead_without_consent_is_refused_by_default(leads: Leads) -> None:
+    # Given a demo vendor with the default rules (consent required)
+    email = unique_email("no-consent")
+    # When it posts a lead without consent, and one with consent false
+    absent = leads.post(VENDOR_1, {"email": email}, consent=False)
+    refused = leads.post(VENDOR_1, {"email": email, "tcpa_consent": False})
+    # Then both are NO_CONSENT, naming the field
+    for response in (absent, refused):
+        result = assert_post_result(response, 422, "rejected", "NO_CONSENT", "NO_CONSENT")
+        assert detail_fields(result) == {"tcpa_consent"}
+    # and nothing was written: the same person with consent is accepted, not a duplicate
+    assert leads.post(VENDOR_1, {"email": email}).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("body", "reason_code", "fields"),
+    [
+        pytest.param({"state": "TX", "submitted_at": "now"}, "MISSING_FIELD", {"zip"}, id="missing-zip"),
+        pytest.param({"zip": "73301"}, "MISSING_FIELD", {"state", "submitted_at"}, id="rules-require-fields"),
+        pytest.param(
+            {"zip": "94105", "state": "CA", "submitted_at": "now"}, "STATE_NOT_ALLOWED", {"state"}, id="state"
+        ),
+        pytest.param(
+            {"zip": "73301", "state": "TX", "submitted_at": 11},
+            "LEAD_TOO_OLD",
+            {"submitted_at"},
+            id="too-old",
+        ),
+    ],
+)
+def test_each_failed_rule_is_refused_with_its_reason_code_before_any_write(
+    server: LocalServer,
+    leads: Leads,
+    rules_vendor: FreshVendor,
+    body: dict[str, Any],
+    reason_code: str,
+    fields: set[str],
+) -> None:
+    # Given a lead of a vendor with rules (submitted now, or so many minutes ago)
+    email = unique_email("rules")
+    if "submitted_at" in body:
+        age = 0 if body["submitted_at"] == "now" else body["submitted_at"]
+        body = {**body, "submitted_at": minutes_ago(age)}
+    # When it is posted
+    response = leads.post(rules_vendor.user_id, {"email": email, **body})
+    # Then it is refused with the rule's reason code, naming the fields concerned
+    result = assert_post_result(response, 422, "rejected", reason_code, reason_code)
+    assert detail_fields(result) == fields
+    assert result["lead_id"] is None
+    # and nothing was written: no lead, no dedupe claim (the person is accepted once the lead is fixed)
+    assert email not in {lead["email"] for lead in list_all(server, ADMIN, vendor=rules_vendor.vendor_code)}
+    fixed = {"email": email, "zip": "73301", "state": "TX", "submitted_at": minutes_ago(1)}
+    assert_post_result(leads.post(rules_vendor.user_id, fixed), 201, "accepted", None, None)
+
+
+def test_a_post_outside_the_hours_is_refused(leads: Leads, closed_vendor: FreshVendor) -> None:
+    response = leads.post(closed_vendor.user_id, {"email": unique_email("hours")})
+    result = assert_post_result(response, 422, "rejected", "OUTSIDE_HOURS", "OUTSIDE_HOURS")
+    assert "UTC" in result["reason"]
+
+
+def test_rules_are_applied_in_their_documented_order(leads: Leads, rules_vendor: FreshVendor) -> None:
+    # A lead failing every rule is answered for consent first, then for its missing field
+    body = {"email": unique_email("order"), "state": "CA", "submitted_at": minutes_ago(60)}
+    assert leads.post(rules_vendor.user_id, body, consent=False).json()["reason_code"] == "NO_CONSENT"
+    assert leads.post(rules_vendor.user_id, body).json()["reason_code"] == "MISSING_FIELD"
+    assert (
+        leads.post(rules_vendor.user_id, {**body, "zip": "94105"}).json()["reason_code"]
+        == "STATE_NOT_ALLOWED"
+    )
+
+
+def test_consent_evidence_is_kept_with_the_lead(leads: Leads) -> None:
+    # When a lead is posted with a TrustedForm certificate and a Jornaya LeadiD
+    evidence = {
+        "trustedform_cert_url": CERT.upper().replace(
+            "HTTPS://CERT.TRUSTEDFORM.COM", "https://cert.trustedform.com"
+        ),
+        "jornaya_leadid": "3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+        "consent_text": "I agree to be contacted.",
+    }
+    lead = leads.accepted(**evidence)
+    # Then both are stored normalised and returned by GET /leads/{lead_id}
+    stored = leads.get(lead["lead_id"]).json()
+    assert stored["trustedform_cert_url"] == CERT
+    assert stored["jornaya_leadid"] == "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
+    assert stored["tcpa_consent"] is True
+
+
+@pytest.mark.parametrize(
+    ("field_name", "value"),
+    [
+        pytest.param("trustedform_cert_url", "https://cert.trustedform.com/abc123", id="short-certificate"),
+        pytest.param("trustedform_cert_url", "https://example.com/" + "ab" * 20, id="not-trustedform"),
+        pytest.param("jornaya_leadid", "not-a-leadid", id="bad-leadid"),
+        pytest.param("submitted_at", "2026-03-01T09:30:00", id="time-without-zone"),
+    ],
+)
+def test_bad_consent_evidence_is_a_data_error_naming_the_field(
+    leads: Leads, field_name: str, value: str
+) -> None:
+    response = leads.post(VENDOR_1, {"email": unique_email("evidence"), field_name: value})
+    result = assert_post_result(response, 422, "rejected", "DATA_ERROR", "DATA_ERROR")
+    assert detail_fields(result) == {field_name}
 
 
 def test_test_mode_vendor_gets_real_answers_but_its_leads_are_test_and_unassigned(

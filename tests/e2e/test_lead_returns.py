@@ -30,7 +30,10 @@ def api() -> Iterator[LocalServer]:
 
 def post_lead(api: LocalServer, vendor_user: str = OWN_VENDOR) -> dict[str, Any]:
     posted = api.request(
-        "POST", "/leads", token=make_token(vendor_user), json={"email": f"ret-{uuid.uuid4().hex}@example.com"}
+        "POST",
+        "/leads",
+        token=make_token(vendor_user),
+        json={"email": f"ret-{uuid.uuid4().hex}@example.com", "tcpa_consent": True},
     )
     assert posted.status_code == 201, posted.text
     return dict(posted.json()["lead"])

@@ -338,13 +338,19 @@ def test_demo_leads_block_duplicates_like_posted_ones(server: LocalServer) -> No
     demo = list_all(server, make_token("demo-admin"), vendor="V002")[0]
     # When a vendor posts the same person
     response = server.request(
-        "POST", "/leads", token=make_token("demo-vendor-1"), json={"email": demo["email"]}
+        "POST",
+        "/leads",
+        token=make_token("demo-vendor-1"),
+        json={"email": demo["email"], "tcpa_consent": True},
     )
     # Then it is a duplicate, and staff learn which lead it matched
     assert response.status_code == 409
     assert response.json()["reason_code"] == "DUPLICATE"
     staff = server.request(
-        "POST", "/leads", token=make_token("demo-admin"), json={"email": demo["email"], "vendor_code": "V003"}
+        "POST",
+        "/leads",
+        token=make_token("demo-admin"),
+        json={"email": demo["email"], "vendor_code": "V003", "tcpa_consent": True},
     )
     assert staff.json()["lead_id"] == demo["lead_id"]
 
@@ -420,7 +426,10 @@ def test_a_lead_change_reloads_only_the_lists_that_show_the_lead(server: LocalSe
     assert cache_status_of_each_list() == {"staff": "hit", "V001": "hit", "V002": "hit"}
     # When a V001 lead is posted (a write reads nothing through the cache)
     posted = server.request(
-        "POST", "/leads", readers["staff"], json={"email": "x-cache@example.com", "vendor_code": "V001"}
+        "POST",
+        "/leads",
+        readers["staff"],
+        json={"email": "x-cache@example.com", "vendor_code": "V001", "tcpa_consent": True},
     )
     assert posted.status_code == 201, posted.text
     assert "X-Cache" not in posted.headers
@@ -454,7 +463,7 @@ def post_request(body: bytes, *headers: str) -> bytes:
 def test_a_hundred_simultaneous_posts_are_each_answered_by_the_function(server: LocalServer) -> None:
     # Given 100 clients that connect and post at the same moment (without a token: the function
     # answers at once, and no lead is written)
-    body = b'{"email": "x-simultaneous@example.com"}'
+    body = b'{"email": "x-simultaneous@example.com", "tcpa_consent": true}'
     request = post_request(body, f"Content-Length: {len(body)}")
     start = threading.Barrier(100, timeout=60)
 
@@ -511,7 +520,9 @@ def test_a_chunked_lead_is_read_like_the_same_body_with_a_content_length(server:
     # Given a lead posted with a chunked body and an Idempotency-Key
     token = make_token("demo-vendor-1")
     key = f"chunked-{uuid.uuid4()}"
-    body = json.dumps({"email": f"x-{key}@example.com", "first_name": "Chunk", "state": "TX"}).encode()
+    body = json.dumps(
+        {"email": f"x-{key}@example.com", "first_name": "Chunk", "state": "TX", "tcpa_consent": True}
+    ).encode()
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:25], body[25:]))
     chunked = raw_exchange(
         server,

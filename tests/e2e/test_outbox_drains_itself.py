@@ -70,7 +70,7 @@ def post_lead(server: LocalServer, vendor: str) -> dict[str, Any]:
         "POST",
         "/leads",
         token=make_token(vendor),
-        json={"email": f"outbox-{uuid.uuid4().hex[:10]}@example.com"},
+        json={"email": f"outbox-{uuid.uuid4().hex[:10]}@example.com", "tcpa_consent": True},
     )
     assert posted.status_code == 201, posted.text
     return dict(posted.json()["lead"])

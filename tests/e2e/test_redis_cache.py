@@ -127,7 +127,9 @@ def test_api_keeps_answering_when_redis_stops(
     assert stats_after.json() == stats_before
     # And a vendor can still post, and the new lead is listed at once
     email = f"redis-down-{uuid.uuid4().hex[:8]}@example.com"
-    posted = cached_server.request("POST", "/leads", token=make_token("demo-vendor-1"), json={"email": email})
+    posted = cached_server.request(
+        "POST", "/leads", token=make_token("demo-vendor-1"), json={"email": email, "tcpa_consent": True}
+    )
     assert posted.status_code == 201, posted.text
     listed = cached_server.get("/leads", make_token("demo-vendor-1"), params={"q": email})
     assert listed.status_code == 200

@@ -193,7 +193,7 @@ class Api:
             "POST",
             "/leads",
             "demo-admin",
-            body={"vendor_code": vendor_of(owner), "email": unique_email(), **fields},
+            body={"vendor_code": vendor_of(owner), "email": unique_email(), "tcpa_consent": True, **fields},
         )
         assert posted.status_code == 201, posted.text
         lead: dict[str, Any] = posted.json()["lead"]
@@ -264,7 +264,7 @@ def revoke_a_fresh_credential(api: Api, owner: str) -> Call:
 BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", "/leads"): lambda api, owner: Call("/leads", {"limit": "5"}),
     ("POST", "/leads"): lambda api, owner: Call(
-        "/leads", body={"vendor_code": vendor_of(owner), "email": unique_email()}
+        "/leads", body={"vendor_code": vendor_of(owner), "email": unique_email(), "tcpa_consent": True}
     ),
     ("GET", "/leads/{lead_id}"): lambda api, owner: Call(f"/leads/{api.leads[owner]['lead_id']}"),
     ("PATCH", "/leads/{lead_id}"): change_a_fresh_lead,
@@ -293,14 +293,24 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ),
     ("GET", "/agencies"): lambda api, owner: Call("/agencies"),
     ("POST", "/agencies"): lambda api, owner: Call(
-        "/agencies", body={"vendor_code": f"S{uuid.uuid4().hex[:10].upper()}", "name": "Security Check"}
+        "/agencies",
+        body={
+            "vendor_code": f"S{uuid.uuid4().hex[:10].upper()}",
+            "name": "Security Check",
+            "hourly_cap": 100,
+            "acceptance": {
+                "allowed_states": ["TX"],
+                "hours": {"time_zone": "UTC", "days": ["mon"], "from": "09:00", "to": "17:00"},
+            },
+        },
     ),
     ("GET", "/agencies/{code}"): lambda api, owner: Call(f"/agencies/{vendor_of(owner)}"),
     ("GET", "/agencies/{code}/returns"): lambda api, owner: Call(
         f"/agencies/{vendor_of(owner)}/returns", {"status": "pending", "limit": "5"}
     ),
     ("PATCH", "/agencies/{code}"): lambda api, owner: Call(
-        f"/agencies/{vendor_of(owner)}", body={"contact_name": "Security Check"}
+        f"/agencies/{vendor_of(owner)}",
+        body={"contact_name": "Security Check", "hourly_cap": None, "acceptance": {"require_consent": True}},
     ),
     ("POST", "/agencies/{code}/credentials"): lambda api, owner: Call(
         f"/agencies/{vendor_of(owner)}/credentials"

@@ -77,7 +77,7 @@ def test_posting_and_closing_a_lead_moves_revenue_funnel_and_conversions(server:
         "POST",
         "/leads",
         token=make_token("demo-vendor-1"),
-        json={"email": f"dash-{uuid.uuid4().hex[:10]}@example.com"},
+        json={"email": f"dash-{uuid.uuid4().hex[:10]}@example.com", "tcpa_consent": True},
     )
     assert posted.status_code == 201
     lead = posted.json()["lead"]
@@ -184,7 +184,7 @@ def test_posts_recompute_the_dashboard_at_most_once_per_freshness_interval_and_s
     # When leads are posted for three seconds, each post followed by a dashboard read
     results, posted = [], 0
     while time.monotonic() - computed < SLOW_FRESHNESS - 1:
-        body = {"email": f"burst-{uuid.uuid4().hex[:10]}@example.com"}
+        body = {"email": f"burst-{uuid.uuid4().hex[:10]}@example.com", "tcpa_consent": True}
         assert server.request("POST", "/leads", token=vendor, json=body).status_code == 201
         posted += 1
         results.append(server.get("/admin/stats", admin, params={"period": "7d"}).headers["X-Cache"])

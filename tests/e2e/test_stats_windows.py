@@ -198,7 +198,7 @@ def test_a_lead_created_and_closed_today_moves_todays_cohort_rate(server: LocalS
         "POST",
         "/leads",
         token=make_token("demo-vendor-1"),
-        json={"email": f"cohort-{uuid.uuid4().hex[:10]}@example.com"},
+        json={"email": f"cohort-{uuid.uuid4().hex[:10]}@example.com", "tcpa_consent": True},
     )
     assert posted.status_code == 201, posted.text
     close(server, posted.json()["lead"], 800)

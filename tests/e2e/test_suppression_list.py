@@ -40,7 +40,7 @@ def remove(server: LocalServer, entry_id: str) -> requests.Response:
 
 
 def post_lead(server: LocalServer, **contact: str) -> requests.Response:
-    return server.request("POST", "/leads", token=VENDOR, json=contact)
+    return server.request("POST", "/leads", token=VENDOR, json={"tcpa_consent": True, **contact})
 
 
 def assert_suppressed(response: requests.Response) -> None:

@@ -283,6 +283,51 @@ def test_performance_matches_the_buckets(stack: None) -> None:
     assert agency["insights"]["recommendations"]
 
 
+DEFAULT_ACCEPTANCE = {
+    "require_consent": True,
+    "required_fields": [],
+    "allowed_states": [],
+    "max_lead_age_minutes": None,
+    "hours": None,
+}
+RULES = {
+    "require_consent": False,
+    "required_fields": ["phone", "zip"],
+    "allowed_states": ["TX", "OK"],
+    "max_lead_age_minutes": 15,
+    "hours": {"time_zone": "America/Chicago", "days": ["mon", "fri"], "from": "22:00", "to": "06:00"},
+}
+
+
+def test_acceptance_rules_and_the_hourly_cap_are_set_shown_and_replaced(stack: None) -> None:
+    # Given an agency created with rules and an hourly cap
+    status, created = call(
+        "POST",
+        "/agencies",
+        body={"vendor_code": "V012", "name": "Ruled", "hourly_cap": 7, "acceptance": RULES},
+    )
+    assert status == 201, created
+    assert (created["hourly_cap"], created["acceptance"]) == (7, RULES)
+    assert (
+        call("GET", "/agencies/V012")[1]["acceptance"],
+        call("GET", "/agencies/V012")[1]["hourly_cap"],
+    ) == (
+        RULES,
+        7,
+    )
+    # When a PATCH sets other rules and removes the cap
+    status, changed = call(
+        "PATCH", "/agencies/V012", body={"acceptance": {"allowed_states": ["CA"]}, "hourly_cap": None}
+    )
+    # Then the rules are replaced whole (what the PATCH leaves out is back to its default)
+    assert status == 200, changed
+    _, read = call("GET", "/agencies/V012")
+    assert read["acceptance"] == {**DEFAULT_ACCEPTANCE, "allowed_states": ["CA"]}
+    assert read["hourly_cap"] is None
+    # and the vendor sees its own rules
+    assert call("GET", "/agencies", VENDOR)[1]["data"][0]["acceptance"] == DEFAULT_ACCEPTANCE
+
+
 def test_create_then_change_an_agency(stack: None) -> None:
     status, created = call(
         "POST", "/agencies", body={"vendor_code": "V010", "name": "Tenth", "monthly_cap": 5}
@@ -295,9 +340,11 @@ def test_create_then_change_an_agency(stack: None) -> None:
         "monthly_goal": 600,
         "daily_cap": None,
         "monthly_cap": 5,
+        "hourly_cap": None,
         "dedupe_window_days": 30,
         "return_window_days": 7,
         "test_mode": False,
+        "acceptance": DEFAULT_ACCEPTANCE,
         "contact_name": None,
         "contact_email": None,
         "contact_phone": None,
@@ -342,6 +389,36 @@ def test_create_then_change_an_agency(stack: None) -> None:
             "PATCH", "/agencies/V001", {"contact_email": "nope"}, 422, "contact_email", id="bad-email"
         ),
         pytest.param("PATCH", "/agencies/V001", {}, 422, "body", id="nothing"),
+        pytest.param("PATCH", "/agencies/V001", {"hourly_cap": 0}, 422, "hourly_cap", id="zero-hourly-cap"),
+        pytest.param("PATCH", "/agencies/V001", {"acceptance": None}, 422, "acceptance", id="null-rules"),
+        pytest.param(
+            "PATCH",
+            "/agencies/V001",
+            {"acceptance": {"required_fields": ["lead_value"]}},
+            422,
+            None,
+            id="not-a-posting-field",
+        ),
+        pytest.param(
+            "PATCH",
+            "/agencies/V001",
+            {"acceptance": {"allowed_states": ["tx"]}},
+            422,
+            None,
+            id="bad-state",
+        ),
+        pytest.param(
+            "PATCH",
+            "/agencies/V001",
+            {
+                "acceptance": {
+                    "hours": {"time_zone": "Nowhere/Else", "days": ["mon"], "from": "09:00", "to": "17:00"}
+                }
+            },
+            422,
+            "time_zone",
+            id="bad-zone",
+        ),
         pytest.param("PATCH", "/agencies/V404", {"name": "x"}, 404, None, id="unknown"),
         pytest.param("PUT", "/pricing/V001", {"price": -1}, 422, "price", id="negative-price"),
         pytest.param("PUT", "/pricing/V001", {"price": 1.005}, 422, "price", id="fraction-of-cent"),

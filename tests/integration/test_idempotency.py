@@ -27,7 +27,7 @@ def seeded(aws: dict[str, str]) -> None:
 
 
 def body(email: str) -> str:
-    return json.dumps({"email": email, "first_name": "Ida"})
+    return json.dumps({"email": email, "first_name": "Ida", "tcpa_consent": True})
 
 
 def test_a_retry_replays_the_first_answer_byte_for_byte(seeded: None) -> None:

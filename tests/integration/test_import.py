@@ -44,7 +44,9 @@ LATIN_1_ROW = "hal@example.com,,H\xe4l,,V001,,,,L-13\n".encode("latin-1")  # row
 def stack(aws: dict[str, str]) -> Iterator[Stack]:
     seed_demo_data(SeedTables.configured(), lead_count=0)
     stack = local_stack(aws[EVENTS_QUEUE])
-    existing = LeadSubmission(email="existing@example.com", vendor_code="V001", first_name="Old")
+    existing = LeadSubmission(
+        email="existing@example.com", vendor_code="V001", first_name="Old", tcpa_consent=True
+    )
     assert lead_writer().create(Principal("demo-admin", Role.ADMIN), existing).outcome is Outcome.ACCEPTED
     stack.events()  # drain the existing lead's event
     yield stack
@@ -267,6 +269,44 @@ def test_vendors_import_creates_new_agencies_and_leaves_existing_ones(stack: Sta
     assert stack.pricing.get({"price_key": "V020"})["price"] == pytest.approx(38.5)  # type: ignore[index]
     assert stack.vendors.get({"vendor_code": "V001"})["name"] == "Summit Lead Partners"  # type: ignore[index]
     assert run_import(path, importer(dry_run=False), io.StringIO()).counts == {"exists": 3, "rejected": 3}
+
+
+def test_vendors_import_takes_the_hourly_cap_and_acceptance_rules(stack: Stack, tmp_path: Path) -> None:
+    from agencies.dependencies import agency_service, pricing_service
+
+    # Given agencies with an hourly cap and acceptance rules (a JSON object in one cell)
+    path = tmp_path / "vendors.csv"
+    path.write_text(
+        "vendor_code,name,hourly_cap,acceptance\n"
+        'V030,Ruled,20,"{""allowed_states"": [""TX""], ""require_consent"": false}"\n'
+        "V031,Unreadable,,{not json\n"
+        'V032,Unknown rule,,"{""surprise"": 1}"\n',
+        encoding="utf-8",
+    )
+    importer = VendorImport(
+        create_agency=agency_service().create,
+        agency_exists=lambda code: stack.vendors.get({"vendor_code": code}) is not None,
+        set_price=pricing_service().set_vendor_price,
+    )
+    # When they are imported
+    assert run_import(path, importer, io.StringIO()).counts == {"accepted": 1, "rejected": 2}
+    # Then the agency holds them as the agencies service shows them
+    shown = agency_service().one(Principal("demo-admin", Role.ADMIN), "V030")
+    assert shown["hourly_cap"] == 20
+    assert (shown["acceptance"]["allowed_states"], shown["acceptance"]["require_consent"]) == (["TX"], False)
+
+
+def test_migrated_leads_are_not_held_to_the_acceptance_rules(stack: Stack, tmp_path: Path) -> None:
+    # Given a vendor whose rules require consent, a zip and Texan leads, 1 an hour
+    vendor = stack.vendors.get({"vendor_code": "V001"})
+    assert vendor is not None
+    rules = {"acceptance": {"required_fields": ["zip"], "allowed_states": ["TX"]}, "hourly_cap": 1}
+    stack.vendors.put({**vendor, **rules})
+    # When existing leads without consent, zip or state are imported
+    path = write_file(tmp_path, b"email,vendor_code\nold1@example.com,V001\nold2@example.com,V001\n")
+    summary, _ = import_leads(path)
+    # Then they are migrated as they are
+    assert summary.counts == {"accepted": 2}
 
 
 def test_imported_time_is_kept_to_the_millisecond(stack: Stack, tmp_path: Path) -> None:

@@ -63,11 +63,12 @@ def vendor(code: str) -> Principal:
 
 
 def person(n: int, vendor_code: str, **overrides: Any) -> LeadSubmission:
-    """Person `n`, already normalised: a lower-case email and an E.164 phone."""
+    """Person `n`, already normalised: a lower-case email and an E.164 phone, with consent."""
     values: dict[str, Any] = {
         "vendor_code": vendor_code,
         "email": f"person{n}@example.com",
         "phone": f"+1202555{n:04d}",
+        "tcpa_consent": True,
         **overrides,
     }
     return LeadSubmission(**values)
@@ -256,6 +257,7 @@ def test_concurrent_posts_never_load_an_agent_past_its_capacity(stack: Stack) ->
     [
         pytest.param("daily_cap", "day", id="daily-cap"),
         pytest.param("monthly_cap", "month", id="monthly-cap"),
+        pytest.param("hourly_cap", "hour", id="hourly-cap"),
     ],
 )
 def test_concurrent_posts_stop_exactly_at_the_vendors_cap(stack: Stack, cap_field: str, period: str) -> None:

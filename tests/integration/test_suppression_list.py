@@ -33,7 +33,7 @@ def vendor(code: str) -> Principal:
 
 
 def submission(code: str, **contact: str) -> LeadSubmission:
-    return LeadSubmission(vendor_code=code, **contact)
+    return LeadSubmission(vendor_code=code, tcpa_consent=True, **contact)
 
 
 @pytest.fixture

@@ -56,6 +56,20 @@ def test_an_accepted_lead_is_a_201_with_the_lead_its_id_and_price() -> None:
             id="unknown-vendor",
         ),
         pytest.param(SUPPRESSED, 422, id="suppressed"),
+        *[
+            pytest.param(
+                CreateOutcome.rejected(code, f"refused: {code}", details=[{"field": "x", "message": "y"}]),
+                422,
+                id=code.value,
+            )
+            for code in (
+                ReasonCode.NO_CONSENT,
+                ReasonCode.MISSING_FIELD,
+                ReasonCode.STATE_NOT_ALLOWED,
+                ReasonCode.LEAD_TOO_OLD,
+                ReasonCode.OUTSIDE_HOURS,
+            )
+        ],
     ],
 )
 def test_each_refusal_has_its_status_and_an_error_body_with_its_reason_code(
