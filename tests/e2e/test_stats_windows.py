@@ -56,12 +56,17 @@ def today(server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> date
     """Today in the server's business zone, once leads created long ago (up to 400 days) were
     imported and closed today, on top of the demo data (created over 90 days, many closed later)."""
     day = date.fromisoformat(get_json(server, "/admin/stats", {"period": "7d"})["period"]["to"])
+    # Enough of them that today closes more leads than it receives, whatever the hour (the demo
+    # leads of today grow through the day).
+    so_far = get_json(server, "/admin/stats", {"from": day.isoformat(), "to": day.isoformat()})["conversion"]
+    count = max(len(AGED_DAYS), so_far["leads"] - so_far["conversions"] + 1)
+    ages = [AGED_DAYS[n % len(AGED_DAYS)] for n in range(count)]
     run = uuid.uuid4().hex[:8]
-    emails = [f"aged-{run}-{days}@example.com" for days in AGED_DAYS]
+    emails = [f"aged-{run}-{n}-{days}@example.com" for n, days in enumerate(ages)]
     path: Path = tmp_path_factory.mktemp("aged") / "aged.csv"
     rows = [
         f"{email},{(day - timedelta(days=days)).isoformat()}T12:00:00Z"
-        for email, days in zip(emails, AGED_DAYS, strict=True)
+        for email, days in zip(emails, ages, strict=True)
     ]
     path.write_text("email,created_at\n" + "\n".join(rows) + "\n", encoding="utf-8")
     imported = server.run_cli("import", "leads", str(path), "--vendor", "V002", "--quiet")
