@@ -129,7 +129,9 @@ def test_no_stats_rate_is_over_100_percent_nor_over_nothing_in_any_window(
         assert (body["sales"]["returnOnSpend"] is None) == (body["revenue"]["total"] == 0), where
         if body["sales"]["returnOnSpend"] is not None:
             expected = Decimal(str(body["sales"]["total"])) / Decimal(str(body["revenue"]["total"]))
-            assert Decimal(str(body["sales"]["returnOnSpend"])) == expected.quantize(Decimal("0.01")), where
+            assert Decimal(str(body["sales"]["returnOnSpend"])) == expected.quantize(
+                Decimal("0.01"), rounding=ROUND_HALF_UP
+            ), where
         assert body["agents"]["utilization"] is not None  # the demo agents have capacity
         assert body["period"]["partial"] == (body["period"]["to"] == today.isoformat()), where
     # And the windows include some whose closes outnumber their new leads (a rate of closes over
@@ -156,9 +158,7 @@ def test_no_analytics_rate_is_over_100_percent_nor_over_nothing_in_any_window(
             if sum(body["leads"]):
                 (rate,) = rates
                 assert 0 <= rate <= 100, where
-                assert rate == (Decimal(100 * sum(body["converted"])) / sum(body["leads"])).quantize(
-                    Decimal("0.1")
-                )
+                assert rate == percent(sum(body["converted"]), sum(body["leads"])), where
             else:
                 assert rates == [], where
             assert not any("None" in line for line in body["insights"]), where
