@@ -245,6 +245,7 @@ VENDOR_COLUMNS = frozenset(
         "monthly_cap",
         "hourly_cap",
         "dedupe_window_days",
+        "return_window_days",
         "test_mode",
         "acceptance",
         "contact_name",
@@ -255,7 +256,7 @@ VENDOR_COLUMNS = frozenset(
 )
 
 WHOLE_NUMBER_COLUMNS = frozenset(
-    {"monthly_goal", "daily_cap", "monthly_cap", "hourly_cap", "dedupe_window_days"}
+    {"monthly_goal", "daily_cap", "monthly_cap", "hourly_cap", "dedupe_window_days", "return_window_days"}
 )
 
 

@@ -271,16 +271,16 @@ def test_vendors_import_creates_new_agencies_and_leaves_existing_ones(stack: Sta
     assert run_import(path, importer(dry_run=False), io.StringIO()).counts == {"exists": 3, "rejected": 3}
 
 
-def test_vendors_import_takes_the_hourly_cap_and_acceptance_rules(stack: Stack, tmp_path: Path) -> None:
+def test_vendors_import_takes_the_hourly_cap_return_window_and_acceptance_rules(stack: Stack, tmp_path: Path) -> None:
     from agencies.dependencies import agency_service, pricing_service
 
     # Given agencies with an hourly cap and acceptance rules (a JSON object in one cell)
     path = tmp_path / "vendors.csv"
     path.write_text(
-        "vendor_code,name,hourly_cap,acceptance\n"
-        'V030,Ruled,20,"{""allowed_states"": [""TX""], ""require_consent"": false}"\n'
-        "V031,Unreadable,,{not json\n"
-        'V032,Unknown rule,,"{""surprise"": 1}"\n',
+        "vendor_code,name,hourly_cap,return_window_days,acceptance\n"
+        'V030,Ruled,20,14,"{""allowed_states"": [""TX""], ""require_consent"": false}"\n'
+        "V031,Unreadable,,,{not json\n"
+        'V032,Unknown rule,,,"{""surprise"": 1}"\n',
         encoding="utf-8",
     )
     importer = VendorImport(
@@ -292,7 +292,7 @@ def test_vendors_import_takes_the_hourly_cap_and_acceptance_rules(stack: Stack, 
     assert run_import(path, importer, io.StringIO()).counts == {"accepted": 1, "rejected": 2}
     # Then the agency holds them as the agencies service shows them
     shown = agency_service().one(Principal("demo-admin", Role.ADMIN), "V030")
-    assert shown["hourly_cap"] == 20
+    assert (shown["hourly_cap"], shown["return_window_days"]) == (20, 14)
     assert (shown["acceptance"]["allowed_states"], shown["acceptance"]["require_consent"]) == (["TX"], False)
 
 
