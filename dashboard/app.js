@@ -11,7 +11,7 @@
 // "sign-in" when the form was sent, so the wait for the API is apart from the typing).
 "use strict";
 
-const state = { api: "", token: "", leadsCursor: null, range: { period: "30d" }, shown: null };
+const state = { api: "", token: "", leadsCursor: null, range: { period: "30d" }, shown: null, mayDecide: undefined, decidedReturns: new Set() };
 const $ = (selector) => document.querySelector(selector);
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -380,6 +380,9 @@ async function downloadReport() {
 // its pending ones and shows them together, newest first. Each row keeps the path of the answer it
 // comes from. Only an admin may decide (PATCH /leads/{id}/return); the API says which role a token
 // has only by answering, so the dashboard asks once, at sign-in, for a read only admins may make.
+// After a decision the list is read again. It comes from an index, which in DynamoDB may still
+// say "pending" for a moment after the decision: a return known decided (the PATCH said so, or
+// said it was already) is left out. A decided return is never pending again.
 
 async function mayDecideReturns() {
   try {
@@ -411,7 +414,8 @@ async function loadReturns() {
   });
   if (!found) return;
   state.mayDecide = found.mayDecide;
-  const rows = found.pages.flatMap(([path, page]) => page.data.map((entry, i) => ({ path, page, entry, i })));
+  const rows = found.pages.flatMap(([path, page]) => page.data.map((entry, i) => ({ path, page, entry, i })))
+    .filter(({ entry }) => !state.decidedReturns.has(entry.lead_id));
   rows.sort((a, b) => (a.entry.requested_at < b.entry.requested_at ? 1 : a.entry.requested_at > b.entry.requested_at ? -1 : 0));
   // A pending return has no credit yet (it is set on approval): the column shows once one has.
   const shown = RETURN_COLUMNS.filter(([key]) => key !== "credit" || rows.some(({ entry }) => entry.credit != null));
@@ -420,9 +424,11 @@ async function loadReturns() {
     const row = el("tr", { "data-lead-id": entry.lead_id, "data-vendor": entry.vendor_code, "data-url": path },
       ...shown.map(([key, , format]) => cell(page, `data.${i}.${key}`, format)));
     if (found.mayDecide) {
-      const buttons = [["approved", "Approve"], ["rejected", "Reject"]].map(([status, label]) =>
-        el("button", { type: "button", class: `decide ${status}`, "data-decision": status }, label));
-      buttons.forEach((button) => button.addEventListener("click", () => decideReturn(entry, button.dataset.decision, buttons)));
+      const buttons = [["approved", "Approve"], ["rejected", "Reject"]].map(([status, label]) => {
+        const button = el("button", { type: "button", class: `decide ${status}` }, label);
+        button.addEventListener("click", () => decideReturn(entry, status, buttons));
+        return button;
+      });
       row.append(el("td", { class: "decision" }, ...buttons));
     }
     return row;
@@ -438,10 +444,11 @@ async function decideReturn(entry, status, buttons) {
   const verb = status === "approved" ? "approve" : "reject";
   try {
     await api(`/leads/${encodeURIComponent(entry.lead_id)}/return`, { method: "PATCH", body: JSON.stringify({ status }) });
+    state.decidedReturns.add(entry.lead_id);
     returnsMessage("");
   } catch (error) {
-    // E.g. 409 RETURN_ALREADY_DECIDED: decided elsewhere since the list was read. The list is
-    // read again either way, so a row decided elsewhere leaves it too.
+    // E.g. 409 RETURN_ALREADY_DECIDED: decided elsewhere since the list was read.
+    if (error.body?.error?.code === "RETURN_ALREADY_DECIDED") state.decidedReturns.add(entry.lead_id);
     returnsMessage(`Could not ${verb} the return of lead ${entry.lead_id}: ${error.message}`);
   }
   try {
@@ -555,6 +562,7 @@ async function signIn() {
   state.api = $("#api").value.replace(/\/$/, "");
   state.token = $("#token").value.trim();
   state.mayDecide = undefined; // learnt again for this token
+  state.decidedReturns = new Set();
   sessionStorage.setItem("crm.api", state.api);
   sessionStorage.setItem("crm.token", state.token);
   try {

@@ -1,8 +1,8 @@
 """The dashboard's pending returns panel in a real browser (Debian's chromium, headless, through
 Playwright), on a `crm serve --dashboard` of this module's own: an admin sees every agency's pending
-returns, each value as the API gives it, approves one and rejects another (each leaves the list and
-the API has it decided), is told when a return was decided elsewhere in the meantime; a manager sees
-the list without the buttons."""
+returns, each value as the API gives it, approves one and rejects another (the list is read again:
+each leaves it and the API has it decided), and is told when a return was decided elsewhere in the
+meantime; a manager sees the list without the buttons."""
 
 from __future__ import annotations
 
@@ -103,10 +103,15 @@ def test_an_admin_approves_one_return_and_rejects_another_from_the_panel(
     check_every_value_against_the_api(page, server, received)
     page.screenshot(path=str(ARTIFACTS / "pending-returns.png"), full_page=True)
 
+    # Given a return asked for after the panel was read
+    later = returned_lead(server, reason_code="DUPLICATE")
+    expect(row_of(page, later)).to_have_count(0)
     # When the admin approves the first
     row_of(page, approved).get_by_role("button", name="Approve").click()
-    # Then its row leaves the panel and the API has it approved, crediting the lead's price
+    # Then the list is read again: the row leaves the panel, the later return joins it
     expect(row_of(page, approved)).to_have_count(0)
+    expect(row_of(page, later)).to_be_visible()
+    # And the API has it approved, crediting the lead's price
     decided = the_return(server, approved)
     assert (decided["status"], decided["decided_by"]) == ("approved", "demo-admin")
     assert float(decided["credit"]) == float(approved["lead_value"])
@@ -120,6 +125,7 @@ def test_an_admin_approves_one_return_and_rejects_another_from_the_panel(
     assert (decided["status"], decided["credit"]) == ("rejected", None)
     expect(page.locator("#returns-message")).to_be_hidden()
     expect(page.locator("#error")).to_be_hidden()
+    assert the_return(server, later)["status"] == "pending"
 
 
 def test_a_return_decided_elsewhere_is_said_in_the_panel_and_leaves_it(
