@@ -11,7 +11,7 @@
 // "sign-in" when the form was sent, so the wait for the API is apart from the typing).
 "use strict";
 
-const state = { api: "", token: "", leadsCursor: null, range: { period: "30d" }, shown: null };
+const state = { api: "", token: "", leadsCursor: null, range: { period: "30d" }, shown: null, mayDecide: undefined, decidedReturns: new Set() };
 const $ = (selector) => document.querySelector(selector);
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -105,9 +105,27 @@ async function api(path, options = {}) {
 const latestRequest = {};
 
 async function latest(panel, path) {
+  return newest(panel, () => api(path));
+}
+
+/** The same guard for a panel made of several requests: `load` resolves to all of its answers. */
+async function newest(panel, load) {
   const ticket = (latestRequest[panel] = (latestRequest[panel] || 0) + 1);
-  const body = await api(path);
+  const body = await load();
   return ticket === latestRequest[panel] ? body : null;
+}
+
+/** Every page of a paginated list: [[path, page], ...], following `pagination.cursor`. */
+async function allPages(path) {
+  const [route, query = ""] = path.split("?");
+  const pages = [];
+  for (let at = path; at; ) {
+    const page = await api(at);
+    pages.push([at, page]);
+    const { hasMore, cursor } = page.pagination;
+    at = hasMore && cursor ? `${route}?${new URLSearchParams({ ...Object.fromEntries(new URLSearchParams(query)), cursor })}` : null;
+  }
+  return pages;
 }
 
 // -- range ------------------------------------------------------------------------------------------
@@ -357,6 +375,93 @@ async function downloadReport() {
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
+// -- pending returns ------------------------------------------------------------------------------
+// The API lists returns per agency (GET /agencies/{code}/returns): the panel asks every agency for
+// its pending ones and shows them together, newest first. Each row keeps the path of the answer it
+// comes from. Only an admin may decide (PATCH /leads/{id}/return); the API says which role a token
+// has only by answering, so the dashboard asks once, at sign-in, for a read only admins may make.
+// After a decision the list is read again. It comes from an index, which in DynamoDB may still
+// say "pending" for a moment after the decision: a return known decided (the PATCH said so, or
+// said it was already) is left out. A decided return is never pending again.
+
+async function mayDecideReturns() {
+  try {
+    await api("/admin/suppressions?limit=1");
+    return true;
+  } catch (error) {
+    if (error.status === 403) return false;
+    throw error;
+  }
+}
+
+const RETURN_COLUMNS = [
+  ["lead_id", "Lead", "text"], ["vendor_code", "Vendor", "text"], ["reason_code", "Reason", "text"],
+  ["note", "Note", "text"], ["requested_at", "Requested", "text"], ["credit", "Credit", "money"],
+];
+
+function returnsMessage(message) {
+  const node = $("#returns-message");
+  node.textContent = message;
+  node.hidden = !message;
+}
+
+async function loadReturns() {
+  const found = await newest("returns", async () => {
+    const [agencies, mayDecide] = await Promise.all([allPages("/agencies?limit=200"), state.mayDecide ?? mayDecideReturns()]);
+    const codes = agencies.flatMap(([, page]) => page.data.map((agency) => agency.vendor_code));
+    const pages = await Promise.all(codes.map((code) => allPages(`/agencies/${encodeURIComponent(code)}/returns?status=pending&limit=200`)));
+    return { mayDecide, pages: pages.flat() };
+  });
+  if (!found) return;
+  state.mayDecide = found.mayDecide;
+  const rows = found.pages.flatMap(([path, page]) => page.data.map((entry, i) => ({ path, page, entry, i })))
+    .filter(({ entry }) => !state.decidedReturns.has(entry.lead_id));
+  rows.sort((a, b) => (a.entry.requested_at < b.entry.requested_at ? 1 : a.entry.requested_at > b.entry.requested_at ? -1 : 0));
+  // A pending return has no credit yet (it is set on approval): the column shows once one has.
+  const shown = RETURN_COLUMNS.filter(([key]) => key !== "credit" || rows.some(({ entry }) => entry.credit != null));
+  $("#returns-table thead tr").replaceChildren(...shown.map(([, title]) => el("th", {}, title)), ...(found.mayDecide ? [el("th", {}, "Decision")] : []));
+  $("#returns-table tbody").replaceChildren(...rows.map(({ path, page, entry, i }) => {
+    const row = el("tr", { "data-lead-id": entry.lead_id, "data-vendor": entry.vendor_code, "data-url": path },
+      ...shown.map(([key, , format]) => cell(page, `data.${i}.${key}`, format)));
+    if (found.mayDecide) {
+      const buttons = [["approved", "Approve"], ["rejected", "Reject"]].map(([status, label]) => {
+        const button = el("button", { type: "button", class: `decide ${status}` }, label);
+        button.addEventListener("click", () => decideReturn(entry, status, buttons));
+        return button;
+      });
+      row.append(el("td", { class: "decision" }, ...buttons));
+    }
+    return row;
+  }));
+  $("#returns-readonly").hidden = found.mayDecide;
+  $("#returns-table").hidden = rows.length === 0;
+  $("#returns-empty").hidden = rows.length > 0;
+  rendered($("#returns-panel"), "/agencies?limit=200"); // the agencies asked; each row has its own
+}
+
+async function decideReturn(entry, status, buttons) {
+  buttons.forEach((button) => { button.disabled = true; });
+  const verb = status === "approved" ? "approve" : "reject";
+  try {
+    await api(`/leads/${encodeURIComponent(entry.lead_id)}/return`, { method: "PATCH", body: JSON.stringify({ status }) });
+    state.decidedReturns.add(entry.lead_id);
+    returnsMessage("");
+  } catch (error) {
+    // E.g. 409 RETURN_ALREADY_DECIDED: decided elsewhere since the list was read.
+    if (error.body?.error?.code === "RETURN_ALREADY_DECIDED") state.decidedReturns.add(entry.lead_id);
+    returnsMessage(`Could not ${verb} the return of lead ${entry.lead_id}: ${error.message}`);
+  }
+  try {
+    await loadReturns();
+  } catch (error) {
+    returnsMessage(`Could not list the pending returns again: ${error.message}`);
+    buttons.forEach((button) => { button.disabled = false; });
+    return;
+  }
+  // An approval credits the vendor: the spend, CPA and reports follow it.
+  if (status === "approved") refreshAfterChange().catch(panelError);
+}
+
 const DISPOSITIONS = ["new", "contacted", "qualified", "closed", "lost"];
 
 function leadRow(page, i, path) {
@@ -456,10 +561,12 @@ async function signIn() {
   performance.mark("sign-in");
   state.api = $("#api").value.replace(/\/$/, "");
   state.token = $("#token").value.trim();
+  state.mayDecide = undefined; // learnt again for this token
+  state.decidedReturns = new Set();
   sessionStorage.setItem("crm.api", state.api);
   sessionStorage.setItem("crm.token", state.token);
   try {
-    await loadAll([loadStats, loadAnalytics, loadAgents, loadAgencies, loadReport, loadLeads]);
+    await loadAll([loadStats, loadAnalytics, loadAgents, loadAgencies, loadReport, loadLeads, loadReturns]);
     showError("");
     $("#app").hidden = false;
     $("#logout").hidden = false;
