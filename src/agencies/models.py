@@ -268,6 +268,10 @@ class PostbackEndpointBody(JsonBody):
     events: list[PostbackEvent] = Field(
         min_length=1, max_length=len(PostbackEvent), json_schema_extra={"uniqueItems": True}
     )
+    rotate_secret: bool = Field(
+        default=False,
+        description="Make a new signing secret (shown in the answer); the old one signs for 24 h more",
+    )
 
     @model_validator(mode="after")
     def _distinct_events(self) -> PostbackEndpointBody:
@@ -310,14 +314,19 @@ class DeliveryAttempt(BaseModel):
 class PostbackDelivery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    delivery_id: str = Field(description="Also the webhook-id header of every attempt")
+    delivery_id: str
+    webhook_id: str = Field(description="The webhook-id header of every attempt (the delivery's id)")
     vendor_code: str
-    event: PostbackEvent
+    event_type: PostbackEvent
     status: DeliveryStatus
     created_at: str
-    attempt_count: int
-    attempts: list[DeliveryAttempt]
+    attempts: int = Field(description="Attempts made")
+    last_status_code: int | None = Field(
+        default=None, description="The receiver's answer to the latest attempt"
+    )
+    last_latency_ms: int | None = None
     next_attempt_at: str | None = Field(default=None, description="While pending: when it is tried next")
+    attempt_log: list[DeliveryAttempt] = Field(description="Every attempt, oldest first")
     payload: dict[str, Any] = Field(description="The body sent on every attempt")
 
 

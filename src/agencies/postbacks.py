@@ -230,7 +230,18 @@ def endpoint_view(item: Mapping[str, Any], secret: str | None = None) -> dict[st
 
 
 def delivery_view(item: Mapping[str, Any]) -> dict[str, Any]:
-    shown = {**item, "payload": json.loads(str(item["body"]))}
+    log = list(item.get("attempts", []))
+    last = log[-1] if log else {}
+    shown = {
+        **item,
+        "webhook_id": item["delivery_id"],
+        "event_type": item["event"],
+        "attempts": int(item.get("attempt_count", len(log))),
+        "last_status_code": last.get("response_code"),
+        "last_latency_ms": last.get("latency_ms"),
+        "attempt_log": log,
+        "payload": json.loads(str(item["body"])),
+    }
     return PostbackDelivery.model_validate(shown).model_dump(mode="json")
 
 
@@ -267,55 +278,49 @@ class PostbackService:
         return endpoint_view(self._endpoint(code))
 
     def register(self, principal: Principal, code: str, body: PostbackEndpointBody) -> dict[str, Any]:
-        """Sets the vendor's endpoint. A first registration creates the signing secret and shows
-        it; a later one changes the URL and events and keeps the secret."""
+        """Sets the vendor's endpoint. A first registration, or one with `rotate_secret`, makes a
+        signing secret and shows it (after a rotation the previous one signs beside it for a day);
+        any other change keeps the secret and does not show it."""
         self._agency(principal, code)
         try:
             check_destination(body.url, self._allow_loopback, self._resolver)
         except DestinationRefused as exc:
             raise PostbackUrlRefused(str(exc)) from exc
-        stamp = iso_timestamp(now())
+        moment = now()
+        stamp = iso_timestamp(moment)
         values = {"url": body.url, "events": [event.value for event in body.events], "updated_at": stamp}
         existing = self._store.endpoint(code)
-        if existing is not None:
-            item = {**existing, **values}
-            self._store.put_endpoint(item, condition="attribute_exists(vendor_code)")
-            return endpoint_view(item)
-        secret = new_secret()
-        item = {
-            "vendor_code": code,
-            **values,
-            "created_at": stamp,
-            "secret": secret,
-            "secret_rotated_at": stamp,
-        }
-        try:
-            self._store.put_endpoint(item, condition="attribute_not_exists(vendor_code)")
-        except ConditionFailed as exc:
-            raise Conflict("The endpoint was registered meanwhile; read it and try again") from exc
-        return endpoint_view(item, secret)
+        if existing is None:
+            secret = new_secret()
+            item = {
+                "vendor_code": code,
+                **values,
+                "created_at": stamp,
+                "secret": secret,
+                "secret_rotated_at": stamp,
+            }
+            try:
+                self._store.put_endpoint(item, condition="attribute_not_exists(vendor_code)")
+            except ConditionFailed as exc:
+                raise Conflict("The endpoint was registered meanwhile; read it and try again") from exc
+            return endpoint_view(item, secret)
+        item = {**existing, **values}
+        shown = None
+        if body.rotate_secret:
+            shown = new_secret()
+            item.update(
+                secret=shown,
+                previous_secret=existing["secret"],
+                previous_secret_until=iso_timestamp(moment + timedelta(hours=PREVIOUS_SECRET_HOURS)),
+                secret_rotated_at=stamp,
+            )
+        self._store.put_endpoint(item, condition="attribute_exists(vendor_code)")
+        return endpoint_view(item, shown)
 
     def remove(self, principal: Principal, code: str) -> None:
         self._agency(principal, code)
         if not self._store.delete_endpoint(code):
             raise PostbackNotRegistered(code)
-
-    def rotate(self, principal: Principal, code: str) -> dict[str, Any]:
-        """A new signing secret, shown once; the previous one signs beside it for a day."""
-        self._agency(principal, code)
-        existing = self._endpoint(code)
-        moment = now()
-        secret = new_secret()
-        item = {
-            **existing,
-            "secret": secret,
-            "previous_secret": existing["secret"],
-            "previous_secret_until": iso_timestamp(moment + timedelta(hours=PREVIOUS_SECRET_HOURS)),
-            "secret_rotated_at": iso_timestamp(moment),
-            "updated_at": iso_timestamp(moment),
-        }
-        self._store.put_endpoint(item, condition="attribute_exists(vendor_code)")
-        return endpoint_view(item, secret)
 
     def deliveries(
         self, principal: Principal, code: str, status: DeliveryStatus | None, limit: int, cursor: str | None

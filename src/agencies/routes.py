@@ -141,7 +141,7 @@ def revoke_credential(code: Code, user_id: UserId) -> Response[Any]:
 # -- postbacks ------------------------------------------------------------------------------------
 @postbacks_endpoint(
     "GET",
-    "/agencies/<code>/postbacks",
+    "/agencies/<code>/webhook",
     roles=POSTBACK_MANAGERS,
     response_model=PostbackEndpoint,
     errors=[404],
@@ -155,7 +155,7 @@ def get_postback_endpoint(code: Code) -> Response[Any]:
 
 @postbacks_endpoint(
     "PUT",
-    "/agencies/<code>/postbacks",
+    "/agencies/<code>/webhook",
     roles=POSTBACK_MANAGERS,
     response_model=PostbackEndpoint,
     errors=[404, 409],
@@ -163,17 +163,19 @@ def get_postback_endpoint(code: Code) -> Response[Any]:
 def put_postback_endpoint(code: Code, body: Annotated[PostbackEndpointBody, Body()]) -> Response[Any]:
     """Register or change the agency's postback endpoint
 
-    The first registration's answer carries the signing `secret` (shown once); a change of URL or
-    events keeps the secret and does not show it. The URL must be https to a host that resolves to
-    public addresses only (422 `POSTBACK_URL_REFUSED` otherwise; the local stack also allows
-    http://127.0.0.1). Events: `lead.accepted`, `lead.status_changed`, `lead.returned`."""
+    The first registration's answer carries the signing `secret` (shown once), and so does a change
+    with `rotate_secret: true` (for 24 hours the previous secret signs beside the new one: two
+    `v1,` signatures in `webhook-signature`); any other change keeps the secret and does not show
+    it. The URL must be https to a host that resolves to public addresses only (422
+    `POSTBACK_URL_REFUSED` otherwise; the local stack also allows http://127.0.0.1). Events:
+    `lead.accepted`, `lead.status_changed`, `lead.returned`."""
     shown = postback_service().register(current_principal(), code, body)
     return json_response(shown, headers=NO_STORE)
 
 
 @postbacks_endpoint(
     "DELETE",
-    "/agencies/<code>/postbacks",
+    "/agencies/<code>/webhook",
     roles=POSTBACK_MANAGERS,
     response_model=None,
     status=204,
@@ -186,23 +188,8 @@ def delete_postback_endpoint(code: Code) -> Response[Any]:
 
 
 @postbacks_endpoint(
-    "POST",
-    "/agencies/<code>/postbacks/secret",
-    roles=POSTBACK_MANAGERS,
-    response_model=PostbackEndpoint,
-    errors=[404],
-)
-def rotate_postback_secret(code: Code) -> Response[Any]:
-    """Rotate the postback signing secret (the new one shown once)
-
-    For 24 hours the previous secret signs beside the new one (two `v1,` signatures in
-    `webhook-signature`), so a receiver can switch without missing a postback."""
-    return json_response(postback_service().rotate(current_principal(), code), headers=NO_STORE)
-
-
-@postbacks_endpoint(
     "GET",
-    "/agencies/<code>/postbacks/deliveries",
+    "/agencies/<code>/webhook/deliveries",
     roles=POSTBACK_MANAGERS,
     response_model=DeliveryPage,
     errors=[404],
@@ -213,16 +200,17 @@ def list_postback_deliveries(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
-    """The agency's postback deliveries, newest first, each with its attempts
+    """The agency's postback deliveries, newest first, with their attempts
 
-    Every attempt: when, outcome, response code, latency; a pending delivery says when it is
-    tried next. Attempts follow a back-off for up to 24 hours, then the delivery is `failed`."""
+    `attempt_log` has every attempt: when, outcome, response code, latency; a pending delivery
+    says when it is tried next. Attempts follow a back-off for up to 24 hours, then the delivery
+    is `failed`."""
     return json_response(postback_service().deliveries(current_principal(), code, status, limit, cursor))
 
 
 @postbacks_endpoint(
     "POST",
-    "/agencies/<code>/postbacks/deliveries/<delivery_id>/retry",
+    "/agencies/<code>/webhook/deliveries/<delivery_id>/retry",
     roles=POSTBACK_MANAGERS,
     response_model=PostbackDelivery,
     status=202,

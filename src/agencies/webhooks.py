@@ -24,7 +24,7 @@ from urllib.parse import SplitResult, urlsplit
 from standardwebhooks import Webhook
 from ulid import ULID
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
+SECRET_PREFIX = "whsec_"  # noqa: S105  # nosec B105  # the format's prefix, not a secret
 SECRET_BYTES = 32
 MAX_URL_LENGTH = 2048
 
@@ -51,11 +51,16 @@ class Notice:
 def notices(detail_type: str, detail: Mapping[str, Any]) -> list[Notice]:
     """The postbacks a lead event (`leads.events.lead_event`'s detail) calls for: a new lead is
     `lead.accepted`; a change of disposition to contacted, qualified, closed or lost is
-    `lead.status_changed`; an approved return is `lead.returned`. A deleted lead tells nothing."""
+    `lead.status_changed`; a decided return is `lead.returned` (its `reason_code` is the return's,
+    added by the delivery function). A deleted lead tells nothing."""
     after, before = detail.get("after"), detail.get("before")
     if not after or after.get("deleted") or not after.get("vendor_code"):
         return []
-    lead = {"lead_id": detail["lead_id"], "is_test": bool(after.get("is_test"))}
+    lead = {
+        "lead_id": detail["lead_id"],
+        "campaign_source": after.get("campaign_source"),
+        "is_test": bool(after.get("is_test")),
+    }
     vendor = str(after["vendor_code"])
     if detail_type == "LeadCreated" and before is None:
         accepted = {
@@ -76,8 +81,10 @@ def notices(detail_type: str, detail: Mapping[str, Any]) -> list[Notice]:
             "previous_status": VENDOR_STATUS.get(previous, "new"),
         }
         found.append(Notice(PostbackEvent.STATUS_CHANGED, vendor, changed))
-    if after.get("return_status") == "approved" and before.get("return_status") != "approved":
-        found.append(Notice(PostbackEvent.RETURNED, vendor, {**lead, "credit": _number(after.get("credit"))}))
+    decision = after.get("return_status")
+    if decision in ("approved", "rejected") and before.get("return_status") != decision:
+        returned = {**lead, "status": decision, "credit": _number(after.get("credit"))}
+        found.append(Notice(PostbackEvent.RETURNED, vendor, returned))
     return found
 
 
