@@ -220,3 +220,13 @@ def test_a_back_off_longer_than_a_day_is_refused() -> None:
         1,
         2,
     )
+
+
+def test_only_the_local_stack_calls_loopback_addresses() -> None:
+    from crm.stack import function_environment, local_template
+    from crm.template import Template
+
+    assert "POSTBACK_ALLOW_LOOPBACK" not in Template.load().environment()  # deployed: never
+    assert Settings.from_env(base_env()).postback_allow_loopback is False
+    local = function_environment(local_template({}), "http://127.0.0.1:8000", {})
+    assert Settings.from_env({**base_env(), **local}).postback_allow_loopback is True
