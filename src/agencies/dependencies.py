@@ -4,11 +4,13 @@ table or a time zone."""
 
 from __future__ import annotations
 
+from agencies.postbacks import DeliveryQueue, PostbackService, PostbackStore
 from agencies.repository import AgencyRepository, PricingRepository, UserDirectory
 from agencies.returns import VendorReturns
 from agencies.service import AgencyService, AgentService, CredentialService, PricingService
 from shared import dependencies
 from shared.auth import issue_token
+from shared.config import get_settings
 from shared.dates import Clock
 from shared.returns import ReturnRecords
 
@@ -58,4 +60,15 @@ def vendor_returns() -> VendorReturns:
         AgencyRepository(dependencies.vendors_table()),
         ReturnRecords(dependencies.returns_table()),
         dependencies.cursor_codec(),
+    )
+
+
+def postback_service() -> PostbackService:
+    settings = get_settings()
+    return PostbackService(
+        AgencyRepository(dependencies.vendors_table()),
+        PostbackStore(dependencies.postbacks_table()),
+        DeliveryQueue(settings.postback_queue, settings.postback_dead_letter_queue),
+        dependencies.cursor_codec(),
+        settings.postback_allow_loopback,
     )

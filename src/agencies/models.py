@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from agencies.webhooks import MAX_URL_LENGTH, PostbackEvent
 from shared.acceptance import AcceptanceRules
 from shared.pricing import HourMultiplier, check_bands, check_price_range
 from shared.records import Availability, UserStatus
@@ -250,4 +251,85 @@ class Agent(BaseModel):
 
 class AgentPage(BaseModel):
     data: list[Agent]
+    pagination: Pagination
+
+
+# -- postbacks ------------------------------------------------------------------------------------
+class PostbackEndpointBody(JsonBody):
+    """The one endpoint a vendor's postbacks go to, and the events it wants."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(
+        min_length=1,
+        max_length=MAX_URL_LENGTH,
+        description="https URL whose host resolves to public addresses only (checked again at every send)",
+    )
+    events: list[PostbackEvent] = Field(
+        min_length=1, max_length=len(PostbackEvent), json_schema_extra={"uniqueItems": True}
+    )
+    rotate_secret: bool = Field(
+        default=False,
+        description="Make a new signing secret (shown in the answer); the old one signs for 24 h more",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_events(self) -> PostbackEndpointBody:
+        if len(set(self.events)) != len(self.events):
+            raise ValueError("events must not repeat")
+        return self
+
+
+class PostbackEndpoint(BaseModel):
+    vendor_code: str
+    url: str
+    events: list[PostbackEvent]
+    created_at: str
+    updated_at: str
+    secret_rotated_at: str | None = Field(default=None, description="When the signing secret last changed")
+    secret: str | None = Field(
+        default=None,
+        description="The signing secret (whsec_...): only in the answer that creates or rotates it",
+    )
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class DeliveryAttempt(BaseModel):
+    attempt: int
+    at: str
+    outcome: str = Field(
+        description="delivered, failed (the receiver answered otherwise or not at all) or refused"
+    )
+    response_code: int | None = None
+    latency_ms: int | None = None
+    error: str | None = None
+    manual: bool = False
+
+
+class PostbackDelivery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    delivery_id: str
+    webhook_id: str = Field(description="The webhook-id header of every attempt (the delivery's id)")
+    vendor_code: str
+    event_type: PostbackEvent
+    status: DeliveryStatus
+    created_at: str
+    attempts: int = Field(description="Attempts made")
+    last_status_code: int | None = Field(
+        default=None, description="The receiver's answer to the latest attempt"
+    )
+    last_latency_ms: int | None = None
+    next_attempt_at: str | None = Field(default=None, description="While pending: when it is tried next")
+    attempt_log: list[DeliveryAttempt] = Field(description="Every attempt, oldest first")
+    payload: dict[str, Any] = Field(description="The body sent on every attempt")
+
+
+class DeliveryPage(BaseModel):
+    data: list[PostbackDelivery]
     pagination: Pagination

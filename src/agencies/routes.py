@@ -13,6 +13,7 @@ from agencies.dependencies import (
     agency_service,
     agent_service,
     credential_service,
+    postback_service,
     pricing_service,
     vendor_returns,
 )
@@ -28,6 +29,11 @@ from agencies.models import (
     AgentCreate,
     AgentPage,
     Credential,
+    DeliveryPage,
+    DeliveryStatus,
+    PostbackDelivery,
+    PostbackEndpoint,
+    PostbackEndpointBody,
     PricingSettingsView,
     PricingView,
     QuoteRequest,
@@ -47,16 +53,21 @@ router = Router()
 agencies_endpoint = partial(endpoint, router, tags=["agencies"])
 pricing_endpoint = partial(endpoint, router, tags=["pricing"])
 agents_endpoint = partial(endpoint, router, tags=["agents"])
+postbacks_endpoint = partial(endpoint, router, tags=["postbacks"])
 
 ADMIN = (Role.ADMIN,)
 AGENCY_READERS = STAFF_AND_VENDORS
 AGENT_READERS = STAFF_AND_AGENTS
+# A vendor manages its own postbacks; an admin any vendor's.
+POSTBACK_MANAGERS = (Role.ADMIN, Role.VENDOR)
+NO_STORE = {"Cache-Control": "no-store"}
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 
 
 Code = Annotated[str, Path(pattern=VENDOR_CODE_PATTERN)]
 UserId = Annotated[str, Path(pattern=USER_ID_PATTERN)]
+DeliveryId = Annotated[str, Path(pattern=r"^msg_[0-9A-HJKMNP-TV-Z]{26}$")]
 
 
 # -- agencies -------------------------------------------------------------------------------------
@@ -125,6 +136,91 @@ def revoke_credential(code: Code, user_id: UserId) -> Response[Any]:
     """Revoke an integration token (refused within 60 s)"""
     credential_service().revoke(code, user_id)
     return Response(status_code=204)
+
+
+# -- postbacks ------------------------------------------------------------------------------------
+@postbacks_endpoint(
+    "GET",
+    "/agencies/<code>/webhook",
+    roles=POSTBACK_MANAGERS,
+    response_model=PostbackEndpoint,
+    errors=[404],
+)
+def get_postback_endpoint(code: Code) -> Response[Any]:
+    """The agency's postback endpoint (never its secret)
+
+    A vendor reads its own (another agency is 404); 404 `POSTBACK_NOT_REGISTERED` when none is set."""
+    return json_response(postback_service().show(current_principal(), code))
+
+
+@postbacks_endpoint(
+    "PUT",
+    "/agencies/<code>/webhook",
+    roles=POSTBACK_MANAGERS,
+    response_model=PostbackEndpoint,
+    errors=[404, 409],
+)
+def put_postback_endpoint(code: Code, body: Annotated[PostbackEndpointBody, Body()]) -> Response[Any]:
+    """Register or change the agency's postback endpoint
+
+    The first registration's answer carries the signing `secret` (shown once), and so does a change
+    with `rotate_secret: true` (for 24 hours the previous secret signs beside the new one: two
+    `v1,` signatures in `webhook-signature`); any other change keeps the secret and does not show
+    it. The URL must be https to a host that resolves to public addresses only (422
+    `POSTBACK_URL_REFUSED` otherwise; the local stack also allows http://127.0.0.1). Events:
+    `lead.accepted`, `lead.status_changed`, `lead.returned`."""
+    shown = postback_service().register(current_principal(), code, body)
+    return json_response(shown, headers=NO_STORE)
+
+
+@postbacks_endpoint(
+    "DELETE",
+    "/agencies/<code>/webhook",
+    roles=POSTBACK_MANAGERS,
+    response_model=None,
+    status=204,
+    errors=[404],
+)
+def delete_postback_endpoint(code: Code) -> Response[Any]:
+    """Remove the agency's postback endpoint (no further postbacks)"""
+    postback_service().remove(current_principal(), code)
+    return Response(status_code=204)
+
+
+@postbacks_endpoint(
+    "GET",
+    "/agencies/<code>/webhook/deliveries",
+    roles=POSTBACK_MANAGERS,
+    response_model=DeliveryPage,
+    errors=[404],
+)
+def list_postback_deliveries(
+    code: Code,
+    status: Annotated[DeliveryStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[Any]:
+    """The agency's postback deliveries, newest first, with their attempts
+
+    `attempt_log` has every attempt: when, outcome, response code, latency; a pending delivery
+    says when it is tried next. Attempts follow a back-off for up to 24 hours, then the delivery
+    is `failed`."""
+    return json_response(postback_service().deliveries(current_principal(), code, status, limit, cursor))
+
+
+@postbacks_endpoint(
+    "POST",
+    "/agencies/<code>/webhook/deliveries/<delivery_id>/retry",
+    roles=POSTBACK_MANAGERS,
+    response_model=PostbackDelivery,
+    status=202,
+    errors=[404, 409],
+)
+def retry_postback_delivery(code: Code, delivery_id: DeliveryId) -> Response[Any]:
+    """Try a delivered or failed postback once more, now
+
+    409 `DELIVERY_PENDING` while it waits for an attempt."""
+    return json_response(postback_service().retry(current_principal(), code, delivery_id), status=202)
 
 
 # -- pricing --------------------------------------------------------------------------------------

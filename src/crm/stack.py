@@ -76,6 +76,9 @@ def function_environment(template: Template, aws_endpoint: str, environ: Mapping
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
+            # Postbacks may go to a receiver on this machine (http://127.0.0.1); deployed, only
+            # https to public addresses.
+            "POSTBACK_ALLOW_LOOPBACK": "true",
             **FAKE_CREDENTIALS,
         }
     )
@@ -93,6 +96,8 @@ def function_environment(template: Template, aws_endpoint: str, environ: Mapping
         "OUTBOX_GRACE_SECONDS",
         "OUTBOX_RETRY_BASE_SECONDS",
         "OUTBOX_RETRY_MAX_SECONDS",
+        "POSTBACK_RETRY_SECONDS",
+        "POSTBACK_ALLOW_LOOPBACK",
     ):
         if environ.get(name):
             env[name] = environ[name]

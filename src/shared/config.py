@@ -16,6 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 MIN_SECRET_BYTES = 32
+# Exponential back-off between a postback's attempts: 11 attempts over 23.7 hours, then the
+# dead-letter queue (within the 24 hours vendors are promised).
+DEFAULT_POSTBACK_RETRY_SECONDS = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800)
 
 
 class Settings(BaseModel):
@@ -35,7 +38,15 @@ class Settings(BaseModel):
     stats_table: str
     stats_state_table: str
     returns_table: str
+    postbacks_table: str
     event_bus_name: str
+    # Postbacks to vendors (agencies.postback_delivery): the queue their deliveries wait in, the
+    # queue a delivery goes to once its attempts are spent, the wait before each retry, and
+    # whether loopback URLs (http://127.0.0.1) may be called: only the local stack allows them.
+    postback_queue: str
+    postback_dead_letter_queue: str
+    postback_retry_seconds: tuple[Annotated[int, Field(ge=0, le=86400)], ...] = DEFAULT_POSTBACK_RETRY_SECONDS
+    postback_allow_loopback: bool = False
     cors_allow_origins: tuple[str, ...]
     jwt_secret: SecretStr | None = None
     jwt_secret_arn: str | None = None
@@ -77,6 +88,20 @@ class Settings(BaseModel):
 
     # The template sets JWT_SECRET (for `sam local` only) to an empty value in a deployment, as
     # CloudFormation has no way to leave a variable out that SAM CLI also understands.
+    @field_validator("postback_retry_seconds", mode="before")
+    @classmethod
+    def _split_seconds(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("postback_retry_seconds")
+    @classmethod
+    def _within_a_day(cls, delays: tuple[int, ...]) -> tuple[int, ...]:
+        if sum(delays) > 86400:
+            raise ValueError("postback retries must end within 24 hours (86400 s in all)")
+        return delays
+
     @field_validator("redis_url", "jwt_secret", "jwt_secret_arn", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:

@@ -68,6 +68,11 @@ def returns_table() -> Table:
 
 
 @cache
+def postbacks_table() -> Table:
+    return Table(get_settings().postbacks_table)
+
+
+@cache
 def audit_table() -> Table:
     return Table(get_settings().audit_table)
 
@@ -153,6 +158,7 @@ def reset() -> None:
         vendors_table,
         pricing_table,
         returns_table,
+        postbacks_table,
         audit_table,
         audit_log,
         stats_table,

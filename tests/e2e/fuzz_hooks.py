@@ -17,7 +17,9 @@ as drawn, and must still be refused with a 4xx; the API's own tests cover each r
 - the suppression list takes emails and phones no posted lead uses (an area code and a domain
   of their own), so valid lead posts are never refused as SUPPRESSED by what the fuzzer listed;
 - a valid lead has TCPA consent: the demo vendors' acceptance rules require it (the default);
-- its `landing_page_url` is one a URL parser reads (the fuzzer parses the URLs of responses).
+- its `landing_page_url` is one a URL parser reads (the fuzzer parses the URLs of responses);
+- a postback endpoint is a URL this stack may call: a port on this machine nothing listens on
+  (deliveries to it fail and wait for their retries).
 """
 
 from __future__ import annotations
@@ -182,11 +184,16 @@ def _lead_post(body: dict[str, Any]) -> None:
         body["vendor_code"] = VENDOR_CODES[len(str(body.get("vendor_code"))) % len(VENDOR_CODES)]
 
 
+def _callable_endpoint(body: dict[str, Any]) -> None:
+    body["url"] = "http://127.0.0.1:9/fuzz"
+
+
 # Bodies made valid beyond their schema, by operation.
 BODY_RULES = {
     ("PATCH", "/pricing/settings"): _consistent_settings,
     ("POST", "/admin/suppressions"): _apart_from_leads,
     ("POST", "/leads"): _lead_post,
+    ("PUT", "/agencies/{code}/webhook"): _callable_endpoint,
 }
 
 

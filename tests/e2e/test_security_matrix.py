@@ -37,10 +37,12 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from ulid import ULID
 
 from crm.seed import VENDORS, demo_users
 from crm.template import Template
 from shared.auth import MAX_TOKEN_BYTES, REQUIRED_CLAIMS
+from shared.dynamo import to_item
 from shared.errors import MAX_BODY_BYTES, MAX_BODY_DEPTH
 from tests.e2e.conftest import LocalServer, start_server, stop_server
 from tests.helpers import (
@@ -96,6 +98,14 @@ EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
     ("GET", "/agencies/{code}"): row(admin=200, manager=200, agent=403, vendor=(200, 404)),
     ("GET", "/agencies/{code}/returns"): row(admin=200, manager=200, agent=403, vendor=(200, 404)),
     ("PATCH", "/agencies/{code}"): row(admin=200, manager=403, agent=403, vendor=403),
+    # Postbacks: a vendor manages its own endpoint and deliveries, an admin any vendor's.
+    ("GET", "/agencies/{code}/webhook"): row(admin=200, manager=403, agent=403, vendor=(200, 404)),
+    ("PUT", "/agencies/{code}/webhook"): row(admin=200, manager=403, agent=403, vendor=(200, 404)),
+    ("DELETE", "/agencies/{code}/webhook"): row(admin=204, manager=403, agent=403, vendor=(204, 404)),
+    ("GET", "/agencies/{code}/webhook/deliveries"): row(admin=200, manager=403, agent=403, vendor=(200, 404)),
+    ("POST", "/agencies/{code}/webhook/deliveries/{delivery_id}/retry"): row(
+        admin=202, manager=403, agent=403, vendor=(202, 404)
+    ),
     ("POST", "/agencies/{code}/credentials"): row(admin=201, manager=403, agent=403, vendor=403),
     ("DELETE", "/agencies/{code}/credentials/{user_id}"): row(admin=204, manager=403, agent=403, vendor=403),
     ("GET", "/pricing"): row(admin=200, manager=200, agent=403, vendor=403),
@@ -239,6 +249,36 @@ class Api:
         assert added.status_code == 201, added.text
         return str(added.json()["entry_id"])
 
+    def postback_endpoint(self, code: str) -> str:
+        """The vendor's postback endpoint, registered (again) by an admin: its path."""
+        registered = self.call("PUT", f"/agencies/{code}/webhook", "demo-admin", body=POSTBACK_BODY)
+        assert registered.status_code == 200, registered.text
+        return f"/agencies/{code}/webhook"
+
+    def failed_delivery(self, code: str) -> str:
+        """A postback delivery of the vendor whose attempts are spent, by its id (written to the
+        postbacks table as the delivery function leaves one)."""
+        from crm.stack import local_template
+
+        self.postback_endpoint(code)
+        (table,) = [t.name for t in local_template({}).tables() if t.logical_id == "PostbacksTable"]
+        delivery_id = f"msg_{ULID()}"
+        body = json.dumps({"type": "lead.accepted", "timestamp": "2026-12-01T00:00:00.000Z", "data": {}})
+        attempt = {"attempt": 1, "at": "2026-12-01T00:00:00.000Z", "outcome": "failed", "response_code": 500}
+        item = {
+            "vendor_code": code,
+            "key": f"delivery#{delivery_id}",
+            "delivery_id": delivery_id,
+            "event": "lead.accepted",
+            "body": body,
+            "status": "failed",
+            "created_at": "2026-12-01T00:00:00.000Z",
+            "attempt_count": 1,
+            "attempts": [attempt],
+        }
+        self.server.dynamodb().put_item(TableName=table, Item=to_item(item))  # type: ignore[attr-defined]
+        return delivery_id
+
     def new_credential(self, code: str) -> str:
         issued = self.call("POST", f"/agencies/{code}/credentials", "demo-admin")
         assert issued.status_code == 201, issued.text
@@ -247,6 +287,8 @@ class Api:
 
 Builder = Callable[[Api, str], Call]
 RETURN_BODY = {"reason_code": "BAD_PHONE"}
+# Nothing listens there: deliveries to it fail and wait for their retries, out of every cell's way.
+POSTBACK_BODY = {"url": "http://127.0.0.1:9/webhook", "events": ["lead.accepted"]}
 
 
 def change_a_fresh_lead(api: Api, owner: str) -> Call:
@@ -315,6 +357,17 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", "/agencies/{code}/credentials"): lambda api, owner: Call(
         f"/agencies/{vendor_of(owner)}/credentials"
     ),
+    ("GET", "/agencies/{code}/webhook"): lambda api, owner: Call(api.postback_endpoint(vendor_of(owner))),
+    ("PUT", "/agencies/{code}/webhook"): lambda api, owner: Call(
+        f"/agencies/{vendor_of(owner)}/webhook", body=POSTBACK_BODY
+    ),
+    ("DELETE", "/agencies/{code}/webhook"): lambda api, owner: Call(api.postback_endpoint(vendor_of(owner))),
+    ("GET", "/agencies/{code}/webhook/deliveries"): lambda api, owner: Call(
+        f"/agencies/{vendor_of(owner)}/webhook/deliveries", {"status": "failed", "limit": "5"}
+    ),
+    ("POST", "/agencies/{code}/webhook/deliveries/{delivery_id}/retry"): lambda api, owner: Call(
+        f"/agencies/{vendor_of(owner)}/webhook/deliveries/{api.failed_delivery(vendor_of(owner))}/retry"
+    ),
     ("DELETE", "/agencies/{code}/credentials/{user_id}"): revoke_a_fresh_credential,
     ("GET", "/pricing"): lambda api, owner: Call("/pricing"),
     ("PATCH", "/pricing/settings"): lambda api, owner: Call(
@@ -356,6 +409,11 @@ OWNED = {
     ("GET", "/agencies/{code}/returns"),
     ("PATCH", "/agencies/{code}"),
     ("POST", "/agencies/{code}/credentials"),
+    ("GET", "/agencies/{code}/webhook"),
+    ("PUT", "/agencies/{code}/webhook"),
+    ("DELETE", "/agencies/{code}/webhook"),
+    ("GET", "/agencies/{code}/webhook/deliveries"),
+    ("POST", "/agencies/{code}/webhook/deliveries/{delivery_id}/retry"),
     ("DELETE", "/agencies/{code}/credentials/{user_id}"),
     ("PUT", "/pricing/{vendor_code}"),
     ("GET", "/agents/{user_id}"),
@@ -607,6 +665,7 @@ def fill_path(path: str, api: Api) -> str:
         "vendor_code": OWN_VENDOR,
         "user_id": OWN_AGENT,
         "entry_id": "email-" + "0" * 64,  # well formed; no entry needs to exist
+        "delivery_id": "msg_" + "0" * 26,  # well formed; no delivery needs to exist
     }
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)

@@ -271,7 +271,9 @@ def test_vendors_import_creates_new_agencies_and_leaves_existing_ones(stack: Sta
     assert run_import(path, importer(dry_run=False), io.StringIO()).counts == {"exists": 3, "rejected": 3}
 
 
-def test_vendors_import_takes_the_hourly_cap_return_window_and_acceptance_rules(stack: Stack, tmp_path: Path) -> None:
+def test_vendors_import_takes_the_hourly_cap_return_window_and_acceptance_rules(
+    stack: Stack, tmp_path: Path
+) -> None:
     from agencies.dependencies import agency_service, pricing_service
 
     # Given agencies with an hourly cap and acceptance rules (a JSON object in one cell)

@@ -1,19 +1,22 @@
 """The SAM application: the template validates and lints, `sam build` succeeds without a
 container, and each built function, imported with only its build artifact and the built layer
-on `sys.path`, answers an event from events/ (the API functions, the stats consumer and the
-outbox publisher)."""
+on `sys.path`, answers an event from events/ (the API functions, the stats consumer, the
+outbox publisher and the postback delivery function)."""
 
 from __future__ import annotations
 
+import base64
 import importlib.metadata
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ import boto3
 import pytest
 import redis
 from packaging.utils import canonicalize_name
+from standardwebhooks import Webhook
 
 from crm.bench_cold_start import sam_build
 from crm.seed import SeedTables, seed_demo_data
@@ -199,6 +203,60 @@ def test_built_stats_consumer_applies_a_batch_of_lead_events_once(
     stats = states.scan(TableName=base_env()["STATS_TABLE"])["Items"]
     totals = [item for item in stats if item["pk"] == {"S": "all"}]
     assert [item["leads"] for item in totals] == [{"N": "1"}]
+
+
+def test_built_postback_delivery_signs_and_sends_a_lead_accepted_postback(
+    build_dir: Path, aws: dict[str, str]
+) -> None:
+    # Given V001's endpoint: a receiver on this machine, and its signing secret
+    received: list[tuple[dict[str, str], str]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"])).decode()
+            received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    receiver = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    endpoint = {
+        "vendor_code": "V001",
+        "key": "endpoint",
+        "url": f"http://127.0.0.1:{receiver.server_address[1]}/hook",
+        "events": ["lead.accepted"],
+        "secret": secret,
+    }
+    boto3.client("dynamodb").put_item(TableName=base_env()["POSTBACKS_TABLE"], Item=to_item(endpoint))
+    env = {
+        **base_env(),
+        "PATH": os.environ["PATH"],
+        "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+        "POSTBACK_ALLOW_LOOPBACK": "true",
+    }
+    try:
+        # When the built function gets the lead event from its queue
+        result = invoke_built(
+            build_dir,
+            "PostbackDeliveryFunction",
+            "agencies.postback_delivery.lambda_handler",
+            EVENTS / "postbacks-batch.json",
+            env,
+        )
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    # Then the receiver got one postback the standardwebhooks library verifies, sent by the
+    # artifact's code with the layer's libraries
+    assert result["response"] == {"batchItemFailures": []}
+    ((headers, body),) = received
+    verified = Webhook(secret).verify(body, headers)
+    assert (verified["type"], verified["data"]["lead_id"]) == ("lead.accepted", "01ARZ3NDEKTSV4RRFFQ69G5FAV")
+    assert result["origins"]["agencies"].startswith(str(build_dir / "PostbackDeliveryFunction"))
 
 
 def run_built_outbox_publisher(build_dir: Path, **environment: str) -> dict[str, Any]:
