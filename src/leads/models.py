@@ -24,6 +24,39 @@ class Disposition(StrEnum):
     LOST = "lost"
 
 
+# The columns of GET /leads?format=csv: who the lead is, the consent evidence it came with, and
+# what became of it (the history and notes stay in the JSON).
+EXPORT_COLUMNS = (
+    "lead_id",
+    "created_at",
+    "vendor_code",
+    "campaign_source",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "state",
+    "zip",
+    "tcpa_consent",
+    "consent_text",
+    "ip_address",
+    "user_agent",
+    "trustedform_cert_url",
+    "jornaya_leadid",
+    "landing_page_url",
+    "submitted_at",
+    "disposition",
+    "lead_value",
+    "quality_score",
+    "assigned_agent",
+    "closed_date",
+    "sale_amount",
+    "return_status",
+    "credit",
+    "is_test",
+)
+
+
 class HistoryEntry(BaseModel):
     timestamp: str
     user: str

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from leads.dependencies import lead_returns, lead_service, lead_writer, suppression_admin
 from leads.models import (
+    EXPORT_COLUMNS,
     SUPPRESSION_ENTRY_PATTERN,
     Disposition,
     Lead,
@@ -26,8 +27,9 @@ from leads.models import (
 from leads.posting import post, post_with_key
 from leads.service import parse_time_bound
 from leads.suppression import Kind
+from shared.csv_export import to_csv
 from shared.errors import BadRequest
-from shared.http import JSON, endpoint, json_response
+from shared.http import CSV, JSON, NEXT_CURSOR_HEADER, endpoint, json_response
 from shared.params import Body, Path, Query, day_or_time_query
 from shared.returns import LeadReturn, ReturnDecision, ReturnRequest
 from shared.security import ALL_ROLES, STAFF, STAFF_AND_AGENTS, STAFF_AND_VENDORS, Role, current_principal
@@ -47,7 +49,7 @@ CODE_PATTERN = r"^[A-Za-z0-9_.:@-]{1,64}$"
 TEXT_FILTER = r"^[^\x00-\x1f]{1,128}$"
 
 
-@leads_endpoint("GET", "/leads", roles=ALL_ROLES, response_model=LeadPage)
+@leads_endpoint("GET", "/leads", roles=ALL_ROLES, response_model=LeadPage, text_media_types=[CSV])
 def list_leads(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=2048, description="From the previous page")] = None,
@@ -76,8 +78,13 @@ def list_leads(
             ),
         ),
     ] = None,
+    format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv")] = "json",
 ) -> Response[Any]:
-    """List leads"""
+    """List leads
+
+    `format=csv` answers the page as CSV (the lead's fields with its consent evidence, one line
+    per lead, a header line first), with the next page's cursor in `X-Next-Cursor` while there is
+    one."""
     filters = LeadFilters(
         vendor=vendor,
         disposition=disposition,
@@ -87,7 +94,19 @@ def list_leads(
         created_to=parse_time_bound(created_to, "to", end_of_day=True),
         q=" ".join(q.split()) if q else None,
     )
-    return json_response(lead_service().list_leads(current_principal(), filters, limit, cursor))
+    page = lead_service().list_leads(current_principal(), filters, limit, cursor)
+    if format == "json":
+        return json_response(page)
+    following = page["pagination"]["cursor"] if page["pagination"]["hasMore"] else None
+    return Response(
+        status_code=200,
+        content_type=f"{CSV}; charset=utf-8",
+        body=to_csv(EXPORT_COLUMNS, page["data"]),
+        headers={
+            "Content-Disposition": 'attachment; filename="leads.csv"',
+            **({NEXT_CURSOR_HEADER: following} if following else {}),
+        },
+    )
 
 
 @leads_endpoint("GET", "/leads/<lead_id>", roles=ALL_ROLES, response_model=Lead, errors=[404])

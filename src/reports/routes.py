@@ -11,7 +11,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
 
-from reports.csv_export import to_csv
 from reports.dependencies import report_service
 from reports.models import (
     AgentReport,
@@ -23,8 +22,9 @@ from reports.models import (
     VendorReport,
     VendorRow,
 )
+from shared.csv_export import to_csv
 from shared.dates import parse_day
-from shared.http import endpoint, json_response
+from shared.http import CSV, endpoint, json_response
 from shared.params import Query, day_query
 from shared.security import STAFF, STAFF_AND_VENDORS, Role, current_principal
 
@@ -32,7 +32,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 router = Router()
 
-CSV = "text/csv"
 VENDOR_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 
 

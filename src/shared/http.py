@@ -50,8 +50,11 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
 JSON = "application/json"
+CSV = "text/csv"
+# A CSV page's next cursor (the JSON carries it in `pagination`).
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
-EXPOSED_HEADERS = ["WWW-Authenticate", "Retry-After", "Content-Disposition", "X-Cache"]
+EXPOSED_HEADERS = ["WWW-Authenticate", "Retry-After", "Content-Disposition", "X-Cache", "X-Next-Cursor"]
 CACHE_STATUS_HEADER = "X-Cache"  # hit or miss, on an answer read through the query cache
 PREFLIGHT_MAX_AGE = 600
 BEARER_AUTH = "bearerAuth"

@@ -6,6 +6,8 @@ the ones it accepted afterwards, so agents' capacity is left for the other tests
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import secrets
@@ -538,6 +540,43 @@ def test_consent_evidence_is_kept_with_the_lead(leads: Leads) -> None:
     assert stored["trustedform_cert_url"] == CERT
     assert stored["jornaya_leadid"] == "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
     assert stored["tcpa_consent"] is True
+
+
+def test_consent_evidence_is_exported_page_by_page_to_its_vendor_only(
+    server: LocalServer, leads: Leads
+) -> None:
+    # Given two leads of a vendor of their own, with consent evidence
+    vendor = add_vendor(server, "EXP")
+    jornaya = ["3F2504E0-4F89-11D3-9A0C-0305E82C330" + digit for digit in "12"]
+    posted = [
+        leads.accepted(
+            vendor.user_id, trustedform_cert_url=CERT, jornaya_leadid=leadid, consent_text="=I agree"
+        )
+        for leadid in jornaya
+    ]
+    # When the vendor exports its leads as CSV, one a page
+    rows: list[dict[str, str]] = []
+    cursor = None
+    for _ in posted:
+        params = {"format": "csv", "limit": "1", **({"cursor": cursor} if cursor else {})}
+        page = server.get("/leads", token(vendor.user_id), params=params)
+        assert page.status_code == 200, page.text
+        assert page.headers["Content-Type"].startswith("text/csv")
+        assert "attachment" in page.headers["Content-Disposition"]
+        rows += list(csv.DictReader(io.StringIO(page.text)))
+        cursor = page.headers.get("X-Next-Cursor")
+    # Then every lead is there once with its evidence, and a formula-like cell is neutralised
+    assert sorted(row["lead_id"] for row in rows) == sorted(lead["lead_id"] for lead in posted)
+    assert {row["trustedform_cert_url"] for row in rows} == {CERT}
+    assert sorted(row["jornaya_leadid"] for row in rows) == jornaya
+    assert {(row["tcpa_consent"], row["consent_text"], row["vendor_code"]) for row in rows} == {
+        ("True", "'=I agree", vendor.vendor_code)
+    }
+    # And another vendor's export does not have them
+    other = server.get("/leads", token(VENDOR_1), params={"format": "csv", "limit": "200"})
+    assert not {row["lead_id"] for row in csv.DictReader(io.StringIO(other.text))} & {
+        lead["lead_id"] for lead in posted
+    }
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from reports.csv_export import cell, to_csv
 from reports.service import report_vendor
 from reports.tables import agent_rows, campaign_rows, daily_rows, totals, vendor_rows
+from shared.csv_export import cell, to_csv
 from shared.dates import DayRange, RangeTooLarge
 from shared.errors import BadRequest, Forbidden
 from shared.security import Principal, Role

@@ -1,11 +1,12 @@
-"""Reports as CSV: a header row of the JSON field names, then one line per row, quoted by the
-`csv` module where needed. Cells that a spreadsheet would run as a formula are neutralised."""
+"""Answers as CSV (the reports, the lead export): a header row of the JSON field names, then one
+line per row, quoted by the `csv` module where needed. Cells that a spreadsheet would run as a
+formula are neutralised."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -24,11 +25,12 @@ def cell(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def to_csv(columns: Sequence[str], rows: Sequence[BaseModel]) -> str:
+def to_csv(columns: Sequence[str], rows: Sequence[BaseModel | Mapping[str, Any]]) -> str:
+    """The rows (models, or mappings where a missing field is an empty cell) under `columns`."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
     for row in rows:
-        values = row.model_dump(mode="python")
-        writer.writerow([cell(values[column]) for column in columns])
+        values = row.model_dump(mode="python") if isinstance(row, BaseModel) else row
+        writer.writerow([cell(values.get(column)) for column in columns])
     return out.getvalue()
