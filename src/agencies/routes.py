@@ -119,7 +119,12 @@ def update_agency(code: Code, changes: Annotated[AgencyFields, Body()]) -> Respo
     "POST", "/agencies/<code>/credentials", roles=ADMIN, response_model=Credential, status=201, errors=[404]
 )
 def issue_credential(code: Code) -> Response[Any]:
-    """Issue an integration token for the agency (shown once)"""
+    """Issue an integration token for the agency (shown once)
+
+    The token is valid for 365 days, the longest lifetime of a vendor token. Issuing one does not
+    revoke the agency's other credentials: to rotate, issue a new one, switch the integration to
+    it, then revoke the old one.
+    """
     credential = credential_service().issue(code)
     return json_response(credential, status=201, headers={"Cache-Control": "no-store"})
 

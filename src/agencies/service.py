@@ -39,6 +39,7 @@ from agencies.repository import (
 )
 from shared import measures
 from shared.acceptance import AcceptanceRules
+from shared.auth import VENDOR_TOKEN_MAX_SECONDS
 from shared.buckets import AGENTS, TOTALS, VENDORS, DayBuckets, days_ending, money, scoped, summed
 from shared.cache import Namespace, QueryCache
 from shared.dates import Clock, iso_timestamp
@@ -50,7 +51,6 @@ from shared.records import DEFAULT_DEDUPE_WINDOW_DAYS, DEFAULT_RETURN_WINDOW_DAY
 from shared.security import Principal, Role
 
 AGENT_STATS_DAYS = 30
-VENDOR_TOKEN_DAYS = 365
 DEFAULT_MONTHLY_GOAL = 600
 AGENT_SELF_FIELDS = frozenset({"availability"})
 
@@ -197,7 +197,8 @@ class CredentialService:
                 "status": UserStatus.ACTIVE.value,
             }
         )
-        ttl = VENDOR_TOKEN_DAYS * 86400
+        # Issued for the longest lifetime a vendor token may have: rotation is a new credential.
+        ttl = VENDOR_TOKEN_MAX_SECONDS
         expires = datetime.now(UTC) + timedelta(seconds=ttl)
         return Credential(
             user_id=user_id,

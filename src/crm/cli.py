@@ -25,8 +25,10 @@ from crm.stack import (
     local_token,
 )
 from crm.targets import StackUnavailable
+from shared.auth import STAFF_TOKEN_MAX_SECONDS
 
 SubCommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+TTL_HELP = f"token lifetime in seconds, 1 to {STAFF_TOKEN_MAX_SECONDS} (12 hours; default 3600)"
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -122,9 +124,15 @@ def _add_serve(commands: SubCommands) -> None:
 
 
 def _add_token_and_openapi(commands: SubCommands) -> None:
-    token = commands.add_parser("token", help="print a signed JWT for a user id")
+    token = commands.add_parser(
+        "token",
+        help="print a signed JWT for a user id",
+        description="Print a signed JWT for a user id. The user's role is not looked up, so every "
+        f"token is held to the staff maximum ({STAFF_TOKEN_MAX_SECONDS} s); a vendor's long-lived "
+        "credential is issued by POST /agencies/{code}/credentials.",
+    )
     token.add_argument("user_id")
-    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.add_argument("--ttl", type=_token_ttl, default=3600, help=TTL_HELP)
     token.set_defaults(run=cmd_token)
 
     openapi = commands.add_parser("openapi", help="print the whole API's OpenAPI 3 document")
@@ -135,7 +143,7 @@ def _add_token_and_openapi(commands: SubCommands) -> None:
     )
     event.add_argument("name", help="the sample: events/NAME.json (e.g. leads-list)")
     event.add_argument("--user", default="demo-admin", help="whose token (default demo-admin)")
-    event.add_argument("--ttl", type=_positive, default=3600, help="token lifetime in seconds (default 3600)")
+    event.add_argument("--ttl", type=_token_ttl, default=3600, help=TTL_HELP)
     event.add_argument("--out", help="where to write it (default: the sample itself; - prints it)")
     event.set_defaults(run=cmd_event)
 
@@ -266,6 +274,21 @@ def _positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return number
+
+
+def _token_ttl(value: str) -> int:
+    """A lifetime `crm token` and `crm event` may sign: they do not know the user's role, so the
+    staff maximum applies to every user (the server would refuse a longer staff token)."""
+    try:
+        seconds = _positive(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value}") from None
+    if seconds > STAFF_TOKEN_MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"at most {STAFF_TOKEN_MAX_SECONDS} seconds (12 hours), the longest lifetime of a staff "
+            f"token, got {value}; a vendor credential comes from POST /agencies/{{code}}/credentials"
+        )
+    return seconds
 
 
 def _positive_seconds(value: str) -> float:

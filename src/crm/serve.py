@@ -179,11 +179,11 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 def _print_banner(
     args: argparse.Namespace, stack: RunningStack, seeded: dict[str, Any] | None, seconds: float
 ) -> None:
-    from shared.auth import issue_token
+    from shared.auth import STAFF_TOKEN_MAX_SECONDS, issue_token
     from shared.dependencies import token_settings
 
     base = f"http://{args.host}:{args.port}"
-    token = issue_token(token_settings(), "demo-admin", ttl_seconds=12 * 3600)
+    token = issue_token(token_settings(), "demo-admin", ttl_seconds=STAFF_TOKEN_MAX_SECONDS)
     lines = [
         f"Lead CRM API listening on {base} (ready in {seconds:.1f}s)",
         f"  local AWS endpoint (DynamoDB, EventBridge, SQS): {stack.moto.endpoint}",

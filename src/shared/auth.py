@@ -4,7 +4,8 @@ Tokens are HS256 JWTs (the algorithm is pinned, so `none` and RS/HS confusion ar
 `exp`, `iat` and `sub` required and issuer and audience checked. `exp`, `iat` and `nbf` must be
 JSON numbers (RFC 7519 NumericDate): PyJWT would read `"9999999999"` or `true` as a time. A valid
 token is not enough: the user must exist in the users table and be active, so disabling a user
-revokes its tokens within `user_cache_seconds` (at most 60).
+revokes its tokens within `user_cache_seconds` (at most 60), and the token's lifetime (`exp - iat`)
+must not exceed the maximum of the user's role (`max_token_lifetime`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
 TIME_CLAIMS = ("exp", "iat", "nbf")  # NumericDate: a JSON number of seconds since the epoch
 MAX_TOKEN_BYTES = 8192
+# The longest lifetime (`exp - iat`) a token may have, by the role of the user it names. Staff
+# tokens are for a working day (`crm serve` prints one of exactly this lifetime). A vendor
+# credential (POST /agencies/{code}/credentials) is issued for exactly the vendor maximum: an
+# integration is rotated yearly, and revoked at any time by disabling its user.
+STAFF_TOKEN_MAX_SECONDS = 12 * 3600
+VENDOR_TOKEN_MAX_SECONDS = 365 * 86400
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,11 @@ def issue_token(
         "exp": issued_at + ttl_seconds,
     }
     return jwt.encode(claims, settings.secret, algorithm=ALGORITHM)
+
+
+def max_token_lifetime(role: Role) -> int:
+    """The longest lifetime in seconds a token of a user with `role` may have."""
+    return VENDOR_TOKEN_MAX_SECONDS if role is Role.VENDOR else STAFF_TOKEN_MAX_SECONDS
 
 
 def verify_token(settings: TokenSettings, token: str) -> dict[str, Any]:
@@ -128,6 +140,13 @@ class Authenticator:
         vendor_code = user.get("vendor_code") or None
         if role is Role.VENDOR and vendor_code is None:
             raise Unauthorized("Unknown or disabled user")
+        # Only the user record knows the role, hence the maximum; `verify_token` has checked that
+        # both claims are numbers (an `iat` in the future beyond the leeway is refused by PyJWT).
+        if claims["exp"] - claims["iat"] > max_token_lifetime(role):
+            logger.info(
+                "token rejected", extra={"reason": "lifetime over the role's maximum", "role": role.value}
+            )
+            raise Unauthorized("Invalid token")
         return Principal(
             user_id=user_id,
             role=role,

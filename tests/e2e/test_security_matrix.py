@@ -570,6 +570,9 @@ def _attacks() -> dict[str, str | None]:
         "expired": "Bearer " + make_token("demo-admin", ttl=-3600),
         "not valid before (nbf) in an hour": "Bearer " + make_token("demo-admin", nbf=now + 3600),
         "issued (iat) in an hour": "Bearer " + make_token("demo-admin", iat=now + 3600, nbf=now),
+        # Correctly signed, but living longer than the user's role allows (12 h staff, 365 d vendor)
+        "staff token expiring in ten years": "Bearer " + make_token("demo-admin", ttl=10 * 365 * 86400),
+        "vendor credential expiring in 10^30 s": "Bearer " + make_token("demo-vendor-1", ttl=10**30),
         "wrong issuer": "Bearer " + make_token("demo-admin", iss="someone-else"),
         "wrong audience": "Bearer " + make_token("demo-admin", aud="another-api"),
         "sub not a string": "Bearer " + make_token("demo-admin", sub=12345),

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import jwt
 import pytest
 
 import agencies.app
@@ -20,6 +21,7 @@ from crm.seed import SeedTables, demo_leads, seed_demo_data
 from crm.stack import MotoServer
 from leads.repository import LeadRepository
 from shared import dependencies
+from shared.auth import VENDOR_TOKEN_MAX_SECONDS
 from shared.dynamo import dynamodb_client
 from stats.aggregation import LeadView
 from stats.dependencies import stats_store
@@ -539,6 +541,34 @@ def test_issued_credentials_post_as_the_agency_until_revoked(stack: None) -> Non
     assert status == 204
     response = agencies.app.lambda_handler(event, FakeLambdaContext())
     assert response["statusCode"] == 401
+
+
+def test_rotating_a_credential_keeps_the_old_one_until_it_is_revoked(stack: None) -> None:
+    # Given an agency's credential in use
+    def agencies_as(token: str) -> int:
+        event = api_event("GET", "/agencies", resource="/agencies", token=token)
+        return int(agencies.app.lambda_handler(event, FakeLambdaContext())["statusCode"])
+
+    _, old = call("POST", f"/agencies/{OTHER_CODE}/credentials")
+    # When a new one is issued: both work, so the integration can switch at its own pace
+    status, new = call("POST", f"/agencies/{OTHER_CODE}/credentials")
+    assert status == 201
+    assert new["user_id"] != old["user_id"]
+    assert (agencies_as(old["token"]), agencies_as(new["token"])) == (200, 200)
+    # Then revoking the old one leaves the new one working
+    status, _ = call("DELETE", f"/agencies/{OTHER_CODE}/credentials/{old['user_id']}")
+    assert status == 204
+    assert (agencies_as(old["token"]), agencies_as(new["token"])) == (401, 200)
+
+
+def test_a_credential_lives_exactly_the_vendor_maximum(stack: None) -> None:
+    # When
+    _, credential = call("POST", f"/agencies/{OTHER_CODE}/credentials")
+    # Then
+    claims = jwt.decode(credential["token"], options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == VENDOR_TOKEN_MAX_SECONDS
+    expires_at = datetime.fromisoformat(credential["expires_at"].replace("Z", "+00:00"))
+    assert abs(expires_at.timestamp() - claims["exp"]) <= 1
 
 
 # -- pricing --------------------------------------------------------------------------------------

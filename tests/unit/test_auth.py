@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 from typing import Any
 
@@ -13,7 +14,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.auth import MAX_TOKEN_BYTES, Authenticator, TokenSettings, bearer_token, issue_token, verify_token
+from shared.auth import (
+    MAX_TOKEN_BYTES,
+    STAFF_TOKEN_MAX_SECONDS,
+    VENDOR_TOKEN_MAX_SECONDS,
+    Authenticator,
+    TokenSettings,
+    bearer_token,
+    issue_token,
+    verify_token,
+)
 from shared.errors import Unauthorized
 from shared.security import LeadScope, Principal, Role
 from tests.helpers import TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, FakeClock, b64url, make_token, token_claims
@@ -427,6 +437,113 @@ def test_token_expired_within_the_leeway_authenticates() -> None:
 
     # Then
     assert principal.role is Role.ADMIN
+
+
+# --- The lifetime of a token: at most its role's maximum ---------------------------------------
+
+MAXIMUM_BY_USER = [
+    pytest.param("demo-admin", STAFF_TOKEN_MAX_SECONDS, id="admin"),
+    pytest.param("demo-manager", STAFF_TOKEN_MAX_SECONDS, id="manager"),
+    pytest.param("demo-agent-1", STAFF_TOKEN_MAX_SECONDS, id="agent"),
+    pytest.param("demo-vendor-1", VENDOR_TOKEN_MAX_SECONDS, id="vendor"),
+]
+TEN_YEARS = 10 * 365 * 86400
+
+
+def test_the_maxima_are_twelve_hours_for_staff_and_365_days_for_vendors() -> None:
+    assert STAFF_TOKEN_MAX_SECONDS == 12 * 3600
+    assert VENDOR_TOKEN_MAX_SECONDS == 365 * 86400
+
+
+@pytest.mark.parametrize(("user_id", "maximum"), MAXIMUM_BY_USER)
+def test_token_living_exactly_its_roles_maximum_is_accepted(user_id: str, maximum: int) -> None:
+    # Given
+    token = make_token(user_id, ttl=maximum)
+
+    # When
+    principal = make_authenticator().authenticate(f"Bearer {token}")
+
+    # Then
+    assert principal.user_id == user_id
+
+
+@pytest.mark.parametrize(("user_id", "maximum"), MAXIMUM_BY_USER)
+@pytest.mark.parametrize("over", [pytest.param(1, id="one-second"), pytest.param(0.5, id="half-a-second")])
+def test_token_living_longer_than_its_roles_maximum_is_rejected(
+    user_id: str, maximum: int, over: float
+) -> None:
+    # Given: a correctly signed token of an active user, valid in every other way
+    now = int(time.time())
+    token = make_token(user_id, iat=now, nbf=now, exp=now + maximum + over)
+
+    # When / Then: refused like any other invalid token, without saying why
+    with pytest.raises(Unauthorized, match=r"^Invalid token$"):
+        make_authenticator().authenticate(f"Bearer {token}")
+
+
+@pytest.mark.parametrize(("user_id", "maximum"), MAXIMUM_BY_USER)
+@pytest.mark.parametrize(
+    "lifetime",
+    [
+        pytest.param(TEN_YEARS, id="ten-years"),
+        pytest.param(10**30, id="10e30-seconds"),
+        pytest.param(1e30, id="10e30-seconds-as-a-fraction"),
+    ],
+)
+def test_token_living_for_years_is_rejected(user_id: str, maximum: int, lifetime: float) -> None:
+    # Given
+    token = make_token(user_id, ttl=lifetime)
+
+    # When / Then
+    with pytest.raises(Unauthorized, match=r"^Invalid token$"):
+        make_authenticator().authenticate(f"Bearer {token}")
+
+
+def test_staff_token_with_a_vendor_credentials_lifetime_is_rejected() -> None:
+    # Given: the maximum follows the user record's role, not anything the token says
+    token = make_token("demo-admin", ttl=VENDOR_TOKEN_MAX_SECONDS, role="vendor")
+
+    # When / Then
+    with pytest.raises(Unauthorized, match=r"^Invalid token$"):
+        make_authenticator().authenticate(f"Bearer {token}")
+
+
+def test_token_dated_in_the_future_cannot_shorten_its_lifetime() -> None:
+    # Given: a token valid for ten years whose `iat` claims it was issued a minute before it expires
+    now = int(time.time())
+    token = make_token("demo-admin", iat=now + TEN_YEARS - 60, nbf=now, exp=now + TEN_YEARS)
+
+    # When / Then: PyJWT refuses an `iat` beyond the leeway, before the lifetime is measured
+    with pytest.raises(Unauthorized, match=r"^Invalid token$"):
+        make_authenticator().authenticate(f"Bearer {token}")
+
+
+def test_rejected_lifetime_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture) -> None:
+    # Given
+    token = make_token("demo-agent-1", ttl=STAFF_TOKEN_MAX_SECONDS + 1)
+
+    # When
+    with caplog.at_level(logging.INFO), pytest.raises(Unauthorized):
+        make_authenticator().authenticate(f"Bearer {token}")
+
+    # Then: the reason and the role are logged, the token is not
+    rejected = [record for record in caplog.records if record.getMessage() == "token rejected"]
+    assert [(record.reason, record.role) for record in rejected] == [  # type: ignore[attr-defined]
+        ("lifetime over the role's maximum", "agent")
+    ]
+    assert token not in caplog.text
+
+
+def test_issued_token_at_each_maximum_authenticates() -> None:
+    # Given: what `crm serve` prints for the admin and what a vendor credential carries
+    staff = issue_token(SETTINGS, "demo-admin", ttl_seconds=STAFF_TOKEN_MAX_SECONDS)
+    vendor = issue_token(SETTINGS, "demo-vendor-1", ttl_seconds=VENDOR_TOKEN_MAX_SECONDS)
+
+    # When
+    principals = [make_authenticator().authenticate(f"Bearer {token}") for token in (staff, vendor)]
+
+    # Then
+    assert [principal.role for principal in principals] == [Role.ADMIN, Role.VENDOR]
 
 
 # --- The user cache: revocation within 60 s -----------------------------------------------------
