@@ -52,7 +52,7 @@ local-deps: ## the Debian package `make run` uses: redis-server (the query cache
 	  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
 
 test: $(STAMP) tools system-deps lint typecheck ## lint, type-check and run every test (unit, integration, e2e, browser, SAM)
-	$(BIN)/python -m pytest --cov --cov-report=term --cov-report=html --cov-report=xml
+	$(BIN)/python -m pytest --cov --cov-report=term --cov-report=html --cov-report=xml --durations=15
 
 system-deps: ## the Debian packages the tests use: chromium (browser tests), redis-server (Redis outages)
 	@command -v chromium >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 || { \
