@@ -260,13 +260,15 @@ def provision(
     for table in template.tables():
         create_table(dynamodb, table)
     events, sqs = _client("events", endpoint), _client("sqs", endpoint)
+    # The queues first, then each bus right before its rules: a bus created again (after an
+    # outage) takes events without rules for as short a time as the calls take.
+    queues = create_queues(sqs, template.queues(), max_visibility_timeout)
     for bus in template.bus_names():
         try:
             events.create_event_bus(Name=bus)
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
                 raise
-    queues = create_queues(sqs, template.queues(), max_visibility_timeout)
     for rule in template.rules():
         put_rule(events, rule, {logical_id: arn for logical_id, (_, arn) in queues.items()})
     return {logical_id: url for logical_id, (url, _) in queues.items()}

@@ -78,7 +78,7 @@ def list_leads(
             ),
         ),
     ] = None,
-    format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv")] = "json",
+    format: Annotated[Literal["json", "csv"] | None, Query(description="json (default) or csv")] = None,
 ) -> Response[Any]:
     """List leads
 
@@ -95,7 +95,7 @@ def list_leads(
         q=" ".join(q.split()) if q else None,
     )
     page = lead_service().list_leads(current_principal(), filters, limit, cursor)
-    if format == "json":
+    if format != "csv":
         return json_response(page)
     following = page["pagination"]["cursor"] if page["pagination"]["hasMore"] else None
     return Response(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -18,12 +19,16 @@ from tests.e2e.conftest import LocalServer, eventually, start_server, stop_serve
 from tests.helpers import make_token
 
 # The publisher every half second, leaving new events to the request path for a second, backing
-# off from half a second up to two: the template's minute and its back-off, scaled down.
+# off from four seconds up to eight: the template's minute and its back-off, scaled down. After a
+# refusal an event waits at least two seconds (half of each wait is fixed), the time the test has
+# to give the bus back with its rules before the next send (a bus created again has no rules
+# until they are put; what it took meanwhile would match none, which AWS never does).
 FAST_OUTBOX = {
     "OUTBOX_GRACE_SECONDS": "1",
-    "OUTBOX_RETRY_BASE_SECONDS": "0.5",
-    "OUTBOX_RETRY_MAX_SECONDS": "2",
+    "OUTBOX_RETRY_BASE_SECONDS": "4",
+    "OUTBOX_RETRY_MAX_SECONDS": "8",
 }
+RECOVERY_MARGIN = timedelta(seconds=1.5)
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +68,24 @@ def dead_letters(server: LocalServer) -> int:
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
     return sum(int(value) for value in attributes.values())
+
+
+def outbox_items(server: LocalServer) -> list[dict[str, Any]]:
+    name = next(table.name for table in local_template().tables() if table.logical_id == "OutboxTable")
+    items = client(server, "dynamodb").scan(TableName=name, ConsistentRead=True)["Items"]
+    return [item for item in items if "detail_type" in item]
+
+
+def earliest_next_attempt(server: LocalServer) -> datetime:
+    times = [item.get("next_attempt_at", {}).get("S") for item in outbox_items(server)]
+    if not times or None in times:
+        return datetime.now(UTC)  # one not refused yet: it may be sent at any moment
+    return min(datetime.fromisoformat(str(at).replace("Z", "+00:00")) for at in times)
+
+
+def next_send_far_enough(server: LocalServer) -> bool:
+    """Whether every waiting event was refused once and none is tried again in the next moments."""
+    return earliest_next_attempt(server) - datetime.now(UTC) > RECOVERY_MARGIN
 
 
 def applied_versions(server: LocalServer, leads: list[dict[str, Any]]) -> bool:
@@ -115,8 +138,13 @@ def test_events_the_bus_refused_reach_the_stats_once_it_recovers_with_no_command
     # Then every change is accepted and each one's event waits in the outbox
     assert deleted.ok, deleted.text
     assert outbox_count(server) == 7
-    # When the bus is back, as the template provisions it (the bus, its rule and targets)
+    # When the bus is back, as the template provisions it (the bus, its rules and targets), while
+    # every event waits for its next attempt
+    first_next_attempt = eventually(lambda: next_send_far_enough(server), True, seconds=60)
+    assert first_next_attempt is True
+    deadline = earliest_next_attempt(server)
     provision(local_template(), server.aws_endpoint)
+    assert datetime.now(UTC) < deadline, "the bus came back after the next send: the test proves nothing"
     # Then, with no command, the outbox empties
     assert eventually(lambda: outbox_count(server), 0, seconds=60) == 0
 
