@@ -5,6 +5,7 @@ functions get."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -223,9 +224,11 @@ def _client(service: str, endpoint: str) -> Any:
     )
 
 
+@functools.lru_cache(maxsize=4)
 def _cognito(endpoint: str) -> Any:
     # A session of its own: `crm serve` creates the user pool in a thread while its main thread
-    # makes clients, and boto3's default session is not safe to share for that.
+    # makes clients, and boto3's default session is not safe to share for that. One client per
+    # endpoint (a client is safe to share between threads): making one costs about 0.1 s.
     return boto3.session.Session().client(
         "cognito-idp",
         endpoint_url=endpoint,
