@@ -6,7 +6,8 @@ condition; serialising DynamoDB requests restores the guarantee that the lead se
 dedupe, caps and assignment rely on. Other services (SQS long polls) are left concurrent.
 A failed `TransactWriteItems` is also rolled back from a copy of the items it names instead of
 moto's copy of every table it touches (`item_level_transactions`), and the items a read returns
-are written as JSON directly instead of through moto's generic serialiser (`direct_item_responses`).
+are written as JSON directly instead of through moto's generic serialiser (`direct_item_responses`),
+and user pools import their signing key when they first sign a token (`cognito_key_on_first_use`).
 Run as `python -m crm.local_aws --host H --port P`.
 """
 
@@ -128,6 +129,28 @@ def direct_item_responses() -> None:
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
 
 
+def cognito_key_on_first_use() -> None:
+    """Every moto user pool signs its tokens with the same RSA key (moto's own, whose public half
+    it serves at /<pool id>/.well-known/jwks.json) and imports it when the pool is created:
+    recovering the key's primes costs about 0.2 s of this process's CPU, while `crm serve` starts
+    and writes its demo data. The key is imported once instead, when a token is first signed."""
+    import functools
+    import types
+
+    from joserfc import jwk
+    from moto.cognitoidp import models
+
+    @functools.cache
+    def signing_key() -> Any:
+        return jwk.RSAKey.import_key(models.load_resource("cognitoidp/resources/jwks-private.json"))
+
+    # CognitoIdpUserPool.__init__ runs `self.json_web_key = jwk.RSAKey.import_key(...)`.
+    models.jwk = types.SimpleNamespace(RSAKey=types.SimpleNamespace(import_key=lambda data: None))  # type: ignore[assignment]
+    models.CognitoIdpUserPool.json_web_key = property(  # type: ignore[assignment]
+        lambda self: signing_key(), lambda self, value: None
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="moto server with serialised requests")
     parser.add_argument("--host", default="127.0.0.1")
@@ -136,6 +159,7 @@ def main() -> None:
     os.environ.setdefault("MOTO_PORT", str(args.port))
     item_level_transactions()
     direct_item_responses()
+    cognito_key_on_first_use()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(args.host, args.port, serialised(app), threaded=True, request_handler=MotoRequestHandler)
 

@@ -23,7 +23,7 @@ from leads.models import Disposition, HistoryEntry, Lead
 from leads.repository import LeadRepository
 from shared.config import get_settings
 from shared.dates import iso_timestamp
-from shared.dynamo import Table
+from shared.dynamo import Table, changes_write
 
 VENDORS = [
     ("V001", "Summit Lead Partners", Decimal("40.00")),
@@ -92,12 +92,31 @@ DAYS = 90
 WEEKEND_SHARE = 0.5  # a Saturday or Sunday receives about this share of a weekday's leads
 
 
+STAFF_ROLES = ("admin", "manager", "agent")
+# The demo staff's passwords in the local stack's user pool (README, "Local stack"): each meets
+# the pool's password policy (12 characters or more, upper and lower case, a number, a symbol).
+DEMO_PASSWORDS = {
+    "demo-admin": "DemoAdmin!123",
+    "demo-manager": "DemoManager!123",
+    **{agent: f"DemoAgent{n}!123" for n, agent in enumerate(AGENTS, start=1)},
+}
+
+
 @dataclass(frozen=True)
 class DemoUser:
     user_id: str
     role: str
     name: str
     vendor_code: str | None = None
+
+    @property
+    def email(self) -> str:
+        return f"{self.user_id}@crm.example.com"
+
+
+def demo_staff() -> list[tuple[DemoUser, str]]:
+    """The demo users who sign in to the user pool (admin, manager, agents), with their passwords."""
+    return [(user, DEMO_PASSWORDS[user.user_id]) for user in demo_users() if user.role in STAFF_ROLES]
 
 
 def demo_users() -> list[DemoUser]:
@@ -338,7 +357,7 @@ def write_directory(tables: SeedTables, now: datetime, loads: dict[str, int]) ->
             "role": user.role,
             "name": user.name,
             "status": "active",
-            "email": f"{user.user_id}@crm.example.com",
+            "email": user.email,
             "created_at": iso_timestamp(now),
         }
         if user.vendor_code:
@@ -353,6 +372,15 @@ def write_directory(tables: SeedTables, now: datetime, loads: dict[str, int]) ->
         users.append(row)
     tables.users.batch_put(users)
     return len(users)
+
+
+def link_pool_users(users: Table, subs: dict[str, str]) -> None:
+    """Records on each demo user (user id -> sub) the `sub` of its user pool account, as
+    `cognito_sub`. The users table stays the source of the role and the active flag."""
+    for user_id, sub in subs.items():
+        users.write(
+            changes_write(users.name, {"user_id": user_id}, {"cognito_sub": sub}, "attribute_exists(user_id)")
+        )
 
 
 def seed_at_scale(tables: SeedTables, lead_count: int, progress: bool = False) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from types import FrameType
@@ -27,10 +28,14 @@ from crm.schedule import ScheduleDriver
 from crm.stack import (
     DEFAULT_LOCAL_ORIGINS,
     LocalRedis,
+    LocalUserPool,
     MotoServer,
+    StaffAccount,
+    add_staff_accounts,
     function_environment,
     local_template,
     provision,
+    provision_user_pool,
 )
 from crm.targets import ServeRecord, remove_record, write_record
 from crm.template import Template
@@ -47,6 +52,7 @@ class RunningStack:
     schedules: list[ScheduleDriver] = field(default_factory=list)
     server: LocalHttpServer | None = None
     dashboard: ThreadingHTTPServer | None = None
+    user_pool: LocalUserPool | None = None
 
     def stop(self) -> None:
         if self.server is not None:
@@ -120,12 +126,21 @@ def _start(args: argparse.Namespace, template: Template, stack: RunningStack) ->
     import boto3
 
     queues = provision(template, stack.moto.endpoint)
-    seeded = None
-    if not args.no_seed:
-        from crm.seed import SeedTables, seed_at_scale
+    # The user pool is created while the demo data is written: the local endpoint's first Cognito
+    # request loads its Cognito service (about 0.3 s), time the seeding already takes.
+    with ThreadPoolExecutor(max_workers=1) as background:
+        pool = background.submit(_staff_pool, template, stack.moto.endpoint, not args.no_seed)
+        seeded = None
+        if not args.no_seed:
+            from crm.seed import SeedTables, seed_at_scale
 
-        # Demo leads are written directly, not posted: their stats come from a rebuild.
-        seeded = seed_at_scale(SeedTables.configured(), args.seed_leads)
+            # Demo leads are written directly, not posted: their stats come from a rebuild.
+            seeded = seed_at_scale(SeedTables.configured(), args.seed_leads)
+        stack.user_pool, subs = pool.result()
+    if subs:
+        from crm.seed import SeedTables, link_pool_users
+
+        link_pool_users(SeedTables.configured().users, subs)
     functions = FunctionRegistry(template, os.environ, args.concurrency or default_concurrency())
     stack.functions = functions
     sqs = boto3.client("sqs")
@@ -151,6 +166,23 @@ def _start(args: argparse.Namespace, template: Template, stack: RunningStack) ->
 
         stack.dashboard = serve_dashboard(args.host, args.dashboard_port)
     return seeded
+
+
+def _staff_pool(
+    template: Template, endpoint: str, with_demo_staff: bool
+) -> tuple[LocalUserPool, dict[str, str]]:
+    """The template's user pool, with the demo staff in it when demo data is seeded. Returns the
+    pool and demo user id -> the `sub` of its pool account."""
+    pool = provision_user_pool(template, endpoint)
+    if not with_demo_staff:
+        return pool, {}
+    from crm.seed import demo_staff
+
+    staff = demo_staff()
+    subs = add_staff_accounts(
+        pool, [StaffAccount(user.email, password, user.role) for user, password in staff]
+    )
+    return pool, {user.user_id: subs[user.email] for user, _ in staff}
 
 
 def _local_pages(template: Template) -> dict[str, LocalPage]:
@@ -186,7 +218,7 @@ def _print_banner(
     token = issue_token(token_settings(), "demo-admin", ttl_seconds=STAFF_TOKEN_MAX_SECONDS)
     lines = [
         f"Lead CRM API listening on {base} (ready in {seconds:.1f}s)",
-        f"  local AWS endpoint (DynamoDB, EventBridge, SQS): {stack.moto.endpoint}",
+        f"  local AWS endpoint (DynamoDB, EventBridge, SQS, Cognito): {stack.moto.endpoint}",
         f"  query cache: {_without_password(os.environ['REDIS_URL'])}"
         f"{' (a redis-server of its own)' if stack.redis else ''}",
         f"  functions: up to {args.concurrency or default_concurrency()} execution environments each",
@@ -197,6 +229,10 @@ def _print_banner(
         ),
         f"  OpenAPI: {base}/openapi.json   Swagger UI: {base}/docs",
     ]
+    if stack.user_pool is not None:
+        lines.append(
+            f"  staff user pool: {stack.user_pool.pool_id}   dashboard client: {stack.user_pool.client_id}"
+        )
     if seeded:
         lines.append(
             f"  demo data: {seeded['vendors']} vendors, {seeded['users']} users, {seeded['leads']} leads"

@@ -1,10 +1,11 @@
-"""The local AWS side of `crm serve`: moto's server application (DynamoDB, EventBridge, SQS)
-over HTTP, run by `crm.local_aws` in a child process and provisioned from template.yaml, a Redis
+"""The local AWS side of `crm serve`: moto's server application (DynamoDB, EventBridge, SQS,
+Cognito) over HTTP, run by `crm.local_aws` in a child process and provisioned from template.yaml, a Redis
 of the stack's own when none is configured (ElastiCache's stand-in), and the environment the
 functions get."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from crm.template import QueueSpec, RuleSpec, TableSpec, Template
+from crm.template import QueueSpec, RuleSpec, TableSpec, Template, UserPoolSpec
 
 LOCAL_STAGE = "local"
 DEFAULT_AWS_PORT = 8000
@@ -223,6 +224,20 @@ def _client(service: str, endpoint: str) -> Any:
     )
 
 
+@functools.lru_cache(maxsize=4)
+def _cognito(endpoint: str) -> Any:
+    # A session of its own: `crm serve` creates the user pool in a thread while its main thread
+    # makes clients, and boto3's default session is not safe to share for that. One client per
+    # endpoint (a client is safe to share between threads): making one costs about 0.1 s.
+    return boto3.session.Session().client(
+        "cognito-idp",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
 def create_table(client: Any, spec: TableSpec) -> None:
     request: dict[str, Any] = {
         "TableName": spec.name,
@@ -317,3 +332,89 @@ def put_rule(events: Any, rule: RuleSpec, queue_arns: dict[str, str]) -> None:
             entry["RetryPolicy"] = target.retry_policy
         targets.append(entry)
     events.put_targets(Rule=rule.name, EventBusName=rule.bus_name, Targets=targets)
+
+
+@dataclass(frozen=True)
+class LocalUserPool:
+    """The staff user pool as created on the local AWS endpoint. Its tokens name the issuer AWS
+    would (`https://cognito-idp.<region>.amazonaws.com/<pool id>`, what moto signs into `iss`);
+    its keys are served by the local endpoint instead, at `jwks_url`."""
+
+    pool_id: str
+    client_id: str
+    endpoint: str
+    region: str = "us-east-1"
+
+    @property
+    def issuer(self) -> str:
+        return f"https://cognito-idp.{self.region}.amazonaws.com/{self.pool_id}"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.endpoint}/{self.pool_id}/.well-known/jwks.json"
+
+
+@dataclass(frozen=True)
+class StaffAccount:
+    """A pool user to create: signs in with `email` and `password` (permanent), in `group`."""
+
+    email: str
+    password: str
+    group: str
+
+
+def provision_user_pool(template: Template, endpoint: str) -> LocalUserPool:
+    """Creates the template's user pool, its app client and its groups, each with the template's
+    properties (CreateUserPool, CreateUserPoolClient and CreateGroup take them as they are
+    written). The pool has one client, the dashboard's."""
+    spec = template.user_pool()
+    cognito = _cognito(endpoint)
+    pool_id = cognito.create_user_pool(**user_pool_request(spec))["UserPool"]["Id"]
+    if "EnabledMfas" in spec.properties:
+        # CloudFormation's EnabledMfas is the API's MFA configuration, set apart from the pool.
+        cognito.set_user_pool_mfa_config(
+            UserPoolId=pool_id,
+            MfaConfiguration=spec.properties.get("MfaConfiguration", "OFF"),
+            SoftwareTokenMfaConfiguration={"Enabled": "SOFTWARE_TOKEN_MFA" in spec.properties["EnabledMfas"]},
+        )
+    (client_properties,) = spec.clients.values()
+    client_id = cognito.create_user_pool_client(UserPoolId=pool_id, **client_properties)["UserPoolClient"][
+        "ClientId"
+    ]
+    for group in spec.groups.values():
+        cognito.create_group(UserPoolId=pool_id, **group)
+    return LocalUserPool(pool_id=pool_id, client_id=client_id, endpoint=endpoint)
+
+
+def user_pool_request(spec: UserPoolSpec) -> dict[str, Any]:
+    """CreateUserPool's parameters for the template's pool."""
+    request = {
+        name: value for name, value in spec.properties.items() if name not in ("UserPoolName", "EnabledMfas")
+    }
+    return {"PoolName": spec.name, **request}
+
+
+def add_staff_accounts(pool: LocalUserPool, accounts: list[StaffAccount]) -> dict[str, str]:
+    """Creates each account in the pool with its email verified, no invitation sent and its
+    password permanent (no new-password challenge at first sign-in), in its group.
+    Returns email -> the pool user's `sub`."""
+    cognito = _cognito(pool.endpoint)
+    subs = {}
+    for account in accounts:
+        user = cognito.admin_create_user(
+            UserPoolId=pool.pool_id,
+            Username=account.email,
+            UserAttributes=[
+                {"Name": "email", "Value": account.email},
+                {"Name": "email_verified", "Value": "true"},
+            ],
+            MessageAction="SUPPRESS",
+        )["User"]
+        cognito.admin_set_user_password(
+            UserPoolId=pool.pool_id, Username=account.email, Password=account.password, Permanent=True
+        )
+        cognito.admin_add_user_to_group(
+            UserPoolId=pool.pool_id, Username=account.email, GroupName=account.group
+        )
+        subs[account.email] = next(a["Value"] for a in user["Attributes"] if a["Name"] == "sub")
+    return subs

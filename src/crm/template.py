@@ -1,11 +1,13 @@
-"""Reads template.yaml: the routes, tables, queues, bus rules, event source mappings, schedules
-and environment the local stack needs.
+"""Reads template.yaml: the routes, tables, queues, bus rules, event source mappings, schedules,
+staff user pool and environment the local stack needs.
 
 Only the intrinsic functions the template uses are resolved (Ref, Sub, Select, Split, Join, If,
 Equals, Not), with parameters taken from their defaults or from overrides, and `AWS::*` pseudo
 parameters given local values. `!GetAtt <Queue>.Arn`, where it names a queue (a rule's target,
 a redrive policy, an SQS event), is read as that queue's logical id: the local stack learns the
 ARN when it creates the queue. Queue policies are not read (moto does not enforce them).
+A user pool's client and groups name their pool with `!Ref <UserPool>`, read as its logical id:
+the local stack learns the pool's id when it creates it.
 """
 
 from __future__ import annotations
@@ -197,6 +199,22 @@ class HeaderMapping:
             return self.static
         sent = [value for name, value in request_headers if name == self.request_header]
         return sent[-1] if sent else None  # the last one, as the event's single-value `headers`
+
+
+@dataclass(frozen=True)
+class UserPoolSpec:
+    """An `AWS::Cognito::UserPool` with its app clients and groups. Each holds its resolved
+    properties, which are the Cognito API's parameters of the same names (`UserPoolName` is
+    CreateUserPool's `PoolName`, `EnabledMfas` its MFA configuration), less `UserPoolId`."""
+
+    logical_id: str
+    properties: dict[str, Any]
+    clients: dict[str, dict[str, Any]]  # logical id -> properties
+    groups: dict[str, dict[str, Any]]  # logical id -> properties
+
+    @property
+    def name(self) -> str:
+        return str(self.properties["UserPoolName"])
 
 
 @dataclass(frozen=True)
@@ -447,6 +465,26 @@ class Template:
                 )
             )
         return tables
+
+    def user_pool(self) -> UserPoolSpec:
+        """The template's one user pool (the staff's), with the clients and groups that name it."""
+        ((logical_id, resource),) = self.of_type("AWS::Cognito::UserPool").items()
+
+        def of_pool(resource_type: str) -> dict[str, dict[str, Any]]:
+            members = {}
+            for member_id, member in self.of_type(resource_type).items():
+                properties = dict(member["Properties"])
+                if properties.pop("UserPoolId") != {"Ref": logical_id}:
+                    raise ValueError(f"{member_id} must name its pool as !Ref {logical_id}")
+                members[member_id] = self.resolve(properties)
+            return members
+
+        return UserPoolSpec(
+            logical_id=logical_id,
+            properties=self.resolve(resource["Properties"]),
+            clients=of_pool("AWS::Cognito::UserPoolClient"),
+            groups=of_pool("AWS::Cognito::UserPoolGroup"),
+        )
 
     def bus_names(self) -> list[str]:
         return [
