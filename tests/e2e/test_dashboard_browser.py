@@ -30,11 +30,11 @@ from tests.e2e.conftest import (
     start_server,
     stop_server,
 )
-from tests.helpers import make_token
+from tests.helpers import staff_token
 from tests.integration.conftest import free_port
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "dashboard"
-ADMIN = make_token("demo-admin")
+ADMIN = staff_token("demo-admin")
 VIEWPORT: ViewportSize = {"width": 1400, "height": 1000}
 COLD_LOADS = 3
 NONE = "\u2013"  # an en dash: what the dashboard writes for null (no denominator, no value)
@@ -451,7 +451,7 @@ def test_an_origin_the_api_does_not_allow_cannot_read_it(server: LocalServer, pa
 def test_roles_other_than_staff_are_told_the_dashboard_is_not_for_them(
     server: LocalServer, page: Page, dashboard: str
 ) -> None:
-    sign_in(page, dashboard, server.base_url, make_token("demo-agent-1"))
+    sign_in(page, dashboard, server.base_url, staff_token("demo-agent-1"))
     expect(page.locator("#error")).to_have_text("This dashboard is for admins and managers.", timeout=90_000)
     expect(page.locator("#app")).to_be_hidden()
 

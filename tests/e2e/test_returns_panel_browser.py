@@ -22,10 +22,10 @@ from tests.e2e.test_dashboard_browser import (
     sign_in,
 )
 from tests.e2e.test_lead_returns import ask, decide, post_lead
-from tests.helpers import make_token
+from tests.helpers import staff_token
 from tests.integration.conftest import free_port
 
-MANAGER = make_token("demo-manager")
+MANAGER = staff_token("demo-manager")
 VENDOR = "V001"  # of demo-vendor-1, who posts the leads below
 # A note is shown as text: markup in it is never markup on the page.
 MARKUP_NOTE = '<img src=x onerror="document.body.dataset.injected=1"> not the right <b>person</b>'

@@ -13,10 +13,10 @@ import pytest
 from playwright.sync_api import ConsoleMessage, Locator, Page, expect
 
 from tests.e2e.conftest import PROJECT_ROOT, LocalServer
-from tests.helpers import make_token
+from tests.helpers import staff_token
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "swagger"
-ADMIN = make_token("demo-admin")
+ADMIN = staff_token("demo-admin")
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 WAIT_MS = 30_000  # a bound, not an expectation: the first call starts the function
 
