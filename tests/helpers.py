@@ -17,6 +17,7 @@ TEST_AUDIENCE = "crm-api"
 ALLOWED_ORIGIN = "https://dashboard.test"
 SECOND_ORIGIN = "http://localhost:5173"
 DISALLOWED_ORIGIN = "https://evil.test"
+TEST_USER_POOL_ID = "us-east-1_TestPool"
 
 
 def base_env(stage: str = "test") -> dict[str, str]:
@@ -45,6 +46,9 @@ def base_env(stage: str = "test") -> dict[str, str]:
         "JWT_ISSUER": TEST_ISSUER,
         "JWT_AUDIENCE": TEST_AUDIENCE,
         "USER_CACHE_SECONDS": "0",
+        "USER_POOL_ID": TEST_USER_POOL_ID,
+        "USER_POOL_CLIENT_ID": "test-dashboard-client",
+        "USER_POOL_ISSUER": f"https://cognito-idp.us-east-1.amazonaws.com/{TEST_USER_POOL_ID}",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "AWS_DEFAULT_REGION": "us-east-1",

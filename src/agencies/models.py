@@ -254,6 +254,48 @@ class AgentPage(BaseModel):
     pagination: Pagination
 
 
+FIRST_SIGN_IN_DESCRIPTION = (
+    "The account's temporary password, shown this once and stored nowhere by the API: the user pool "
+    "also emails it. The first sign-in must replace it (NEW_PASSWORD_REQUIRED); it expires after 3 days."
+)
+
+
+class NewAgent(Agent):
+    temporary_password: str = Field(description=FIRST_SIGN_IN_DESCRIPTION)
+
+
+# -- managers -------------------------------------------------------------------------------------
+class ManagerCreate(JsonBody):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Name
+    email: Email
+
+
+class ManagerChanges(JsonBody):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"minProperties": 1})
+
+    status: UserStatus = omittable()
+    name: Name = omittable()
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ManagerChanges:
+        if not self.model_fields_set:
+            raise ValueError("nothing to change")
+        return self
+
+
+class Manager(BaseModel):
+    user_id: str
+    name: str
+    email: str | None = None
+    status: UserStatus
+
+
+class NewManager(Manager):
+    temporary_password: str = Field(description=FIRST_SIGN_IN_DESCRIPTION)
+
+
 # -- postbacks ------------------------------------------------------------------------------------
 class PostbackEndpointBody(JsonBody):
     """The one endpoint a vendor's postbacks go to, and the events it wants."""

@@ -353,6 +353,15 @@ class LocalUserPool:
     def jwks_url(self) -> str:
         return f"{self.endpoint}/{self.pool_id}/.well-known/jwks.json"
 
+    def environment(self) -> dict[str, str]:
+        """The functions' variables that name this pool (the template's name the deployed one)."""
+        return {
+            "USER_POOL_ID": self.pool_id,
+            "USER_POOL_CLIENT_ID": self.client_id,
+            "USER_POOL_ISSUER": self.issuer,
+            "USER_POOL_JWKS_URL": self.jwks_url,
+        }
+
 
 @dataclass(frozen=True)
 class StaffAccount:

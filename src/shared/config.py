@@ -55,6 +55,13 @@ class Settings(BaseModel):
     jwt_leeway_seconds: Annotated[int, Field(ge=0, le=120)] = 30
     # Revocation must take effect within 60 s, so a cached user record may be at most that old.
     user_cache_seconds: Annotated[int, Field(ge=0, le=60)] = 30
+    # The staff user pool: its ID tokens sign staff in (shared.auth), and the agencies service
+    # creates, disables and enables its accounts. The keys are the issuer's
+    # `/.well-known/jwks.json` unless USER_POOL_JWKS_URL says otherwise (the local stack).
+    user_pool_id: str
+    user_pool_client_id: str
+    user_pool_issuer: str
+    user_pool_jwks_url: str | None = None
     redis_url: str | None = None
     cache_ttl_seconds: Annotated[int, Field(ge=1, le=3600)] = 300
     # How stale a read of the stats buckets (dashboard, agencies, agents, reports) may be: lead
@@ -102,7 +109,7 @@ class Settings(BaseModel):
             raise ValueError("postback retries must end within 24 hours (86400 s in all)")
         return delays
 
-    @field_validator("redis_url", "jwt_secret", "jwt_secret_arn", mode="before")
+    @field_validator("redis_url", "jwt_secret", "jwt_secret_arn", "user_pool_jwks_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return value or None

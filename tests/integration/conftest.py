@@ -12,7 +12,7 @@ import pytest
 import redis
 import requests
 
-from crm.stack import LocalRedis, MotoServer, provision
+from crm.stack import LocalRedis, LocalUserPool, MotoServer, provision, provision_user_pool
 from crm.template import Template
 from shared import dependencies
 from tests.helpers import ALLOWED_ORIGIN, SECOND_ORIGIN, base_env
@@ -55,6 +55,22 @@ def fresh_stack(moto_server: MotoServer) -> dict[str, str]:
     requests.post(f"{moto_server.endpoint}/moto-api/reset", timeout=10).raise_for_status()
     dependencies.reset()
     return provision(test_template(), moto_server.endpoint)
+
+
+def fresh_user_pool(moto_server: MotoServer) -> LocalUserPool:
+    """The template's staff user pool on moto (after `fresh_stack`, which removes it), named in
+    the functions' USER_POOL_* settings until `forget_user_pool`."""
+    pool = provision_user_pool(test_template(), moto_server.endpoint)
+    os.environ.update(pool.environment())
+    dependencies.reset()
+    return pool
+
+
+def forget_user_pool() -> None:
+    """The test settings' USER_POOL_* again."""
+    os.environ.pop("USER_POOL_JWKS_URL", None)
+    os.environ.update({name: value for name, value in base_env().items() if name.startswith("USER_POOL_")})
+    dependencies.reset()
 
 
 @pytest.fixture
