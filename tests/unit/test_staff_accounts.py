@@ -330,3 +330,18 @@ def test_a_temporary_password_meets_the_pool_policy() -> None:
 
 def test_temporary_passwords_differ() -> None:
     assert len({temporary_password() for _ in range(100)}) == 100
+
+
+# -- the sign-in address --------------------------------------------------------------------------
+@pytest.mark.parametrize("email", ["Robin@CRM.example.com", "r.rep+crm@sales.example.co", "0a@x9.io"])
+def test_a_staff_email_the_pool_takes_is_accepted(email: str) -> None:
+    assert AgentCreate(name="Robin", email=email).email == email.lower()
+    assert ManagerCreate(name="Robin", email=email).email == email.lower()
+
+
+@pytest.mark.parametrize("email", ["0@0.a", "-robin@example.com", "rob!n@example.com", "robin@example.test"])
+def test_a_staff_email_the_pool_would_refuse_is_422(email: str) -> None:
+    with pytest.raises(ValueError, match="email"):
+        AgentCreate(name="Robin", email=email)
+    with pytest.raises(ValueError, match="email"):
+        ManagerCreate(name="Robin", email=email)
