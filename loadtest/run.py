@@ -14,9 +14,10 @@ the other against the same server, and one table of the rows side by side.
    highest client count over the lowest, per mix; writes it to OUT/summary.md, and the per-request
    figures to OUT/results.json.
 
-Tokens: `CRM_TOKEN_<USER_ID>` (e.g. `CRM_TOKEN_DEMO_ADMIN`) when set, else signed here as
-`crm token` signs them (JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE, else the local stack's): with
-`--host`, they must match the server's.
+Tokens: `CRM_TOKEN_<USER_ID>` (e.g. `CRM_TOKEN_DEMO_ADMIN`) when set, else as `crm token` gives
+them: the demo staff sign in to the server's user pool (ID tokens, one hour: a run longer than that
+needs them set), the vendors' credentials are signed here (JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE,
+else the local stack's). With `--host`, the staff sign in to the recorded `crm serve`'s pool.
 
 It runs with the project's interpreter and needs nothing else installed.
 """
@@ -66,11 +67,12 @@ def duration(text: str) -> float:
     return float(found.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[found.group(2)]
 
 
-def tokens() -> dict[str, str]:
+def tokens(aws_endpoint: str | None) -> dict[str, str]:
     issued = {}
     for user_id in (*STAFF_USERS, *VENDOR_USERS):
         configured = os.environ.get("CRM_TOKEN_" + user_id.upper().replace("-", "_"))
-        issued[user_id] = configured or local_token(user_id, ttl_seconds=6 * 3600)
+        lifetime = None if user_id in STAFF_USERS else 6 * 3600
+        issued[user_id] = configured or local_token(user_id, ttl_seconds=lifetime, aws_endpoint=aws_endpoint)
     return issued
 
 
@@ -219,7 +221,7 @@ def main() -> int:
     try:
         if server is not None:
             server.wait_until_ready()
-        issued, people = tokens(), People()
+        issued, people = tokens(server.aws_endpoint if server else None), People()
         for mix in (MIXES[name] for name in args.mix):
             if args.warmup:
                 print(f"{mix.name}: warming up for {args.warmup:g} s (not counted)", flush=True)

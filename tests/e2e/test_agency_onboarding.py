@@ -15,7 +15,11 @@ from tests.e2e.conftest import LocalServer, eventually, start_server, stop_serve
 from tests.helpers import ALLOWED_ORIGIN, DISALLOWED_ORIGIN, staff_token
 
 USER_CACHE_SECONDS = 2  # revocation takes effect within this (60 s at most in any configuration)
-ADMIN = staff_token("demo-admin")
+
+
+def admin_token() -> str:
+    """demo-admin's ID token, for the pool of the servers these tests start."""
+    return staff_token("demo-admin")
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +32,14 @@ def server() -> Iterator[LocalServer]:
 def new_agency(server: LocalServer, **fields: Any) -> str:
     code = f"T{uuid.uuid4().hex[:6].upper()}"
     response = server.request(
-        "POST", "/agencies", ADMIN, json={"vendor_code": code, "name": f"Agency {code}", **fields}
+        "POST", "/agencies", admin_token(), json={"vendor_code": code, "name": f"Agency {code}", **fields}
     )
     assert response.status_code == 201, response.text
     return code
 
 
 def credential(server: LocalServer, code: str) -> dict[str, Any]:
-    response = server.request("POST", f"/agencies/{code}/credentials", ADMIN)
+    response = server.request("POST", f"/agencies/{code}/credentials", admin_token())
     assert response.status_code == 201, response.text
     assert response.headers["Cache-Control"] == "no-store"
     body: dict[str, Any] = response.json()
@@ -61,7 +65,7 @@ def test_onboarding_create_issue_post_revoke(server: LocalServer) -> None:
     )
     assert counted == {"leads": 1, "leadsThisMonth": 1}
     # When the credential is revoked
-    revoked = server.request("DELETE", f"/agencies/{code}/credentials/{issued['user_id']}", ADMIN)
+    revoked = server.request("DELETE", f"/agencies/{code}/credentials/{issued['user_id']}", admin_token())
     assert revoked.status_code == 204
     # Then the same token is refused within the user cache time, by every function (each
     # execution environment trusts a user it loaded for at most that long)
@@ -80,18 +84,27 @@ def test_onboarding_create_issue_post_revoke(server: LocalServer) -> None:
 def test_a_paused_agency_is_refused_until_resumed(server: LocalServer) -> None:
     code = new_agency(server)
     token = credential(server, code)["token"]
-    assert server.request("PATCH", f"/agencies/{code}", ADMIN, json={"status": "paused"}).status_code == 200
+    assert (
+        server.request("PATCH", f"/agencies/{code}", admin_token(), json={"status": "paused"}).status_code
+        == 200
+    )
     refused = post_lead(server, token)
     assert refused.status_code == 403
     assert refused.json()["reason_code"] == "VENDOR_PAUSED"
-    assert server.request("PATCH", f"/agencies/{code}", ADMIN, json={"status": "active"}).status_code == 200
+    assert (
+        server.request("PATCH", f"/agencies/{code}", admin_token(), json={"status": "active"}).status_code
+        == 200
+    )
     assert post_lead(server, token).status_code == 201
 
 
 def test_a_monthly_cap_of_two_refuses_the_third_post(server: LocalServer) -> None:
     code = new_agency(server)
     token = credential(server, code)["token"]
-    assert server.request("PATCH", f"/agencies/{code}", ADMIN, json={"monthly_cap": 2}).status_code == 200
+    assert (
+        server.request("PATCH", f"/agencies/{code}", admin_token(), json={"monthly_cap": 2}).status_code
+        == 200
+    )
     assert [post_lead(server, token).status_code for _ in range(2)] == [201, 201]
     third = post_lead(server, token)
     assert third.status_code == 429
@@ -106,7 +119,10 @@ def test_test_mode_posts_are_accepted_but_absent_from_stats(server: LocalServer)
     posted = post_lead(server, token)
     assert posted.status_code == 201
     assert posted.json()["lead"]["is_test"] is True
-    assert server.request("PATCH", f"/agencies/{code}", ADMIN, json={"test_mode": False}).status_code == 200
+    assert (
+        server.request("PATCH", f"/agencies/{code}", admin_token(), json={"test_mode": False}).status_code
+        == 200
+    )
     live = post_lead(server, token)
     assert live.json()["lead"]["is_test"] is False
     # Then its performance counts the live lead only, once the consumer has applied both
@@ -117,18 +133,18 @@ def test_test_mode_posts_are_accepted_but_absent_from_stats(server: LocalServer)
 def test_agency_performance_follows_a_lead_event_within_the_freshness_interval(server: LocalServer) -> None:
     code = new_agency(server)
     token = credential(server, code)["token"]
-    assert server.get("/agencies?limit=200", ADMIN).status_code == 200  # cached
+    assert server.get("/agencies?limit=200", admin_token()).status_code == 200  # cached
     assert post_lead(server, token).status_code == 201
 
     def listed_leads() -> int:
-        listed = server.get("/agencies?limit=200", ADMIN).json()["data"]
+        listed = server.get("/agencies?limit=200", admin_token()).json()["data"]
         return int(next(agency for agency in listed if agency["vendor_code"] == code)["performance"]["leads"])
 
     assert eventually(listed_leads, 1) == 1
 
 
-def performance(server: LocalServer, code: str, token: str = ADMIN) -> dict[str, int]:
-    body = server.get(f"/agencies/{code}", token).json()["performance"]
+def performance(server: LocalServer, code: str, token: str | None = None) -> dict[str, int]:
+    body = server.get(f"/agencies/{code}", token or admin_token()).json()["performance"]
     return {"leads": body["leads"], "leadsThisMonth": body["leadsThisMonth"]}
 
 
@@ -169,7 +185,7 @@ def test_responses_validate_against_the_published_schema(
     import jsonschema
 
     document = server.get("/openapi.json").json()
-    answer = server.request(method, path, ADMIN, json=body)
+    answer = server.request(method, path, admin_token(), json=body)
     assert answer.status_code == 200, answer.text
     jsonschema.validate(
         answer.json(),

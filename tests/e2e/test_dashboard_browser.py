@@ -34,7 +34,13 @@ from tests.helpers import staff_token
 from tests.integration.conftest import free_port
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "dashboard"
-ADMIN = staff_token("demo-admin")
+
+
+def admin_token() -> str:
+    """demo-admin's ID token, for the pool of the servers these tests start."""
+    return staff_token("demo-admin")
+
+
 VIEWPORT: ViewportSize = {"width": 1400, "height": 1000}
 COLD_LOADS = 3
 NONE = "\u2013"  # an en dash: what the dashboard writes for null (no denominator, no value)
@@ -88,7 +94,7 @@ def signed_in(page: Page, dashboard: str, server: LocalServer) -> dict[str, Resp
     the API's answers to the page, kept as they come."""
     received = record_answers(page, server.base_url)
     server.wait_for_the_bus()
-    sign_in(page, dashboard, server.base_url, ADMIN)
+    sign_in(page, dashboard, server.base_url, admin_token())
     # The first load after the server starts waits for the functions' cold starts.
     page.wait_for_function(READY, timeout=90_000)
     expect(page.locator("#app")).to_be_visible()
@@ -172,7 +178,7 @@ def check_every_value_against_the_api(
         assert url, f"{field} belongs to no API answer"
         assert url in received, f"{url} was not asked by the page"
         if url not in answers:
-            answers[url] = server.get(url, ADMIN).json()
+            answers[url] = server.get(url, admin_token()).json()
         on_screen = shown(item["text"], format)
         if not has(received[url].json(), field) or not has(answers[url], field):
             wrong.append((url, field, item["text"], "no such field"))
@@ -196,7 +202,7 @@ def cold_load(browser: Browser, dashboard: str, server: LocalServer) -> dict[str
     context = browser.new_context(viewport=VIEWPORT)
     try:
         page = context.new_page()
-        sign_in(page, dashboard, server.base_url, ADMIN)
+        sign_in(page, dashboard, server.base_url, admin_token())
         page.wait_for_function(READY, timeout=90_000)
         return dict(
             page.evaluate(
@@ -358,7 +364,7 @@ def test_moving_a_lead_updates_the_stats(server: LocalServer, page: Page, dashbo
     row = page.locator("#leads-table tbody tr").first
     expect(row.locator("select.disposition")).to_have_value("new")
     lead_id = row.get_attribute("data-lead-id")
-    before = server.settled_get("/admin/stats", ADMIN, params={"period": "30d"}).json()["conversion"][
+    before = server.settled_get("/admin/stats", admin_token(), params={"period": "30d"}).json()["conversion"][
         "funnel"
     ]
     expect(page.locator("#funnel-contacted")).to_have_text(
@@ -370,7 +376,7 @@ def test_moving_a_lead_updates_the_stats(server: LocalServer, page: Page, dashbo
     expect(page.locator(f'#leads-table tr[data-lead-id="{lead_id}"]')).to_have_attribute(
         "data-updated", "true"
     )
-    moved = server.get(f"/leads/{lead_id}", ADMIN).json()
+    moved = server.get(f"/leads/{lead_id}", admin_token()).json()
     assert moved["disposition"] == "contacted"
     created = datetime.fromisoformat(moved["created_at"].replace("Z", "+00:00"))
     if (datetime.now(UTC) - created).days < 29:  # well inside the 30 days shown
@@ -378,7 +384,7 @@ def test_moving_a_lead_updates_the_stats(server: LocalServer, page: Page, dashbo
         contacted = before["contacted"] + 1
 
         def contacted_now() -> int:
-            funnel = server.get("/admin/stats", ADMIN, params={"period": "30d"}).json()["conversion"][
+            funnel = server.get("/admin/stats", admin_token(), params={"period": "30d"}).json()["conversion"][
                 "funnel"
             ]
             return int(funnel["contacted"])
@@ -408,7 +414,7 @@ def test_the_dashboards_origin_reads_api_gateways_own_answers(
 
 def test_the_search_box_finds_leads_by_name(server: LocalServer, page: Page, dashboard: str) -> None:
     # Given the leads the API finds for a first name, typed in another case and with an accent
-    expected = server.get("/leads", ADMIN, params={"q": "MARÍA", "limit": "25"}).json()["data"]
+    expected = server.get("/leads", admin_token(), params={"q": "MARÍA", "limit": "25"}).json()["data"]
     assert expected
     assert all(lead["first_name"] == "Maria" or lead["last_name"].startswith("Maria") for lead in expected)
     signed_in(page, dashboard, server)
@@ -432,14 +438,14 @@ def test_an_origin_the_api_does_not_allow_cannot_read_it(server: LocalServer, pa
     elsewhere = serve_dashboard("127.0.0.1", port)
     try:
         # When someone signs in there with a valid token
-        sign_in(page, f"http://127.0.0.1:{port}", server.base_url, ADMIN)
+        sign_in(page, f"http://127.0.0.1:{port}", server.base_url, admin_token())
         # Then the browser refuses the API's answers: nothing is shown but the error
         expect(page.locator("#error")).to_contain_text("Cannot reach the API", timeout=90_000)
         expect(page.locator("#app")).to_be_hidden()
         blocked = page.evaluate(
             "async ([api, token]) => { try { await fetch(api + '/admin/stats', "
             "{headers: {Authorization: 'Bearer ' + token}}); return 'read'; } catch (e) { return e.name; } }",
-            [server.base_url, ADMIN],
+            [server.base_url, admin_token()],
         )
         assert blocked == "TypeError"
         page.screenshot(path=str(ARTIFACTS / "disallowed-origin.png"), full_page=True)

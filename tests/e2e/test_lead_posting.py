@@ -24,7 +24,7 @@ import requests
 
 from shared.acceptance import WEEK
 from tests.e2e.conftest import LocalServer
-from tests.helpers import ALLOWED_ORIGIN, make_token
+from tests.helpers import ALLOWED_ORIGIN, token_for
 
 ULID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
 ADMIN = "demo-admin"
@@ -38,7 +38,7 @@ POST_KEYS = {"outcome", "reason_code", "reason", "lead_id", "price"}
 
 # -- helpers --------------------------------------------------------------------------------------
 def token(user: str | None) -> str | None:
-    return make_token(user) if user else None
+    return token_for(user) if user else None
 
 
 def unique_email(tag: str = "lead") -> str:

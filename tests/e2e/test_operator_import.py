@@ -12,7 +12,10 @@ import pytest
 from tests.e2e.conftest import LocalServer, eventually, start_server, stop_server
 from tests.helpers import make_token, staff_token
 
-ADMIN = staff_token("demo-admin")
+
+def admin_token() -> str:
+    """demo-admin's ID token, for the pool of the servers these tests start."""
+    return staff_token("demo-admin")
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +26,7 @@ def seeded_server() -> Iterator[LocalServer]:
 
 
 def leads_in_stats(server: LocalServer) -> int:
-    analytics = server.get("/admin/analytics", ADMIN, params={"period": "12m"}).json()
+    analytics = server.get("/admin/analytics", admin_token(), params={"period": "12m"}).json()
     return int(sum(analytics["leads"]))
 
 
@@ -86,7 +89,7 @@ def test_seed_writes_demo_data_at_the_size_asked_and_the_stats_add_up() -> None:
         assert done.returncode == 0, done.stdout + done.stderr
         assert "1200 leads written; stats rebuilt from a scan of the whole leads table" in done.stdout
         assert leads_in_stats(server) == 1500
-        vendors = server.get("/reports/vendors", ADMIN, params={"from": "2025-12-01"}).json()
+        vendors = server.get("/reports/vendors", admin_token(), params={"from": "2025-12-01"}).json()
         assert vendors["totals"]["leads"] == 1500
     finally:
         stop_server(server)

@@ -14,9 +14,9 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import LocalServer, start_server, stop_server
 from tests.e2e.test_dashboard_browser import (
-    ADMIN,
     ARTIFACTS,
     READY,
+    admin_token,
     check_every_value_against_the_api,
     record_answers,
     sign_in,
@@ -25,7 +25,12 @@ from tests.e2e.test_lead_returns import ask, decide, post_lead
 from tests.helpers import staff_token
 from tests.integration.conftest import free_port
 
-MANAGER = staff_token("demo-manager")
+
+def manager_token() -> str:
+    """demo-manager's ID token, for the pool of the servers these tests start."""
+    return staff_token("demo-manager")
+
+
 VENDOR = "V001"  # of demo-vendor-1, who posts the leads below
 # A note is shown as text: markup in it is never markup on the page.
 MARKUP_NOTE = '<img src=x onerror="document.body.dataset.injected=1"> not the right <b>person</b>'
@@ -69,7 +74,7 @@ def row_of(page: Page, lead: dict[str, Any]) -> Locator:
 
 
 def the_return(server: LocalServer, lead: dict[str, Any]) -> dict[str, Any]:
-    read = server.get(f"/leads/{lead['lead_id']}/return", ADMIN)
+    read = server.get(f"/leads/{lead['lead_id']}/return", admin_token())
     assert read.status_code == 200, read.text
     return dict(read.json())
 
@@ -82,7 +87,7 @@ def test_an_admin_approves_one_return_and_rejects_another_from_the_panel(
     rejected = returned_lead(server, reason_code="OTHER", note=MARKUP_NOTE)
     received = record_answers(page, server.base_url)
     # When the admin opens the dashboard
-    open_dashboard(page, dashboard, server, ADMIN)
+    open_dashboard(page, dashboard, server, admin_token())
     # Then the panel lists both, newest first, with who, why and when, and the buttons
     rows = page.locator("#returns-table tbody tr")
     expect(row_of(page, approved)).to_be_visible()
@@ -133,7 +138,7 @@ def test_a_return_decided_elsewhere_is_said_in_the_panel_and_leaves_it(
 ) -> None:
     # Given a pending return on the admin's screen
     lead = returned_lead(server)
-    open_dashboard(page, dashboard, server, ADMIN)
+    open_dashboard(page, dashboard, server, admin_token())
     expect(row_of(page, lead)).to_be_visible()
     # And another admin approves it meanwhile
     assert decide(server, lead["lead_id"], "approved").status_code == 200
@@ -157,7 +162,7 @@ def test_a_manager_sees_the_pending_returns_without_the_buttons(
     # Given a pending return
     lead = returned_lead(server)
     # When a manager opens the dashboard
-    open_dashboard(page, dashboard, server, MANAGER)
+    open_dashboard(page, dashboard, server, manager_token())
     # Then the return is listed, read-only: no button to decide, and the panel says who decides
     expect(row_of(page, lead)).to_be_visible()
     expect(page.locator("#returns-table button")).to_have_count(0)

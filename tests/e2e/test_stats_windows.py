@@ -16,7 +16,12 @@ import pytest
 from tests.e2e.conftest import LocalServer, eventually
 from tests.helpers import make_token, staff_token
 
-ADMIN = staff_token("demo-admin")
+
+def admin_token() -> str:
+    """demo-admin's ID token, for the pool of the servers these tests start."""
+    return staff_token("demo-admin")
+
+
 WINDOW_DAYS = (1, 2, 3, 7, 14, 30, 31, 60, 90, 180, 365)
 PERIODS = ("7d", "30d", "90d", "12m")
 AGED_DAYS = (400, 200, 120, 40)  # how long before today the imported leads were created
@@ -29,7 +34,7 @@ def percent(part: int, whole: int) -> Decimal:
 
 
 def get_json(server: LocalServer, path: str, params: dict[str, str]) -> dict[str, Any]:
-    response = server.get(path, ADMIN, params=params)
+    response = server.get(path, admin_token(), params=params)
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -40,7 +45,7 @@ def close(server: LocalServer, lead: dict[str, Any], sale: float) -> None:
         changed = server.request(
             "PATCH",
             f"/leads/{lead['lead_id']}",
-            token=ADMIN,
+            token=admin_token(),
             json={
                 "version": version,
                 "disposition": disposition,
@@ -197,7 +202,7 @@ def today_stats(server: LocalServer, today: date) -> dict[str, Any]:
 def test_a_lead_created_and_closed_today_moves_todays_cohort_rate(server: LocalServer, today: date) -> None:
     # Given today's cohort once every earlier change has reached it
     window = {"from": today.isoformat(), "to": today.isoformat()}
-    before = server.settled_get("/admin/stats", ADMIN, params=window).json()["conversion"]
+    before = server.settled_get("/admin/stats", admin_token(), params=window).json()["conversion"]
     # When a vendor posts a lead and it is closed
     posted = server.request(
         "POST",
@@ -233,7 +238,7 @@ def test_a_lead_created_and_closed_today_moves_todays_cohort_rate(server: LocalS
 def test_a_bad_window_or_vendor_is_a_clear_4xx(
     server: LocalServer, path: str, params: dict[str, str], status: int, code: str, field: str | None
 ) -> None:
-    response = server.get(path, ADMIN, params=params)
+    response = server.get(path, admin_token(), params=params)
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert error["code"] == code

@@ -17,7 +17,12 @@ import requests
 from tests.e2e.conftest import LocalServer
 from tests.helpers import ALLOWED_ORIGIN, make_token, staff_token
 
-ADMIN = staff_token("demo-admin")
+
+def admin_token() -> str:
+    """demo-admin's ID token, for the pool of the servers these tests start."""
+    return staff_token("demo-admin")
+
+
 VENDOR = make_token("demo-vendor-1")
 ROUTE = "/admin/suppressions"
 
@@ -31,12 +36,12 @@ def unique_line() -> str:
     return f"{600 + secrets.randbelow(300)}{secrets.randbelow(10_000):04d}"
 
 
-def add(server: LocalServer, body: dict[str, Any], token: str = ADMIN) -> requests.Response:
-    return server.request("POST", ROUTE, token=token, json=body)
+def add(server: LocalServer, body: dict[str, Any], token: str | None = None) -> requests.Response:
+    return server.request("POST", ROUTE, token=token or admin_token(), json=body)
 
 
 def remove(server: LocalServer, entry_id: str) -> requests.Response:
-    return server.request("DELETE", f"{ROUTE}/{entry_id}", token=ADMIN)
+    return server.request("DELETE", f"{ROUTE}/{entry_id}", token=admin_token())
 
 
 def post_lead(server: LocalServer, **contact: str) -> requests.Response:
@@ -61,7 +66,7 @@ def every_entry(server: LocalServer, **params: str) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     query = {"limit": "200", **params}
     while True:
-        response = server.get(ROUTE, ADMIN, params=query)
+        response = server.get(ROUTE, admin_token(), params=query)
         assert response.status_code == 200, response.text
         body = response.json()
         entries += body["data"]
@@ -94,7 +99,7 @@ def test_add_refuses_the_post_then_delete_lets_it_through(server: LocalServer) -
     # Then the same post is accepted
     accepted = post_lead(server, email=unique_email(), phone=f"+1 415 {line}")
     assert accepted.status_code == 201, accepted.text
-    server.request("DELETE", f"/leads/{accepted.json()['lead_id']}", token=ADMIN)
+    server.request("DELETE", f"/leads/{accepted.json()['lead_id']}", token=admin_token())
     # And removing it again is a 404
     again = remove(server, entry["entry_id"])
     assert again.status_code == 404
@@ -178,9 +183,11 @@ def test_the_list_filters_by_kind_and_its_changes_are_audited(server: LocalServe
     # Then each entry is under its own kind only
     assert email["entry_id"] in emails - phones
     assert phone["entry_id"] in phones - emails
-    assert server.get(ROUTE, ADMIN, params={"kind": "fax"}).status_code == 422
+    assert server.get(ROUTE, admin_token(), params={"kind": "fax"}).status_code == 422
     # And the adds are in the audit trail, the address masked
-    trail = server.get("/admin/audit", ADMIN, params={"user": "demo-admin", "limit": "20"}).json()["data"]
+    trail = server.get("/admin/audit", admin_token(), params={"user": "demo-admin", "limit": "20"}).json()[
+        "data"
+    ]
     adds = [record for record in trail if record["action"] == f"POST {ROUTE}" and record["status"] == 201]
     assert {"email": "e***@example.com", "reason": "kind check"} in [
         record["request"]["body"] for record in adds
@@ -210,7 +217,7 @@ def test_import_lists_valid_rows_reports_invalid_ones_and_a_second_run_adds_noth
     assert "5 rows: 3 accepted, 0 exists, 2 rejected" in dry.stdout, dry.stdout + dry.stderr
     earlier = post_lead(server, email=email)
     assert earlier.status_code == 201, earlier.text
-    server.request("DELETE", f"/leads/{earlier.json()['lead_id']}", token=ADMIN)
+    server.request("DELETE", f"/leads/{earlier.json()['lead_id']}", token=admin_token())
     # When it imports the file
     done = server.run_cli("import", "suppressions", str(path), "--quiet")
     # Then the good rows are listed, normalised, and the bad ones reported by row and field

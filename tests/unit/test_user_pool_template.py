@@ -125,3 +125,21 @@ def test_every_demo_staff_user_has_a_password_and_a_group() -> None:
     staff = demo_staff()
     assert {user.role for user, _ in staff} == set(STAFF_ROLES)
     assert {user.user_id for user, _ in staff} == set(DEMO_PASSWORDS)
+
+
+def test_an_account_names_its_user_record_in_an_attribute_nobody_can_change() -> None:
+    (user_id,) = [attribute for attribute in POOL.properties["Schema"] if attribute["Name"] == "user_id"]
+    assert user_id["AttributeDataType"] == "String"
+    assert user_id["Mutable"] is False
+    client = the_client()
+    assert "custom:user_id" in client["ReadAttributes"]
+    assert not any(attribute.startswith("custom:") for attribute in client["WriteAttributes"])
+
+
+def test_every_function_is_told_the_pool_its_client_and_the_issuer_of_its_tokens() -> None:
+    environment = TEMPLATE.raw["Globals"]["Function"]["Environment"]["Variables"]
+    assert environment["USER_POOL_ID"] == {"Ref": POOL.logical_id}
+    (client_id,) = POOL.clients
+    assert environment["USER_POOL_CLIENT_ID"] == {"Ref": client_id}
+    issuer = TEMPLATE.raw["Outputs"]["UserPoolIssuer"]["Value"]
+    assert environment["USER_POOL_ISSUER"] == issuer
