@@ -25,7 +25,7 @@
 const state = { leadsCursor: null, range: { period: "30d" }, shown: null, mayDecide: false, decidedReturns: new Set() };
 let config = null; // config.json: { api, cognitoEndpoint, clientId }
 let session = null; // { idToken, accessToken, refreshToken, claims, timer, refreshing }
-let challenge = null; // a NEW_PASSWORD_REQUIRED challenge being answered: { username, session }
+let challenge = null; // a NEW_PASSWORD_REQUIRED challenge being answered: { email, username, session }
 const $ = (selector) => document.querySelector(selector);
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -661,6 +661,8 @@ function refreshSession(current) {
   }).then((answer) => {
     if (session !== current) throw new SignedOut("signed out");
     keepTokens(current, answer.AuthenticationResult);
+    current.refreshes += 1;
+    document.body.dataset.tokenRefreshes = String(current.refreshes); // for tests: the new token is in use
   }, (error) => {
     if (session === current) signOut("Your session has ended: sign in again.");
     throw new SignedOut(error.message);
@@ -711,10 +713,10 @@ async function signIn() {
 
 /** Cognito's answer to a sign-in step: tokens (the dashboard opens) or a challenge. */
 async function answered(answer, email) {
-  if (answer.AuthenticationResult) return openSession(answer.AuthenticationResult);
+  if (answer.AuthenticationResult) return openSession(answer.AuthenticationResult, email);
   if (answer.ChallengeName === "NEW_PASSWORD_REQUIRED") {
     const parameters = answer.ChallengeParameters || {};
-    challenge = { username: parameters.USER_ID_FOR_SRP || parameters.USERNAME || email, session: answer.Session };
+    challenge = { email, username: parameters.USER_ID_FOR_SRP || parameters.USERNAME || email, session: answer.Session };
     $("#login-form").hidden = true;
     $("#new-password-form").hidden = false;
     $("#new-password").focus();
@@ -737,9 +739,10 @@ async function setNewPassword() {
       Session: challenge.session,
       ChallengeResponses: { USERNAME: challenge.username, NEW_PASSWORD: password },
     });
+    const { email } = challenge;
     $("#new-password-form").reset();
     challenge = null;
-    await answered(answer, "");
+    await answered(answer, email);
   } catch (error) {
     if (error.type === "NotAuthorizedException" || error.type === "ResourceNotFoundException") {
       // The challenge's session lasts minutes: the temporary password is asked again.
@@ -752,14 +755,15 @@ async function setNewPassword() {
   }
 }
 
-async function openSession(result) {
-  const current = { idToken: "", accessToken: "", refreshToken: "", claims: {}, timer: null, refreshing: null };
+/** Opens the dashboard for the tokens of `email`'s sign-in (the address typed is the one shown). */
+async function openSession(result, email) {
+  const current = { idToken: "", accessToken: "", refreshToken: "", claims: {}, timer: null, refreshing: null, refreshes: 0 };
   keepTokens(current, result);
   session = current;
   const groups = current.claims["cognito:groups"] || [];
   state.mayDecide = groups.includes("admin"); // display only: the API checks every call's role
   $("#sign-in").hidden = true;
-  $("#who").textContent = `${current.claims.email || ""} (${groups.join(", ") || "no group"})`;
+  $("#who").textContent = `${email || current.claims.email || ""} (${groups.join(", ") || "no group"})`;
   $("#logout").hidden = false;
   try {
     await loadAll([loadStats, loadAnalytics, loadAgents, loadAgencies, loadReport, loadLeads, loadReturns]);
@@ -794,6 +798,7 @@ function resetDashboard() {
   Object.assign(state, { leadsCursor: null, range: { period: "30d" }, shown: null, mayDecide: false, decidedReturns: new Set() });
   for (const panel of Object.keys(latestRequest)) latestRequest[panel] += 1; // answers still out are dropped
   delete document.body.dataset.ready;
+  delete document.body.dataset.tokenRefreshes;
   $("#who").textContent = "";
   $("#logout").hidden = true;
   showError("");

@@ -632,6 +632,7 @@ def test_the_id_token_is_refreshed_before_it_expires(server: LocalServer, page: 
     }
     renewed = refreshed.value.json()["AuthenticationResult"]["IdToken"]
     assert renewed != first["IdToken"]
+    page.wait_for_selector('body[data-token-refreshes="1"]', state="attached")
     # And the next calls to the API carry it
     with page.expect_request(lambda r: r.url.startswith(f"{server.base_url}/admin/stats")) as next_call:
         page.select_option("#range-period", "7d")
