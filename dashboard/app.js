@@ -122,8 +122,10 @@ async function call(path, options = {}, retried = false) {
 }
 
 async function api(path, options = {}) {
+  const current = session;
   const response = await call(path, options);
   const body = response.status === 204 ? null : await response.json().catch(() => null);
+  if (session !== current) throw new SignedOut("signed out");
   if (!response.ok) throw new ApiError(response.status, body);
   return body;
 }
@@ -613,6 +615,9 @@ async function cognito(action, body) {
 function signInProblem(error) {
   switch (error.type) {
     case "NotAuthorizedException":
+      if (/disabled/i.test(error.message)) return "This account is disabled.";
+      if (/attempts exceeded/i.test(error.message)) return "Too many attempts: wait a little, then sign in again.";
+      return "Incorrect email or password.";
     case "UserNotFoundException":
       return "Incorrect email or password.";
     case "PasswordResetRequiredException":
