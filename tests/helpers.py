@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 import uuid
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import jwt
+from moto.cognitoidp.models import load_resource
 
 TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 TEST_ISSUER = "crm"
 TEST_AUDIENCE = "crm-api"
+TEST_POOL_ID = "us-east-1_crmTest01"
+TEST_POOL_CLIENT_ID = "crmtestdashboardclient0001"
+TEST_POOL_ISSUER = f"https://cognito-idp.us-east-1.amazonaws.com/{TEST_POOL_ID}"
 ALLOWED_ORIGIN = "https://dashboard.test"
 SECOND_ORIGIN = "http://localhost:5173"
 DISALLOWED_ORIGIN = "https://evil.test"
@@ -44,6 +50,9 @@ def base_env(stage: str = "test") -> dict[str, str]:
         "JWT_SECRET": TEST_SECRET,
         "JWT_ISSUER": TEST_ISSUER,
         "JWT_AUDIENCE": TEST_AUDIENCE,
+        "USER_POOL_ID": TEST_POOL_ID,
+        "USER_POOL_CLIENT_ID": TEST_POOL_CLIENT_ID,
+        "USER_POOL_ISSUER": TEST_POOL_ISSUER,
         "USER_CACHE_SECONDS": "0",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
@@ -67,6 +76,87 @@ def token_claims(user_id: str = "demo-admin", ttl: int = 3600, **overrides: Any)
     }
 
 
+# The staff user pool's signing key: the local AWS endpoint's (moto's) key, which every pool it
+# creates signs with and whose public half it serves at /<pool id>/.well-known/jwks.json.
+POOL_KEY_ID = "dummy"
+
+
+@cache
+def pool_private_key() -> Any:
+    return jwt.algorithms.RSAAlgorithm.from_jwk(
+        json.dumps(load_resource("cognitoidp/resources/jwks-private.json"))
+    )
+
+
+class PoolKeysForTests:
+    """The pool's published keys without an HTTP endpoint, for unit tests (`shared.auth.SigningKeys`)."""
+
+    def __init__(self) -> None:
+        self.lookups: list[str] = []
+
+    def key(self, kid: str) -> Any:
+        self.lookups.append(kid)
+        if kid != POOL_KEY_ID:
+            raise jwt.PyJWKClientError(f"no key {kid!r}")
+        return pool_private_key().public_key()
+
+
+def staff_role(user_id: str) -> str:
+    """The pool group of a test's staff user, read from its id (demo-admin, demo-manager,
+    demo-agent-1, ...): an admin unless the id says manager or agent."""
+    for role in ("manager", "agent"):
+        if role in user_id:
+            return role
+    return "admin"
+
+
+def staff_claims(
+    user_id: str = "demo-admin", role: str | None = None, ttl: int = 3600, **overrides: Any
+) -> dict[str, Any]:
+    """The claims of an ID token of the staff user pool (the environment's USER_POOL_ISSUER and
+    USER_POOL_CLIENT_ID) for the user record `user_id`, valid from now for `ttl` seconds."""
+    now = int(time.time())
+    return {
+        "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, user_id)),
+        "iss": os.environ.get("USER_POOL_ISSUER", TEST_POOL_ISSUER),
+        "aud": os.environ.get("USER_POOL_CLIENT_ID", TEST_POOL_CLIENT_ID),
+        "token_use": "id",
+        "auth_time": now,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": str(uuid.uuid4()),
+        "email": f"{user_id}@crm.example.com",
+        "cognito:username": str(uuid.uuid5(uuid.NAMESPACE_URL, user_id)),
+        "cognito:groups": [role or staff_role(user_id)],
+        "custom:user_id": user_id,
+        **overrides,
+    }
+
+
+def staff_token(
+    user_id: str = "demo-admin",
+    *,
+    role: str | None = None,
+    ttl: int = 3600,
+    drop: tuple[str, ...] = (),
+    key: Any = None,
+    kid: str = POOL_KEY_ID,
+    **claims: Any,
+) -> str:
+    """An ID token as the staff user pool issues it (signed with the pool's key); `claims`
+    override, `drop` removes claims."""
+    payload = staff_claims(user_id, role, ttl, **claims)
+    for claim in drop:
+        payload.pop(claim, None)
+    return jwt.encode(payload, key or pool_private_key(), algorithm="RS256", headers={"kid": kid})
+
+
+def token_for(user_id: str) -> str:
+    """The token `user_id` signs in with: a vendor credential for a vendor's integration user
+    (an id naming a vendor), else the staff user pool's ID token."""
+    return make_token(user_id) if "vendor" in user_id.lower() else staff_token(user_id)
+
+
 def b64url(data: bytes) -> str:
     """Base64url without padding, as JWT segments are written."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -81,7 +171,8 @@ def make_token(
     drop: tuple[str, ...] = (),
     **claims: Any,
 ) -> str:
-    """A token like `crm token` issues; `claims` override, `drop` removes claims."""
+    """A vendor credential as `POST /agencies/{code}/credentials` issues it (HS256, the API's own
+    issuer); `claims` override, `drop` removes claims."""
     payload = token_claims(user_id, ttl, **claims)
     for claim in drop:
         payload.pop(claim, None)

@@ -47,6 +47,7 @@ from crm.stack import (
     free_port,
     function_environment,
     local_template,
+    local_token,
     provision,
 )
 from crm.template import Template
@@ -146,6 +147,11 @@ def run(sizes: list[int], requests_per_scenario: int) -> tuple[list[Row], str]:
     # The functions' configuration must be in place before their code is first imported.
     os.environ.update(function_environment(template, moto.endpoint, os.environ))
     moto.start()
+    from crm.serve import staff_pool
+
+    # The staff user pool (its ids are the same each time it is created on the endpoint).
+    pool, _ = staff_pool(template, moto.endpoint, with_demo_staff=False)
+    os.environ.update(pool.environment())
     with tempfile.TemporaryDirectory(prefix="crm-bench-build-") as scratch:
         build = fresh_build()
         if build is None:
@@ -177,7 +183,7 @@ def measure_size(stack: BenchStack, size: int, requests_per_scenario: int, with_
     gc.collect()
     gc.freeze()
     progress(f"{size:,} leads: measuring requests")
-    token = issue_token(dependencies.token_settings(), "demo-admin")
+    token = local_token("demo-admin", aws_endpoint=stack.aws_endpoint)
     rows = measure_reads(stack, size, token, requests_per_scenario, probe_id)
     progress(f"{size:,} leads: measuring the scan baseline")
     rows.append(measure_scan_baseline(size, tables.leads, zone, stack.counter))
@@ -198,6 +204,7 @@ def seed_leads(stack: BenchStack, size: int) -> tuple[SeedTables, ZoneInfo, str]
     import requests as http
 
     from crm.seed import SeedTables, demo_leads, seed_demo_data
+    from crm.serve import staff_pool
     from leads.repository import LeadRepository
     from shared import dependencies
     from stats.dependencies import stats_store
@@ -205,6 +212,7 @@ def seed_leads(stack: BenchStack, size: int) -> tuple[SeedTables, ZoneInfo, str]
 
     http.post(f"{stack.aws_endpoint}/moto-api/reset", timeout=30)
     provision(stack.template, stack.aws_endpoint)
+    staff_pool(stack.template, stack.aws_endpoint, with_demo_staff=True)
     tables = SeedTables.configured()
     seed_demo_data(tables, lead_count=0)
     progress(f"{size:,} leads: seeding")

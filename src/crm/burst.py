@@ -119,7 +119,9 @@ def run(count: int, clients: int, out: Path, serve_args: Sequence[str] = ()) -> 
     try:
         progress(f"crm serve (pid {server.process.pid}) starting at {server.base_url}")
         server.wait_until_ready()
-        stats = StatsReader(server.base_url, local_token(ADMIN, environ=env))
+        stats = StatsReader(
+            server.base_url, local_token(ADMIN, environ=env, aws_endpoint=server.aws_endpoint)
+        )
         before = stats.leads()
         progress(f"posting {count:,} leads from {clients} vendor clients")
         last_accepted = post_burst(server.base_url, report, env)

@@ -20,19 +20,28 @@ from crm.serve import cmd_serve
 from crm.stack import (
     DEFAULT_API_PORT,
     DEFAULT_AWS_PORT,
+    SignInRefused,
     function_environment,
     local_template,
     local_token,
 )
 from crm.targets import StackUnavailable
-from shared.auth import STAFF_TOKEN_MAX_SECONDS
+from shared.auth import VENDOR_TOKEN_MAX_SECONDS
 
 SubCommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
-TTL_HELP = f"token lifetime in seconds, 1 to {STAFF_TOKEN_MAX_SECONDS} (12 hours; default 3600)"
+TTL_HELP = (
+    f"a vendor credential's lifetime in seconds, 1 to {VENDOR_TOKEN_MAX_SECONDS} (365 days; default 3600); "
+    "a staff ID token lives as long as the pool issues it (1 hour)"
+)
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    print(local_token(args.user_id, ttl_seconds=args.ttl))
+    endpoint = f"http://127.0.0.1:{args.aws_port}" if args.aws_port else None
+    try:
+        print(local_token(args.user_id, ttl_seconds=args.ttl, aws_endpoint=endpoint))
+    except SignInRefused as refused:
+        print(f"crm token: {refused}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -146,13 +155,18 @@ def _add_dashboard(commands: SubCommands) -> None:
 def _add_token_and_openapi(commands: SubCommands) -> None:
     token = commands.add_parser(
         "token",
-        help="print a signed JWT for a user id",
-        description="Print a signed JWT for a user id. The user's role is not looked up, so every "
-        f"token is held to the staff maximum ({STAFF_TOKEN_MAX_SECONDS} s); a vendor's long-lived "
-        "credential is issued by POST /agencies/{code}/credentials.",
+        help="print a token for a user id: a demo staff user's ID token, or a vendor credential",
+        description="Print a bearer token. A demo staff user (demo-admin, demo-manager, demo-agent-N) "
+        "signs in to the staff user pool of the running `crm serve` with its documented password and "
+        "the pool's ID token is printed; any other user id gets a vendor credential signed with the "
+        "local secret (the API accepts it for a vendor's user only). In AWS, vendor credentials are "
+        "issued by POST /agencies/{code}/credentials and staff sign in on the dashboard.",
     )
     token.add_argument("user_id")
-    token.add_argument("--ttl", type=_token_ttl, default=3600, help=TTL_HELP)
+    token.add_argument("--ttl", type=_token_ttl, help=TTL_HELP)
+    token.add_argument(
+        "--aws-port", type=int, help="the local AWS endpoint's port (default: the running crm serve's)"
+    )
     token.set_defaults(run=cmd_token)
 
     openapi = commands.add_parser("openapi", help="print the whole API's OpenAPI 3 document")
@@ -163,7 +177,7 @@ def _add_token_and_openapi(commands: SubCommands) -> None:
     )
     event.add_argument("name", help="the sample: events/NAME.json (e.g. leads-list)")
     event.add_argument("--user", default="demo-admin", help="whose token (default demo-admin)")
-    event.add_argument("--ttl", type=_token_ttl, default=3600, help=TTL_HELP)
+    event.add_argument("--ttl", type=_token_ttl, help=TTL_HELP)
     event.add_argument("--out", help="where to write it (default: the sample itself; - prints it)")
     event.set_defaults(run=cmd_event)
 
@@ -297,16 +311,16 @@ def _positive(value: str) -> int:
 
 
 def _token_ttl(value: str) -> int:
-    """A lifetime `crm token` and `crm event` may sign: they do not know the user's role, so the
-    staff maximum applies to every user (the server would refuse a longer staff token)."""
+    """A lifetime `crm token` and `crm event` may sign a vendor credential for (the server refuses
+    a longer one)."""
     try:
         seconds = _positive(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value}") from None
-    if seconds > STAFF_TOKEN_MAX_SECONDS:
+    if seconds > VENDOR_TOKEN_MAX_SECONDS:
         raise argparse.ArgumentTypeError(
-            f"at most {STAFF_TOKEN_MAX_SECONDS} seconds (12 hours), the longest lifetime of a staff "
-            f"token, got {value}; a vendor credential comes from POST /agencies/{{code}}/credentials"
+            f"at most {VENDOR_TOKEN_MAX_SECONDS} seconds (365 days), the longest lifetime of a vendor "
+            f"credential, got {value}"
         )
     return seconds
 

@@ -157,6 +157,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     os.environ.setdefault("MOTO_PORT", str(args.port))
+    # A pool's id and its clients' ids derive from their names and settings, as stable across
+    # restarts as a deployed stack's: the dashboard's configuration and the issuer stay the same.
+    os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY", "HASH")
+    os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_CLIENT_ID_STRATEGY", "HASH")
     item_level_transactions()
     direct_item_responses()
     cognito_key_on_first_use()

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from crm.stack import local_token
+from crm.stack import SignInRefused, local_token
 from crm.template import PROJECT_ROOT
 
 EVENTS_DIR = PROJECT_ROOT / "events"
@@ -55,7 +55,12 @@ def cmd_event(args: argparse.Namespace) -> int:
     except SampleError as problem:
         print(f"crm event: {problem}", file=sys.stderr)
         return 2
-    text = json.dumps(with_token(event, local_token(args.user, ttl_seconds=args.ttl)), indent=2) + "\n"
+    try:
+        token = local_token(args.user, ttl_seconds=args.ttl)
+    except SignInRefused as refused:
+        print(f"crm event: {refused}", file=sys.stderr)
+        return 2
+    text = json.dumps(with_token(event, token), indent=2) + "\n"
     if args.out == "-":
         sys.stdout.write(text)
         return 0

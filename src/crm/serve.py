@@ -36,6 +36,7 @@ from crm.stack import (
     local_template,
     provision,
     provision_user_pool,
+    sign_in,
 )
 from crm.targets import ServeRecord, remove_record, write_record
 from crm.template import Template
@@ -129,7 +130,7 @@ def _start(args: argparse.Namespace, template: Template, stack: RunningStack) ->
     # The user pool is created while the demo data is written: the local endpoint's first Cognito
     # request loads its Cognito service (about 0.3 s), time the seeding already takes.
     with ThreadPoolExecutor(max_workers=1) as background:
-        pool = background.submit(_staff_pool, template, stack.moto.endpoint, not args.no_seed)
+        pool = background.submit(staff_pool, template, stack.moto.endpoint, not args.no_seed)
         seeded = None
         if not args.no_seed:
             from crm.seed import SeedTables, seed_at_scale
@@ -137,6 +138,7 @@ def _start(args: argparse.Namespace, template: Template, stack: RunningStack) ->
             # Demo leads are written directly, not posted: their stats come from a rebuild.
             seeded = seed_at_scale(SeedTables.configured(), args.seed_leads)
         stack.user_pool, subs = pool.result()
+    os.environ.update(stack.user_pool.environment())
     if subs:
         from crm.seed import SeedTables, link_pool_users
 
@@ -173,7 +175,7 @@ def _start(args: argparse.Namespace, template: Template, stack: RunningStack) ->
     return seeded
 
 
-def _staff_pool(
+def staff_pool(
     template: Template, endpoint: str, with_demo_staff: bool
 ) -> tuple[LocalUserPool, dict[str, str]]:
     """The template's user pool, with the demo staff in it when demo data is seeded. Returns the
@@ -185,7 +187,7 @@ def _staff_pool(
 
     staff = demo_staff()
     subs = add_staff_accounts(
-        pool, [StaffAccount(user.email, password, user.role) for user, password in staff]
+        pool, [StaffAccount(user.email, password, user.role, user.user_id) for user, password in staff]
     )
     return pool, {user.user_id: subs[user.email] for user, _ in staff}
 
@@ -216,11 +218,7 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 def _print_banner(
     args: argparse.Namespace, stack: RunningStack, seeded: dict[str, Any] | None, seconds: float
 ) -> None:
-    from shared.auth import STAFF_TOKEN_MAX_SECONDS, issue_token
-    from shared.dependencies import token_settings
-
     base = f"http://{args.host}:{args.port}"
-    token = issue_token(token_settings(), "demo-admin", ttl_seconds=STAFF_TOKEN_MAX_SECONDS)
     lines = [
         f"Lead CRM API listening on {base} (ready in {seconds:.1f}s)",
         f"  local AWS endpoint (DynamoDB, EventBridge, SQS, Cognito): {stack.moto.endpoint}",
@@ -244,14 +242,22 @@ def _print_banner(
         )
     if args.dashboard:
         lines.append(
-            f"  dashboard: http://{args.host}:{args.dashboard_port}/ (sign in as demo-admin@crm.example.com)"
+            f"  dashboard: http://{args.host}:{args.dashboard_port}/ (staff sign in with email and password)"
         )
-    lines += [
-        "",
-        "Admin token (12 h):",
-        f"  export TOKEN={token}",
-        "Try:",
-        f'  curl -s -H "Authorization: Bearer $TOKEN" "{base}/leads?limit=5"',
-        "",
-    ]
+    if seeded and stack.user_pool is not None:
+        from crm.seed import DEMO_PASSWORDS
+
+        # The demo executive signs in to the pool, as the dashboard does: its ID token (1 h).
+        email, password = "demo-admin@crm.example.com", DEMO_PASSWORDS["demo-admin"]
+        token = sign_in(stack.user_pool, email, password)
+        lines += [
+            f"  staff sign in: {email} / {password} (README: Staff sign-in)",
+            "",
+            "Admin token (the demo executive's ID token, 1 h; `crm token demo-admin` for a new one):",
+            f"  export TOKEN={token}",
+            "Try:",
+        ]
+    else:
+        lines += ["", "Try (with a token from `crm token <user id>`):"]
+    lines += [f'  curl -s -H "Authorization: Bearer $TOKEN" "{base}/leads?limit=5"', ""]
     print("\n".join(lines), flush=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from crm.template import QueueSpec, RuleSpec, TableSpec, Template, UserPoolSpec
 
@@ -50,18 +50,45 @@ def local_template(environ: Mapping[str, str] = os.environ) -> Template:
     )
 
 
-def local_token(user_id: str, ttl_seconds: int = 3600, environ: Mapping[str, str] = os.environ) -> str:
-    """A token for `user_id` signed as the local stack checks it (`crm token`): with JWT_SECRET,
-    JWT_ISSUER and JWT_AUDIENCE when set, else the local secret and the template's defaults."""
-    from shared.auth import TokenSettings, issue_token
+def local_token(
+    user_id: str,
+    ttl_seconds: int | None = None,
+    environ: Mapping[str, str] = os.environ,
+    aws_endpoint: str | None = None,
+) -> str:
+    """A token for `user_id` as the local stack accepts it (`crm token`): a demo staff user signs
+    in to the staff user pool on the local AWS endpoint (`aws_endpoint`, else the recorded
+    `crm serve`'s, else the default port) with its documented password and gets the pool's ID
+    token (its lifetime is the pool's: `ttl_seconds` is refused); any other user id gets a vendor
+    credential for `ttl_seconds` (default an hour), signed with JWT_SECRET, JWT_ISSUER and
+    JWT_AUDIENCE when set, else the local secret and the template's defaults."""
+    from crm.seed import DEMO_PASSWORDS, DemoUser
 
     template = local_template(environ)
+    if user_id in DEMO_PASSWORDS:
+        if ttl_seconds is not None:
+            raise SignInRefused(
+                f"{user_id} signs in to the staff user pool, whose ID tokens live 1 hour: "
+                "--ttl applies to vendor credentials"
+            )
+        pool = find_user_pool(template, aws_endpoint or recorded_endpoint(environ))
+        return sign_in(pool, DemoUser(user_id, "", "").email, DEMO_PASSWORDS[user_id])
+    from shared.auth import TokenSettings, issue_token
+
     settings = TokenSettings(
         secret=environ.get("JWT_SECRET") or LOCAL_JWT_SECRET,
         issuer=environ.get("JWT_ISSUER") or template.parameters["JwtIssuer"],
         audience=environ.get("JWT_AUDIENCE") or template.parameters["JwtAudience"],
     )
-    return issue_token(settings, user_id, ttl_seconds=ttl_seconds)
+    return issue_token(settings, user_id, ttl_seconds=ttl_seconds or 3600)
+
+
+def recorded_endpoint(environ: Mapping[str, str] = os.environ) -> str:
+    """The local AWS endpoint of the running `crm serve` (crm.targets), else the default one."""
+    from crm.targets import read_record
+
+    record = read_record(environ)
+    return record.aws_endpoint if record else f"http://127.0.0.1:{DEFAULT_AWS_PORT}"
 
 
 def function_environment(template: Template, aws_endpoint: str, environ: Mapping[str, str]) -> dict[str, str]:
@@ -353,14 +380,26 @@ class LocalUserPool:
     def jwks_url(self) -> str:
         return f"{self.endpoint}/{self.pool_id}/.well-known/jwks.json"
 
+    def environment(self) -> dict[str, str]:
+        """What the functions are told of the pool (the template's USER_POOL_* variables, and
+        where the local endpoint publishes the pool's keys)."""
+        return {
+            "USER_POOL_ID": self.pool_id,
+            "USER_POOL_CLIENT_ID": self.client_id,
+            "USER_POOL_ISSUER": self.issuer,
+            "USER_POOL_JWKS_URL": self.jwks_url,
+        }
+
 
 @dataclass(frozen=True)
 class StaffAccount:
-    """A pool user to create: signs in with `email` and `password` (permanent), in `group`."""
+    """A pool user to create: signs in with `email` and `password` (permanent), in `group`, and
+    names the user record `user_id` (its `custom:user_id`)."""
 
     email: str
     password: str
     group: str
+    user_id: str
 
 
 def provision_user_pool(template: Template, endpoint: str) -> LocalUserPool:
@@ -386,6 +425,41 @@ def provision_user_pool(template: Template, endpoint: str) -> LocalUserPool:
     return LocalUserPool(pool_id=pool_id, client_id=client_id, endpoint=endpoint)
 
 
+class SignInRefused(RuntimeError):
+    """The pool refused a sign-in (no such pool, wrong password, a challenge to answer first)."""
+
+
+def find_user_pool(template: Template, endpoint: str) -> LocalUserPool:
+    """The template's user pool as `crm serve` created it on `endpoint`, found by its name."""
+    name = template.user_pool().name
+    cognito = _cognito(endpoint)
+    try:
+        pools = cognito.list_user_pools(MaxResults=60)["UserPools"]
+    except (BotoCoreError, ClientError) as exc:
+        raise SignInRefused(f"no local AWS endpoint at {endpoint}: start it with `make run`") from exc
+    pool_id = next((pool["Id"] for pool in pools if pool["Name"] == name), None)
+    if pool_id is None:
+        raise SignInRefused(f"no user pool {name} at {endpoint}: is `crm serve` running there?")
+    (client,) = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=1)["UserPoolClients"]
+    return LocalUserPool(pool_id=pool_id, client_id=client["ClientId"], endpoint=endpoint)
+
+
+def sign_in(pool: LocalUserPool, email: str, password: str) -> str:
+    """The ID token the pool issues for `email` and `password` (USER_PASSWORD_AUTH, as the
+    dashboard signs in)."""
+    try:
+        answer = _cognito(pool.endpoint).initiate_auth(
+            ClientId=pool.client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": email, "PASSWORD": password},
+        )
+    except ClientError as exc:
+        raise SignInRefused(f"{email} cannot sign in: {exc.response['Error'].get('Message', exc)}") from exc
+    if "AuthenticationResult" not in answer:
+        raise SignInRefused(f"{email} must first answer the {answer.get('ChallengeName')} challenge")
+    return str(answer["AuthenticationResult"]["IdToken"])
+
+
 def user_pool_request(spec: UserPoolSpec) -> dict[str, Any]:
     """CreateUserPool's parameters for the template's pool."""
     request = {
@@ -407,6 +481,7 @@ def add_staff_accounts(pool: LocalUserPool, accounts: list[StaffAccount]) -> dic
             UserAttributes=[
                 {"Name": "email", "Value": account.email},
                 {"Name": "email_verified", "Value": "true"},
+                {"Name": "custom:user_id", "Value": account.user_id},
             ],
             MessageAction="SUPPRESS",
         )["User"]

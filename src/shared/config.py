@@ -53,6 +53,13 @@ class Settings(BaseModel):
     jwt_issuer: str = "crm"
     jwt_audience: str = "crm-api"
     jwt_leeway_seconds: Annotated[int, Field(ge=0, le=120)] = 30
+    # The staff user pool (Cognito): staff tokens are its ID tokens, issued to its dashboard client
+    # and signed with the keys it publishes at `<issuer>/.well-known/jwks.json`; the local stack
+    # serves them from its own endpoint instead (USER_POOL_JWKS_URL).
+    user_pool_id: str
+    user_pool_client_id: str
+    user_pool_issuer: str
+    user_pool_jwks_url: str | None = None
     # Revocation must take effect within 60 s, so a cached user record may be at most that old.
     user_cache_seconds: Annotated[int, Field(ge=0, le=60)] = 30
     redis_url: str | None = None
@@ -102,7 +109,7 @@ class Settings(BaseModel):
             raise ValueError("postback retries must end within 24 hours (86400 s in all)")
         return delays
 
-    @field_validator("redis_url", "jwt_secret", "jwt_secret_arn", mode="before")
+    @field_validator("redis_url", "jwt_secret", "jwt_secret_arn", "user_pool_jwks_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return value or None
@@ -126,6 +133,11 @@ class Settings(BaseModel):
         ):
             raise ValueError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
         return self
+
+    @property
+    def jwks_url(self) -> str:
+        """Where the staff user pool's signing keys are published."""
+        return self.user_pool_jwks_url or f"{self.user_pool_issuer.rstrip('/')}/.well-known/jwks.json"
 
     @property
     def primary_origin(self) -> str:

@@ -8,7 +8,7 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 from shared.audit import AuditLog
-from shared.auth import Authenticator, TokenSettings
+from shared.auth import Authenticator, PoolSettings, PublishedKeys, TokenSettings
 from shared.buckets import DayBuckets
 from shared.cache import BUCKET_NAMESPACES, CacheBackend, DisabledBackend, QueryCache, RedisBackend
 from shared.config import get_settings
@@ -103,12 +103,23 @@ def pricer() -> Pricer:
     return Pricer(day_buckets(), business_zone())
 
 
+def pool_settings() -> PoolSettings:
+    settings = get_settings()
+    return PoolSettings(
+        issuer=settings.user_pool_issuer,
+        client_id=settings.user_pool_client_id,
+        leeway_seconds=settings.jwt_leeway_seconds,
+    )
+
+
 @cache
 def authenticator() -> Authenticator:
     table = users_table()
     return Authenticator(
         settings_provider=token_settings,
         load_user=lambda user_id: table.get({"user_id": user_id}),
+        pool=pool_settings(),
+        pool_keys=PublishedKeys(get_settings().jwks_url),
         cache_seconds=get_settings().user_cache_seconds,
     )
 

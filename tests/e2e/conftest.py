@@ -21,6 +21,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from crm.stack import local_token
 from tests.helpers import ALLOWED_ORIGIN, SECOND_ORIGIN, TEST_SECRET
 from tests.integration.conftest import free_port
 
@@ -126,8 +127,12 @@ class LocalServer:
 
     def dynamodb(self) -> object:
         """A client for the server's tables through the documented local endpoint."""
+        return self.boto("dynamodb")
+
+    def boto(self, service: str) -> Any:
+        """A client of `service` on the server's local AWS endpoint."""
         return boto3.client(
-            "dynamodb",
+            service,  # type: ignore[call-overload]
             endpoint_url=self.aws_endpoint,
             region_name="us-east-1",
             aws_access_key_id="local",
@@ -189,6 +194,7 @@ def start_server(
     else:
         process.terminate()
         raise RuntimeError("crm serve did not become ready:\n" + "\n".join(banner))
+    use_server_pool(banner)
     server = LocalServer(
         f"http://127.0.0.1:{port}",
         f"http://127.0.0.1:{aws_port}",
@@ -203,6 +209,25 @@ def start_server(
         target=lambda: [server.output.append(line.rstrip("\n")) for line in process.stdout or []], daemon=True
     ).start()
     return server
+
+
+def use_server_pool(banner: list[str]) -> None:
+    """Points `tests.helpers.staff_token` at the staff user pool a server created (the same for
+    every server: the local endpoint derives a pool's ids from its name and settings)."""
+    for line in banner:
+        found = re.match(r"\s*staff user pool: (\S+)\s+dashboard client: (\S+)$", line)
+        if found:
+            pool_id, client_id = found.groups()
+            os.environ["USER_POOL_ISSUER"] = f"https://cognito-idp.us-east-1.amazonaws.com/{pool_id}"
+            os.environ["USER_POOL_CLIENT_ID"] = client_id
+            return
+    raise AssertionError("no user pool in the banner:\n" + "\n".join(banner))
+
+
+def pool_sign_in(server: LocalServer, user_id: str) -> str:
+    """The ID token the server's staff user pool issues to a demo staff user signing in with its
+    documented password (as the dashboard signs in)."""
+    return local_token(user_id, environ={}, aws_endpoint=server.aws_endpoint)  # the server's stage: local
 
 
 def eventually(read: Callable[[], T], expected: object, seconds: float = 30.0) -> T:

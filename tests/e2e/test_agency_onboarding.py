@@ -12,10 +12,10 @@ import pytest
 import requests
 
 from tests.e2e.conftest import LocalServer, eventually, start_server, stop_server
-from tests.helpers import ALLOWED_ORIGIN, DISALLOWED_ORIGIN, make_token
+from tests.helpers import ALLOWED_ORIGIN, DISALLOWED_ORIGIN, staff_token
 
 USER_CACHE_SECONDS = 2  # revocation takes effect within this (60 s at most in any configuration)
-ADMIN = make_token("demo-admin")
+ADMIN = staff_token("demo-admin")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.e2e.conftest import LocalServer
-from tests.helpers import make_token
+from tests.helpers import make_token, staff_token, token_for
 
 
 @pytest.mark.parametrize(
@@ -16,7 +16,7 @@ from tests.helpers import make_token
     [("demo-admin", 200), ("demo-manager", 403), ("demo-agent-1", 403), ("demo-vendor-1", 403), (None, 401)],
 )
 def test_only_admins_read_the_audit_trail(server: LocalServer, user: str | None, status: int) -> None:
-    assert server.get("/admin/audit", make_token(user) if user else None).status_code == status
+    assert server.get("/admin/audit", token_for(user) if user else None).status_code == status
 
 
 def test_a_post_is_audited_with_its_caller_status_and_masked_body(server: LocalServer) -> None:
@@ -27,7 +27,7 @@ def test_a_post_is_audited_with_its_caller_status_and_masked_body(server: LocalS
     )
     assert posted.status_code == 201
     # When an admin reads that vendor's records
-    body = server.get("/admin/audit", make_token("demo-admin"), params={"user": "demo-vendor-4"}).json()
+    body = server.get("/admin/audit", staff_token("demo-admin"), params={"user": "demo-vendor-4"}).json()
     # Then the newest is that post, masked
     record = body["data"][0]
     assert record["action"] == "POST /leads"
@@ -50,7 +50,7 @@ def test_the_trail_pages_without_repeats(server: LocalServer) -> None:
     seen: list[str] = []
     params = {"limit": "2"}
     for _ in range(50):
-        body = server.get("/admin/audit", make_token("demo-admin"), params=params).json()
+        body = server.get("/admin/audit", staff_token("demo-admin"), params=params).json()
         seen += [record["request_id"] for record in body["data"]]
         if not body["pagination"]["hasMore"]:
             break
@@ -58,7 +58,7 @@ def test_the_trail_pages_without_repeats(server: LocalServer) -> None:
     assert len(seen) == len(set(seen)) >= 3
     timestamps = [
         record["timestamp"]
-        for record in server.get("/admin/audit", make_token("demo-admin"), params={"limit": "50"}).json()[
+        for record in server.get("/admin/audit", staff_token("demo-admin"), params={"limit": "50"}).json()[
             "data"
         ]
     ]
@@ -78,12 +78,12 @@ def test_the_trail_pages_without_repeats(server: LocalServer) -> None:
 def test_bad_ranges_and_cursors_are_4xx(
     server: LocalServer, params: dict[str, str], status: int, code: str
 ) -> None:
-    response = server.get("/admin/audit", make_token("demo-admin"), params=params)
+    response = server.get("/admin/audit", staff_token("demo-admin"), params=params)
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
 
 
 def test_a_range_before_any_activity_is_empty(server: LocalServer) -> None:
     day = (datetime.now(UTC) - timedelta(days=200)).date().isoformat()
-    body = server.get("/admin/audit", make_token("demo-admin"), params={"from": day, "to": day}).json()
+    body = server.get("/admin/audit", staff_token("demo-admin"), params={"from": day, "to": day}).json()
     assert body == {"data": [], "pagination": {"cursor": None, "hasMore": False, "count": 0}}

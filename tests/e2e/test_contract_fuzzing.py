@@ -20,7 +20,7 @@ import requests
 
 from crm.seed import VENDORS
 from tests.e2e.conftest import PROJECT_ROOT, LocalServer, start_server, stop_server
-from tests.helpers import make_token
+from tests.helpers import token_for
 
 SEED = 20261127
 MAX_EXAMPLES = 10
@@ -59,7 +59,7 @@ def test_the_api_keeps_its_openapi_contract(
             "run",
             f"{fuzzed_server.base_url}/openapi.json",
             "--header",
-            f"Authorization: Bearer {make_token(user)}",
+            f"Authorization: Bearer {token_for(user)}",
             "--checks",
             "all",
             "--seed",

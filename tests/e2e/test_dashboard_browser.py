@@ -34,11 +34,10 @@ from tests.e2e.conftest import (
     start_server,
     stop_server,
 )
-from tests.helpers import make_token
+from tests.helpers import staff_token
 from tests.integration.conftest import free_port
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "dashboard"
-ADMIN = make_token("demo-admin")
 VIEWPORT: ViewportSize = {"width": 1400, "height": 1000}
 COLD_LOADS = 3
 NONE = "\u2013"  # an en dash: what the dashboard writes for null (no denominator, no value)
@@ -143,6 +142,12 @@ def expected(value: Any, format: str) -> object:
     return round(Decimal(str(value)), 2 if format == "money" else 4)
 
 
+def admin_token() -> str:
+    """The demo admin's ID token from the staff user pool of the servers started (whose issuer and
+    client the tests learn when the first one starts: a token made at import would name neither)."""
+    return staff_token("demo-admin")
+
+
 def dashboard_config(dashboard: str) -> DashboardConfig:
     """The configuration the dashboard is served with (its config.json)."""
     body = requests.get(f"{dashboard}/config.json", timeout=10).json()
@@ -180,7 +185,7 @@ def check_every_value_against_the_api(
         assert url, f"{field} belongs to no API answer"
         assert url in received, f"{url} was not asked by the page"
         if url not in answers:
-            answers[url] = server.get(url, ADMIN).json()
+            answers[url] = server.get(url, admin_token()).json()
         on_screen = shown(item["text"], format)
         if not has(received[url].json(), field) or not has(answers[url], field):
             wrong.append((url, field, item["text"], "no such field"))
@@ -367,7 +372,7 @@ def test_moving_a_lead_updates_the_stats(server: LocalServer, page: Page, dashbo
     row = page.locator("#leads-table tbody tr").first
     expect(row.locator("select.disposition")).to_have_value("new")
     lead_id = row.get_attribute("data-lead-id")
-    before = server.settled_get("/admin/stats", ADMIN, params={"period": "30d"}).json()["conversion"][
+    before = server.settled_get("/admin/stats", admin_token(), params={"period": "30d"}).json()["conversion"][
         "funnel"
     ]
     expect(page.locator("#funnel-contacted")).to_have_text(
@@ -379,7 +384,7 @@ def test_moving_a_lead_updates_the_stats(server: LocalServer, page: Page, dashbo
     expect(page.locator(f'#leads-table tr[data-lead-id="{lead_id}"]')).to_have_attribute(
         "data-updated", "true"
     )
-    moved = server.get(f"/leads/{lead_id}", ADMIN).json()
+    moved = server.get(f"/leads/{lead_id}", admin_token()).json()
     assert moved["disposition"] == "contacted"
     created = datetime.fromisoformat(moved["created_at"].replace("Z", "+00:00"))
     if (datetime.now(UTC) - created).days < 29:  # well inside the 30 days shown
@@ -387,7 +392,7 @@ def test_moving_a_lead_updates_the_stats(server: LocalServer, page: Page, dashbo
         contacted = before["contacted"] + 1
 
         def contacted_now() -> int:
-            funnel = server.get("/admin/stats", ADMIN, params={"period": "30d"}).json()["conversion"][
+            funnel = server.get("/admin/stats", admin_token(), params={"period": "30d"}).json()["conversion"][
                 "funnel"
             ]
             return int(funnel["contacted"])
@@ -417,7 +422,7 @@ def test_the_dashboards_origin_reads_api_gateways_own_answers(
 
 def test_the_search_box_finds_leads_by_name(server: LocalServer, page: Page, dashboard: str) -> None:
     # Given the leads the API finds for a first name, typed in another case and with an accent
-    expected = server.get("/leads", ADMIN, params={"q": "MARÍA", "limit": "25"}).json()["data"]
+    expected = server.get("/leads", admin_token(), params={"q": "MARÍA", "limit": "25"}).json()["data"]
     assert expected
     assert all(lead["first_name"] == "Maria" or lead["last_name"].startswith("Maria") for lead in expected)
     signed_in(page, dashboard, server)
@@ -451,7 +456,7 @@ def test_an_origin_the_api_does_not_allow_cannot_read_it(
         blocked = page.evaluate(
             "async ([api, token]) => { try { await fetch(api + '/admin/stats', "
             "{headers: {Authorization: 'Bearer ' + token}}); return 'read'; } catch (e) { return e.name; } }",
-            [server.base_url, ADMIN],
+            [server.base_url, admin_token()],
         )
         assert blocked == "TypeError"
         page.screenshot(path=str(ARTIFACTS / "disallowed-origin.png"), full_page=True)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import LocalServer, start_server, stop_server
-from tests.helpers import make_token
+from tests.helpers import make_token, staff_token, token_for
 
 ADMIN, MANAGER = "demo-admin", "demo-manager"
 OWN_VENDOR, OTHER_VENDOR = "demo-vendor-1", "demo-vendor-2"  # of V001 and V002
@@ -41,14 +41,14 @@ def post_lead(api: LocalServer, vendor_user: str = OWN_VENDOR) -> dict[str, Any]
 
 def ask(api: LocalServer, lead_id: str, user: str = ADMIN, **body: Any) -> Any:
     payload = {"reason_code": "BAD_PHONE", **body}
-    return api.request("POST", f"/leads/{lead_id}/return", token=make_token(user), json=payload)
+    return api.request("POST", f"/leads/{lead_id}/return", token=token_for(user), json=payload)
 
 
 def decide(api: LocalServer, lead_id: str, status: str, user: str = ADMIN) -> Any:
     return api.request(
         "PATCH",
         f"/leads/{lead_id}/return",
-        token=make_token(user),
+        token=token_for(user),
         json={"status": status, "note": "checked"},
     )
 
@@ -67,7 +67,7 @@ def test_a_return_inside_the_window_is_pending_and_staff_see_who_asked(api: Loca
     }
     assert body["return_id"]
     assert body["requested_at"]
-    read = api.get(f"/leads/{lead['lead_id']}/return", make_token(ADMIN))
+    read = api.get(f"/leads/{lead['lead_id']}/return", staff_token(ADMIN))
     assert read.status_code == 200
     assert read.json() == body
 
@@ -83,7 +83,7 @@ def test_the_lead_vendor_sees_the_return_without_who_asked_and_no_other_vendor_s
     assert "requested_by" not in own.json()
     assert "decided_by" not in own.json()
     assert api.get(f"/leads/{lead['lead_id']}/return", make_token(OTHER_VENDOR)).status_code == 404
-    assert api.get(f"/leads/{lead['lead_id']}/return", make_token("demo-agent-1")).status_code == 403
+    assert api.get(f"/leads/{lead['lead_id']}/return", staff_token("demo-agent-1")).status_code == 403
     listed = api.get("/agencies/V001/returns", make_token(OWN_VENDOR), params={"limit": "200"})
     assert listed.status_code == 200
     mine = [entry for entry in listed.json()["data"] if entry["lead_id"] == lead["lead_id"]]
@@ -91,13 +91,13 @@ def test_the_lead_vendor_sees_the_return_without_who_asked_and_no_other_vendor_s
     assert "requested_by" not in mine[0]
     assert all(entry["vendor_code"] == "V001" for entry in listed.json()["data"])
     assert api.get("/agencies/V001/returns", make_token(OTHER_VENDOR)).status_code == 404
-    staff = api.get("/agencies/V001/returns", make_token(MANAGER), params={"limit": "200"}).json()["data"]
+    staff = api.get("/agencies/V001/returns", staff_token(MANAGER), params={"limit": "200"}).json()["data"]
     assert [entry["requested_by"] for entry in staff if entry["lead_id"] == lead["lead_id"]] == [ADMIN]
 
 
 def test_a_lead_without_a_return_is_a_404_and_other_needs_a_note(api: LocalServer) -> None:
     lead = post_lead(api)
-    missing = api.get(f"/leads/{lead['lead_id']}/return", make_token(ADMIN))
+    missing = api.get(f"/leads/{lead['lead_id']}/return", staff_token(ADMIN))
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "NOT_FOUND"
     refused = ask(api, lead["lead_id"], reason_code="OTHER")
@@ -109,7 +109,7 @@ def test_a_lead_without_a_return_is_a_404_and_other_needs_a_note(api: LocalServe
 def test_a_return_outside_the_window_is_refused_with_the_reason(api: LocalServer) -> None:
     # A demo lead created well before the default 7-day window
     before = (datetime.now(UTC) - timedelta(days=20)).date().isoformat()
-    old = api.get("/leads", make_token(ADMIN), params={"to": before, "limit": "1"}).json()["data"][0]
+    old = api.get("/leads", staff_token(ADMIN), params={"to": before, "limit": "1"}).json()["data"][0]
     refused = ask(api, old["lead_id"])
     assert refused.status_code == 409
     error = refused.json()["error"]
@@ -118,7 +118,7 @@ def test_a_return_outside_the_window_is_refused_with_the_reason(api: LocalServer
     # A vendor whose window is 0 days takes no return even of a lead of today
     assert (
         api.request(
-            "PATCH", "/agencies/V003", token=make_token(ADMIN), json={"return_window_days": 0}
+            "PATCH", "/agencies/V003", token=staff_token(ADMIN), json={"return_window_days": 0}
         ).json()["return_window_days"]
         == 0
     )
@@ -164,10 +164,10 @@ def test_only_an_admin_decides_and_only_once(api: LocalServer) -> None:
     again = decide(api, lead["lead_id"], "approved")
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "RETURN_ALREADY_DECIDED"
-    stored = api.get(f"/leads/{lead['lead_id']}", make_token(ADMIN)).json()
+    stored = api.get(f"/leads/{lead['lead_id']}", staff_token(ADMIN)).json()
     assert (stored["return_status"], stored["credit"], stored["version"]) == ("rejected", None, 2)
     assert decide(api, post_lead(api)["lead_id"], "approved").status_code == 404  # no return to decide
-    listed = api.get("/agencies/V001/returns", make_token(ADMIN), params={"status": "rejected"}).json()
+    listed = api.get("/agencies/V001/returns", staff_token(ADMIN), params={"status": "rejected"}).json()
     assert lead["lead_id"] in {entry["lead_id"] for entry in listed["data"]}
     assert {entry["status"] for entry in listed["data"]} == {"rejected"}
 
@@ -183,7 +183,7 @@ def without_change(block: dict[str, Any]) -> dict[str, Any]:
 def figures(api: LocalServer) -> dict[str, Any]:
     """The figures returns move: the dashboard's, V001's performance and its vendor report row
     (as staff and as the vendor itself), each once every event so far has reached the stats."""
-    admin = make_token(ADMIN)
+    admin = staff_token(ADMIN)
     stats = api.settled_get("/admin/stats", admin, params={"period": "7d"}).json()
     agency = api.settled_get("/agencies/V001", admin).json()["performance"]
     report = api.settled_get("/reports/vendors", admin, params={"vendor": "V001"}).json()["totals"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import signal
 import socket
@@ -29,7 +30,15 @@ from tests.e2e.conftest import (
     start_server,
     stop_server,
 )
-from tests.helpers import ALLOWED_ORIGIN, DISALLOWED_ORIGIN, SECOND_ORIGIN, TEST_SECRET, make_token
+from tests.helpers import (
+    ALLOWED_ORIGIN,
+    DISALLOWED_ORIGIN,
+    SECOND_ORIGIN,
+    TEST_SECRET,
+    make_token,
+    staff_token,
+    token_for,
+)
 
 ULID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
 
@@ -63,10 +72,16 @@ def test_server_is_ready_within_30_seconds_and_prints_a_token_and_curl_line(serv
     assert any(
         "curl" in line and "/leads" in line and "Authorization: Bearer" in line for line in server.banner
     )
-    claims = jwt.decode(
-        banner_token(server), TEST_SECRET, algorithms=["HS256"], audience="crm-api", issuer="crm"
+    # The demo executive's ID token from the server's staff user pool
+    claims = jwt.decode(banner_token(server), options={"verify_signature": False})
+    assert jwt.get_unverified_header(banner_token(server))["alg"] == "RS256"
+    assert (claims["custom:user_id"], claims["cognito:groups"], claims["token_use"]) == (
+        "demo-admin",
+        ["admin"],
+        "id",
     )
-    assert claims["sub"] == "demo-admin"
+    assert claims["iss"] == os.environ["USER_POOL_ISSUER"]
+    assert claims["email"] == "demo-admin@crm.example.com"
 
 
 def test_printed_token_lists_demo_leads_in_the_list_shape(server: LocalServer) -> None:
@@ -98,7 +113,7 @@ def test_printed_token_lists_demo_leads_in_the_list_shape(server: LocalServer) -
 
 
 def test_demo_data_covers_90_days_of_every_vendor_campaign_agent_and_disposition(server: LocalServer) -> None:
-    leads = list_all(server, make_token("demo-admin"))
+    leads = list_all(server, staff_token("demo-admin"))
     assert 200 <= len(leads) <= 500
     assert {lead["vendor_code"] for lead in leads} == {"V001", "V002", "V003", "V004", "V005"}
     assert {lead["disposition"] for lead in leads} == {"new", "contacted", "qualified", "closed", "lost"}
@@ -109,7 +124,7 @@ def test_demo_data_covers_90_days_of_every_vendor_campaign_agent_and_disposition
 
 
 def test_get_one_lead_returns_the_lead_shape(server: LocalServer) -> None:
-    token = make_token("demo-admin")
+    token = staff_token("demo-admin")
     lead = server.get("/leads", token, params={"limit": "1"}).json()["data"][0]
     response = server.get(f"/leads/{lead['lead_id']}", token)
     assert response.status_code == 200
@@ -126,15 +141,15 @@ def test_get_one_lead_returns_the_lead_shape(server: LocalServer) -> None:
     ],
 )
 def test_each_role_sees_exactly_the_leads_it_may(server: LocalServer, user: str, expected: Any) -> None:
-    everything = list_all(server, make_token("demo-admin"))
-    visible = list_all(server, make_token(user))
+    everything = list_all(server, staff_token("demo-admin"))
+    visible = list_all(server, token_for(user))
     wanted = sorted(lead["lead_id"] for lead in everything if expected(lead))
     assert wanted
     assert sorted(lead["lead_id"] for lead in visible) == wanted
 
 
 def test_vendor_gets_404_for_another_vendors_lead(server: LocalServer) -> None:
-    other = list_all(server, make_token("demo-admin"), vendor="V002")[0]
+    other = list_all(server, staff_token("demo-admin"), vendor="V002")[0]
     response = server.get(f"/leads/{other['lead_id']}", make_token("demo-vendor-1"))
     assert_error(response, 404, "NOT_FOUND")
     assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
@@ -223,7 +238,7 @@ def test_every_response_to_an_allowed_origin_carries_cors_headers(
     server: LocalServer, path: str, token: str | None, status: int
 ) -> None:
     params = {"limit": "0"} if token == "bad-limit" else None
-    response = server.get(path, make_token("demo-admin") if token else None, params=params)
+    response = server.get(path, staff_token("demo-admin") if token else None, params=params)
     assert response.status_code == status
     assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
 
@@ -234,7 +249,7 @@ def test_disallowed_origin_is_never_granted(server: LocalServer) -> None:
     )
     for response in (
         preflight,
-        server.get("/leads", make_token("demo-admin"), origin=DISALLOWED_ORIGIN),
+        server.get("/leads", staff_token("demo-admin"), origin=DISALLOWED_ORIGIN),
         server.get("/leads", None, origin=DISALLOWED_ORIGIN),
     ):
         assert response.headers.get("Access-Control-Allow-Origin") in (None, "")
@@ -246,7 +261,7 @@ def test_the_second_allowed_origin_reads_every_kind_of_answer_and_each_varies_on
     server: LocalServer,
 ) -> None:
     # Given requests from the second allowed origin, one of each kind of answer
-    admin = make_token("demo-admin")
+    admin = staff_token("demo-admin")
     answers = {
         "preflight": server.request(
             "OPTIONS", "/leads", origin=SECOND_ORIGIN, headers={"Access-Control-Request-Method": "GET"}
@@ -272,19 +287,19 @@ def test_the_second_allowed_origin_reads_every_kind_of_answer_and_each_varies_on
 
 def test_unknown_route_is_a_json_404(server: LocalServer) -> None:
     assert_error(server.get("/no-such-route"), 404, "NOT_FOUND")
-    assert_error(server.get("/leads/x/y", token=make_token("demo-admin")), 404, "NOT_FOUND")
+    assert_error(server.get("/leads/x/y", token=staff_token("demo-admin")), 404, "NOT_FOUND")
 
 
 @pytest.mark.parametrize("limit", ["0", "201", "-1", "ten"])
 def test_limit_out_of_range_is_a_4xx_with_the_error_body(server: LocalServer, limit: str) -> None:
-    response = server.get("/leads", make_token("demo-admin"), params={"limit": limit})
+    response = server.get("/leads", staff_token("demo-admin"), params={"limit": limit})
     assert_error(response, 422, "VALIDATION_ERROR")
     assert response.json()["error"]["details"][0]["field"] == "limit"
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "a.b", "eyJsZWFkX2lkIjoieCJ9.AAAA", "x" * 3000])
 def test_garbage_cursor_is_a_4xx_with_the_error_body(server: LocalServer, cursor: str) -> None:
-    response = server.get("/leads", make_token("demo-admin"), params={"cursor": cursor})
+    response = server.get("/leads", staff_token("demo-admin"), params={"cursor": cursor})
     assert 400 <= response.status_code < 500
     assert response.json()["error"]["code"] in {"INVALID_CURSOR", "VALIDATION_ERROR"}
 
@@ -312,30 +327,53 @@ def test_crm_openapi_prints_the_served_document(server: LocalServer) -> None:
     assert json.loads(printed.stdout)["paths"] == server.get("/openapi.json").json()["paths"]
 
 
-def test_crm_token_prints_only_a_token_the_server_accepts(server: LocalServer) -> None:
-    import os
-
-    env = {**os.environ, "JWT_SECRET": TEST_SECRET}
-    printed = subprocess.run(
-        crm_command("token", "demo-manager", "--ttl", "120"),
+def crm_token(server: LocalServer, *args: str) -> subprocess.CompletedProcess[str]:
+    aws_port = server.aws_endpoint.rsplit(":", 1)[1]
+    return subprocess.run(
+        crm_command("token", *args, "--aws-port", aws_port),
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
-        check=True,
-        env=env,
+        # The server's stage (start_server clears STAGE) and signing secret
+        env={**{k: v for k, v in os.environ.items() if k != "STAGE"}, "JWT_SECRET": TEST_SECRET},
         timeout=60,
     )
+
+
+def test_crm_token_signs_a_demo_staff_user_in_to_the_pool(server: LocalServer) -> None:
+    # When
+    printed = crm_token(server, "demo-manager")
+    # Then one line: the manager's ID token, which the server accepts
+    assert printed.returncode == 0, printed.stderr
     token = printed.stdout.strip()
     assert printed.stdout.count("\n") == 1
-    assert token.count(".") == 2
-    claims = jwt.decode(token, TEST_SECRET, algorithms=["HS256"], audience="crm-api", issuer="crm")
-    assert claims["exp"] - claims["iat"] == 120
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert (claims["custom:user_id"], claims["cognito:groups"]) == ("demo-manager", ["manager"])
+    assert claims["exp"] - claims["iat"] == 3600
     assert server.get("/leads", token, params={"limit": "1"}).status_code == 200
+
+
+def test_crm_token_mints_a_vendor_credential_the_server_accepts(server: LocalServer) -> None:
+    # When
+    printed = crm_token(server, "demo-vendor-1", "--ttl", "120")
+    # Then
+    assert printed.returncode == 0, printed.stderr
+    token = printed.stdout.strip()
+    claims = jwt.decode(token, TEST_SECRET, algorithms=["HS256"], audience="crm-api", issuer="crm")
+    assert (claims["sub"], claims["exp"] - claims["iat"]) == ("demo-vendor-1", 120)
+    assert server.get("/leads", token, params={"limit": "1"}).status_code == 200
+
+
+def test_crm_token_refuses_a_lifetime_for_a_staff_user(server: LocalServer) -> None:
+    printed = crm_token(server, "demo-admin", "--ttl", "120")
+    assert printed.returncode == 2
+    assert printed.stdout == ""
+    assert "--ttl applies to vendor credentials" in printed.stderr
 
 
 def test_demo_leads_block_duplicates_like_posted_ones(server: LocalServer) -> None:
     # Given a recent demo lead of another vendor
-    demo = list_all(server, make_token("demo-admin"), vendor="V002")[0]
+    demo = list_all(server, staff_token("demo-admin"), vendor="V002")[0]
     # When a vendor posts the same person
     response = server.request(
         "POST",
@@ -349,7 +387,7 @@ def test_demo_leads_block_duplicates_like_posted_ones(server: LocalServer) -> No
     staff = server.request(
         "POST",
         "/leads",
-        token=make_token("demo-admin"),
+        token=staff_token("demo-admin"),
         json={"email": demo["email"], "vendor_code": "V003", "tcpa_consent": True},
     )
     assert staff.json()["lead_id"] == demo["lead_id"]
@@ -378,7 +416,7 @@ def test_concurrent_requests_to_different_functions_never_see_each_others_reques
     # Given requests from two origins to two functions, at the same time, many times
     from concurrent.futures import ThreadPoolExecutor
 
-    token = make_token("demo-admin")
+    token = staff_token("demo-admin")
     calls = [
         (origin, path)
         for _ in range(12)
@@ -396,7 +434,7 @@ def test_concurrent_requests_to_different_functions_never_see_each_others_reques
 
 def test_cached_reads_say_whether_they_hit_the_cache_and_browsers_may_read_it(server: LocalServer) -> None:
     # Given a list no one has read yet, as an admin
-    admin = make_token("demo-admin")
+    admin = staff_token("demo-admin")
     params = {"limit": "3", "campaign": "x-cache-probe"}
     # When it is read twice
     first = server.get("/leads", admin, params=params)
@@ -411,7 +449,7 @@ def test_cached_reads_say_whether_they_hit_the_cache_and_browsers_may_read_it(se
 def test_a_lead_change_reloads_only_the_lists_that_show_the_lead(server: LocalServer) -> None:
     # Given the staff's, V001's and V002's lists read and cached
     readers = {
-        "staff": make_token("demo-admin"),
+        "staff": staff_token("demo-admin"),
         "V001": make_token("demo-vendor-1"),
         "V002": make_token("demo-vendor-2"),
     }

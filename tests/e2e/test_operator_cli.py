@@ -11,7 +11,7 @@ import boto3
 
 from shared.dynamo import from_item, to_item
 from tests.e2e.conftest import PROJECT_ROOT, LocalServer, crm_command
-from tests.helpers import make_token
+from tests.helpers import staff_token
 
 
 def test_outbox_send_delivers_events_the_bus_refused_earlier(server: LocalServer) -> None:
@@ -68,7 +68,7 @@ def test_leads_reindex_makes_leads_stored_before_name_search_findable(server: Lo
     # Given a lead stored as before first names were searchable: no first-name key, and its last
     # name key in lower case only
     dynamodb = server.dynamodb()
-    token = make_token("demo-admin")
+    token = staff_token("demo-admin")
     listed = server.get("/leads", token, params={"limit": "1"}).json()["data"][0]
     lead = {
         **listed,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import LocalServer, eventually, start_server, stop_server
-from tests.helpers import make_token
+from tests.helpers import make_token, staff_token
 
-ADMIN = make_token("demo-admin")
+ADMIN = staff_token("demo-admin")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 from crm.stack import provision
 from crm.template import Template
 from tests.e2e.conftest import LocalServer, eventually, start_server, stop_server
-from tests.helpers import make_token
+from tests.helpers import make_token, staff_token
 
 # The publisher every half second, leaving new events to the request path for a second, backing
 # off from four seconds up to eight: the template's minute and its back-off, scaled down. After a
@@ -116,7 +116,7 @@ def post_lead(server: LocalServer, vendor: str) -> dict[str, Any]:
 
 def test_events_the_bus_refused_reach_the_stats_once_it_recovers_with_no_command(server: LocalServer) -> None:
     # Given the dashboard once every earlier change has reached it, and the publisher running
-    admin = make_token("demo-admin")
+    admin = staff_token("demo-admin")
     assert any(line.startswith("  scheduled: OutboxPublisherFunction every 0.5s") for line in server.banner)
     leads_before = server.settled_get("/admin/stats", admin, params={"period": "7d"}).json()["conversion"][
         "leads"

@@ -20,7 +20,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from tests.e2e.conftest import LocalServer, start_server, stop_server
-from tests.helpers import make_token
+from tests.helpers import make_token, staff_token, token_for
 
 ADMIN, MANAGER, AGENT = "demo-admin", "demo-manager", "demo-agent-1"
 OWN_VENDOR, OTHER_VENDOR = "demo-vendor-1", "demo-vendor-2"  # of V001 and V002
@@ -94,13 +94,13 @@ def api() -> Iterator[LocalServer]:
 
 def register(api: LocalServer, code: str, url: str, events: list[str], user: str = ADMIN) -> Any:
     return api.request(
-        "PUT", f"/agencies/{code}/webhook", token=make_token(user), json={"url": url, "events": events}
+        "PUT", f"/agencies/{code}/webhook", token=token_for(user), json={"url": url, "events": events}
     )
 
 
 def rotate(api: LocalServer, code: str, url: str) -> str:
     body = {"url": url, "events": ["lead.accepted", "lead.status_changed"], "rotate_secret": True}
-    rotated = api.request("PUT", f"/agencies/{code}/webhook", token=make_token(ADMIN), json=body)
+    rotated = api.request("PUT", f"/agencies/{code}/webhook", token=staff_token(ADMIN), json=body)
     assert rotated.status_code == 200, rotated.text
     return str(rotated.json()["secret"])
 
@@ -117,7 +117,7 @@ def post_lead(api: LocalServer, vendor_user: str = OWN_VENDOR) -> dict[str, Any]
 
 
 def deliveries(api: LocalServer, code: str = "V001", user: str = OWN_VENDOR) -> list[dict[str, Any]]:
-    listed = api.get(f"/agencies/{code}/webhook/deliveries", make_token(user), params={"limit": "200"})
+    listed = api.get(f"/agencies/{code}/webhook/deliveries", token_for(user), params={"limit": "200"})
     assert listed.status_code == 200, listed.text
     return list(listed.json()["data"])
 
@@ -150,7 +150,7 @@ def test_a_vendor_registers_once_sees_the_secret_once_and_nobody_else_manages_it
     again = register(api, "V002", receiver.url("/v2b"), ["lead.accepted", "lead.returned"], user=OTHER_VENDOR)
     assert again.status_code == 200
     assert "secret" not in again.json()
-    shown = api.get("/agencies/V002/webhook", make_token(ADMIN)).json()
+    shown = api.get("/agencies/V002/webhook", staff_token(ADMIN)).json()
     assert (shown["url"], shown["events"], "secret" in shown) == (
         receiver.url("/v2b"),
         ["lead.accepted", "lead.returned"],
@@ -159,7 +159,7 @@ def test_a_vendor_registers_once_sees_the_secret_once_and_nobody_else_manages_it
     # Another vendor, staff other than admins, and agents cannot read or change it
     assert api.get("/agencies/V002/webhook", make_token(OWN_VENDOR)).status_code == 404
     assert register(api, "V002", receiver.url("/x"), ["lead.accepted"], user=OWN_VENDOR).status_code == 404
-    assert api.get("/agencies/V002/webhook", make_token(MANAGER)).status_code == 403
+    assert api.get("/agencies/V002/webhook", staff_token(MANAGER)).status_code == 403
     assert register(api, "V002", receiver.url("/x"), ["lead.accepted"], user=AGENT).status_code == 403
     assert api.get("/agencies/V002/webhook/deliveries", make_token(OWN_VENDOR)).status_code == 404
     # A rotation shows the new secret once
@@ -212,7 +212,7 @@ def test_a_receiver_gets_signed_accepted_and_status_changed_postbacks(
     moved = api.request(
         "PATCH",
         f"/leads/{lead['lead_id']}",
-        token=make_token(ADMIN),
+        token=staff_token(ADMIN),
         json={"version": 1, "disposition": "contacted"},
     )
     assert moved.status_code == 200, moved.text
@@ -247,11 +247,14 @@ def test_a_decided_return_is_told_with_the_reason_and_the_credit(
     assert register(api, "V001", receiver.url("/returns"), ["lead.returned"], OWN_VENDOR).status_code == 200
     lead = post_lead(api)
     asked = api.request(
-        "POST", f"/leads/{lead['lead_id']}/return", token=make_token(ADMIN), json={"reason_code": "BAD_EMAIL"}
+        "POST",
+        f"/leads/{lead['lead_id']}/return",
+        token=staff_token(ADMIN),
+        json={"reason_code": "BAD_EMAIL"},
     )
     assert asked.status_code == 201, asked.text
     decided = api.request(
-        "PATCH", f"/leads/{lead['lead_id']}/return", token=make_token(ADMIN), json={"status": "approved"}
+        "PATCH", f"/leads/{lead['lead_id']}/return", token=staff_token(ADMIN), json={"status": "approved"}
     )
     assert decided.status_code == 200, decided.text
     returned = delivery_of(api, lead["lead_id"], "lead.returned", "delivered")
@@ -301,7 +304,7 @@ def test_a_receiver_that_fails_first_gets_the_event_later_and_a_dead_one_can_be_
     retry = f"/agencies/V001/webhook/deliveries/{dead['delivery_id']}/retry"
     assert api.request("POST", retry, token=make_token(OTHER_VENDOR)).status_code == 404
     missing = f"/agencies/V001/webhook/deliveries/msg_{'0' * 26}/retry"
-    assert api.request("POST", missing, token=make_token(ADMIN)).status_code == 404
+    assert api.request("POST", missing, token=staff_token(ADMIN)).status_code == 404
 
 
 def dead_letters(api: LocalServer) -> int:

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from tests.e2e.conftest import LocalServer, start_server, stop_server
-from tests.helpers import make_token
+from tests.helpers import make_token, staff_token
 from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.redis
@@ -61,8 +61,8 @@ def test_lists_are_cached_in_redis_per_caller_scope(
     # Given
     client = redis.Redis(port=private_redis[1], decode_responses=True)
     # When two callers of different scopes list leads, the first one twice
-    first = cached_server.get("/leads", make_token("demo-admin"), params={"limit": "3"})
-    again = cached_server.get("/leads", make_token("demo-admin"), params={"limit": "3"})
+    first = cached_server.get("/leads", staff_token("demo-admin"), params={"limit": "3"})
+    again = cached_server.get("/leads", staff_token("demo-admin"), params={"limit": "3"})
     vendor = cached_server.get("/leads", make_token("demo-vendor-2"), params={"limit": "3"})
     # Then
     assert first.status_code == again.status_code == vendor.status_code == 200
@@ -89,7 +89,7 @@ def test_stats_rebuild_refreshes_cached_reports(cached_server: LocalServer) -> N
     day = vendors_day["sk"]["S"]
     dynamodb.delete_item(TableName="crm-local-stats", Key={"pk": vendors_day["pk"], "sk": vendors_day["sk"]})  # type: ignore[attr-defined]
     params = {"vendor": "V002", "from": day, "to": day}
-    admin = make_token("demo-admin")
+    admin = staff_token("demo-admin")
     lost = cached_server.get("/reports/daily", admin, params=params).json()
     assert lost["rows"] == []
     # When the operator rebuilds the stats
@@ -105,7 +105,7 @@ def test_api_keeps_answering_when_redis_stops(
     cached_server: LocalServer, private_redis: tuple[subprocess.Popen[bytes], int]
 ) -> None:
     # Given a warm cache
-    token = make_token("demo-admin")
+    token = staff_token("demo-admin")
     before = cached_server.get("/leads", token, params={"limit": "7"}).json()
     stats_before = cached_server.get("/admin/stats", token).json()
     lead_id = before["data"][0]["lead_id"]

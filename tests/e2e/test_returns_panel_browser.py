@@ -14,9 +14,9 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import LocalServer, sign_in_as, start_server, stop_server
 from tests.e2e.test_dashboard_browser import (
-    ADMIN,
     ARTIFACTS,
     READY,
+    admin_token,
     check_every_value_against_the_api,
     record_answers,
 )
@@ -66,7 +66,7 @@ def row_of(page: Page, lead: dict[str, Any]) -> Locator:
 
 
 def the_return(server: LocalServer, lead: dict[str, Any]) -> dict[str, Any]:
-    read = server.get(f"/leads/{lead['lead_id']}/return", ADMIN)
+    read = server.get(f"/leads/{lead['lead_id']}/return", admin_token())
     assert read.status_code == 200, read.text
     return dict(read.json())
 

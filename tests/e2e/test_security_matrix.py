@@ -39,18 +39,22 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from ulid import ULID
 
-from crm.seed import VENDORS, demo_users
+from crm.seed import DEMO_PASSWORDS, VENDORS, demo_users
+from crm.stack import find_user_pool, local_template
 from crm.template import Template
 from shared.auth import MAX_TOKEN_BYTES, REQUIRED_CLAIMS
 from shared.dynamo import to_item
 from shared.errors import MAX_BODY_BYTES, MAX_BODY_DEPTH
-from tests.e2e.conftest import LocalServer, start_server, stop_server
+from tests.e2e.conftest import LocalServer, pool_sign_in, start_server, stop_server
 from tests.helpers import (
     ALLOWED_ORIGIN,
     DISALLOWED_ORIGIN,
     SECOND_ORIGIN,
+    TEST_SECRET,
     b64url,
     make_token,
+    staff_claims,
+    staff_token,
     token_claims,
 )
 
@@ -158,8 +162,10 @@ class Api:
         self._tokens: dict[str, str] = {}
 
     def token(self, user: str) -> str:
+        """A demo staff user's ID token from the server's user pool (signed in with its password),
+        or a vendor's credential."""
         if user not in self._tokens:
-            self._tokens[user] = make_token(user)
+            self._tokens[user] = make_token(user) if "vendor" in user else pool_sign_in(self.server, user)
         return self._tokens[user]
 
     def call(
@@ -545,48 +551,53 @@ def _hs256_by_hand(header: dict[str, Any], claims: dict[str, Any], key: bytes) -
 
 
 def _attacks() -> dict[str, str | None]:
-    """Authorization header values that must all be refused (None: no header)."""
+    """Authorization header values that must all be refused (None: no header): the vendor
+    credential's attacks (the staff pool's are `STAFF_TOKEN_ATTACKS`)."""
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public_pem = private_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     valid = make_token("demo-vendor-1")
     header, _, signature = valid.split(".")
-    tampered_payload = b64url(json.dumps(token_claims("demo-admin")).encode())
+    tampered_payload = b64url(json.dumps(token_claims("demo-vendor-1")).encode())
     now = int(time.time())
     attacks: dict[str, str | None] = {
         "no header": None,
         "basic scheme": "Basic " + base64.b64encode(b"demo-admin:secret").decode(),
         "empty bearer": "Bearer ",
         "not a jwt": "Bearer not-a-jwt",
-        "alg none": "Bearer " + jwt.encode(token_claims(), None, algorithm="none"),
+        "alg none": "Bearer " + jwt.encode(token_claims("demo-vendor-1"), None, algorithm="none"),
         "alg none keeping a valid signature": "Bearer "
         + ".".join([b64url(b'{"alg":"none","typ":"JWT"}'), valid.split(".")[1], signature]),
         "hs256 keyed with the rsa public key": "Bearer "
-        + _hs256_by_hand({"alg": "HS256", "typ": "JWT"}, token_claims(), public_pem),
-        "rs256": "Bearer " + jwt.encode(token_claims(), private_key, algorithm="RS256"),
-        "wrong key": "Bearer " + make_token("demo-admin", secret="another-secret-0123456789abcdef0123456789"),
+        + _hs256_by_hand({"alg": "HS256", "typ": "JWT"}, token_claims("demo-vendor-1"), public_pem),
+        "rs256": "Bearer " + jwt.encode(token_claims("demo-vendor-1"), private_key, algorithm="RS256"),
+        "wrong key": "Bearer "
+        + make_token("demo-vendor-1", secret="another-secret-0123456789abcdef0123456789"),
         "tampered payload": f"Bearer {header}.{tampered_payload}.{signature}",
-        "expired": "Bearer " + make_token("demo-admin", ttl=-3600),
-        "not valid before (nbf) in an hour": "Bearer " + make_token("demo-admin", nbf=now + 3600),
-        "issued (iat) in an hour": "Bearer " + make_token("demo-admin", iat=now + 3600, nbf=now),
-        # Correctly signed, but living longer than the user's role allows (12 h staff, 365 d vendor)
-        "staff token expiring in ten years": "Bearer " + make_token("demo-admin", ttl=10 * 365 * 86400),
+        "expired": "Bearer " + make_token("demo-vendor-1", ttl=-3600),
+        "not valid before (nbf) in an hour": "Bearer " + make_token("demo-vendor-1", nbf=now + 3600),
+        "issued (iat) in an hour": "Bearer " + make_token("demo-vendor-1", iat=now + 3600, nbf=now),
+        # Correctly signed, but living longer than a vendor credential may (365 days)
+        "vendor credential expiring in ten years": "Bearer "
+        + make_token("demo-vendor-1", ttl=10 * 365 * 86400),
         "vendor credential expiring in 10^30 s": "Bearer " + make_token("demo-vendor-1", ttl=10**30),
-        "wrong issuer": "Bearer " + make_token("demo-admin", iss="someone-else"),
-        "wrong audience": "Bearer " + make_token("demo-admin", aud="another-api"),
-        "sub not a string": "Bearer " + make_token("demo-admin", sub=12345),
+        "wrong issuer": "Bearer " + make_token("demo-vendor-1", iss="someone-else"),
+        "wrong audience": "Bearer " + make_token("demo-vendor-1", aud="another-api"),
+        "sub not a string": "Bearer " + make_token("demo-vendor-1", sub=12345),
         "unknown user": "Bearer " + make_token("sec-nobody"),
         "disabled user": "Bearer " + make_token(DISABLED_USER),
-        "huge (16 KB)": "Bearer " + make_token("demo-admin", padding="x" * 16 * 1024),
+        "huge (16 KB)": "Bearer " + make_token("demo-vendor-1", padding="x" * 16 * 1024),
     }
     for claim in REQUIRED_CLAIMS:
-        attacks[f"no {claim}"] = "Bearer " + make_token("demo-admin", drop=(claim,))
+        attacks[f"no {claim}"] = "Bearer " + make_token("demo-vendor-1", drop=(claim,))
     # RFC 7519 NumericDate is a JSON number; PyJWT alone reads "9999999999" or true as a time.
     numeric_strings = {"exp": "9999999999", "iat": str(now), "nbf": str(now)}
     for claim, as_string in numeric_strings.items():
-        attacks[f"{claim} as a numeric string"] = "Bearer " + make_token("demo-admin", **{claim: as_string})
-        attacks[f"{claim} as a boolean"] = "Bearer " + make_token("demo-admin", **{claim: claim != "exp"})
+        attacks[f"{claim} as a numeric string"] = "Bearer " + make_token(
+            "demo-vendor-1", **{claim: as_string}
+        )
+        attacks[f"{claim} as a boolean"] = "Bearer " + make_token("demo-vendor-1", **{claim: claim != "exp"})
     huge = attacks["huge (16 KB)"]
     assert huge is not None
     assert len(huge) > 2 * MAX_TOKEN_BYTES
@@ -602,6 +613,114 @@ AUTH_ROUTES = sorted(
         if route.method == "GET" and "{" not in route.path
     }.items()
 )
+
+
+# Staff tokens: the server's user pool issued them, or they claim it did. Built once the server
+# runs (the pool's issuer and client id are the server's); each must be refused by every function.
+STAFF_TOKEN_ATTACKS = (
+    "HS256 token with the staff pool's claims",
+    "HS256 credential naming a staff user",
+    "vendor credential claiming the pool as issuer",
+    "pool-signed token naming a vendor user",
+    "another pool's ID token",
+    "the pool's access token",
+    "ID token with token_use access",
+    "expired ID token",
+    "ID token living ten years",
+    "ID token of a disabled user",
+    "ID token of an unknown user",
+    "ID token without groups",
+    "ID token whose group is not the user's role",
+    "ID token for another client",
+    "ID token without custom:user_id",
+    "ID token signed by another key",
+    "ID token naming an unknown key id",
+    "ID token with alg none",
+)
+
+
+def _another_pools_token(server: LocalServer) -> str:
+    """An ID token of a second pool on the same endpoint, for a user naming demo-admin, in group admin."""
+    cognito = server.boto("cognito-idp")
+    pool_id = cognito.create_user_pool(
+        PoolName="sec-other-pool",
+        UsernameAttributes=["email"],
+        Schema=[{"Name": "user_id", "AttributeDataType": "String", "Mutable": False}],
+    )["UserPool"]["Id"]
+    client_id = cognito.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="other", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    cognito.create_group(UserPoolId=pool_id, GroupName="admin")
+    email, password = "intruder@crm.example.com", "Intruder!1234"
+    cognito.admin_create_user(
+        UserPoolId=pool_id,
+        Username=email,
+        UserAttributes=[{"Name": "email", "Value": email}, {"Name": "custom:user_id", "Value": "demo-admin"}],
+        MessageAction="SUPPRESS",
+    )
+    cognito.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=password, Permanent=True)
+    cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=email, GroupName="admin")
+    answer = cognito.initiate_auth(
+        ClientId=client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": password},
+    )
+    return str(answer["AuthenticationResult"]["IdToken"])
+
+
+@pytest.fixture(scope="module")
+def staff_token_attacks(api: Api, disabled_user: str) -> dict[str, str]:
+    cognito = api.server.boto("cognito-idp")
+    pool = find_user_pool(local_template({}), api.server.aws_endpoint)
+    signed_in = cognito.initiate_auth(
+        ClientId=pool.client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "demo-admin@crm.example.com", "PASSWORD": DEMO_PASSWORDS["demo-admin"]},
+    )["AuthenticationResult"]
+    now = int(time.time())
+    pool_claims = {"iss": pool.issuer, "aud": pool.client_id, "token_use": "id"}
+    tokens = {
+        "HS256 token with the staff pool's claims": jwt.encode(
+            staff_claims("demo-admin"), TEST_SECRET, "HS256"
+        ),
+        "HS256 credential naming a staff user": make_token("demo-admin"),
+        "vendor credential claiming the pool as issuer": make_token("demo-vendor-1", **pool_claims),
+        "pool-signed token naming a vendor user": staff_token("demo-vendor-1", role="admin"),
+        "another pool's ID token": _another_pools_token(api.server),
+        "the pool's access token": signed_in["AccessToken"],
+        "ID token with token_use access": staff_token(token_use="access"),
+        "expired ID token": staff_token(iat=now - 7200, auth_time=now - 7200, exp=now - 3600),
+        "ID token living ten years": staff_token(ttl=10 * 365 * 86400),
+        "ID token of a disabled user": staff_token(disabled_user, role="admin"),
+        "ID token of an unknown user": staff_token("sec-nobody", role="admin"),
+        "ID token without groups": staff_token(drop=("cognito:groups",)),
+        "ID token whose group is not the user's role": staff_token("demo-agent-1", role="admin"),
+        "ID token for another client": staff_token(aud="another-client"),
+        "ID token without custom:user_id": staff_token(drop=("custom:user_id",)),
+        "ID token signed by another key": staff_token(
+            key=rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        ),
+        "ID token naming an unknown key id": staff_token(kid="not-a-published-key"),
+        "ID token with alg none": jwt.encode(staff_claims(), None, algorithm="none"),
+    }
+    assert sorted(tokens) == sorted(STAFF_TOKEN_ATTACKS)
+    # Each is refused for what it is: the real ID token it imitates is accepted.
+    assert api.call("GET", "/leads", authorization=f"Bearer {signed_in['IdToken']}").status_code == 200
+    assert api.call("GET", "/leads", authorization=f"Bearer {staff_token()}").status_code == 200
+    return tokens
+
+
+@pytest.mark.parametrize("attack", STAFF_TOKEN_ATTACKS)
+@pytest.mark.parametrize(("function", "path"), AUTH_ROUTES, ids=[path for _, path in AUTH_ROUTES])
+def test_staff_token_attack_is_401(
+    api: Api, staff_token_attacks: dict[str, str], function: str, path: str, attack: str
+) -> None:
+    # When
+    response = api.call("GET", path, authorization=f"Bearer {staff_token_attacks[attack]}")
+    # Then
+    assert response.status_code == 401, response.text[:500]
+    assert assert_error_body(response)["error"]["code"] == "UNAUTHORIZED"
+    assert_cors_for(response, ALLOWED_ORIGIN)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import LocalServer, eventually, start_server, stop_server
-from tests.helpers import ALLOWED_ORIGIN, make_token
+from tests.helpers import ALLOWED_ORIGIN, make_token, staff_token, token_for
 
 
 @pytest.mark.parametrize(
@@ -20,13 +20,13 @@ from tests.helpers import ALLOWED_ORIGIN, make_token
     [("demo-admin", 200), ("demo-manager", 200), ("demo-agent-1", 403), ("demo-vendor-1", 403), (None, 401)],
 )
 def test_only_staff_read_the_dashboard(server: LocalServer, user: str | None, status: int) -> None:
-    response = server.get("/admin/stats", make_token(user) if user else None)
+    response = server.get("/admin/stats", token_for(user) if user else None)
     assert response.status_code == status
     assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
 
 
 def test_dashboard_has_the_seed_shape_over_the_demo_data(server: LocalServer) -> None:
-    body = server.get("/admin/stats", make_token("demo-manager"), params={"period": "90d"}).json()
+    body = server.get("/admin/stats", staff_token("demo-manager"), params={"period": "90d"}).json()
     assert set(body) == {"period", "revenue", "sales", "cpa", "agents", "conversion"}
     assert set(body["period"]) == {"from", "to", "days", "partial", "elapsed"}
     assert set(body["revenue"]) == {
@@ -59,18 +59,18 @@ def test_dashboard_has_the_seed_shape_over_the_demo_data(server: LocalServer) ->
 
 
 def test_an_unknown_period_is_a_422(server: LocalServer) -> None:
-    assert server.get("/admin/stats", make_token("demo-admin"), params={"period": "5y"}).status_code == 422
+    assert server.get("/admin/stats", staff_token("demo-admin"), params={"period": "5y"}).status_code == 422
 
 
 def stats(server: LocalServer) -> dict[str, Any]:
-    response = server.get("/admin/stats", make_token("demo-admin"), params={"period": "7d"})
+    response = server.get("/admin/stats", staff_token("demo-admin"), params={"period": "7d"})
     assert response.status_code == 200
     return dict(response.json())
 
 
 def test_posting_and_closing_a_lead_moves_revenue_funnel_and_conversions(server: LocalServer) -> None:
     # Given the dashboard once every earlier change has reached it
-    admin = make_token("demo-admin")
+    admin = staff_token("demo-admin")
     before = server.settled_get("/admin/stats", admin, params={"period": "7d"}).json()
     # When a vendor posts a lead
     posted = server.request(
@@ -95,7 +95,7 @@ def test_posting_and_closing_a_lead_moves_revenue_funnel_and_conversions(server:
         changed = server.request(
             "PATCH",
             f"/leads/{lead['lead_id']}",
-            token=make_token("demo-admin"),
+            token=staff_token("demo-admin"),
             json={
                 "version": version,
                 "disposition": disposition,
@@ -120,7 +120,7 @@ def test_posting_and_closing_a_lead_moves_revenue_funnel_and_conversions(server:
 def test_analytics_has_a_point_per_bucket_and_insights(
     server: LocalServer, period: str, buckets: int
 ) -> None:
-    response = server.get("/admin/analytics", make_token("demo-manager"), params={"period": period})
+    response = server.get("/admin/analytics", staff_token("demo-manager"), params={"period": period})
     assert response.status_code == 200
     body = response.json()
     series = ("labels", "leads", "revenue", "conversions", "sales", "converted", "partial")
@@ -134,7 +134,7 @@ def test_analytics_has_a_point_per_bucket_and_insights(
 
 @pytest.mark.parametrize(("user", "status"), [("demo-agent-2", 403), ("demo-vendor-2", 403), (None, 401)])
 def test_only_staff_read_analytics(server: LocalServer, user: str | None, status: int) -> None:
-    assert server.get("/admin/analytics", make_token(user) if user else None).status_code == status
+    assert server.get("/admin/analytics", token_for(user) if user else None).status_code == status
 
 
 @pytest.mark.parametrize(
@@ -156,7 +156,7 @@ def test_admin_responses_validate_against_the_published_schema(
     document = json.loads(server.get("/openapi.json").text, parse_float=Decimal)
     assert path in document["paths"]
     # When / Then the response validates against the schema it names
-    body = json.loads(server.get(path, make_token("demo-admin"), params=params).text, parse_float=Decimal)
+    body = json.loads(server.get(path, staff_token("demo-admin"), params=params).text, parse_float=Decimal)
     jsonschema.validate(
         body, {**document, "$ref": f"#/components/schemas/{schema}"}, cls=jsonschema.Draft202012Validator
     )
@@ -177,7 +177,7 @@ def test_posts_recompute_the_dashboard_at_most_once_per_freshness_interval_and_s
     slow_refresh_server: LocalServer,
 ) -> None:
     server = slow_refresh_server
-    admin, vendor = make_token("demo-admin"), make_token("demo-vendor-2")
+    admin, vendor = staff_token("demo-admin"), make_token("demo-vendor-2")
     # Given the dashboard just computed
     before = server.settled_get("/admin/stats", admin, params={"period": "7d"}).json()
     computed = time.monotonic()

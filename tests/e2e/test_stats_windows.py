@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import LocalServer, eventually
-from tests.helpers import make_token
+from tests.helpers import make_token, staff_token
 
-ADMIN = make_token("demo-admin")
+ADMIN = staff_token("demo-admin")
 WINDOW_DAYS = (1, 2, 3, 7, 14, 30, 31, 60, 90, 180, 365)
 PERIODS = ("7d", "30d", "90d", "12m")
 AGED_DAYS = (400, 200, 120, 40)  # how long before today the imported leads were created

@@ -15,9 +15,9 @@ import pytest
 import requests
 
 from tests.e2e.conftest import LocalServer
-from tests.helpers import ALLOWED_ORIGIN, make_token
+from tests.helpers import ALLOWED_ORIGIN, make_token, staff_token
 
-ADMIN = make_token("demo-admin")
+ADMIN = staff_token("demo-admin")
 VENDOR = make_token("demo-vendor-1")
 ROUTE = "/admin/suppressions"
 

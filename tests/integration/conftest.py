@@ -15,7 +15,7 @@ import requests
 from crm.stack import LocalRedis, MotoServer, provision
 from crm.template import Template
 from shared import dependencies
-from tests.helpers import ALLOWED_ORIGIN, SECOND_ORIGIN, base_env
+from tests.helpers import ALLOWED_ORIGIN, SECOND_ORIGIN, TEST_POOL_ID, base_env
 
 
 def free_port() -> int:
@@ -39,9 +39,12 @@ def moto_server() -> Iterator[MotoServer]:
     server.start()
     previous = os.environ.get("AWS_ENDPOINT_URL")
     os.environ["AWS_ENDPOINT_URL"] = server.endpoint
+    # The staff user pool's keys, as the local endpoint publishes them (for any pool id).
+    os.environ["USER_POOL_JWKS_URL"] = f"{server.endpoint}/{TEST_POOL_ID}/.well-known/jwks.json"
     dependencies.reset()
     yield server
     server.stop()
+    os.environ.pop("USER_POOL_JWKS_URL", None)
     if previous is None:
         os.environ.pop("AWS_ENDPOINT_URL", None)
     else:

@@ -26,7 +26,7 @@ from shared.dynamo import dynamodb_client
 from stats.aggregation import LeadView
 from stats.dependencies import stats_store
 from stats.rebuild import rebuild
-from tests.helpers import FakeLambdaContext, api_event, make_token, response_json
+from tests.helpers import FakeLambdaContext, api_event, response_json, token_for
 from tests.integration.conftest import fresh_stack
 
 ADMIN, MANAGER, AGENT, VENDOR = "demo-admin", "demo-manager", "demo-agent-1", "demo-vendor-1"
@@ -65,7 +65,7 @@ def call(
         path,
         resource=resource,
         path_parameters=parameters,
-        token=make_token(user) if user else None,
+        token=token_for(user) if user else None,
         body=body,
         query=query,
     )
@@ -75,7 +75,7 @@ def call(
 
 def post_lead(user: str = VENDOR, **fields: Any) -> dict[str, Any]:
     body = {"email": f"lead-{datetime.now(UTC).timestamp()}-{id(fields)}@example.com", "tcpa_consent": True}
-    event = api_event("POST", "/leads", token=make_token(user), body={**body, **fields})
+    event = api_event("POST", "/leads", token=token_for(user), body={**body, **fields})
     response = leads.app.lambda_handler(event, FakeLambdaContext())
     result: dict[str, Any] = response_json(response)
     result["status"] = response["statusCode"]

@@ -18,7 +18,7 @@ import redis
 from crm.functions import FunctionError, FunctionRegistry, FunctionSpec, FunctionTimedOut, LocalFunction
 from crm.seed import SeedTables, seed_demo_data
 from crm.stack import LocalRedis, MotoServer
-from tests.helpers import api_event, header, make_token, response_json
+from tests.helpers import api_event, header, response_json, staff_token
 from tests.integration.conftest import fresh_stack, test_template
 
 PROBE = "tests.integration.environment_probe"
@@ -157,7 +157,7 @@ def test_a_write_through_one_environment_is_read_by_another(
     seed_demo_data(SeedTables.configured(), lead_count=5)
     functions = FunctionRegistry(test_template(), {**os.environ, "REDIS_URL": own_redis.url}, concurrency=2)
     leads = functions["LeadsFunction"]
-    token = make_token("demo-admin")
+    token = staff_token("demo-admin")
     try:
         with ExitStack() as held:
             reader = held.enter_context(leads.environment_for_invocation())

@@ -19,7 +19,7 @@ from leads.normalize import search_form
 from leads.repository import LeadRepository, index_attributes
 from shared import dependencies
 from shared.security import LeadScope
-from tests.helpers import FakeLambdaContext, api_event, make_token, response_json
+from tests.helpers import FakeLambdaContext, api_event, response_json, token_for
 from tests.integration.conftest import fresh_stack
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -78,7 +78,7 @@ def everything(stored: list[Lead]) -> list[Lead]:
 
 
 def call(user: str, query: dict[str, str]) -> tuple[int, Any]:
-    event = api_event("GET", "/leads", token=make_token(user), query=query)
+    event = api_event("GET", "/leads", token=token_for(user), query=query)
     response = leads.app.lambda_handler(event, FakeLambdaContext())
     return response["statusCode"], response_json(response)
 

@@ -17,7 +17,7 @@ from leads.repository import LeadRepository
 from shared import dependencies
 from shared.dynamo import Table
 from shared.security import LeadScope
-from tests.helpers import FakeLambdaContext, api_event, make_token, response_json
+from tests.helpers import FakeLambdaContext, api_event, response_json, staff_token, token_for
 from tests.integration.conftest import fresh_stack
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -41,7 +41,7 @@ def demo(seeded: list[Lead]) -> list[Lead]:
 
 
 def call(method: str, path: str, user: str | None = "demo-admin", **kwargs: Any) -> tuple[int, Any]:
-    token = make_token(user) if user else None
+    token = token_for(user) if user else None
     if path.startswith("/leads/"):
         kwargs.setdefault("resource", "/leads/{lead_id}")
         kwargs.setdefault("path_parameters", {"lead_id": path.rsplit("/", 1)[1]})
@@ -140,7 +140,7 @@ def test_lead_shape_matches_the_stored_lead(demo: list[Lead]) -> None:
         f"/leads/{lead.lead_id}",
         resource="/leads/{lead_id}",
         path_parameters={"lead_id": lead.lead_id},
-        token=make_token(),
+        token=staff_token(),
     )
     # When
     response = leads.app.lambda_handler(event, FakeLambdaContext())

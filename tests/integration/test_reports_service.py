@@ -35,8 +35,8 @@ from tests.helpers import (
     FakeLambdaContext,
     api_event,
     header,
-    make_token,
     response_json,
+    token_for,
 )
 from tests.integration.conftest import fresh_stack
 
@@ -67,7 +67,7 @@ def get(
     query: dict[str, str] | None = None,
     **event: Any,
 ) -> dict[str, Any]:
-    request = api_event("GET", path, token=make_token(user) if user else None, query=query, **event)
+    request = api_event("GET", path, token=token_for(user) if user else None, query=query, **event)
     return dict(module.lambda_handler(request, FakeLambdaContext()))
 
 

@@ -34,7 +34,7 @@ from shared.cache import EPOCH_KEY
 from shared.dates import iso_timestamp
 from shared.dynamo import to_item
 from shared.outbox import OutboxEvent
-from tests.helpers import api_event, base_env, header, make_token, response_json
+from tests.helpers import api_event, base_env, header, response_json, staff_token
 
 pytestmark = pytest.mark.sam
 
@@ -148,11 +148,16 @@ def test_built_lead_function_answers_a_list_event_from_moto(
     dependencies.users_table().put({"user_id": "demo-admin", "role": "admin", "status": "active"})
     event = json.loads((EVENTS / "leads-list.json").read_text())
     event["headers"]["Authorization"] = event["multiValueHeaders"]["Authorization"][0] = (
-        f"Bearer {make_token()}"
+        f"Bearer {staff_token()}"
     )
     event_file = tmp_path / "event.json"
     event_file.write_text(json.dumps(event))
-    env = {**base_env(), "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"], "PATH": os.environ["PATH"]}
+    env = {
+        **base_env(),
+        "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+        "USER_POOL_JWKS_URL": os.environ["USER_POOL_JWKS_URL"],
+        "PATH": os.environ["PATH"],
+    }
     # When
     result = invoke_built(build_dir, "LeadsFunction", "leads.app.lambda_handler", event_file, env)
     # Then the artifact's own package and the layer's shared code served it
@@ -191,7 +196,12 @@ def test_built_api_functions_answer_sample_events(
 def test_built_stats_consumer_applies_a_batch_of_lead_events_once(
     build_dir: Path, aws: dict[str, str]
 ) -> None:
-    env = {**base_env(), "PATH": os.environ["PATH"], "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"]}
+    env = {
+        **base_env(),
+        "PATH": os.environ["PATH"],
+        "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+        "USER_POOL_JWKS_URL": os.environ["USER_POOL_JWKS_URL"],
+    }
     event = EVENTS / "stats-events-batch.json"
     states = boto3.client("dynamodb")
     state_table = base_env()["STATS_STATE_TABLE"]
@@ -236,6 +246,7 @@ def test_built_postback_delivery_signs_and_sends_a_lead_accepted_postback(
         **base_env(),
         "PATH": os.environ["PATH"],
         "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+        "USER_POOL_JWKS_URL": os.environ["USER_POOL_JWKS_URL"],
         "POSTBACK_ALLOW_LOOPBACK": "true",
     }
     try:
@@ -265,6 +276,7 @@ def run_built_outbox_publisher(build_dir: Path, **environment: str) -> dict[str,
         **base_env(),
         "PATH": os.environ["PATH"],
         "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+        "USER_POOL_JWKS_URL": os.environ["USER_POOL_JWKS_URL"],
         **environment,
     }
     return invoke_built(
@@ -386,6 +398,7 @@ def leads_environments(
         env = {
             **base_env(),
             "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+            "USER_POOL_JWKS_URL": os.environ["USER_POOL_JWKS_URL"],
             "PATH": os.environ["PATH"],
             "REDIS_URL": redis_url,
         }
@@ -404,7 +417,7 @@ class LeadCalls:
     """Events of one lead's routes, as an admin."""
 
     def __init__(self, lead_id: str) -> None:
-        self.token = make_token("demo-admin")
+        self.token = staff_token("demo-admin")
         self.path = f"/leads/{lead_id}"
         self.route = {"resource": "/leads/{lead_id}", "path_parameters": {"lead_id": lead_id}}
 
@@ -417,7 +430,7 @@ class LeadCalls:
 
 
 def a_lead(environment: BuiltEnvironment) -> LeadCalls:
-    token = make_token("demo-admin")
+    token = staff_token("demo-admin")
     listed = environment.invoke(api_event("GET", "/leads", token=token, query={"limit": "1"}))
     assert listed["statusCode"] == 200, listed
     return LeadCalls(response_json(listed)["data"][0]["lead_id"])

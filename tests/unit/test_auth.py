@@ -19,6 +19,7 @@ from shared.auth import (
     STAFF_TOKEN_MAX_SECONDS,
     VENDOR_TOKEN_MAX_SECONDS,
     Authenticator,
+    PoolSettings,
     TokenSettings,
     bearer_token,
     issue_token,
@@ -26,9 +27,22 @@ from shared.auth import (
 )
 from shared.errors import Unauthorized
 from shared.security import LeadScope, Principal, Role
-from tests.helpers import TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, FakeClock, b64url, make_token, token_claims
+from tests.helpers import (
+    TEST_AUDIENCE,
+    TEST_ISSUER,
+    TEST_POOL_CLIENT_ID,
+    TEST_POOL_ISSUER,
+    TEST_SECRET,
+    FakeClock,
+    PoolKeysForTests,
+    b64url,
+    make_token,
+    staff_token,
+    token_claims,
+)
 
 SETTINGS = TokenSettings(secret=TEST_SECRET, issuer=TEST_ISSUER, audience=TEST_AUDIENCE, leeway_seconds=30)
+POOL = PoolSettings(issuer=TEST_POOL_ISSUER, client_id=TEST_POOL_CLIENT_ID)
 
 USERS: dict[str, dict[str, Any]] = {
     "demo-admin": {
@@ -84,6 +98,8 @@ def make_authenticator(
     return Authenticator(
         settings_provider=lambda: SETTINGS,
         load_user=loader or CountingLoader(USERS),
+        pool=POOL,
+        pool_keys=PoolKeysForTests(),
         cache_seconds=cache_seconds,
         clock=clock or FakeClock(),
     )
@@ -110,8 +126,8 @@ def _rsa_private_key() -> rsa.RSAPrivateKey:
         pytest.param(None, id="missing-header"),
         pytest.param("", id="empty-header"),
         pytest.param("Basic dXNlcjpwYXNz", id="basic-scheme"),
-        pytest.param(f"Token {make_token()}", id="token-scheme"),
-        pytest.param(make_token(), id="no-scheme"),
+        pytest.param(f"Token {staff_token()}", id="token-scheme"),
+        pytest.param(staff_token(), id="no-scheme"),
         pytest.param("Bearer", id="bearer-without-token"),
         pytest.param("Bearer    ", id="bearer-blank-token"),
         pytest.param("Bearer abc.def", id="malformed-two-segments"),
@@ -133,7 +149,7 @@ def test_request_without_a_usable_bearer_token_is_rejected(authorization: str | 
 
 def test_bearer_scheme_is_case_insensitive_and_surrounding_space_is_ignored() -> None:
     # Given
-    token = make_token()
+    token = staff_token()
 
     # When
     extracted = bearer_token(f"  bearer   {token}  ")
@@ -386,6 +402,8 @@ def test_valid_token_for_an_unusable_user_is_rejected(user_id: str) -> None:
     # When / Then
     with pytest.raises(Unauthorized):
         authenticator.authenticate(f"Bearer {make_token(user_id)}")
+    with pytest.raises(Unauthorized):
+        authenticator.authenticate(f"Bearer {staff_token(user_id, role='admin')}")
 
 
 @pytest.mark.parametrize(
@@ -405,7 +423,7 @@ def test_each_role_yields_its_principal_and_lead_scope(
     authenticator = make_authenticator()
 
     # When
-    principal = authenticator.authenticate(f"Bearer {make_token(user_id)}")
+    principal = authenticator.authenticate(f"Bearer {signed(user_id)}")
 
     # Then
     assert principal.user_id == user_id
@@ -421,7 +439,7 @@ def test_principal_carries_name_and_email_from_the_user_record() -> None:
     authenticator = make_authenticator()
 
     # When
-    principal = authenticator.authenticate(f"Bearer {make_token('demo-admin')}")
+    principal = authenticator.authenticate(f"Bearer {staff_token('demo-admin')}")
 
     # Then
     assert principal == Principal(user_id="demo-admin", role=Role.ADMIN, name="Ada", email="a@x.io")
@@ -430,16 +448,25 @@ def test_principal_carries_name_and_email_from_the_user_record() -> None:
 def test_token_expired_within_the_leeway_authenticates() -> None:
     # Given
     now = int(time.time())
-    token = make_token("demo-admin", iat=now - 3600, nbf=now - 3600, exp=now - 5)
+    tokens = [
+        staff_token("demo-admin", iat=now - 3600, exp=now - 5),
+        make_token("demo-vendor-1", iat=now - 3600, nbf=now - 3600, exp=now - 5),
+    ]
 
     # When
-    principal = make_authenticator().authenticate(f"Bearer {token}")
+    principals = [make_authenticator().authenticate(f"Bearer {token}") for token in tokens]
 
     # Then
-    assert principal.role is Role.ADMIN
+    assert [principal.role for principal in principals] == [Role.ADMIN, Role.VENDOR]
 
 
-# --- The lifetime of a token: at most its role's maximum ---------------------------------------
+# --- The lifetime of a token: at most its kind's maximum ---------------------------------------
+
+
+def signed(user_id: str, **claims: Any) -> str:
+    """The kind of token `user_id` signs in with: a vendor credential or the pool's ID token."""
+    return make_token(user_id, **claims) if "vendor" in user_id else staff_token(user_id, **claims)
+
 
 MAXIMUM_BY_USER = [
     pytest.param("demo-admin", STAFF_TOKEN_MAX_SECONDS, id="admin"),
@@ -450,15 +477,15 @@ MAXIMUM_BY_USER = [
 TEN_YEARS = 10 * 365 * 86400
 
 
-def test_the_maxima_are_twelve_hours_for_staff_and_365_days_for_vendors() -> None:
-    assert STAFF_TOKEN_MAX_SECONDS == 12 * 3600
+def test_the_maxima_are_an_hour_for_staff_and_365_days_for_vendors() -> None:
+    assert STAFF_TOKEN_MAX_SECONDS == 3600
     assert VENDOR_TOKEN_MAX_SECONDS == 365 * 86400
 
 
 @pytest.mark.parametrize(("user_id", "maximum"), MAXIMUM_BY_USER)
 def test_token_living_exactly_its_roles_maximum_is_accepted(user_id: str, maximum: int) -> None:
     # Given
-    token = make_token(user_id, ttl=maximum)
+    token = signed(user_id, ttl=maximum)
 
     # When
     principal = make_authenticator().authenticate(f"Bearer {token}")
@@ -474,7 +501,7 @@ def test_token_living_longer_than_its_roles_maximum_is_rejected(
 ) -> None:
     # Given: a correctly signed token of an active user, valid in every other way
     now = int(time.time())
-    token = make_token(user_id, iat=now, nbf=now, exp=now + maximum + over)
+    token = signed(user_id, iat=now, exp=now + maximum + over)
 
     # When / Then: refused like any other invalid token, without saying why
     with pytest.raises(Unauthorized, match=r"^Invalid token$"):
@@ -492,7 +519,7 @@ def test_token_living_longer_than_its_roles_maximum_is_rejected(
 )
 def test_token_living_for_years_is_rejected(user_id: str, maximum: int, lifetime: float) -> None:
     # Given
-    token = make_token(user_id, ttl=lifetime)
+    token = signed(user_id, ttl=lifetime)
 
     # When / Then
     with pytest.raises(Unauthorized, match=r"^Invalid token$"):
@@ -500,8 +527,8 @@ def test_token_living_for_years_is_rejected(user_id: str, maximum: int, lifetime
 
 
 def test_staff_token_with_a_vendor_credentials_lifetime_is_rejected() -> None:
-    # Given: the maximum follows the user record's role, not anything the token says
-    token = make_token("demo-admin", ttl=VENDOR_TOKEN_MAX_SECONDS, role="vendor")
+    # Given: the maximum follows the token's kind (its issuer), not anything else it says
+    token = staff_token("demo-admin", ttl=VENDOR_TOKEN_MAX_SECONDS, role="vendor")
 
     # When / Then
     with pytest.raises(Unauthorized, match=r"^Invalid token$"):
@@ -520,23 +547,21 @@ def test_token_dated_in_the_future_cannot_shorten_its_lifetime() -> None:
 
 def test_rejected_lifetime_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture) -> None:
     # Given
-    token = make_token("demo-agent-1", ttl=STAFF_TOKEN_MAX_SECONDS + 1)
+    token = staff_token("demo-agent-1", ttl=STAFF_TOKEN_MAX_SECONDS + 1)
 
     # When
     with caplog.at_level(logging.INFO), pytest.raises(Unauthorized):
         make_authenticator().authenticate(f"Bearer {token}")
 
-    # Then: the reason and the role are logged, the token is not
+    # Then: the reason is logged, the token is not
     rejected = [record for record in caplog.records if record.getMessage() == "token rejected"]
-    assert [(record.reason, record.role) for record in rejected] == [  # type: ignore[attr-defined]
-        ("lifetime over the role's maximum", "agent")
-    ]
+    assert [record.reason for record in rejected] == ["lifetime over its kind's maximum"]  # type: ignore[attr-defined]
     assert token not in caplog.text
 
 
 def test_issued_token_at_each_maximum_authenticates() -> None:
-    # Given: what `crm serve` prints for the admin and what a vendor credential carries
-    staff = issue_token(SETTINGS, "demo-admin", ttl_seconds=STAFF_TOKEN_MAX_SECONDS)
+    # Given: what the pool issues to the admin and what a vendor credential carries
+    staff = staff_token("demo-admin", ttl=STAFF_TOKEN_MAX_SECONDS)
     vendor = issue_token(SETTINGS, "demo-vendor-1", ttl_seconds=VENDOR_TOKEN_MAX_SECONDS)
 
     # When
@@ -580,7 +605,7 @@ def test_disabled_user_is_rejected_at_exactly_the_cache_lifetime() -> None:
     clock = FakeClock()
     loader = CountingLoader(USERS)
     authenticator = make_authenticator(loader, cache_seconds=30, clock=clock)
-    header = f"Bearer {make_token('demo-agent-1')}"
+    header = f"Bearer {staff_token('demo-agent-1')}"
     authenticator.authenticate(header)
     loader.users["demo-agent-1"]["status"] = "disabled"
 
@@ -600,8 +625,8 @@ def test_loader_is_called_once_per_user_while_cached() -> None:
 
     # When
     for _ in range(5):
-        authenticator.authenticate(f"Bearer {make_token('demo-admin')}")
-        authenticator.authenticate(f"Bearer {make_token('demo-agent-1')}")
+        authenticator.authenticate(f"Bearer {staff_token('demo-admin')}")
+        authenticator.authenticate(f"Bearer {staff_token('demo-agent-1')}")
         clock.advance(1)
 
     # Then
@@ -612,7 +637,7 @@ def test_cache_disabled_loads_the_user_on_every_request() -> None:
     # Given
     loader = CountingLoader(USERS)
     authenticator = make_authenticator(loader, cache_seconds=0)
-    header = f"Bearer {make_token('demo-admin')}"
+    header = f"Bearer {staff_token('demo-admin')}"
 
     # When
     authenticator.authenticate(header)
@@ -629,7 +654,7 @@ def test_user_enabled_after_an_unknown_lookup_is_accepted_once_the_cache_expires
     clock = FakeClock()
     loader = CountingLoader(USERS)
     authenticator = make_authenticator(loader, cache_seconds=30, clock=clock)
-    header = f"Bearer {make_token('new-user')}"
+    header = f"Bearer {staff_token('new-user', role='agent')}"
     with pytest.raises(Unauthorized):
         authenticator.authenticate(header)
     loader.users["new-user"] = {"user_id": "new-user", "role": "agent", "status": "active"}

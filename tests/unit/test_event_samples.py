@@ -42,10 +42,12 @@ def test_event_writes_the_sample_with_a_fresh_token_for_the_user(tmp_path: Path)
 
 def test_event_prints_the_sample_with_out_dash(capsys: pytest.CaptureFixture[str]) -> None:
     # When
-    assert main(["event", "leads-get", "--out", "-"]) == 0
+    assert main(["event", "leads-get", "--user", "demo-vendor-1", "--out", "-"]) == 0
     # Then stdout is the event alone, ready for `sam local invoke -e -`
     event = json.loads(capsys.readouterr().out)
-    assert verify_token(LOCAL_TOKENS, bearer_token(event["headers"]["Authorization"]))["sub"] == "demo-admin"
+    assert (
+        verify_token(LOCAL_TOKENS, bearer_token(event["headers"]["Authorization"]))["sub"] == "demo-vendor-1"
+    )
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import leads.routes
 import shared.dependencies
 from leads.app import lambda_handler
 from leads.models import Disposition, LeadFilters
-from shared.auth import Authenticator, TokenSettings
+from shared.auth import Authenticator, PoolSettings, TokenSettings
 from shared.errors import MAX_BODY_DEPTH, LeadNotFound
 from shared.http import _vary_on_origin
 from shared.security import Principal, Role
@@ -23,12 +23,17 @@ from tests.helpers import (
     SECOND_ORIGIN,
     TEST_AUDIENCE,
     TEST_ISSUER,
+    TEST_POOL_CLIENT_ID,
+    TEST_POOL_ISSUER,
     TEST_SECRET,
     FakeLambdaContext,
+    PoolKeysForTests,
     api_event,
     header,
     make_token,
     response_json,
+    staff_token,
+    token_for,
 )
 
 LEAD_ID = "01HV5Z3C9Q8R7S6T5V4W3X2Y1Z"
@@ -118,6 +123,8 @@ def user_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             secret=TEST_SECRET, issuer=TEST_ISSUER, audience=TEST_AUDIENCE, leeway_seconds=30
         ),
         load_user=load_user,
+        pool=PoolSettings(issuer=TEST_POOL_ISSUER, client_id=TEST_POOL_CLIENT_ID),
+        pool_keys=PoolKeysForTests(),
         cache_seconds=0,
     )
     monkeypatch.setattr(shared.dependencies, "authenticator", lambda: authenticator)
@@ -237,7 +244,7 @@ def test_each_role_can_list_leads(
     user_id: str, role: Role, vendor_code: str | None, service: FakeLeadService
 ) -> None:
     # Given
-    token = make_token(user_id)
+    token = token_for(user_id)
 
     # When
     response = get_leads(token)
@@ -268,7 +275,7 @@ def test_every_list_parameter_reaches_the_service_normalised(service: FakeLeadSe
     }
 
     # When
-    response = get_leads(make_token("demo-admin"), query=query)
+    response = get_leads(staff_token("demo-admin"), query=query)
 
     # Then
     assert response["statusCode"] == 200
@@ -295,7 +302,7 @@ def test_list_filters_are_parsed_into_lead_filters(service: FakeLeadService) -> 
     }
 
     # When
-    response = get_leads(make_token("demo-admin"), query=query)
+    response = get_leads(staff_token("demo-admin"), query=query)
 
     # Then
     assert response["statusCode"] == 200
@@ -308,7 +315,7 @@ def test_list_filters_are_parsed_into_lead_filters(service: FakeLeadService) -> 
 
 def test_from_that_is_no_day_or_time_is_a_422_naming_it() -> None:
     # Given / When
-    response = get_leads(make_token("demo-admin"), query={"from": "yesterday"})
+    response = get_leads(staff_token("demo-admin"), query={"from": "yesterday"})
 
     # Then
     assert response["statusCode"] == 422
@@ -319,7 +326,7 @@ def test_from_that_is_no_day_or_time_is_a_422_naming_it() -> None:
 
 def test_from_shaped_like_a_day_but_not_one_is_a_400() -> None:
     # Given / When
-    response = get_leads(make_token("demo-admin"), query={"from": "2026-02-30"})
+    response = get_leads(staff_token("demo-admin"), query={"from": "2026-02-30"})
 
     # Then
     assert response["statusCode"] == 400
@@ -347,7 +354,7 @@ def test_get_lead_returns_the_lead(service: FakeLeadService) -> None:
 @pytest.mark.parametrize("limit", ["0", "201", "abc", "-1", "1.5", ""])
 def test_invalid_limit_is_a_422_naming_limit(limit: str, service: FakeLeadService) -> None:
     # Given / When
-    response = get_leads(make_token("demo-admin"), query={"limit": limit})
+    response = get_leads(staff_token("demo-admin"), query={"limit": limit})
 
     # Then
     assert response["statusCode"] == 422
@@ -371,7 +378,7 @@ def test_invalid_limit_is_a_422_naming_limit(limit: str, service: FakeLeadServic
 )
 def test_invalid_filter_is_a_422_naming_the_filter(query: dict[str, str], field_name: str) -> None:
     # Given / When
-    response = get_leads(make_token("demo-admin"), query=query)
+    response = get_leads(staff_token("demo-admin"), query=query)
 
     # Then
     assert response["statusCode"] == 422
@@ -393,7 +400,7 @@ def test_invalid_filter_is_a_422_naming_the_filter(query: dict[str, str], field_
 )
 def test_lead_id_that_is_not_a_ulid_is_a_422(lead_id: str, service: FakeLeadService) -> None:
     # Given / When
-    response = get_lead(lead_id, make_token("demo-admin"))
+    response = get_lead(lead_id, staff_token("demo-admin"))
 
     # Then
     assert response["statusCode"] == 422
@@ -411,7 +418,7 @@ def test_lead_not_found_is_a_404(service: FakeLeadService) -> None:
     service.error = LeadNotFound(LEAD_ID)
 
     # When
-    response = get_lead(LEAD_ID, make_token("demo-agent-1"))
+    response = get_lead(LEAD_ID, staff_token("demo-agent-1"))
 
     # Then
     assert response["statusCode"] == 404
@@ -425,7 +432,7 @@ def test_unexpected_error_is_a_generic_500_without_internals(service: FakeLeadSe
     service.error = RuntimeError("boom: connection to crm-test-leads refused at 10.0.0.7")
 
     # When
-    response = get_leads(make_token("demo-admin"))
+    response = get_leads(staff_token("demo-admin"))
 
     # Then
     assert response["statusCode"] == 500
@@ -438,7 +445,7 @@ def test_unexpected_error_is_a_generic_500_without_internals(service: FakeLeadSe
 
 def test_unknown_route_is_a_404() -> None:
     # Given / When
-    response = call(api_event("GET", "/nope", token=make_token("demo-admin")))
+    response = call(api_event("GET", "/nope", token=staff_token("demo-admin")))
 
     # Then
     assert response["statusCode"] == 404
@@ -447,7 +454,7 @@ def test_unknown_route_is_a_404() -> None:
 
 def test_a_method_the_resource_lacks_is_a_405_naming_the_methods_it_has() -> None:
     # Given / When
-    response = call(api_event("DELETE", "/leads", token=make_token("demo-admin")))
+    response = call(api_event("DELETE", "/leads", token=staff_token("demo-admin")))
 
     # Then
     assert response["statusCode"] == 405
@@ -456,7 +463,7 @@ def test_a_method_the_resource_lacks_is_a_405_naming_the_methods_it_has() -> Non
 
 
 def test_a_path_no_resource_has_is_a_404() -> None:
-    response = call(api_event("GET", "/nowhere", token=make_token("demo-admin")))
+    response = call(api_event("GET", "/nowhere", token=staff_token("demo-admin")))
     assert response["statusCode"] == 404
     assert error_of(response)["code"] == "NOT_FOUND"
 
@@ -465,7 +472,7 @@ def test_a_path_no_resource_has_is_a_404() -> None:
 
 
 def _ok(origin: str | None, service: FakeLeadService) -> dict[str, Any]:
-    return get_leads(make_token("demo-admin"), origin=origin)
+    return get_leads(staff_token("demo-admin"), origin=origin)
 
 
 def _unauthorized(origin: str | None, service: FakeLeadService) -> dict[str, Any]:
@@ -474,24 +481,24 @@ def _unauthorized(origin: str | None, service: FakeLeadService) -> dict[str, Any
 
 def _not_found(origin: str | None, service: FakeLeadService) -> dict[str, Any]:
     service.error = LeadNotFound(LEAD_ID)
-    return get_lead(LEAD_ID, make_token("demo-admin"), origin=origin)
+    return get_lead(LEAD_ID, staff_token("demo-admin"), origin=origin)
 
 
 def _unknown_route(origin: str | None, service: FakeLeadService) -> dict[str, Any]:
-    return call(api_event("GET", "/nope", token=make_token("demo-admin"), origin=origin))
+    return call(api_event("GET", "/nope", token=staff_token("demo-admin"), origin=origin))
 
 
 def _invalid(origin: str | None, service: FakeLeadService) -> dict[str, Any]:
-    return get_leads(make_token("demo-admin"), query={"limit": "0"}, origin=origin)
+    return get_leads(staff_token("demo-admin"), query={"limit": "0"}, origin=origin)
 
 
 def _bad_request(origin: str | None, service: FakeLeadService) -> dict[str, Any]:
-    return get_leads(make_token("demo-admin"), query={"to": "2026-02-30"}, origin=origin)
+    return get_leads(staff_token("demo-admin"), query={"to": "2026-02-30"}, origin=origin)
 
 
 def _crash(origin: str | None, service: FakeLeadService) -> dict[str, Any]:
     service.error = RuntimeError("boom")
-    return get_leads(make_token("demo-admin"), origin=origin)
+    return get_leads(staff_token("demo-admin"), origin=origin)
 
 
 RESPONSES = [
@@ -668,7 +675,7 @@ def test_preflight_is_audited_without_a_user(audit: FakeAuditLog) -> None:
 
 def test_principal_does_not_leak_into_the_next_request(audit: FakeAuditLog) -> None:
     # Given: an authenticated request followed by an anonymous one on the same instance
-    get_leads(make_token("demo-admin"))
+    get_leads(staff_token("demo-admin"))
 
     # When
     get_leads(None)
@@ -696,7 +703,7 @@ def patch_event(token: str | None, body: str, content_type: str, base64: bool = 
 
 
 def test_a_body_that_is_not_json_is_415_not_500() -> None:
-    response = call(patch_event(make_token("demo-admin"), '{"version": 1}', "text/plain"))
+    response = call(patch_event(staff_token("demo-admin"), '{"version": 1}', "text/plain"))
     assert response["statusCode"] == 415
     assert response_json(response)["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
 
@@ -705,7 +712,7 @@ def test_a_body_that_is_not_utf8_is_400_not_500() -> None:
     import base64
 
     raw = base64.b64encode(b"\x80\x81{").decode()
-    response = call(patch_event(make_token("demo-admin"), raw, "application/json", base64=True))
+    response = call(patch_event(staff_token("demo-admin"), raw, "application/json", base64=True))
     assert response["statusCode"] == 400
     assert response_json(response)["error"]["details"] == [{"field": "body", "message": "not UTF-8 text"}]
 
@@ -714,7 +721,7 @@ def test_a_body_that_is_not_utf8_is_400_not_500() -> None:
 def test_an_assigned_agent_that_is_no_user_id_is_422_before_any_write(agent: str) -> None:
     # An empty id once reached the users table's index key (a 500); it is refused by the schema.
     body = json.dumps({"version": 1, "assigned_agent": agent})
-    response = call(patch_event(make_token("demo-admin"), body, "application/json"))
+    response = call(patch_event(staff_token("demo-admin"), body, "application/json"))
     assert response["statusCode"] == 422
     assert response_json(response)["error"]["details"][0]["field"] == "assigned_agent"
 
@@ -742,7 +749,7 @@ def test_a_body_nested_past_the_limit_is_400_and_audited_by_size(base64: bool, a
     body = nested(500)
     sent = b64.b64encode(body.encode()).decode() if base64 else body
     # When
-    response = call(patch_event(make_token("demo-admin"), sent, "application/json", base64=base64))
+    response = call(patch_event(staff_token("demo-admin"), sent, "application/json", base64=base64))
     # Then
     assert response["statusCode"] == 400
     error = error_of(response)
@@ -767,7 +774,7 @@ def test_an_anonymous_body_nested_past_the_limit_is_400_and_audited(audit: FakeA
 
 
 def test_a_body_nested_to_the_limit_reaches_validation() -> None:
-    response = call(patch_event(make_token("demo-admin"), nested(MAX_BODY_DEPTH), "application/json"))
+    response = call(patch_event(staff_token("demo-admin"), nested(MAX_BODY_DEPTH), "application/json"))
     assert response["statusCode"] == 422
     assert error_of(response)["code"] == "VALIDATION_ERROR"
 
