@@ -7,7 +7,15 @@ from __future__ import annotations
 from agencies.postbacks import DeliveryQueue, PostbackService, PostbackStore
 from agencies.repository import AgencyRepository, PricingRepository, UserDirectory
 from agencies.returns import VendorReturns
-from agencies.service import AgencyService, AgentService, CredentialService, PricingService
+from agencies.service import (
+    AgencyService,
+    AgentService,
+    CredentialService,
+    ManagerService,
+    PricingService,
+    StaffAccounts,
+)
+from agencies.staff_pool import CognitoStaffPool
 from shared import dependencies
 from shared.auth import issue_token
 from shared.config import get_settings
@@ -46,13 +54,24 @@ def pricing_service() -> PricingService:
     )
 
 
+def staff_accounts() -> StaffAccounts:
+    return StaffAccounts(
+        UserDirectory(dependencies.users_table()), CognitoStaffPool(get_settings().user_pool_id)
+    )
+
+
 def agent_service() -> AgentService:
     return AgentService(
         UserDirectory(dependencies.users_table()),
         dependencies.day_buckets(),
         dependencies.query_cache(),
         clock(),
+        staff_accounts(),
     )
+
+
+def manager_service() -> ManagerService:
+    return ManagerService(UserDirectory(dependencies.users_table()), staff_accounts())
 
 
 def vendor_returns() -> VendorReturns:

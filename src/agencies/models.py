@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from agencies.webhooks import MAX_URL_LENGTH, PostbackEvent
 from shared.acceptance import AcceptanceRules
 from shared.pricing import HourMultiplier, check_bands, check_price_range
 from shared.records import Availability, UserStatus
 from shared.responses import Pagination
-from shared.types import Email, JsonBody, Money, Number, omittable
+from shared.types import EMAIL_SCHEMA, Email, JsonBody, Money, Number, omittable
 
 VENDOR_CODE_PATTERN = r"^[A-Z0-9]{2,12}$"
 Name = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=r"^[^\x00-\x1f]+$")]
@@ -203,11 +212,34 @@ class QuoteResponse(BaseModel):
 
 
 # -- agents ---------------------------------------------------------------------------------------
+# A staff member signs in with its email: besides a valid address, one the user pool takes as a
+# username (ASCII, a letter or a digit first, a top-level domain of two letters or more), not a
+# special-use domain.
+STAFF_EMAIL_PATTERN = (
+    r"^(?!.*\.(?:arpa|invalid|local|localhost|onion|test)$)"
+    r"[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+)
+
+
+def _sign_in_address(value: str) -> str:
+    if not re.fullmatch(STAFF_EMAIL_PATTERN, value):
+        raise ValueError(
+            "a staff email is ASCII letters, digits and ._%+- (a letter or a digit first), "
+            "with a top-level domain of two letters or more"
+        )
+    return value
+
+
+StaffEmail = Annotated[
+    Email, AfterValidator(_sign_in_address), WithJsonSchema({**EMAIL_SCHEMA, "pattern": STAFF_EMAIL_PATTERN})
+]
+
+
 class AgentCreate(JsonBody):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Name
-    email: Email
+    email: StaffEmail
     capacity: int = Field(default=20, ge=0, le=1000, description="Most open leads at once")
     availability: Availability = Availability.OFFLINE
 
@@ -252,6 +284,48 @@ class Agent(BaseModel):
 class AgentPage(BaseModel):
     data: list[Agent]
     pagination: Pagination
+
+
+FIRST_SIGN_IN_DESCRIPTION = (
+    "The account's temporary password, shown this once and stored nowhere by the API: the user pool "
+    "also emails it. The first sign-in must replace it (NEW_PASSWORD_REQUIRED); it expires after 3 days."
+)
+
+
+class NewAgent(Agent):
+    temporary_password: str = Field(description=FIRST_SIGN_IN_DESCRIPTION)
+
+
+# -- managers -------------------------------------------------------------------------------------
+class ManagerCreate(JsonBody):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Name
+    email: StaffEmail
+
+
+class ManagerChanges(JsonBody):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"minProperties": 1})
+
+    status: UserStatus = omittable()
+    name: Name = omittable()
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ManagerChanges:
+        if not self.model_fields_set:
+            raise ValueError("nothing to change")
+        return self
+
+
+class Manager(BaseModel):
+    user_id: str
+    name: str
+    email: str | None = None
+    status: UserStatus
+
+
+class NewManager(Manager):
+    temporary_password: str = Field(description=FIRST_SIGN_IN_DESCRIPTION)
 
 
 # -- postbacks ------------------------------------------------------------------------------------

@@ -35,6 +35,11 @@ class AgentNotFound(NotFound):
         super().__init__(f"Agent {user_id} not found")
 
 
+class ManagerNotFound(NotFound):
+    def __init__(self, user_id: str) -> None:
+        super().__init__(f"Manager {user_id} not found")
+
+
 class CredentialNotFound(NotFound):
     def __init__(self, user_id: str) -> None:
         super().__init__(f"Credential {user_id} not found")
@@ -121,7 +126,7 @@ class PricingRepository:
 
 
 class UserDirectory:
-    """Agents and vendor integration users in the users table."""
+    """Agents, managers and vendor integration users in the users table."""
 
     def __init__(self, users: Table) -> None:
         self._users = users
@@ -172,6 +177,23 @@ class UserDirectory:
             assert item is not None
             return item
         raise Conflict(f"Agent {user_id} is being changed concurrently; try again")
+
+    def update_manager(self, user_id: str, changes: Mapping[str, Any]) -> Item:
+        """Sets `changes` on a manager (404 for any other user)."""
+        write = changes_write(
+            self._users.name,
+            {"user_id": user_id},
+            {**changes, "updated_at": now_timestamp()},
+            condition="#role = :manager",
+            names={"#role": "role"},
+            values={":manager": "manager"},
+        )
+        try:
+            item = self._users.write(write)
+        except ConditionFailed as exc:
+            raise ManagerNotFound(user_id) from exc
+        assert item is not None
+        return item
 
     def disable_vendor_user(self, user_id: str, vendor_code: str) -> None:
         """Revokes an agency's integration user (kept, disabled, for the audit trail)."""

@@ -1,4 +1,4 @@
-"""Routes of the agencies service: /agencies*, /pricing*, /agents*. Thin: read the input, call the
+"""Routes of the agencies service: /agencies*, /pricing*, /agents*, /managers*. Thin: read the input, call the
 service, return the output."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from agencies.dependencies import (
     agency_service,
     agent_service,
     credential_service,
+    manager_service,
     postback_service,
     pricing_service,
     vendor_returns,
@@ -31,6 +32,11 @@ from agencies.models import (
     Credential,
     DeliveryPage,
     DeliveryStatus,
+    Manager,
+    ManagerChanges,
+    ManagerCreate,
+    NewAgent,
+    NewManager,
     PostbackDelivery,
     PostbackEndpoint,
     PostbackEndpointBody,
@@ -53,6 +59,7 @@ router = Router()
 agencies_endpoint = partial(endpoint, router, tags=["agencies"])
 pricing_endpoint = partial(endpoint, router, tags=["pricing"])
 agents_endpoint = partial(endpoint, router, tags=["agents"])
+managers_endpoint = partial(endpoint, router, tags=["managers"])
 postbacks_endpoint = partial(endpoint, router, tags=["postbacks"])
 
 ADMIN = (Role.ADMIN,)
@@ -262,10 +269,15 @@ def list_agents() -> Response[Any]:
     return json_response(agent_service().all())
 
 
-@agents_endpoint("POST", "/agents", roles=ADMIN, response_model=Agent, status=201)
+@agents_endpoint("POST", "/agents", roles=ADMIN, response_model=NewAgent, status=201, errors=[409, 503])
 def create_agent(body: Annotated[AgentCreate, Body()]) -> Response[Any]:
-    """Create an agent"""
-    return json_response(agent_service().create(body), status=201)
+    """Create an agent, with its staff sign-in account
+
+    The user pool account (group `agent`) signs in with the email and the temporary password,
+    which the pool emails and this answer carries once; the first sign-in sets a new password.
+    409 `EMAIL_TAKEN` when the email has a staff account already. Nothing is kept of a creation
+    that fails."""
+    return json_response(agent_service().create(body), status=201, headers=NO_STORE)
 
 
 @agents_endpoint("GET", "/agents/<user_id>", roles=AGENT_READERS, response_model=Agent, errors=[404])
@@ -274,7 +286,30 @@ def get_agent(user_id: UserId) -> Response[Any]:
     return json_response(agent_service().one(current_principal(), user_id))
 
 
-@agents_endpoint("PATCH", "/agents/<user_id>", roles=AGENT_READERS, response_model=Agent, errors=[404, 409])
+@agents_endpoint(
+    "PATCH", "/agents/<user_id>", roles=AGENT_READERS, response_model=Agent, errors=[404, 409, 503]
+)
 def update_agent(user_id: UserId, changes: Annotated[AgentChanges, Body()]) -> Response[Any]:
-    """Change an agent: availability (an agent, its own), capacity and status (manager, admin)"""
+    """Change an agent: availability (an agent, its own), capacity and status (manager, admin)
+
+    `status: disabled` refuses the agent's tokens within 60 s, disables its sign-in account and
+    ends its sign-ins (refresh tokens stop working); `active` enables the account again. 503
+    `USER_POOL_UNAVAILABLE`: the record changed but the account did not; repeat the request."""
     return json_response(agent_service().update(current_principal(), user_id, changes))
+
+
+# -- managers -------------------------------------------------------------------------------------
+@managers_endpoint("POST", "/managers", roles=ADMIN, response_model=NewManager, status=201, errors=[409, 503])
+def create_manager(body: Annotated[ManagerCreate, Body()]) -> Response[Any]:
+    """Create a manager, with its staff sign-in account
+
+    As for an agent (`POST /agents`), in the user pool group `manager`."""
+    return json_response(manager_service().create(body), status=201, headers=NO_STORE)
+
+
+@managers_endpoint("PATCH", "/managers/<user_id>", roles=ADMIN, response_model=Manager, errors=[404, 503])
+def update_manager(user_id: UserId, changes: Annotated[ManagerChanges, Body()]) -> Response[Any]:
+    """Change a manager: name, status
+
+    `status` disables or enables the manager and its sign-in account as for an agent."""
+    return json_response(manager_service().update(user_id, changes))

@@ -21,6 +21,11 @@ from agencies.models import (
     Availability,
     Credential,
     Factors,
+    Manager,
+    ManagerChanges,
+    ManagerCreate,
+    NewAgent,
+    NewManager,
     PricingSettingsView,
     PricingView,
     QuoteRequest,
@@ -37,6 +42,7 @@ from agencies.repository import (
     PricingRepository,
     UserDirectory,
 )
+from agencies.staff_pool import StaffPool
 from shared import measures
 from shared.acceptance import AcceptanceRules
 from shared.auth import VENDOR_TOKEN_MAX_SECONDS
@@ -45,6 +51,7 @@ from shared.cache import Namespace, QueryCache
 from shared.dates import Clock, iso_timestamp
 from shared.dynamo import ConditionFailed, Item
 from shared.errors import Conflict, ValidationFailed
+from shared.observability import logger
 from shared.pagination import CursorCodec
 from shared.pricing import Pricer, PricingSettings
 from shared.records import DEFAULT_DEDUPE_WINDOW_DAYS, DEFAULT_RETURN_WINDOW_DAYS
@@ -276,12 +283,61 @@ class PricingService:
         )
 
 
+class StaffAccounts:
+    """A staff member's users-table record and user pool account, kept in step.
+
+    Creating one makes the pool account first (the pool refuses an email it has: nothing is
+    written), then the record; if the record cannot be written the account is removed again.
+    A status change is written to the record first (the API refuses a disabled user's tokens from
+    it within USER_CACHE_SECONDS), then to the account; if the pool fails the answer says so and
+    repeating the change (it is idempotent) completes it."""
+
+    def __init__(self, users: UserDirectory, pool: StaffPool) -> None:
+        self._users = users
+        self._pool = pool
+
+    def create(self, record: dict[str, Any], role: Role) -> tuple[Item, str]:
+        """Stores `record` (user_id, name, email, ...) with its account in `role`'s group.
+        Returns the stored item and the account's temporary password."""
+        user_id, email = str(record["user_id"]), str(record["email"])
+        account = self._pool.create_account(
+            email=email, name=str(record["name"]), user_id=user_id, group=role.value
+        )
+        try:
+            item = self._users.create({**record, "role": role.value})
+        except Exception:
+            self._pool.delete_account(email, user_id)
+            raise
+        return item, account.temporary_password
+
+    def apply_status(self, item: Item) -> None:
+        """Brings the pool account of a changed record to the record's status: disabled, it can
+        no longer sign in and its refresh tokens stop working; active, it can sign in again."""
+        email = item.get("email")
+        if not email:
+            return  # no account can exist without an email
+        if item.get("status") == UserStatus.DISABLED:
+            found = self._pool.disable_account(str(email))
+        else:
+            found = self._pool.enable_account(str(email))
+        if not found:  # a user made before the pool: it never had an account to sign in with
+            logger.info("no user pool account to change", extra={"user_id": item.get("user_id")})
+
+
 class AgentService:
-    def __init__(self, users: UserDirectory, buckets: DayBuckets, cache: QueryCache, clock: Clock) -> None:
+    def __init__(
+        self,
+        users: UserDirectory,
+        buckets: DayBuckets,
+        cache: QueryCache,
+        clock: Clock,
+        accounts: StaffAccounts,
+    ) -> None:
         self._users = users
         self._buckets = buckets
         self._cache = cache
         self._clock = clock
+        self._accounts = accounts
 
     def _stats(self) -> tuple[dict[str, Any], date]:
         today = self._clock.today()
@@ -330,12 +386,12 @@ class AgentService:
         params = {"agent": user_id, "today": str(self._clock.today())}
         return self._cache.get_or_load(Namespace.AGENTS, f"agent:{user_id}", params, load)
 
-    def create(self, body: AgentCreate) -> Agent:
+    def create(self, body: AgentCreate) -> NewAgent:
+        """The agent's record and its user pool account (group agent), or neither."""
         availability = body.availability.value
-        item = self._users.create(
+        item, password = self._accounts.create(
             {
                 "user_id": f"agent-{secrets.token_hex(6)}",
-                "role": Role.AGENT.value,
                 "name": body.name,
                 "email": str(body.email).lower(),
                 "status": UserStatus.ACTIVE.value,
@@ -343,10 +399,11 @@ class AgentService:
                 "capacity": body.capacity,
                 "open_leads": 0,
                 **({"assignable": availability} if availability == Availability.ONLINE else {}),
-            }
+            },
+            Role.AGENT,
         )
         self._invalidate()
-        return self._agent(item, {})
+        return NewAgent(**self._agent(item, {}).model_dump(), temporary_password=password)
 
     def update(self, principal: Principal, user_id: str, changes: AgentChanges) -> Agent:
         fields = changes.model_dump(mode="json", exclude_unset=True)
@@ -361,8 +418,47 @@ class AgentService:
                 )
         item = self._users.update_agent(user_id, fields)
         self._invalidate()
+        if "status" in fields:
+            self._accounts.apply_status(item)
         window, _ = self._stats()
         return self._agent(item, window)
 
     def _invalidate(self) -> None:
         self._cache.invalidate_namespaces([Namespace.AGENTS, Namespace.STATS])  # the dashboard's agents block
+
+
+class ManagerService:
+    """Managers: created by an administrator with their user pool account (group manager), and
+    disabled or enabled with it."""
+
+    def __init__(self, users: UserDirectory, accounts: StaffAccounts) -> None:
+        self._users = users
+        self._accounts = accounts
+
+    @staticmethod
+    def _manager(item: Item) -> Manager:
+        return Manager(
+            user_id=str(item["user_id"]),
+            name=str(item.get("name", item["user_id"])),
+            email=item.get("email"),
+            status=UserStatus(item.get("status", UserStatus.ACTIVE)),
+        )
+
+    def create(self, body: ManagerCreate) -> NewManager:
+        item, password = self._accounts.create(
+            {
+                "user_id": f"manager-{secrets.token_hex(6)}",
+                "name": body.name,
+                "email": str(body.email).lower(),
+                "status": UserStatus.ACTIVE.value,
+            },
+            Role.MANAGER,
+        )
+        return NewManager(**self._manager(item).model_dump(), temporary_password=password)
+
+    def update(self, user_id: str, changes: ManagerChanges) -> Manager:
+        fields = changes.model_dump(mode="json", exclude_unset=True)
+        item = self._users.update_manager(user_id, fields)
+        if "status" in fields:
+            self._accounts.apply_status(item)
+        return self._manager(item)

@@ -138,6 +138,7 @@ def _start(args: argparse.Namespace, template: Template, stack: RunningStack) ->
             # Demo leads are written directly, not posted: their stats come from a rebuild.
             seeded = seed_at_scale(SeedTables.configured(), args.seed_leads)
         stack.user_pool, subs = pool.result()
+    # The functions start below, with the pool they verify tokens of and manage accounts in.
     os.environ.update(stack.user_pool.environment())
     if subs:
         from crm.seed import SeedTables, link_pool_users

@@ -506,9 +506,16 @@ class Template:
 
     def outputs_of_variables(self) -> dict[str, str]:
         """Function variable -> the stack output that holds its value once deployed: each output
-        that is the Ref of a table, the bus or the secret, paired with the variable that names the
-        same resource. `crm ... --stack NAME` reads the names from these outputs."""
-        named_types = ("AWS::DynamoDB::Table", "AWS::Events::EventBus", "AWS::SecretsManager::Secret")
+        that is the Ref of a table, the bus, the secret or the user pool and its client, paired with
+        the variable that names the same resource. `crm ... --stack NAME` reads the names from
+        these outputs."""
+        named_types = (
+            "AWS::DynamoDB::Table",
+            "AWS::Events::EventBus",
+            "AWS::SecretsManager::Secret",
+            "AWS::Cognito::UserPool",
+            "AWS::Cognito::UserPoolClient",
+        )
         environment = self.environment()
         pairs = {}
         for key, output in self.raw.get("Outputs", {}).items():

@@ -54,8 +54,9 @@ class Settings(BaseModel):
     jwt_audience: str = "crm-api"
     jwt_leeway_seconds: Annotated[int, Field(ge=0, le=120)] = 30
     # The staff user pool (Cognito): staff tokens are its ID tokens, issued to its dashboard client
-    # and signed with the keys it publishes at `<issuer>/.well-known/jwks.json`; the local stack
-    # serves them from its own endpoint instead (USER_POOL_JWKS_URL).
+    # and signed with the keys it publishes at `<issuer>/.well-known/jwks.json` (the local stack
+    # serves them from its own endpoint instead: USER_POOL_JWKS_URL); the agencies service
+    # creates, disables and enables its accounts.
     user_pool_id: str
     user_pool_client_id: str
     user_pool_issuer: str

@@ -122,6 +122,9 @@ EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
     ("POST", "/agents"): row(admin=201, manager=403, agent=403, vendor=403),
     ("GET", "/agents/{user_id}"): row(admin=200, manager=200, agent=(200, 404), vendor=403),
     ("PATCH", "/agents/{user_id}"): row(admin=200, manager=200, agent=(200, 404), vendor=403),
+    # Managers are staff accounts as well: only an admin creates, disables or renames one.
+    ("POST", "/managers"): row(admin=201, manager=403, agent=403, vendor=403),
+    ("PATCH", "/managers/{user_id}"): row(admin=200, manager=403, agent=403, vendor=403),
     ("GET", "/reports/daily"): row(admin=200, manager=200, agent=403, vendor=(200, 403)),
     ("GET", "/reports/vendors"): row(admin=200, manager=200, agent=403, vendor=(200, 403)),
     ("GET", "/reports/agents"): row(admin=200, manager=200, agent=403, vendor=403),
@@ -393,6 +396,13 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     # Demo agents are online: setting it again changes nothing the other cells depend on.
     ("PATCH", "/agents/{user_id}"): lambda api, owner: Call(
         f"/agents/{agent_of(owner)}", body={"availability": "online"}
+    ),
+    ("POST", "/managers"): lambda api, owner: Call(
+        "/managers", body={"name": "Security Check", "email": unique_email()}
+    ),
+    # The demo manager is active: setting it again changes nothing the other cells depend on.
+    ("PATCH", "/managers/{user_id}"): lambda api, owner: Call(
+        "/managers/demo-manager", body={"status": "active"}
     ),
     ("GET", "/reports/daily"): lambda api, owner: Call("/reports/daily", {"vendor": vendor_of(owner)}),
     ("GET", "/reports/vendors"): lambda api, owner: Call("/reports/vendors", {"vendor": vendor_of(owner)}),

@@ -12,7 +12,7 @@ import pytest
 import redis
 import requests
 
-from crm.stack import LocalRedis, MotoServer, provision
+from crm.stack import LocalRedis, LocalUserPool, MotoServer, provision, provision_user_pool
 from crm.template import Template
 from shared import dependencies
 from tests.helpers import ALLOWED_ORIGIN, SECOND_ORIGIN, TEST_POOL_ID, base_env
@@ -33,6 +33,14 @@ def test_template() -> Template:
 test_template.__test__ = False  # type: ignore[attr-defined]
 
 
+def test_pool_keys(endpoint: str) -> str:
+    """Where the local endpoint publishes the test pool's keys (moto serves them for any pool id)."""
+    return f"{endpoint}/{TEST_POOL_ID}/.well-known/jwks.json"
+
+
+test_pool_keys.__test__ = False  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
     server = MotoServer(port=free_port())
@@ -40,7 +48,7 @@ def moto_server() -> Iterator[MotoServer]:
     previous = os.environ.get("AWS_ENDPOINT_URL")
     os.environ["AWS_ENDPOINT_URL"] = server.endpoint
     # The staff user pool's keys, as the local endpoint publishes them (for any pool id).
-    os.environ["USER_POOL_JWKS_URL"] = f"{server.endpoint}/{TEST_POOL_ID}/.well-known/jwks.json"
+    os.environ["USER_POOL_JWKS_URL"] = test_pool_keys(server.endpoint)
     dependencies.reset()
     yield server
     server.stop()
@@ -58,6 +66,22 @@ def fresh_stack(moto_server: MotoServer) -> dict[str, str]:
     requests.post(f"{moto_server.endpoint}/moto-api/reset", timeout=10).raise_for_status()
     dependencies.reset()
     return provision(test_template(), moto_server.endpoint)
+
+
+def fresh_user_pool(moto_server: MotoServer) -> LocalUserPool:
+    """The template's staff user pool on moto (after `fresh_stack`, which removes it), named in
+    the functions' USER_POOL_* settings until `forget_user_pool`."""
+    pool = provision_user_pool(test_template(), moto_server.endpoint)
+    os.environ.update(pool.environment())
+    dependencies.reset()
+    return pool
+
+
+def forget_user_pool() -> None:
+    """The test settings' USER_POOL_* again."""
+    os.environ.update({name: value for name, value in base_env().items() if name.startswith("USER_POOL_")})
+    os.environ["USER_POOL_JWKS_URL"] = test_pool_keys(os.environ["AWS_ENDPOINT_URL"])
+    dependencies.reset()
 
 
 @pytest.fixture

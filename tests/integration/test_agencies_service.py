@@ -27,7 +27,7 @@ from stats.aggregation import LeadView
 from stats.dependencies import stats_store
 from stats.rebuild import rebuild
 from tests.helpers import FakeLambdaContext, api_event, response_json, token_for
-from tests.integration.conftest import fresh_stack
+from tests.integration.conftest import forget_user_pool, fresh_stack, fresh_user_pool
 
 ADMIN, MANAGER, AGENT, VENDOR = "demo-admin", "demo-manager", "demo-agent-1", "demo-vendor-1"
 OTHER_AGENT = "demo-agent-2"
@@ -43,6 +43,8 @@ RESOURCES = [
     "/pricing",
     "/agents/{user_id}",
     "/agents",
+    "/managers/{user_id}",
+    "/managers",
 ]
 
 
@@ -96,11 +98,12 @@ def seed(lead_count: int = 120) -> None:
 def stack(moto_server: MotoServer) -> Iterator[None]:
     """A freshly seeded stack for each test: these tests change agencies, prices and agents."""
     fresh_stack(moto_server)
+    fresh_user_pool(moto_server)
     stats_store.cache_clear()
     seed()
     yield
     stats_store.cache_clear()
-    dependencies.reset()
+    forget_user_pool()
 
 
 # -- the role matrix ------------------------------------------------------------------------------
@@ -189,16 +192,29 @@ MATRIX = [
         {"availability": "busy"},
         {ADMIN: 200, MANAGER: 200, AGENT: 404, VENDOR: 403, None: 401},
     ),
+    (
+        "POST",
+        "/managers",
+        {"name": "New Manager", "email": "new.manager@crm.example.com"},
+        {ADMIN: 201, MANAGER: 403, AGENT: 403, VENDOR: 403, None: 401},
+    ),
+    (
+        "PATCH",
+        f"/managers/{MANAGER}",
+        {"name": "Demo Manager"},
+        {ADMIN: 200, MANAGER: 403, AGENT: 403, VENDOR: 403, None: 401},
+    ),
 ]
 
 
 @pytest.fixture(scope="module")
 def matrix_stack(moto_server: MotoServer) -> Iterator[None]:
     fresh_stack(moto_server)
+    fresh_user_pool(moto_server)
     stats_store.cache_clear()
     seed(60)
     yield
-    dependencies.reset()
+    forget_user_pool()
 
 
 @pytest.mark.parametrize(
@@ -697,3 +713,91 @@ def test_a_created_agent_can_be_put_to_work(stack: None) -> None:
     _, me = call("GET", f"/agents/{created['user_id']}", MANAGER)
     assert me["open_leads"] == 1
     assert me["utilization"] == pytest.approx(33.3)
+
+
+# -- staff sign-in accounts -----------------------------------------------------------------------
+def pool_client() -> Any:
+    import boto3
+
+    return boto3.client("cognito-idp")
+
+
+def pool_account(email: str) -> dict[str, Any]:
+    client = pool_client()
+    pool_id = dependencies.get_settings().user_pool_id
+    user: dict[str, Any] = client.admin_get_user(UserPoolId=pool_id, Username=email)
+    groups = client.admin_list_groups_for_user(UserPoolId=pool_id, Username=email)["Groups"]
+    user["groups"] = [group["GroupName"] for group in groups]
+    user["attributes"] = {item["Name"]: item["Value"] for item in user["UserAttributes"]}
+    return user
+
+
+def test_a_created_agent_has_a_pool_account_that_must_set_a_new_password(stack: None) -> None:
+    # When
+    status, created = call("POST", "/agents", body={"name": "Pat Pool", "email": "Pat@CRM.example.com"})
+    # Then
+    assert status == 201
+    account = pool_account("pat@crm.example.com")
+    assert account["groups"] == ["agent"]
+    assert account["attributes"]["custom:user_id"] == created["user_id"]
+    assert account["attributes"]["name"] == "Pat Pool"
+    assert account["attributes"]["email_verified"] == "true"
+    assert account["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+    challenge = pool_client().initiate_auth(
+        ClientId=dependencies.get_settings().user_pool_client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "pat@crm.example.com", "PASSWORD": created["temporary_password"]},
+    )
+    assert challenge["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+
+
+def test_the_temporary_password_is_in_no_stored_record(stack: None) -> None:
+    _, created = call("POST", "/agents", body={"name": "Pat Pool", "email": "pat@crm.example.com"})
+    password = created["temporary_password"]
+    for table in (dependencies.users_table(), dependencies.audit_table()):
+        assert all(password not in str(item) for item in table.scan_all())
+
+
+def test_an_email_with_a_staff_account_is_409_and_creates_no_user(stack: None) -> None:
+    # Given
+    call("POST", "/agents", body={"name": "Pat Pool", "email": "pat@crm.example.com"})
+    before = list(dependencies.users_table().scan_all())
+    # When
+    status, error = call("POST", "/managers", body={"name": "Pat Again", "email": "PAT@crm.example.com"})
+    # Then
+    assert status == 409
+    assert error["error"]["code"] == "EMAIL_TAKEN"
+    assert len(list(dependencies.users_table().scan_all())) == len(before)
+
+
+def test_an_account_that_cannot_join_its_group_is_removed_and_no_user_is_created(stack: None) -> None:
+    # Given a pool without the agent group
+    pool_client().delete_group(GroupName="agent", UserPoolId=dependencies.get_settings().user_pool_id)
+    before = list(dependencies.users_table().scan_all())
+    # When
+    status, error = call("POST", "/agents", body={"name": "Pat Pool", "email": "pat@crm.example.com"})
+    # Then
+    assert status == 503
+    assert error["error"]["code"] == "USER_POOL_UNAVAILABLE"
+    assert len(list(dependencies.users_table().scan_all())) == len(before)
+    with pytest.raises(pool_client().exceptions.UserNotFoundException):
+        pool_account("pat@crm.example.com")
+
+
+@pytest.mark.parametrize(("route", "group"), [("/agents", "agent"), ("/managers", "manager")])
+def test_disabling_staff_disables_its_pool_account_and_enabling_enables_it(
+    stack: None, route: str, group: str
+) -> None:
+    # Given
+    _, created = call("POST", route, body={"name": "Pat Pool", "email": "pat@crm.example.com"})
+    assert pool_account("pat@crm.example.com")["groups"] == [group]
+    # When
+    status, disabled = call("PATCH", f"{route}/{created['user_id']}", body={"status": "disabled"})
+    # Then
+    assert (status, disabled["status"]) == (200, "disabled")
+    assert pool_account("pat@crm.example.com")["Enabled"] is False
+    # When
+    status, _ = call("PATCH", f"{route}/{created['user_id']}", body={"status": "active"})
+    # Then
+    assert status == 200
+    assert pool_account("pat@crm.example.com")["Enabled"] is True
