@@ -832,7 +832,10 @@ async function start() {
   wireApp();
   $("#login-form").addEventListener("submit", (event) => { event.preventDefault(); signIn(); });
   $("#new-password-form").addEventListener("submit", (event) => { event.preventDefault(); setNewPassword(); });
-  $("#logout").addEventListener("click", () => signOut());
+  $("#logout").addEventListener("click", () => {
+    signOut();
+    $("#email").value = ""; // the next person at this browser starts from an empty form
+  });
   try {
     const response = await fetch("config.json", { cache: "no-store" });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);

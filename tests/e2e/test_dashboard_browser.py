@@ -549,6 +549,7 @@ def test_an_admin_signs_in_with_email_and_password_then_signs_out(
     expect(page.locator("#app")).to_be_hidden()
     expect(page.locator("#logout")).to_be_hidden()
     expect(page.locator("#who")).to_have_text("")
+    expect(page.locator("#email")).to_have_value("")
     expect(page.locator("[data-field], [data-url]")).to_have_count(0)
     expect(page.locator("#leads-table tbody tr")).to_have_count(0)
     # And the pool revoked the session: its refresh token no longer gives tokens
