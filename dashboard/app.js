@@ -8,10 +8,24 @@
 // data-format (how it is written). The browser test reads every such element back against the API.
 // After sign-in every panel loads at once (one round of parallel requests); when they have all
 // rendered, body[data-ready] is "all" and the performance mark "dashboard-ready" is set (and
-// "sign-in" when the form was sent, so the wait for the API is apart from the typing).
+// "sign-in" when the form was sent, so the wait for Cognito and the API is apart from the typing).
+//
+// Configuration: config.json beside this page (`crm serve --dashboard` serves it for the local
+// stack, `crm dashboard --stack NAME` writes it for a deployed one) names the API, the Cognito
+// endpoint of the staff user pool and its dashboard client.
+//
+// Sign-in: email and password, sent to Cognito (InitiateAuth, USER_PASSWORD_AUTH); a first sign-in
+// with a temporary password answers the NEW_PASSWORD_REQUIRED challenge. The ID token is the bearer
+// token of every API call. The tokens live in `session`, a variable of this script, and nowhere
+// else (no storage, no cookie): a reload or a closed tab signs out. The ID token is refreshed with
+// the refresh token shortly before it expires; "Sign out" forgets them and asks Cognito to revoke
+// them (GlobalSignOut).
 "use strict";
 
-const state = { api: "", token: "", leadsCursor: null, range: { period: "30d" }, shown: null, mayDecide: undefined, decidedReturns: new Set() };
+const state = { leadsCursor: null, range: { period: "30d" }, shown: null, mayDecide: false, decidedReturns: new Set() };
+let config = null; // config.json: { api, cognitoEndpoint, clientId }
+let session = null; // { idToken, accessToken, refreshToken, claims, timer, refreshing }
+let challenge = null; // a NEW_PASSWORD_REQUIRED challenge being answered: { email, username, session }
 const $ = (selector) => document.querySelector(selector);
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -80,22 +94,38 @@ class ApiError extends Error {
   }
 }
 
-async function call(path, options = {}) {
+/** Thrown when the answer arrives after sign-out (or another sign-in): nothing is shown of it. */
+class SignedOut extends Error {}
+
+async function call(path, options = {}, retried = false) {
+  const current = session;
+  if (!current) throw new SignedOut("signed out");
+  let response;
   try {
-    return await fetch(state.api + path, {
+    response = await fetch(config.api + path, {
       ...options,
       cache: "no-store", // the API caches server-side; the browser always asks it
-      headers: { Authorization: `Bearer ${state.token}`, ...(options.body ? { "Content-Type": "application/json" } : {}) },
+      headers: { Authorization: `Bearer ${current.idToken}`, ...(options.body ? { "Content-Type": "application/json" } : {}) },
     });
   } catch (error) {
+    if (session !== current) throw new SignedOut("signed out");
     // A network failure or a response the browser refused to share (CORS) looks the same here.
-    throw new ApiError(0, { error: { message: `Cannot reach the API at ${state.api} (network error or this origin is not allowed)` } });
+    throw new ApiError(0, { error: { message: `Cannot reach the API at ${config.api} (network error or this origin is not allowed)` } });
   }
+  if (session !== current) throw new SignedOut("signed out");
+  // An ID token that expired meanwhile (a sleeping laptop delays the timed refresh): refresh, retry once.
+  if (response.status === 401 && !retried && current.refreshToken) {
+    await refreshSession(current);
+    return call(path, options, true);
+  }
+  return response;
 }
 
 async function api(path, options = {}) {
+  const current = session;
   const response = await call(path, options);
   const body = response.status === 204 ? null : await response.json().catch(() => null);
+  if (session !== current) throw new SignedOut("signed out");
   if (!response.ok) throw new ApiError(response.status, body);
   return body;
 }
@@ -378,21 +408,11 @@ async function downloadReport() {
 // -- pending returns ------------------------------------------------------------------------------
 // The API lists returns per agency (GET /agencies/{code}/returns): the panel asks every agency for
 // its pending ones and shows them together, newest first. Each row keeps the path of the answer it
-// comes from. Only an admin may decide (PATCH /leads/{id}/return); the API says which role a token
-// has only by answering, so the dashboard asks once, at sign-in, for a read only admins may make.
-// After a decision the list is read again. It comes from an index, which in DynamoDB may still
+// comes from. Only an admin may decide (PATCH /leads/{id}/return): the buttons show when the ID
+// token's `cognito:groups` holds "admin" (for display only: the API checks the role of every
+// call). After a decision the list is read again. It comes from an index, which in DynamoDB may still
 // say "pending" for a moment after the decision: a return known decided (the PATCH said so, or
 // said it was already) is left out. A decided return is never pending again.
-
-async function mayDecideReturns() {
-  try {
-    await api("/admin/suppressions?limit=1");
-    return true;
-  } catch (error) {
-    if (error.status === 403) return false;
-    throw error;
-  }
-}
 
 const RETURN_COLUMNS = [
   ["lead_id", "Lead", "text"], ["vendor_code", "Vendor", "text"], ["reason_code", "Reason", "text"],
@@ -407,13 +427,12 @@ function returnsMessage(message) {
 
 async function loadReturns() {
   const found = await newest("returns", async () => {
-    const [agencies, mayDecide] = await Promise.all([allPages("/agencies?limit=200"), state.mayDecide ?? mayDecideReturns()]);
+    const agencies = await allPages("/agencies?limit=200");
     const codes = agencies.flatMap(([, page]) => page.data.map((agency) => agency.vendor_code));
     const pages = await Promise.all(codes.map((code) => allPages(`/agencies/${encodeURIComponent(code)}/returns?status=pending&limit=200`)));
-    return { mayDecide, pages: pages.flat() };
+    return { mayDecide: state.mayDecide, pages: pages.flat() };
   });
   if (!found) return;
-  state.mayDecide = found.mayDecide;
   const rows = found.pages.flatMap(([path, page]) => page.data.map((entry, i) => ({ path, page, entry, i })))
     .filter(({ entry }) => !state.decidedReturns.has(entry.lead_id));
   rows.sort((a, b) => (a.entry.requested_at < b.entry.requested_at ? 1 : a.entry.requested_at > b.entry.requested_at ? -1 : 0));
@@ -447,6 +466,7 @@ async function decideReturn(entry, status, buttons) {
     state.decidedReturns.add(entry.lead_id);
     returnsMessage("");
   } catch (error) {
+    if (error instanceof SignedOut) return;
     // E.g. 409 RETURN_ALREADY_DECIDED: decided elsewhere since the list was read.
     if (error.body?.error?.code === "RETURN_ALREADY_DECIDED") state.decidedReturns.add(entry.lead_id);
     returnsMessage(`Could not ${verb} the return of lead ${entry.lead_id}: ${error.message}`);
@@ -454,6 +474,7 @@ async function decideReturn(entry, status, buttons) {
   try {
     await loadReturns();
   } catch (error) {
+    if (error instanceof SignedOut) return;
     returnsMessage(`Could not list the pending returns again: ${error.message}`);
     buttons.forEach((button) => { button.disabled = false; });
     return;
@@ -497,6 +518,7 @@ async function moveLead(lead, select) {
     showError("");
     await refreshAfterChange();
   } catch (error) {
+    if (error instanceof SignedOut) return;
     select.value = lead.disposition;
     const allowed = error.body?.error?.details?.find((d) => d.allowed)?.allowed;
     showError(`${error.message}${allowed ? ` (allowed: ${allowed.join(", ")})` : ""}`);
@@ -547,6 +569,7 @@ async function loadAll(loaders) {
   const results = await Promise.allSettled(loaders.map((load) => load()));
   loadsOut -= 1;
   const failed = results.find((result) => result.status === "rejected");
+  if (failed?.reason instanceof SignedOut) throw failed.reason;
   if (failed) {
     document.body.dataset.ready = "error";
     throw failed.reason;
@@ -554,29 +577,236 @@ async function loadAll(loaders) {
   if (loadsOut === 0) document.body.dataset.ready = "all";
 }
 
-const panelError = (error) => showError(error.message);
+
+const panelError = (error) => { if (!(error instanceof SignedOut)) showError(error.message); };
 const reload = (loaders) => loadAll(loaders).then(() => showError(""), panelError);
+
+// -- Cognito (its JSON API, called from the browser as the AWS SDKs call it) -------------------------
+class CognitoError extends Error {
+  constructor(type, message) {
+    super(message);
+    this.type = type;
+  }
+}
+
+async function cognito(action, body) {
+  let response;
+  try {
+    response = await fetch(config.cognitoEndpoint, {
+      method: "POST",
+      cache: "no-store",
+      headers: { "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": `AWSCognitoIdentityProviderService.${action}` },
+      body: JSON.stringify(body),
+    });
+  } catch (error) {
+    throw new CognitoError("NetworkError", `Cannot reach the sign-in service at ${config.cognitoEndpoint}`);
+  }
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    // `__type` is the error's name, at times after a namespace: "...#NotAuthorizedException".
+    const type = String(answer.__type || `HTTP ${response.status}`).split("#").pop();
+    throw new CognitoError(type, answer.message || answer.Message || `HTTP ${response.status}`);
+  }
+  return answer;
+}
+
+/** What to tell someone whose sign-in Cognito refused. A wrong password and an unknown email get
+ * the same words: the page does not tell which accounts exist. */
+function signInProblem(error) {
+  switch (error.type) {
+    case "NotAuthorizedException":
+      if (/disabled/i.test(error.message)) return "This account is disabled.";
+      if (/attempts exceeded/i.test(error.message)) return "Too many attempts: wait a little, then sign in again.";
+      return "Incorrect email or password.";
+    case "UserNotFoundException":
+      return "Incorrect email or password.";
+    case "PasswordResetRequiredException":
+      return "Your password has to be reset: ask an administrator for a new temporary password.";
+    case "UserNotConfirmedException":
+      return "This account is not confirmed yet: ask an administrator.";
+    case "TooManyRequestsException":
+    case "LimitExceededException":
+      return "Too many attempts: wait a little, then sign in again.";
+    case "InvalidPasswordException":
+      return `That new password is not accepted: ${error.message}`;
+    default:
+      return error.type === "NetworkError" ? error.message : `Sign-in failed: ${error.message}`;
+  }
+}
+
+/** The claims of a JWT, read without checking its signature: only to choose what to display. */
+function claimsOf(token) {
+  const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+  const bytes = Uint8Array.from(atob(part.padEnd(Math.ceil(part.length / 4) * 4, "=")), (c) => c.charCodeAt(0));
+  return JSON.parse(new TextDecoder().decode(bytes));
+}
+
+// Refresh the ID token this long before it expires (or half-way, for a token shorter than twice it).
+const REFRESH_MARGIN_SECONDS = 300;
+
+function keepTokens(current, result) {
+  current.idToken = result.IdToken;
+  current.accessToken = result.AccessToken;
+  if (result.RefreshToken) current.refreshToken = result.RefreshToken; // a refresh keeps the same one
+  current.claims = claimsOf(result.IdToken);
+  clearTimeout(current.timer);
+  const seconds = Number(result.ExpiresIn) || 3600;
+  const refreshIn = Math.max(seconds - REFRESH_MARGIN_SECONDS, seconds / 2);
+  current.timer = setTimeout(() => refreshSession(current).catch(() => {}), refreshIn * 1000);
+}
+
+/** A new ID token (and access token) for `current`'s refresh token; the same request for every
+ * caller while one is out. When Cognito refuses (the refresh token expired or was revoked), the
+ * session ends and the sign-in form says so. */
+function refreshSession(current) {
+  current.refreshing ??= cognito("InitiateAuth", {
+    AuthFlow: "REFRESH_TOKEN_AUTH",
+    ClientId: config.clientId,
+    AuthParameters: { REFRESH_TOKEN: current.refreshToken },
+  }).then((answer) => {
+    if (session !== current) throw new SignedOut("signed out");
+    keepTokens(current, answer.AuthenticationResult);
+    current.refreshes += 1;
+    document.body.dataset.tokenRefreshes = String(current.refreshes); // for tests: the new token is in use
+  }, (error) => {
+    if (session === current) signOut("Your session has ended: sign in again.");
+    throw new SignedOut(error.message);
+  }).finally(() => {
+    current.refreshing = null;
+  });
+  return current.refreshing;
+}
+
+// -- sign-in, sign-out ---------------------------------------------------------------------------
+function signInMessage(message) {
+  const node = $("#sign-in-message");
+  node.textContent = message;
+  node.hidden = !message;
+}
+
+function showSignIn(message = "") {
+  challenge = null;
+  $("#sign-in").hidden = false;
+  $("#login-form").hidden = false;
+  $("#new-password-form").hidden = true;
+  $("#new-password-form").reset();
+  $("#password").value = "";
+  signInMessage(message);
+  $("#email").focus();
+}
 
 async function signIn() {
   performance.mark("sign-in");
-  state.api = $("#api").value.replace(/\/$/, "");
-  state.token = $("#token").value.trim();
-  state.mayDecide = undefined; // learnt again for this token
-  state.decidedReturns = new Set();
-  sessionStorage.setItem("crm.api", state.api);
-  sessionStorage.setItem("crm.token", state.token);
+  const email = $("#email").value.trim();
+  signInMessage("");
+  $("#login").disabled = true;
+  try {
+    const answer = await cognito("InitiateAuth", {
+      AuthFlow: "USER_PASSWORD_AUTH",
+      ClientId: config.clientId,
+      AuthParameters: { USERNAME: email, PASSWORD: $("#password").value },
+    });
+    $("#password").value = "";
+    await answered(answer, email);
+  } catch (error) {
+    $("#password").value = "";
+    signInMessage(signInProblem(error));
+  } finally {
+    $("#login").disabled = false;
+  }
+}
+
+/** Cognito's answer to a sign-in step: tokens (the dashboard opens) or a challenge. */
+async function answered(answer, email) {
+  if (answer.AuthenticationResult) return openSession(answer.AuthenticationResult, email);
+  if (answer.ChallengeName === "NEW_PASSWORD_REQUIRED") {
+    const parameters = answer.ChallengeParameters || {};
+    challenge = { email, username: parameters.USER_ID_FOR_SRP || parameters.USERNAME || email, session: answer.Session };
+    $("#login-form").hidden = true;
+    $("#new-password-form").hidden = false;
+    $("#new-password").focus();
+    return;
+  }
+  // MFA and other steps are Cognito's hosted sign-in's, not this page's.
+  showSignIn(`This account needs a sign-in step the dashboard does not offer (${answer.ChallengeName}).`);
+}
+
+async function setNewPassword() {
+  if (!challenge) return showSignIn();
+  const password = $("#new-password").value;
+  if (password !== $("#new-password-again").value) return signInMessage("The two passwords differ.");
+  signInMessage("");
+  $("#set-password").disabled = true;
+  try {
+    const answer = await cognito("RespondToAuthChallenge", {
+      ChallengeName: "NEW_PASSWORD_REQUIRED",
+      ClientId: config.clientId,
+      Session: challenge.session,
+      ChallengeResponses: { USERNAME: challenge.username, NEW_PASSWORD: password },
+    });
+    const { email } = challenge;
+    $("#new-password-form").reset();
+    challenge = null;
+    await answered(answer, email);
+  } catch (error) {
+    if (error.type === "NotAuthorizedException" || error.type === "ResourceNotFoundException") {
+      // The challenge's session lasts minutes: the temporary password is asked again.
+      showSignIn("This sign-in took too long: sign in again with your temporary password.");
+    } else {
+      signInMessage(signInProblem(error));
+    }
+  } finally {
+    $("#set-password").disabled = false;
+  }
+}
+
+/** Opens the dashboard for the tokens of `email`'s sign-in (the address typed is the one shown). */
+async function openSession(result, email) {
+  const current = { idToken: "", accessToken: "", refreshToken: "", claims: {}, timer: null, refreshing: null, refreshes: 0 };
+  keepTokens(current, result);
+  session = current;
+  const groups = current.claims["cognito:groups"] || [];
+  state.mayDecide = groups.includes("admin"); // display only: the API checks every call's role
+  $("#sign-in").hidden = true;
+  $("#who").textContent = `${email || current.claims.email || ""} (${groups.join(", ") || "no group"})`;
+  $("#logout").hidden = false;
   try {
     await loadAll([loadStats, loadAnalytics, loadAgents, loadAgencies, loadReport, loadLeads, loadReturns]);
     showError("");
     $("#app").hidden = false;
-    $("#logout").hidden = false;
-    $("#who").textContent = "signed in";
     performance.mark("dashboard-ready");
   } catch (error) {
-    $("#app").hidden = true;
-    $("#who").textContent = "";
+    if (error instanceof SignedOut) return;
+    signOut();
     showError(error.status === 403 ? "This dashboard is for admins and managers." : error.message);
   }
+}
+
+/** Forgets the tokens and every answer shown, back to the sign-in form; then asks Cognito to revoke
+ * the tokens (GlobalSignOut: the refresh token no longer works, nor the access token at Cognito). */
+function signOut(message = "") {
+  const ending = session;
+  session = null;
+  if (ending) clearTimeout(ending.timer);
+  resetDashboard();
+  showSignIn(message);
+  if (ending) cognito("GlobalSignOut", { AccessToken: ending.accessToken }).catch(() => {}); // forgotten here either way
+}
+
+// The panels as the page was loaded, before any answer was put in them: sign-out puts them back.
+let pristineApp = null;
+
+function resetDashboard() {
+  const fresh = pristineApp.cloneNode(true);
+  $("#app").replaceWith(fresh);
+  wireApp();
+  Object.assign(state, { leadsCursor: null, range: { period: "30d" }, shown: null, mayDecide: false, decidedReturns: new Set() });
+  for (const panel of Object.keys(latestRequest)) latestRequest[panel] += 1; // answers still out are dropped
+  delete document.body.dataset.ready;
+  delete document.body.dataset.tokenRefreshes;
+  $("#who").textContent = "";
+  $("#logout").hidden = true;
+  showError("");
 }
 
 function applyRange() {
@@ -584,12 +814,7 @@ function applyRange() {
   reload([loadStats, loadAnalytics]);
 }
 
-function wire() {
-  const params = new URLSearchParams(location.search);
-  $("#api").value = params.get("api") || sessionStorage.getItem("crm.api") || "http://127.0.0.1:3000";
-  $("#token").value = sessionStorage.getItem("crm.token") || "";
-  $("#login-form").addEventListener("submit", (event) => { event.preventDefault(); signIn(); });
-  $("#logout").addEventListener("click", () => { sessionStorage.clear(); location.reload(); });
+function wireApp() {
   $("#range-period").addEventListener("change", () => {
     readRange();
     if ($("#range-period").value !== "custom") applyRange();
@@ -602,4 +827,25 @@ function wire() {
   $("#leads-more").addEventListener("click", () => loadLeads(true).catch(panelError));
 }
 
-wire();
+async function start() {
+  pristineApp = $("#app").cloneNode(true);
+  wireApp();
+  $("#login-form").addEventListener("submit", (event) => { event.preventDefault(); signIn(); });
+  $("#new-password-form").addEventListener("submit", (event) => { event.preventDefault(); setNewPassword(); });
+  $("#logout").addEventListener("click", () => {
+    signOut();
+    $("#email").value = ""; // the next person at this browser starts from an empty form
+  });
+  try {
+    const response = await fetch("config.json", { cache: "no-store" });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    config = await response.json();
+    config.api = String(config.api).replace(/\/$/, "");
+  } catch (error) {
+    showError(`Cannot read this dashboard's configuration (config.json): ${error.message}`);
+    return;
+  }
+  showSignIn();
+}
+
+start();

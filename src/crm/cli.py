@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_import(commands)
     _add_seed(commands)
     _add_bench(commands)
+    _add_dashboard(commands)
     return parser
 
 
@@ -130,6 +131,25 @@ def _add_serve(commands: SubCommands) -> None:
         "--dashboard-port", type=int, default=5173, help="port of the dashboard (default 5173)"
     )
     serve.set_defaults(run=cmd_serve)
+
+
+def _add_dashboard(commands: SubCommands) -> None:
+    from crm.dashboard import cmd_dashboard
+
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="write the reference dashboard, configured for a deployed stack, into a directory",
+        description="Copy dashboard/ into OUT with its config.json (the API, the staff user pool's "
+        "Cognito endpoint and dashboard client, from the stack's outputs) and index.html's "
+        "Content-Security-Policy naming those origins.",
+    )
+    dashboard.add_argument(
+        "--stack", metavar="NAME", required=True, help="the deployed stack (AWS_PROFILE and AWS_REGION apply)"
+    )
+    dashboard.add_argument(
+        "--out", metavar="DIR", default="dashboard-build", help="where to write (default dashboard-build)"
+    )
+    dashboard.set_defaults(run=cmd_dashboard)
 
 
 def _add_token_and_openapi(commands: SubCommands) -> None:

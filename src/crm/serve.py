@@ -165,9 +165,14 @@ def _start(args: argparse.Namespace, template: Template, stack: RunningStack) ->
     )
     stack.server = LocalHttpServer((args.host, args.port), gateway, log_requests=not args.quiet)
     if args.dashboard:
-        from crm.dashboard import serve_dashboard
+        from crm.dashboard import DashboardConfig, serve_dashboard
 
-        stack.dashboard = serve_dashboard(args.host, args.dashboard_port)
+        config = DashboardConfig(
+            api_url=f"http://{args.host}:{args.port}",
+            cognito_endpoint=f"{stack.moto.endpoint}/",
+            client_id=stack.user_pool.client_id,
+        )
+        stack.dashboard = serve_dashboard(args.host, args.dashboard_port, config)
     return seeded
 
 
@@ -237,7 +242,9 @@ def _print_banner(
             f"  demo data: {seeded['vendors']} vendors, {seeded['users']} users, {seeded['leads']} leads"
         )
     if args.dashboard:
-        lines.append(f"  dashboard: http://{args.host}:{args.dashboard_port}/?api={base}")
+        lines.append(
+            f"  dashboard: http://{args.host}:{args.dashboard_port}/ (staff sign in with email and password)"
+        )
     if seeded and stack.user_pool is not None:
         from crm.seed import DEMO_PASSWORDS
 

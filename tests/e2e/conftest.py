@@ -287,3 +287,24 @@ def page(browser: Browser) -> Iterator[Page]:
     opened = context.new_page()
     yield opened
     context.close()
+
+
+def demo_sign_in(user_id: str) -> tuple[str, str]:
+    """The email and password a demo staff user signs in with (README, "Staff sign-in")."""
+    from crm.seed import demo_staff
+
+    accounts = {user.user_id: (user.email, password) for user, password in demo_staff()}
+    return accounts[user_id]
+
+
+def sign_in(page: Page, dashboard: str, email: str, password: str) -> None:
+    """Opens the dashboard and sends its sign-in form (the form shows once config.json is read)."""
+    page.goto(f"{dashboard}/")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("#login")
+
+
+def sign_in_as(page: Page, dashboard: str, user_id: str) -> None:
+    """Signs in on the dashboard as a demo staff user, with the user's email and password."""
+    sign_in(page, dashboard, *demo_sign_in(user_id))

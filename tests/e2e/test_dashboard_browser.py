@@ -13,20 +13,24 @@ import json
 import re
 import shutil
 import statistics
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import boto3
 import pytest
-from playwright.sync_api import Browser, Page, Response, ViewportSize, expect
+import requests
+from playwright.sync_api import Browser, Page, Request, Response, ViewportSize, expect
 
-from crm.dashboard import serve_dashboard
+from crm.dashboard import DashboardConfig, serve_dashboard
 from tests.e2e.conftest import (
     CHROMIUM,
     PROJECT_ROOT,
     LocalServer,
     eventually,
+    sign_in,
+    sign_in_as,
     start_server,
     stop_server,
 )
@@ -34,17 +38,12 @@ from tests.helpers import staff_token
 from tests.integration.conftest import free_port
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "dashboard"
-
-
-def admin_token() -> str:
-    """demo-admin's ID token, for the pool of the servers these tests start."""
-    return staff_token("demo-admin")
-
-
 VIEWPORT: ViewportSize = {"width": 1400, "height": 1000}
 COLD_LOADS = 3
 NONE = "\u2013"  # an en dash: what the dashboard writes for null (no denominator, no value)
-READY = "document.body.dataset.ready === 'all'"
+# The page's Content-Security-Policy forbids eval, which Playwright's wait_for_function needs: the
+# tests wait for this selector instead.
+READY = 'body[data-ready="all"]'
 PANELS = ("#stats-panel", "#analytics-panel", "#agents-panel", "#agencies-panel", "#report-table")
 
 # Every element holding a value (data-field, with data-format and the data-url of the answer it
@@ -83,20 +82,14 @@ def dashboard(server: LocalServer, dashboard_port: int) -> str:
     return f"http://127.0.0.1:{dashboard_port}"
 
 
-def sign_in(page: Page, dashboard: str, api: str, token: str) -> None:
-    page.goto(f"{dashboard}/?api={api}")
-    page.fill("#token", token)
-    page.click("#login")
-
-
 def signed_in(page: Page, dashboard: str, server: LocalServer) -> dict[str, Response]:
     """Signs in as the admin once every lead event is applied, and waits for every panel. Returns
     the API's answers to the page, kept as they come."""
     received = record_answers(page, server.base_url)
     server.wait_for_the_bus()
-    sign_in(page, dashboard, server.base_url, admin_token())
+    sign_in_as(page, dashboard, "demo-admin")
     # The first load after the server starts waits for the functions' cold starts.
-    page.wait_for_function(READY, timeout=90_000)
+    page.wait_for_selector(READY, state="attached", timeout=90_000)
     expect(page.locator("#app")).to_be_visible()
     return received
 
@@ -149,6 +142,20 @@ def expected(value: Any, format: str) -> object:
     return round(Decimal(str(value)), 2 if format == "money" else 4)
 
 
+def admin_token() -> str:
+    """The demo admin's ID token from the staff user pool of the servers started (whose issuer and
+    client the tests learn when the first one starts: a token made at import would name neither)."""
+    return staff_token("demo-admin")
+
+
+def dashboard_config(dashboard: str) -> DashboardConfig:
+    """The configuration the dashboard is served with (its config.json)."""
+    body = requests.get(f"{dashboard}/config.json", timeout=10).json()
+    return DashboardConfig(
+        api_url=body["api"], cognito_endpoint=body["cognitoEndpoint"], client_id=body["clientId"]
+    )
+
+
 def record_answers(page: Page, api: str) -> dict[str, Response]:
     """The API's answers to the page's GETs, by path and query (the last one of each)."""
     answers: dict[str, Response] = {}
@@ -197,13 +204,14 @@ def values_of(page: Page) -> list[dict[str, str]]:
 
 
 def cold_load(browser: Browser, dashboard: str, server: LocalServer) -> dict[str, Any]:
-    """One load in a new context (no HTTP cache, no session storage): milliseconds from the
-    navigation's start, and from the sign-in, to the mark set when every panel has rendered."""
+    """One load in a new context (no HTTP cache): milliseconds from the navigation's start, and
+    from the sign-in form's sending (Cognito's answer included), to the mark set when every panel
+    has rendered."""
     context = browser.new_context(viewport=VIEWPORT)
     try:
         page = context.new_page()
-        sign_in(page, dashboard, server.base_url, admin_token())
-        page.wait_for_function(READY, timeout=90_000)
+        sign_in_as(page, dashboard, "demo-admin")
+        page.wait_for_selector(READY, state="attached", timeout=90_000)
         return dict(
             page.evaluate(
                 """() => {
@@ -294,7 +302,7 @@ def test_the_range_picker_drives_stats_and_analytics(server: LocalServer, page: 
     page.select_option("#range-period", "90d")
     expect(page.locator("#stats-panel")).to_have_attribute("data-url", "/admin/stats?period=90d")
     expect(page.locator("#analytics-chart")).to_have_attribute("data-bars", "14")
-    page.wait_for_function(READY)
+    page.wait_for_selector(READY, state="attached")
     check_every_value_against_the_api(page, server, received)
     # When the admin picks a custom range of two complete weeks
     last = datetime.now(UTC).date() - timedelta(days=3)
@@ -306,7 +314,7 @@ def test_the_range_picker_drives_stats_and_analytics(server: LocalServer, page: 
     query = f"from={first.isoformat()}&to={last.isoformat()}"
     expect(page.locator("#stats-panel")).to_have_attribute("data-url", f"/admin/stats?{query}")
     expect(page.locator("#analytics-panel")).to_have_attribute("data-url", f"/admin/analytics?{query}")
-    page.wait_for_function(READY)
+    page.wait_for_selector(READY, state="attached")
     # Then the stats are those of that range, on screen as the API gives them
     answers = check_every_value_against_the_api(page, server, received)
     stats = answers[f"/admin/stats?{query}"]
@@ -340,7 +348,7 @@ def test_a_report_downloads_as_csv_with_the_reports_fields(
     page.click("#report-apply")
     url = f"/reports/campaigns?from={first.isoformat()}&to={last.isoformat()}"
     expect(page.locator("#report-table")).to_have_attribute("data-url", url)
-    page.wait_for_function(READY)
+    page.wait_for_selector(READY, state="attached")
     report = check_every_value_against_the_api(page, server, received)[url]
     # When the admin downloads it as CSV
     with page.expect_download() as download_info:
@@ -432,16 +440,19 @@ def test_the_search_box_finds_leads_by_name(server: LocalServer, page: Page, das
         expect(row.locator("td").nth(1)).to_have_text(f"{lead['first_name']} {lead['last_name']}")
 
 
-def test_an_origin_the_api_does_not_allow_cannot_read_it(server: LocalServer, page: Page) -> None:
+def test_an_origin_the_api_does_not_allow_cannot_read_it(
+    server: LocalServer, page: Page, dashboard: str
+) -> None:
     # Given the same dashboard served from an origin missing from CORS_ALLOW_ORIGINS
     port = free_port()
-    elsewhere = serve_dashboard("127.0.0.1", port)
+    elsewhere = serve_dashboard("127.0.0.1", port, dashboard_config(dashboard))
     try:
-        # When someone signs in there with a valid token
-        sign_in(page, f"http://127.0.0.1:{port}", server.base_url, admin_token())
+        # When a staff member signs in there (Cognito answers any origin)
+        sign_in_as(page, f"http://127.0.0.1:{port}", "demo-admin")
         # Then the browser refuses the API's answers: nothing is shown but the error
         expect(page.locator("#error")).to_contain_text("Cannot reach the API", timeout=90_000)
         expect(page.locator("#app")).to_be_hidden()
+        expect(page.locator("#login-form")).to_be_visible()
         blocked = page.evaluate(
             "async ([api, token]) => { try { await fetch(api + '/admin/stats', "
             "{headers: {Authorization: 'Bearer ' + token}}); return 'read'; } catch (e) { return e.name; } }",
@@ -457,9 +468,183 @@ def test_an_origin_the_api_does_not_allow_cannot_read_it(server: LocalServer, pa
 def test_roles_other_than_staff_are_told_the_dashboard_is_not_for_them(
     server: LocalServer, page: Page, dashboard: str
 ) -> None:
-    sign_in(page, dashboard, server.base_url, staff_token("demo-agent-1"))
+    sign_in_as(page, dashboard, "demo-agent-1")
     expect(page.locator("#error")).to_have_text("This dashboard is for admins and managers.", timeout=90_000)
     expect(page.locator("#app")).to_be_hidden()
+    expect(page.locator("#login-form")).to_be_visible()
+
+
+COGNITO_TARGET = "x-amz-target"
+
+
+def cognito_answer(action: str, flow: str | None = None) -> Callable[[Response], bool]:
+    """Matches Cognito's answer to the page's `action` (and, for InitiateAuth, its AuthFlow)."""
+
+    def matches(response: Response) -> bool:
+        request = response.request
+        if request.headers.get(COGNITO_TARGET) != f"AWSCognitoIdentityProviderService.{action}":
+            return False
+        return flow is None or json.loads(request.post_data or "{}").get("AuthFlow") == flow
+
+    return matches
+
+
+def cognito_client(server: LocalServer) -> Any:
+    return boto3.client(
+        "cognito-idp",
+        endpoint_url=server.aws_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def staff_pool_id(server: LocalServer) -> str:
+    (pool,) = cognito_client(server).list_user_pools(MaxResults=10)["UserPools"]
+    return str(pool["Id"])
+
+
+def bearer_of(request: Request) -> str:
+    return request.headers["authorization"].removeprefix("Bearer ")
+
+
+def test_an_admin_signs_in_with_email_and_password_then_signs_out(
+    server: LocalServer, page: Page, dashboard: str
+) -> None:
+    server.wait_for_the_bus()
+    page.goto(f"{dashboard}/")
+    # Given the sign-in form: an email and a password, and no token field anywhere
+    expect(page.locator("#login-form")).to_be_visible()
+    expect(page.locator("#app")).to_be_hidden()
+    assert page.locator("input#token, input[name*=token i]").count() == 0
+    # When the admin signs in with the demo email and password
+    page.fill("#email", "demo-admin@crm.example.com")
+    page.fill("#password", "DemoAdmin!123")
+    received = record_answers(page, server.base_url)
+    with (
+        page.expect_response(cognito_answer("InitiateAuth", "USER_PASSWORD_AUTH")) as signed,
+        page.expect_request(lambda request: request.url.startswith(server.base_url)) as first_call,
+    ):
+        page.click("#login")
+    tokens = signed.value.json()["AuthenticationResult"]
+    # Then the dashboard renders, calling the API with the pool's ID token
+    page.wait_for_selector(READY, state="attached", timeout=90_000)
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.locator("#sign-in")).to_be_hidden()
+    expect(page.locator("#who")).to_have_text("demo-admin@crm.example.com (admin)")
+    assert bearer_of(first_call.value) == tokens["IdToken"]
+    # And the admin-only buttons show, from the token's groups (no probe of an admin route)
+    assert received
+    assert not [url for url in received if url.startswith("/admin/suppressions")]
+    expect(page.locator("#returns-readonly")).to_be_hidden()
+    # And no token is kept anywhere but in the page's memory
+    assert page.evaluate("() => [localStorage.length, sessionStorage.length, document.cookie]") == [0, 0, ""]
+    assert page.context.cookies() == []
+    expect(page.locator("#password")).to_have_value("")
+    # When the admin signs out
+    with page.expect_response(cognito_answer("GlobalSignOut")) as signed_out:
+        page.click("#logout")
+    # Then the sign-in form is back, and nothing of the dashboard's data is on the page
+    expect(page.locator("#login-form")).to_be_visible()
+    expect(page.locator("#app")).to_be_hidden()
+    expect(page.locator("#logout")).to_be_hidden()
+    expect(page.locator("#who")).to_have_text("")
+    expect(page.locator("#email")).to_have_value("")
+    expect(page.locator("[data-field], [data-url]")).to_have_count(0)
+    expect(page.locator("#leads-table tbody tr")).to_have_count(0)
+    # And the pool revoked the session: its refresh token no longer gives tokens
+    assert signed_out.value.ok
+    client = cognito_client(server)
+    with pytest.raises(client.exceptions.NotAuthorizedException):
+        client.initiate_auth(
+            ClientId=dashboard_config(dashboard).client_id,
+            AuthFlow="REFRESH_TOKEN_AUTH",
+            AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]},
+        )
+    page.screenshot(path=str(ARTIFACTS / "signed-out.png"), full_page=True)
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [("demo-admin@crm.example.com", "not-the-password"), ("nobody@crm.example.com", "DemoAdmin!123")],
+    ids=["wrong-password", "unknown-email"],
+)
+def test_a_wrong_password_or_unknown_email_is_refused_with_a_clear_message(
+    page: Page, dashboard: str, email: str, password: str
+) -> None:
+    # When someone signs in with a wrong password, or an email the pool does not know
+    sign_in(page, dashboard, email, password)
+    # Then the page says so, the same way for both, and shows no dashboard
+    expect(page.get_by_role("alert").filter(has_text="Incorrect email or password.")).to_be_visible()
+    expect(page.locator("#app")).to_be_hidden()
+    expect(page.locator("#login-form")).to_be_visible()
+    expect(page.locator("#password")).to_have_value("")
+    assert page.evaluate("() => document.body.dataset.ready ?? null") is None
+
+
+def test_a_first_sign_in_sets_a_new_password_then_opens_the_dashboard(
+    server: LocalServer, page: Page, dashboard: str
+) -> None:
+    # Given an account an administrator created for the demo manager, with a temporary password
+    email = f"new-manager-{free_port()}@crm.example.com"
+    client = cognito_client(server)
+    pool_id = staff_pool_id(server)
+    client.admin_create_user(
+        UserPoolId=pool_id,
+        Username=email,
+        TemporaryPassword="Temporary!Pass1",
+        MessageAction="SUPPRESS",
+        UserAttributes=[
+            {"Name": "email", "Value": email},
+            {"Name": "email_verified", "Value": "true"},
+            {"Name": "custom:user_id", "Value": "demo-manager"},
+        ],
+    )
+    client.admin_add_user_to_group(UserPoolId=pool_id, Username=email, GroupName="manager")
+    # When the new manager signs in with it
+    sign_in(page, dashboard, email, "Temporary!Pass1")
+    # Then the page asks for a new password, and refuses two that differ
+    expect(page.locator("#new-password-form")).to_be_visible()
+    expect(page.locator("#login-form")).to_be_hidden()
+    page.fill("#new-password", "Chosen!Password2")
+    page.fill("#new-password-again", "Chosen!Password3")
+    page.click("#set-password")
+    expect(page.get_by_role("alert").filter(has_text="The two passwords differ.")).to_be_visible()
+    # When the manager sets one
+    page.fill("#new-password-again", "Chosen!Password2")
+    page.click("#set-password")
+    # Then the dashboard opens, read-only for the returns (a manager's groups)
+    page.wait_for_selector(READY, state="attached", timeout=90_000)
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.locator("#who")).to_have_text(f"{email} (manager)")
+    expect(page.locator("#returns-readonly")).to_be_visible()
+    # And the account now signs in with the new password, with no challenge
+    assert client.admin_get_user(UserPoolId=pool_id, Username=email)["UserStatus"] == "CONFIRMED"
+
+
+def test_the_id_token_is_refreshed_before_it_expires(server: LocalServer, page: Page, dashboard: str) -> None:
+    # Given the admin signed in, the page's clock under the test's control
+    page.clock.install()
+    with page.expect_response(cognito_answer("InitiateAuth", "USER_PASSWORD_AUTH")) as signed:
+        sign_in_as(page, dashboard, "demo-admin")
+    first = signed.value.json()["AuthenticationResult"]
+    page.wait_for_selector(READY, state="attached", timeout=90_000)
+    # When 56 of the ID token's 60 minutes have gone by
+    with page.expect_response(cognito_answer("InitiateAuth", "REFRESH_TOKEN_AUTH")) as refreshed:
+        page.clock.fast_forward("56:00")
+    # Then the page has asked for a new ID token with the refresh token
+    assert json.loads(refreshed.value.request.post_data or "{}")["AuthParameters"] == {
+        "REFRESH_TOKEN": first["RefreshToken"]
+    }
+    renewed = refreshed.value.json()["AuthenticationResult"]["IdToken"]
+    assert renewed != first["IdToken"]
+    page.wait_for_selector('body[data-token-refreshes="1"]', state="attached")
+    # And the next calls to the API carry it
+    with page.expect_request(lambda r: r.url.startswith(f"{server.base_url}/admin/stats")) as next_call:
+        page.select_option("#range-period", "7d")
+    assert bearer_of(next_call.value) == renewed
+    page.wait_for_selector(READY, state="attached")
+    expect(page.locator("#app")).to_be_visible()
 
 
 def test_chromium_is_the_one_from_debian() -> None:

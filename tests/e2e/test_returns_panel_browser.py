@@ -12,24 +12,16 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import LocalServer, start_server, stop_server
+from tests.e2e.conftest import LocalServer, sign_in_as, start_server, stop_server
 from tests.e2e.test_dashboard_browser import (
     ARTIFACTS,
     READY,
     admin_token,
     check_every_value_against_the_api,
     record_answers,
-    sign_in,
 )
 from tests.e2e.test_lead_returns import ask, decide, post_lead
-from tests.helpers import staff_token
 from tests.integration.conftest import free_port
-
-
-def manager_token() -> str:
-    """demo-manager's ID token, for the pool of the servers these tests start."""
-    return staff_token("demo-manager")
-
 
 VENDOR = "V001"  # of demo-vendor-1, who posts the leads below
 # A note is shown as text: markup in it is never markup on the page.
@@ -62,10 +54,10 @@ def returned_lead(server: LocalServer, **body: Any) -> dict[str, Any]:
     return lead
 
 
-def open_dashboard(page: Page, dashboard: str, server: LocalServer, token: str) -> None:
-    sign_in(page, dashboard, server.base_url, token)
+def open_dashboard(page: Page, dashboard: str, user_id: str) -> None:
+    sign_in_as(page, dashboard, user_id)
     # The first load after the server starts waits for the functions' cold starts.
-    page.wait_for_function(READY, timeout=90_000)
+    page.wait_for_selector(READY, state="attached", timeout=90_000)
     expect(page.locator("#app")).to_be_visible()
 
 
@@ -87,7 +79,7 @@ def test_an_admin_approves_one_return_and_rejects_another_from_the_panel(
     rejected = returned_lead(server, reason_code="OTHER", note=MARKUP_NOTE)
     received = record_answers(page, server.base_url)
     # When the admin opens the dashboard
-    open_dashboard(page, dashboard, server, admin_token())
+    open_dashboard(page, dashboard, "demo-admin")
     # Then the panel lists both, newest first, with who, why and when, and the buttons
     rows = page.locator("#returns-table tbody tr")
     expect(row_of(page, approved)).to_be_visible()
@@ -138,7 +130,7 @@ def test_a_return_decided_elsewhere_is_said_in_the_panel_and_leaves_it(
 ) -> None:
     # Given a pending return on the admin's screen
     lead = returned_lead(server)
-    open_dashboard(page, dashboard, server, admin_token())
+    open_dashboard(page, dashboard, "demo-admin")
     expect(row_of(page, lead)).to_be_visible()
     # And another admin approves it meanwhile
     assert decide(server, lead["lead_id"], "approved").status_code == 200
@@ -162,7 +154,7 @@ def test_a_manager_sees_the_pending_returns_without_the_buttons(
     # Given a pending return
     lead = returned_lead(server)
     # When a manager opens the dashboard
-    open_dashboard(page, dashboard, server, manager_token())
+    open_dashboard(page, dashboard, "demo-manager")
     # Then the return is listed, read-only: no button to decide, and the panel says who decides
     expect(row_of(page, lead)).to_be_visible()
     expect(page.locator("#returns-table button")).to_have_count(0)

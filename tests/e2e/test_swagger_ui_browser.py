@@ -16,13 +16,6 @@ from tests.e2e.conftest import PROJECT_ROOT, LocalServer
 from tests.helpers import staff_token
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "swagger"
-
-
-def admin_token() -> str:
-    """demo-admin's ID token, for the pool of the servers these tests start."""
-    return staff_token("demo-admin")
-
-
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 WAIT_MS = 30_000  # a bound, not an expectation: the first call starts the function
 
@@ -114,13 +107,13 @@ def test_try_it_out_with_a_token_calls_the_local_api(
 ) -> None:
     # Given /docs, authorized with an admin's bearer token
     open_docs(page, server, document)
-    authorize(page, admin_token())
+    authorize(page, staff_token("demo-admin"))
     # When the admin tries GET /leads
     url, status, body = execute(operation_block(page, document, "/leads", "get"), {"limit": "5"})
     # Then the local API answered 200 with the leads it gives that token
     assert url == f"{server.base_url}/leads?limit=5"
     expect(status).to_have_text("200")
-    expected = server.get(url.removeprefix(server.base_url), admin_token()).json()
+    expected = server.get(url.removeprefix(server.base_url), staff_token("demo-admin")).json()
     assert len(body["data"]) == 5
     assert [lead["lead_id"] for lead in body["data"]] == [lead["lead_id"] for lead in expected["data"]]
     page.screenshot(path=str(ARTIFACTS / "try-it-out.png"), full_page=True)
