@@ -99,6 +99,7 @@ def fuzz_runs(fuzzed_server: LocalServer) -> dict[str, tuple[int, str]]:
     return results
 
 
+@pytest.mark.timeout(900)  # the first pass's item waits for both (its fixture runs them)
 @pytest.mark.parametrize("name", sorted(PASSES))
 def test_the_api_keeps_its_openapi_contract(
     fuzzed_server: LocalServer, fuzz_runs: dict[str, tuple[int, str]], name: str

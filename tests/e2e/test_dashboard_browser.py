@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
 import requests
 from playwright.sync_api import Browser, Page, Request, Response, ViewportSize, expect
@@ -490,13 +489,7 @@ def cognito_answer(action: str, flow: str | None = None) -> Callable[[Response],
 
 
 def cognito_client(server: LocalServer) -> Any:
-    return boto3.client(
-        "cognito-idp",
-        endpoint_url=server.aws_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    return server.boto("cognito-idp")
 
 
 def staff_pool_id(server: LocalServer) -> str:

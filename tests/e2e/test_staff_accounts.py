@@ -6,15 +6,25 @@ refresh tokens, enabling it lets it sign in again."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import LocalServer, eventually
+from tests.e2e.conftest import LocalServer, eventually, start_server, stop_server
 from tests.e2e.test_staff_user_pool import cognito, pool_of
 from tests.helpers import staff_token
 
 NEW_PASSWORD = "Chosen-Passw0rd!"
+USER_CACHE_SECONDS = 2  # how long the API may still accept a disabled user's token (at most 60)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalServer]:
+    """A server of its own: these tests add staff, which other modules' counts do not expect."""
+    local = start_server({"USER_CACHE_SECONDS": str(USER_CACHE_SECONDS)})
+    yield local
+    stop_server(local)
 
 
 def unique_email() -> str:
@@ -82,8 +92,8 @@ def test_a_created_agent_has_a_pool_account_in_group_agent_and_disabling_it_disa
     disabled = server.request(
         "PATCH", f"/agents/{created['user_id']}", token=staff_token("demo-admin"), json={"status": "disabled"}
     )
-    # Then the API refuses its ID token within 60 s (the user records' cache lifetime), its
-    # account is disabled and its refresh token no longer works
+    # Then the API refuses its ID token once the user record's cache expires (USER_CACHE_SECONDS,
+    # at most 60), its account is disabled and its refresh token no longer works
     assert disabled.status_code == 200, disabled.text
     assert eventually(lambda: server.get(own_record, tokens["IdToken"]).status_code, 401, seconds=60) == 401
     assert account(server, email)["Enabled"] is False

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import boto3
 import jwt
 import pytest
 import requests
@@ -38,13 +37,7 @@ def pool_of(server: LocalServer) -> tuple[str, str]:
 
 
 def cognito(server: LocalServer) -> Any:
-    return boto3.client(
-        "cognito-idp",
-        endpoint_url=server.aws_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    return server.boto("cognito-idp")
 
 
 def sign_in(server: LocalServer, client_id: str, email: str, password: str) -> dict[str, Any]:
