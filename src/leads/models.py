@@ -259,7 +259,8 @@ class LeadSubmission(JsonBody):
     submitted_at: str | None = Field(
         default=None,
         max_length=64,
-        description="ISO 8601 time with zone the consumer submitted the lead; the vendor's lead age rule",
+        description="ISO 8601 time with zone the consumer submitted the lead, not in the future; "
+        "the vendor's lead age rule",
     )
     notes: str | None = Field(default=None, max_length=4000, description="Staff only")
 

@@ -17,6 +17,7 @@ as drawn, and must still be refused with a 4xx; the API's own tests cover each r
 - the suppression list takes emails and phones no posted lead uses (an area code and a domain
   of their own), so valid lead posts are never refused as SUPPRESSED by what the fuzzer listed;
 - a valid lead has TCPA consent: the demo vendors' acceptance rules require it (the default);
+- its `submitted_at` is not in the future (a moment that has not come is refused);
 - its `landing_page_url` is one a URL parser reads (the fuzzer parses the URLs of responses);
 - a postback endpoint is a URL this stack may call: a port on this machine nothing listens on
   (deliveries to it fail and wait for their retries).
@@ -174,6 +175,7 @@ def _lead_post(body: dict[str, Any]) -> None:
         body["phone"] = _phone(_AREA_CODES[0], _EXCHANGES[0], len(phone), _STYLES[0])
     body["tcpa_consent"] = True
     _readable_url(body, "landing_page_url")
+    _submitted_in_the_past(body)
     email = body.get("email")
     if isinstance(email, str) and email.strip().lower().endswith(SUPPRESSED_DOMAIN):
         body["email"] = f"posted{len(email)}@example.com"
@@ -182,6 +184,19 @@ def _lead_post(body: dict[str, Any]) -> None:
             body.pop(field, None)
     else:  # staff name the vendor, which must exist
         body["vendor_code"] = VENDOR_CODES[len(str(body.get("vendor_code"))) % len(VENDOR_CODES)]
+
+
+def _submitted_in_the_past(body: dict[str, Any]) -> None:
+    """A `submitted_at` the schema allows but the clock has not reached becomes a moment ago."""
+    submitted = body.get("submitted_at")
+    if not isinstance(submitted, str):
+        return
+    try:
+        moment = datetime.fromisoformat(submitted.strip())
+    except ValueError:
+        return  # refused for its form, as the schema's format says
+    if moment.tzinfo is not None and moment > datetime.now(UTC):
+        body["submitted_at"] = (datetime.now(UTC) - timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
 
 
 def _callable_endpoint(body: dict[str, Any]) -> None:
