@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from leads.normalize import PHONE_PATTERN
 from shared.acceptance import POSTING_FIELDS
 from shared.records import USER_ID_PATTERN
 from shared.responses import ErrorInfo, Pagination
@@ -198,7 +199,6 @@ TRUSTEDFORM_PATTERN = r"^https://cert\.trustedform\.com/[0-9a-fA-F]{40}$"
 # A Jornaya LeadiD token: a UUID (36 characters with hyphens), stored upper-case.
 JORNAYA_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
 VENDOR_CODE_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
-PHONE_PATTERN = r"^[0-9+() .-]{1,32}$"
 BLANK, NOT_BLANK = r"^\s*$", r"\S"
 NO_CONTROL_CHARACTERS = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
 _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {

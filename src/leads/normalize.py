@@ -17,6 +17,7 @@ __all__ = [
     "DISPOSABLE_DOMAINS",
     "EMAIL_MAX_LENGTH",
     "PHONE_MAX_LENGTH",
+    "PHONE_PATTERN",
     "FieldError",
     "clean_text",
     "is_disposable",
@@ -30,6 +31,12 @@ EMAIL_MAX_LENGTH = 254
 # E.164 allows 15 digits; 32 leaves room for human formatting ("+1 (202) 555-0123") while refusing
 # the kilobyte-long strings that would otherwise reach the parser.
 PHONE_MAX_LENGTH = 32
+# What a phone may be written with (the API's schema): digits and the formatting characters people
+# type. Anything else (a letter, `*`, `/`) is refused rather than dropped; an extension's `#` or `,`
+# is refused for what it is. Full-width digits are read as digits.
+PHONE_PATTERN = rf"^[0-9+() .-]{{1,{PHONE_MAX_LENGTH}}}$"
+_PHONE_FORMATTING = frozenset("+() .-")
+_EXTENSION_MARKS = frozenset("#,")
 
 # Whitespace that form fields legitimately produce (textarea line breaks, pasted tabs). Every other
 # control character, including the ASCII separators \x1c-\x1f that `str.split` would silently treat
@@ -109,7 +116,7 @@ def normalize_phone(value: str, default_region: str = "US") -> str:
     if default_region not in phonenumbers.SUPPORTED_REGIONS:
         raise ValueError(f"unsupported default region {default_region!r}")
     candidate = _stripped_string("phone", value, PHONE_MAX_LENGTH)
-    if any(char.isalpha() for char in candidate):
+    if not all(char.isdigit() or char in _PHONE_FORMATTING | _EXTENSION_MARKS for char in candidate):
         raise FieldError("phone", "must contain only digits and formatting characters")
     try:
         number = phonenumbers.parse(candidate, default_region)

@@ -374,3 +374,10 @@ def test_disposable_domains_is_a_bundled_list_of_lower_case_registrable_domains(
         assert domain == domain.strip().lower(), domain
         assert "." in domain, domain
         assert "@" not in domain, domain
+
+
+@pytest.mark.parametrize("phone", ["(646) 789-0079*", "646*789*0079", "646/789/0079", "646_789_0079"])
+def test_a_phone_with_a_character_outside_the_schemas_pattern_is_refused_not_dropped(phone: str) -> None:
+    # phonenumbers alone drops `*` and reads the rest: the API's schema does not allow it
+    with pytest.raises(FieldError, match="only digits and formatting characters"):
+        normalize_phone(phone)
