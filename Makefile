@@ -51,8 +51,13 @@ local-deps: ## the Debian package `make run` uses: redis-server (the query cache
 	  echo "installing Debian package: redis-server"; \
 	  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
 
-test: $(STAMP) tools system-deps lint typecheck ## lint, type-check and run every test (unit, integration, e2e, browser, SAM)
-	$(BIN)/python -m pytest --cov --cov-report=term --cov-report=html --cov-report=xml --durations=15
+# pytest's worker processes (pytest-xdist): each takes whole test files, so a file's module
+# fixtures (its servers, its seeded tables) are made once; TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 2
+
+test: $(STAMP) tools system-deps lint typecheck ## lint, type-check and run every test (unit, integration, e2e, browser, SAM) (TEST_WORKERS=2)
+	$(BIN)/python -m pytest --numprocesses $(TEST_WORKERS) --dist loadfile \
+	  --cov --cov-report=term --cov-report=html --cov-report=xml --durations=15
 
 system-deps: ## the Debian packages the tests use: chromium (browser tests), redis-server (Redis outages)
 	@command -v chromium >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 || { \
