@@ -56,7 +56,7 @@ local-deps: ## the Debian package `make run` uses: redis-server (the query cache
 TEST_WORKERS ?= 2
 
 test: $(STAMP) tools system-deps lint typecheck ## lint, type-check and run every test (unit, integration, e2e, browser, SAM) (TEST_WORKERS=2)
-	$(BIN)/python -m pytest --numprocesses $(TEST_WORKERS) --dist loadfile \
+	$(BIN)/python -m pytest --numprocesses $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
 	  --cov --cov-report=term --cov-report=html --cov-report=xml --durations=15
 
 system-deps: ## the Debian packages the tests use: chromium (browser tests), redis-server (Redis outages)

@@ -22,7 +22,7 @@ import requests
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from crm.stack import local_token
-from tests.helpers import ALLOWED_ORIGIN, SECOND_ORIGIN, TEST_SECRET
+from tests.helpers import ALLOWED_ORIGIN, SECOND_ORIGIN, TEST_SECRET, base_env
 from tests.integration.conftest import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -211,17 +211,36 @@ def start_server(
     return server
 
 
+# The staff user pool of the servers this process started (the same for every server: the local
+# endpoint derives a pool's ids from its name and settings), as USER_POOL_* variables.
+SERVER_POOL: dict[str, str] = {}
+
+
 def use_server_pool(banner: list[str]) -> None:
-    """Points `tests.helpers.staff_token` at the staff user pool a server created (the same for
-    every server: the local endpoint derives a pool's ids from its name and settings)."""
+    """Points `tests.helpers.staff_token` at the staff user pool a server created, until the end
+    of the test module (`_server_pool_within_the_module`)."""
     for line in banner:
         found = re.match(r"\s*staff user pool: (\S+)\s+dashboard client: (\S+)$", line)
         if found:
             pool_id, client_id = found.groups()
-            os.environ["USER_POOL_ISSUER"] = f"https://cognito-idp.us-east-1.amazonaws.com/{pool_id}"
-            os.environ["USER_POOL_CLIENT_ID"] = client_id
+            SERVER_POOL.update(
+                USER_POOL_ID=pool_id,
+                USER_POOL_ISSUER=f"https://cognito-idp.us-east-1.amazonaws.com/{pool_id}",
+                USER_POOL_CLIENT_ID=client_id,
+            )
+            os.environ.update(SERVER_POOL)
             return
     raise AssertionError("no user pool in the banner:\n" + "\n".join(banner))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _server_pool_within_the_module() -> Iterator[None]:
+    """An e2e module signs staff in to its servers' pool; the tests that run after it in this
+    process (a unit or integration module, with pytest-xdist) get the test pool back."""
+    os.environ.update(SERVER_POOL)
+    yield
+    test_pool = base_env()
+    os.environ.update({name: test_pool[name] for name in SERVER_POOL})
 
 
 def pool_sign_in(server: LocalServer, user_id: str) -> str:

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 
@@ -46,6 +47,12 @@ def test_outbox_send_delivers_events_the_bus_refused_earlier(server: LocalServer
     assert dynamodb.scan(TableName="crm-local-outbox")["Count"] == 0  # type: ignore[attr-defined]
 
 
+def without_zero_counts(item: dict[str, Any]) -> dict[str, Any]:
+    """A bucket's attributes but its zero counts: the consumer leaves a count it took back down at
+    0 (a lead moved out of a disposition), a rebuild writes none; both read the same."""
+    return {name: value for name, value in from_item(item).items() if value != 0}
+
+
 def test_stats_rebuild_restores_a_lost_bucket_and_says_which(server: LocalServer) -> None:
     # Given a day bucket lost (as if its events never arrived)
     dynamodb = server.dynamodb()
@@ -62,7 +69,7 @@ def test_stats_rebuild_restores_a_lost_bucket_and_says_which(server: LocalServer
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"rewritten {day['sk']['S']}" in done.stdout
     restored = dynamodb.get_item(TableName="crm-local-stats", Key={"pk": day["pk"], "sk": day["sk"]})["Item"]  # type: ignore[attr-defined]
-    assert from_item(restored) == from_item(day)
+    assert without_zero_counts(restored) == without_zero_counts(day)
     # And a second rebuild has nothing to change
     again = server.run_cli("stats", "rebuild")
     assert "0 day bucket(s) rewritten, 0 removed" in again.stdout

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -653,7 +653,7 @@ def test_posting_prices_with_the_smart_formula_when_enabled(stack: None) -> None
     factors = quoted["factors"]
     base = Decimal(40) * Decimal(str(factors["demand"])) * Decimal(str(factors["vendorPerformance"]))
     expected = base * Decimal(posted["lead"]["quality_score"]) / 10 * Decimal(str(factors["timeOfDay"]))
-    assert Decimal(str(posted["price"])) == expected.quantize(Decimal("0.01"))
+    assert Decimal(str(posted["price"])) == expected.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 # -- agents ---------------------------------------------------------------------------------------
