@@ -29,6 +29,12 @@ def expected_buckets(lead_items: Iterable[dict[str, Any]], zone: ZoneInfo) -> Bu
     return total
 
 
+def counts_of(bucket: dict[str, Any]) -> Counters:
+    """A stored bucket's counts but its zero ones: the consumer leaves a count it took back down
+    at 0 (a lead moved out of a disposition), a rebuild writes none; both count the same."""
+    return {name: value for name, value in bucket.items() if name not in ("pk", "sk") and value != 0}
+
+
 @dataclass
 class RebuildReport:
     """What a rebuild changed: the days whose bucket items it rewrote or removed (in any partition)."""
@@ -71,7 +77,7 @@ def rebuild(
     wanted_items = by_item(target)
     stored_items: dict[BucketKey, Counters] = {}
     for item in store.bucket_items():
-        counters = {k: v for k, v in item.items() if k not in ("pk", "sk") and v != 0}
+        counters = counts_of(item)
         if counters:
             stored_items[(item["pk"], item["sk"])] = counters
     stored_states = {item["lead_id"]: item for item in store.state_items()}

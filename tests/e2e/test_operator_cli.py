@@ -6,51 +6,47 @@ import json
 import os
 import re
 import subprocess
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 import boto3
 
+from shared.dates import iso_timestamp
 from shared.dynamo import from_item, to_item
+from shared.outbox import OutboxEvent
+from stats.rebuild import counts_of
 from tests.e2e.conftest import PROJECT_ROOT, LocalServer, crm_command
 from tests.helpers import staff_token
 
 
 def test_outbox_send_delivers_events_the_bus_refused_earlier(server: LocalServer) -> None:
-    # Given an event left in the outbox (as when the bus was down after a lead was stored), just
-    # written: the scheduled publisher leaves it alone for its grace period (OUTBOX_GRACE_SECONDS,
-    # 30 s on this server), while the operator's command sends every pending event now
+    # Given an event the bus refused earlier (as when it was down after a lead was stored), its
+    # next attempt an hour away: the scheduled publisher leaves it until then, the operator's
+    # command sends every pending event now
     dynamodb = server.dynamodb()
-    written_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    detail = {
-        "lead_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
-        "version": 1,
-        "before": None,
-        "after": None,
-        "event_id": "01ARZ3NDEKTSV4RRFFQ69G5FEV",
-    }
-    dynamodb.put_item(  # type: ignore[attr-defined]
-        TableName="crm-local-outbox",
-        Item={
-            "event_id": {"S": "01ARZ3NDEKTSV4RRFFQ69G5FEV"},
-            "detail_type": {"S": "LeadCreated"},
-            "source": {"S": "crm.leads"},
-            "detail": {"S": json.dumps(detail)},
-            "created_at": {"S": written_at},
+    event = OutboxEvent(
+        event_id="01ARZ3NDEKTSV4RRFFQ69G5FEV",
+        detail_type="LeadCreated",
+        detail={
+            "lead_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+            "version": 1,
+            "before": None,
+            "after": None,
+            "event_id": "01ARZ3NDEKTSV4RRFFQ69G5FEV",
         },
+        created_at="2026-11-01T12:00:00.000Z",
     )
+    refused = {
+        **event.to_item(),
+        "attempts": 1,
+        "next_attempt_at": iso_timestamp(datetime.now(UTC) + timedelta(hours=1)),
+    }
+    dynamodb.put_item(TableName="crm-local-outbox", Item=to_item(refused))  # type: ignore[attr-defined]
     # When the operator sends what is pending
     done = server.run_cli("outbox", "send")
     # Then it went out and the outbox is empty
     assert done.returncode == 0, done.stdout + done.stderr
     assert "sent 1 pending event(s), 0 still refused" in done.stdout
     assert dynamodb.scan(TableName="crm-local-outbox")["Count"] == 0  # type: ignore[attr-defined]
-
-
-def without_zero_counts(item: dict[str, Any]) -> dict[str, Any]:
-    """A bucket's attributes but its zero counts: the consumer leaves a count it took back down at
-    0 (a lead moved out of a disposition), a rebuild writes none; both read the same."""
-    return {name: value for name, value in from_item(item).items() if value != 0}
 
 
 def test_stats_rebuild_restores_a_lost_bucket_and_says_which(server: LocalServer) -> None:
@@ -69,7 +65,7 @@ def test_stats_rebuild_restores_a_lost_bucket_and_says_which(server: LocalServer
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"rewritten {day['sk']['S']}" in done.stdout
     restored = dynamodb.get_item(TableName="crm-local-stats", Key={"pk": day["pk"], "sk": day["sk"]})["Item"]  # type: ignore[attr-defined]
-    assert without_zero_counts(restored) == without_zero_counts(day)
+    assert counts_of(from_item(restored)) == counts_of(from_item(day))
     # And a second rebuild has nothing to change
     again = server.run_cli("stats", "rebuild")
     assert "0 day bucket(s) rewritten, 0 removed" in again.stdout
